@@ -1,0 +1,296 @@
+/* Generated from crds/flotilla.dev_federatedjobs.yaml by scripts/gen-api-types.mjs. Do not edit: change the CRD and run npm run gen:types. */
+
+/**
+ * What to train, where, and how the rounds run.
+ */
+export interface FederatedJobSpec {
+  /**
+   * The hospital sites that take part: listed by name, or chosen by a label selector over Site resources. Exactly one of names and selector.
+   */
+  sites: {
+    /**
+     * Names of the Site resources that take part.
+     *
+     * @minItems 1
+     * @maxItems 1000
+     */
+    names?: string[];
+    /**
+     * A label selector over Site resources.
+     */
+    selector?: {
+      matchLabels?: {
+        [k: string]: string;
+      };
+      matchExpressions?: {
+        key: string;
+        operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+        values?: string[];
+      }[];
+    };
+    /**
+     * Per-site settings that differ from the job's defaults.
+     *
+     * @maxItems 1000
+     */
+    overrides?: {
+      /**
+       * The Site this override applies to.
+       */
+      site: string;
+      /**
+       * Where a site's training data lives, at the site. Records never leave it: the client pod mounts it read-only. flotilla simulate reads path relative to the manifest's folder.
+       */
+      data?: {
+        /**
+         * The data file, relative to the root of the data volume (for example heart.csv).
+         */
+        path?: string;
+        /**
+         * The PersistentVolumeClaim, in the site's namespace, that holds the data.
+         */
+        claimName?: string;
+      };
+      /**
+       * Compute resources (core/v1 ResourceRequirements limits and requests), GPUs included (nvidia.com/gpu).
+       */
+      resources?: {
+        limits?: {
+          [k: string]: number | string;
+        };
+        requests?: {
+          [k: string]: number | string;
+        };
+      };
+      /**
+       * Node labels the site's client pod must run on.
+       */
+      nodeSelector?: {
+        [k: string]: string;
+      };
+      /**
+       * Tolerations of the site's client pod (core/v1 Toleration).
+       */
+      tolerations?: {
+        [k: string]: unknown;
+      }[];
+    }[];
+  };
+  /**
+   * Number of federated rounds.
+   */
+  rounds: number;
+  /**
+   * The quorum: the fewest site updates with which a round may close at its deadline. Below it the round is retried, up to maxRoundRetries times, then the job fails.
+   */
+  minSites: number;
+  /**
+   * Partial participation: how many of the connected sites are selected each round (seeded draw). Every connected site when unset.
+   */
+  sitesPerRound?: number;
+  /**
+   * A round closes when every selected site has reported, or at this deadline when at least minSites have.
+   */
+  roundDeadlineSeconds: number;
+  /**
+   * A selected site silent for this long is dropped from the round.
+   */
+  heartbeatTimeoutSeconds: number;
+  /**
+   * How many times a round that missed its quorum is retried before the job fails.
+   */
+  maxRoundRetries: number;
+  /**
+   * Seeds model initialisation, site selection, data splits and shuffling.
+   */
+  seed: number;
+  /**
+   * How the aggregator combines site updates into the next global model.
+   */
+  strategy: {
+    /**
+     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021).
+     */
+    name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad';
+    fedProx?: {
+      /**
+       * Weight of the proximal term (mu/2)·||w - w_global||².
+       */
+      mu: number;
+    };
+    fedOpt?: {
+      /**
+       * The server optimiser's step size (eta).
+       */
+      serverLearningRate: number;
+      /**
+       * First-moment decay.
+       */
+      beta1: number;
+      /**
+       * Second-moment decay (FedAdam, FedYogi).
+       */
+      beta2: number;
+      /**
+       * Adaptivity; guards the division by the second moment.
+       */
+      tau: number;
+    };
+  };
+  /**
+   * What runs at each site: the built-in trainer for tabular data, or a command of your own (any language) that reads and writes models as safetensors files.
+   */
+  trainer: {
+    /**
+     * The built-in trainer for tabular data.
+     */
+    builtin?: {
+      /**
+       * LogisticRegression (one sigmoid output) or MLP (one hidden ReLU layer per entry of hiddenUnits).
+       */
+      model: 'LogisticRegression' | 'MLP';
+      /**
+       * Sizes of the MLP's hidden layers.
+       *
+       * @maxItems 8
+       */
+      hiddenUnits?: number[];
+      /**
+       * How the built-in trainer reads a site's table of records (CSV, one record a row).
+       */
+      dataset: {
+        /**
+         * Whether the first row names the columns (it is then skipped).
+         */
+        header: boolean;
+        /**
+         * Cell values that mean "missing". A record missing a column in use is dropped.
+         */
+        missingValues: string[];
+        /**
+         * The binary label.
+         */
+        label: {
+          /**
+           * 0-based index of the label column.
+           */
+          column: number;
+          /**
+           * The label is 1 when the column's value is greater than this, else 0.
+           */
+          positiveAbove: number;
+        };
+        /**
+         * Input features, in order. A categorical column is one-hot encoded over the listed levels.
+         *
+         * @minItems 1
+         * @maxItems 10000
+         */
+        features: {
+          /**
+           * Feature name, as written to model.json.
+           */
+          name: string;
+          /**
+           * 0-based index of the column.
+           */
+          column: number;
+          /**
+           * Levels that get an indicator feature each (name=level); other values encode as all zeros (the dropped first level).
+           */
+          oneHot?: number[];
+        }[];
+        /**
+         * Share of each site's records held out as its test set (rounded up).
+         */
+        testFraction: number;
+        /**
+         * Stratify the split on the label where each class has more than 2 records.
+         */
+        stratify: boolean;
+        /**
+         * Federated z-scores every site with the global mean and standard deviation, aggregated from the sites' counts, sums and sums of squares (no record leaves a site); Local uses each site's own training statistics (the published benchmark); None leaves features as they are.
+         */
+        standardize: 'Federated' | 'Local' | 'None';
+      };
+    };
+    /**
+     * Container image of a bring-your-own trainer (ignored by flotilla simulate).
+     */
+    image?: string;
+    /**
+     * Bring-your-own trainer, run once per round at the site with the environment FLOTILLA_MODEL_IN, FLOTILLA_MODEL_OUT (safetensors), FLOTILLA_METRICS_OUT (JSON with num_samples and metrics), FLOTILLA_ROUND, FLOTILLA_CONFIG (JSON of the job's training settings) and FLOTILLA_DATA (the site's data path).
+     *
+     * @minItems 1
+     */
+    command?: string[];
+    /**
+     * Passes over the local training data per round. Exclusive with localSteps.
+     */
+    localEpochs?: number;
+    /**
+     * Mini-batch steps per round. Exclusive with localEpochs.
+     */
+    localSteps?: number;
+    batchSize: number;
+    learningRate: number;
+    /**
+     * Longest a bring-your-own trainer may run in one round.
+     */
+    timeoutSeconds: number;
+  };
+  /**
+   * Where a site's training data lives, at the site. Records never leave it: the client pod mounts it read-only. flotilla simulate reads path relative to the manifest's folder.
+   */
+  data?: {
+    /**
+     * The data file, relative to the root of the data volume (for example heart.csv).
+     */
+    path?: string;
+    /**
+     * The PersistentVolumeClaim, in the site's namespace, that holds the data.
+     */
+    claimName?: string;
+  };
+  /**
+   * Settings of the job's aggregator pod.
+   */
+  aggregator: {
+    image?: string;
+    /**
+     * Compute resources (core/v1 ResourceRequirements limits and requests), GPUs included (nvidia.com/gpu).
+     */
+    resources?: {
+      limits?: {
+        [k: string]: number | string;
+      };
+      requests?: {
+        [k: string]: number | string;
+      };
+    };
+    /**
+     * Refuse updates larger than this (defaults to the model's size).
+     */
+    maxUpdateBytes?: number;
+  };
+  /**
+   * Where the aggregator keeps its checkpoints (written atomically after every round).
+   */
+  checkpoint: {
+    storageSize: string;
+    storageClassName?: string;
+  };
+  /**
+   * What happens when the job ends.
+   */
+  completion: {
+    /**
+     * Delete removes the aggregator and client pods when the job ends; Keep leaves them.
+     */
+    cleanupPolicy: 'Delete' | 'Keep';
+    /**
+     * Where the final model is written (a path on the checkpoint volume by default).
+     */
+    modelDestination?: string;
+  };
+}

@@ -1,0 +1,49 @@
+import type { Model } from '../federation/model.js';
+
+/** Local training settings of one round, as the aggregator hands them out. */
+export interface TrainParams {
+  /** Passes over the local training data; 0 when localSteps is used. */
+  localEpochs: number;
+  /** Mini-batch steps; 0 when localEpochs is used. */
+  localSteps: number;
+  batchSize: number;
+  learningRate: number;
+  /** FedProx proximal weight: adds (mu/2)·||w - w_global||² to the local objective; 0 for plain SGD. */
+  proximalMu: number;
+  /** Seeds this round's shuffling at this site (derived from the job seed, round and site). */
+  seed: number;
+}
+
+export interface Metrics {
+  numSamples: number;
+  loss: number;
+  accuracy: number;
+  extra?: Record<string, number>;
+}
+
+export interface TrainResult {
+  model: Model;
+  /** Training figures; numSamples is the update's weight in the average. */
+  metrics: Metrics;
+}
+
+/**
+ * What runs at a site. Implementations: the built-in tabular trainer and the bring-your-own
+ * command trainer. Data stays inside the trainer: only models, counts and aggregate statistics leave.
+ */
+export interface Trainer {
+  /** The initial global model, from the job's seed alone (no data), so any site makes the same one. */
+  initialize(seed: number): Promise<Model>;
+  /**
+   * Federated statistics of the local training data (counts and sums, never records), or null
+   * when this trainer needs none. The aggregator sums them over the sites.
+   */
+  statistics(): Promise<Float64Array | null>;
+  /** The sum over all sites of what statistics() returned, before the first round. */
+  useStatistics(sum: Float64Array): void;
+  /** The model on the local held-out test set. */
+  evaluate(model: Model): Promise<Metrics>;
+  /** Local training from the global model. */
+  train(global: Model, params: TrainParams): Promise<TrainResult>;
+  close(): Promise<void>;
+}
