@@ -11,7 +11,10 @@ import { compile } from 'json-schema-to-typescript';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = process.argv[2] ?? path.join(root, 'operator/api/generated');
 
-const targets = [{ file: 'flotilla.dev_federatedjobs.yaml', out: 'federatedjob.ts', title: 'FederatedJobSpec', part: 'spec' }];
+const targets = [
+  { file: 'flotilla.dev_federatedjobs.yaml', out: 'federatedjob.ts', kind: 'FederatedJob' },
+  { file: 'flotilla.dev_sites.yaml', out: 'site.ts', kind: 'Site' },
+];
 
 function toTypeSchema(schema) {
   if (Array.isArray(schema)) return schema.map(toTypeSchema);
@@ -35,12 +38,14 @@ mkdirSync(outDir, { recursive: true });
 for (const t of targets) {
   const crd = YAML.parse(readFileSync(path.join(root, 'crds', t.file), 'utf8'));
   const version = crd.spec.versions.find((v) => v.storage);
-  const schema = { ...toTypeSchema(version.schema.openAPIV3Schema.properties[t.part]), title: t.title };
-  const ts = await compile(schema, t.title, {
-    additionalProperties: false,
-    ignoreMinAndMaxItems: true,
-    bannerComment: `/* Generated from crds/${t.file} by scripts/gen-api-types.mjs. Do not edit: change the CRD and run npm run gen:types. */`,
-    style: { singleQuote: true, printWidth: 120 },
-  });
-  writeFileSync(path.join(outDir, t.out), ts);
+  const parts = [];
+  for (const part of ['spec', 'status']) {
+    const title = `${t.kind}${part[0].toUpperCase()}${part.slice(1)}`;
+    const schema = { ...toTypeSchema(version.schema.openAPIV3Schema.properties[part]), title };
+    parts.push(
+      await compile(schema, title, { additionalProperties: false, ignoreMinAndMaxItems: true, bannerComment: '', style: { singleQuote: true, printWidth: 120 } }),
+    );
+  }
+  const banner = `/* Generated from crds/${t.file} by scripts/gen-api-types.mjs. Do not edit: change the CRD and run npm run gen:types. */\n`;
+  writeFileSync(path.join(outDir, t.out), banner + parts.join('\n'));
 }

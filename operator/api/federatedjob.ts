@@ -2,9 +2,9 @@ import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
 import { readCrd } from './crds.js';
 import { SchemaValidator, ValidationError } from './validate.js';
-import type { FederatedJobSpec } from './generated/federatedjob.js';
+import type { FederatedJobSpec, FederatedJobStatus } from './generated/federatedjob.js';
 
-export type { FederatedJobSpec } from './generated/federatedjob.js';
+export type { FederatedJobSpec, FederatedJobStatus } from './generated/federatedjob.js';
 
 export const GROUP = 'flotilla.dev';
 export const VERSION = 'v1alpha1';
@@ -15,7 +15,7 @@ export interface FederatedJob {
   kind: 'FederatedJob';
   metadata: { name: string; namespace?: string; uid?: string; generation?: number; labels?: Record<string, string>; [k: string]: unknown };
   spec: FederatedJobSpec;
-  status?: Record<string, unknown>;
+  status?: FederatedJobStatus;
 }
 
 const crd = readCrd('flotilla.dev_federatedjobs.yaml');

@@ -1,5 +1,4 @@
 /* Generated from crds/flotilla.dev_federatedjobs.yaml by scripts/gen-api-types.mjs. Do not edit: change the CRD and run npm run gen:types. */
-
 /**
  * What to train, where, and how the rounds run.
  */
@@ -293,4 +292,65 @@ export interface FederatedJobSpec {
      */
     modelDestination?: string;
   };
+}
+
+/**
+ * Observed state, written by the operator.
+ */
+export interface FederatedJobStatus {
+  observedGeneration?: number;
+  phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
+  /**
+   * Round of the total, for display (7/20).
+   */
+  progress?: string;
+  /**
+   * The last round that closed.
+   */
+  round?: number;
+  /**
+   * Sites whose client is running, of the sites selected (3/4).
+   */
+  sitesReady?: string;
+  startTime?: string;
+  completionTime?: string;
+  /**
+   * Where the sites' clients dial the aggregator.
+   */
+  aggregatorEndpoint?: string;
+  /**
+   * The global model on the sites' test sets, sample-weighted, after the last round.
+   */
+  latestMetrics?: {
+    loss?: number;
+    accuracy?: number;
+    participants?: number;
+  };
+  sites?: {
+    name: string;
+    /**
+     * Pending, Running, Succeeded, Failed or Refused (by the site's policy).
+     */
+    phase?: string;
+    message?: string;
+    lastRound?: number;
+    accuracy?: number;
+    samples?: number;
+  }[];
+  /**
+   * The final global model.
+   */
+  model?: {
+    location?: string;
+    sha256?: string;
+    bytes?: number;
+  };
+  conditions?: {
+    type: string;
+    status: 'True' | 'False' | 'Unknown';
+    observedGeneration?: number;
+    lastTransitionTime: string;
+    reason: string;
+    message: string;
+  }[];
 }
