@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'out/', 'operator/api/generated/', 'examples/**/*.py'] },
+  { ignores: ['dist/', 'node_modules/', 'out/', 'operator/api/generated/', '**/generated/', 'examples/**/*.py'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

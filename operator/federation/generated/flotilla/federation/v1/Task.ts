@@ -1,0 +1,66 @@
+// Original file: proto/flotilla/federation/v1/federation.proto
+
+import type { TaskKind as _flotilla_federation_v1_TaskKind, TaskKind__Output as _flotilla_federation_v1_TaskKind__Output } from '../../../flotilla/federation/v1/TaskKind.js';
+import type { TrainParams as _flotilla_federation_v1_TrainParams, TrainParams__Output as _flotilla_federation_v1_TrainParams__Output } from '../../../flotilla/federation/v1/TrainParams.js';
+import type { ModelHeader as _flotilla_federation_v1_ModelHeader, ModelHeader__Output as _flotilla_federation_v1_ModelHeader__Output } from '../../../flotilla/federation/v1/ModelHeader.js';
+import type { Long } from '@grpc/proto-loader';
+
+export interface Task {
+  'kind'?: (_flotilla_federation_v1_TaskKind);
+  /**
+   * TRAIN: the round (1-based); EVALUATE: the last round
+   */
+  'round'?: (number);
+  /**
+   * a round retried after a missed quorum has attempt > 0
+   */
+  'attempt'?: (number);
+  'params'?: (_flotilla_federation_v1_TrainParams | null);
+  /**
+   * what FetchModel will send, for TRAIN and EVALUATE
+   */
+  'model'?: (_flotilla_federation_v1_ModelHeader | null);
+  /**
+   * the aggregated federated statistics, once computed
+   */
+  'statistics'?: (number | string)[];
+  'deadlineUnixMs'?: (number | string | Long);
+  /**
+   * DONE: how the job ended
+   */
+  'message'?: (string);
+  /**
+   * DONE: whether it succeeded
+   */
+  'succeeded'?: (boolean);
+}
+
+export interface Task__Output {
+  'kind': (_flotilla_federation_v1_TaskKind__Output);
+  /**
+   * TRAIN: the round (1-based); EVALUATE: the last round
+   */
+  'round': (number);
+  /**
+   * a round retried after a missed quorum has attempt > 0
+   */
+  'attempt': (number);
+  'params': (_flotilla_federation_v1_TrainParams__Output | null);
+  /**
+   * what FetchModel will send, for TRAIN and EVALUATE
+   */
+  'model': (_flotilla_federation_v1_ModelHeader__Output | null);
+  /**
+   * the aggregated federated statistics, once computed
+   */
+  'statistics': (number)[];
+  'deadlineUnixMs': (number);
+  /**
+   * DONE: how the job ended
+   */
+  'message': (string);
+  /**
+   * DONE: whether it succeeded
+   */
+  'succeeded': (boolean);
+}
