@@ -41,9 +41,9 @@ export interface Trainer {
   statistics(): Promise<Float64Array | null>;
   /** The sum over all sites of what statistics() returned, before the first round. */
   useStatistics(sum: Float64Array): void;
-  /** The model on the local held-out test set. */
-  evaluate(model: Model): Promise<Metrics>;
-  /** Local training from the global model. */
-  train(global: Model, params: TrainParams): Promise<TrainResult>;
+  /** The model on the local held-out test set; round is the task's (a command trainer passes it on). */
+  evaluate(model: Model, round: number): Promise<Metrics>;
+  /** Local training from the global model in round `round` (1-based). */
+  train(global: Model, params: TrainParams, round: number): Promise<TrainResult>;
   close(): Promise<void>;
 }
