@@ -218,7 +218,7 @@ export interface FederatedJobSpec {
      */
     image?: string;
     /**
-     * Bring-your-own trainer, run once per round at the site with the environment FLOTILLA_MODEL_IN, FLOTILLA_MODEL_OUT (safetensors), FLOTILLA_METRICS_OUT (JSON with num_samples and metrics), FLOTILLA_ROUND, FLOTILLA_CONFIG (JSON of the job's training settings) and FLOTILLA_DATA (the site's data path).
+     * Bring-your-own trainer (argv, no shell), run at the site for each task with the environment FLOTILLA_TASK (initialize, train or evaluate), FLOTILLA_MODEL_IN (the global model, safetensors; not for initialize), FLOTILLA_MODEL_OUT (where to write the model, safetensors; initialize and train), FLOTILLA_METRICS_OUT (where to write JSON {"num_samples", "loss", "accuracy", ...}), FLOTILLA_ROUND, FLOTILLA_SEED (the job's seed), FLOTILLA_SITE, FLOTILLA_CONFIG (train: JSON of local_epochs, local_steps, batch_size, learning_rate, proximal_mu and the round's shuffle seed) and FLOTILLA_DATA (the site's data file). See examples/byo-python.
      *
      * @minItems 1
      */
