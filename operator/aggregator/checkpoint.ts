@@ -1,0 +1,101 @@
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { writeFileAtomic } from '../federation/atomic-file.js';
+import type { Model, Tensor } from '../federation/model.js';
+import { readSafetensors, writeSafetensors } from '../federation/safetensors.js';
+import type { FinalEvaluation, RoundRecord } from './result.js';
+import type { Position } from './round-state.js';
+
+/** Everything a restarted aggregator needs to carry on where the last closed phase left off. */
+export interface Checkpoint {
+  /** Where to resume: the phase after the last one that closed. */
+  position: Position;
+  /** How the job ended, once position is DONE. */
+  outcome: { succeeded: boolean; message: string } | null;
+  statistics: number[] | null;
+  history: RoundRecord[];
+  finalEvaluation: FinalEvaluation | null;
+  model: Model | null;
+  /** The server optimiser's state (FedAdam, FedYogi, FedAdagrad). */
+  optimizer: Tensor[];
+}
+
+interface StateFile extends Omit<Checkpoint, 'model' | 'optimizer'> {
+  formatVersion: 1;
+  job: string;
+  sequence: number;
+  modelFile: string | null;
+  optimizerFile: string | null;
+  savedAt: string;
+}
+
+const STATE_FILE = 'state.json';
+
+/**
+ * The checkpoint folder. Tensors go to files named by a sequence number, then state.json, written
+ * atomically, names them: that rename is the commit point, so a crash at any moment leaves the old
+ * checkpoint or the new one, never a mix. Files of older checkpoints are removed afterwards.
+ */
+export class CheckpointStore {
+  private sequence = 0;
+
+  constructor(
+    readonly dir: string,
+    /** namespace/name: a state dir never resumes another job. */
+    private readonly job: string,
+  ) {}
+
+  async load(): Promise<Checkpoint | null> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.dir, STATE_FILE), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    const state = JSON.parse(text) as StateFile;
+    if (state.formatVersion !== 1) throw new Error(`${this.dir}: checkpoint format ${state.formatVersion} is not one this aggregator reads`);
+    if (state.job !== this.job) throw new Error(`${this.dir} holds a checkpoint of job ${state.job}, not ${this.job}: use a fresh state dir`);
+    this.sequence = state.sequence;
+    const tensors = async (file: string | null) => (file ? (await readSafetensors(path.join(this.dir, file))).model : null);
+    return {
+      position: state.position,
+      outcome: state.outcome,
+      statistics: state.statistics,
+      history: state.history,
+      finalEvaluation: state.finalEvaluation,
+      model: await tensors(state.modelFile),
+      optimizer: (await tensors(state.optimizerFile)) ?? [],
+    };
+  }
+
+  async save(checkpoint: Checkpoint): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    const sequence = ++this.sequence;
+    const label = String(sequence).padStart(6, '0');
+    const modelFile = checkpoint.model ? `model-${label}.safetensors` : null;
+    const optimizerFile = checkpoint.optimizer.length > 0 ? `optimizer-${label}.safetensors` : null;
+    const metadata = { job: this.job, phase: checkpoint.position.phase, round: String(checkpoint.position.round) };
+    if (checkpoint.model && modelFile) await writeSafetensors(path.join(this.dir, modelFile), checkpoint.model, metadata);
+    if (optimizerFile) await writeSafetensors(path.join(this.dir, optimizerFile), checkpoint.optimizer, metadata);
+    const { position, outcome, statistics, history, finalEvaluation } = checkpoint;
+    const state: StateFile = {
+      formatVersion: 1,
+      job: this.job,
+      sequence,
+      position,
+      outcome,
+      statistics,
+      history,
+      finalEvaluation,
+      modelFile,
+      optimizerFile,
+      savedAt: new Date().toISOString(),
+    };
+    await writeFileAtomic(path.join(this.dir, STATE_FILE), (file) => writeFile(file, JSON.stringify(state) + '\n'));
+    const keep = new Set([STATE_FILE, modelFile, optimizerFile]);
+    for (const name of await readdir(this.dir)) {
+      if (!keep.has(name) && !name.startsWith('.')) await rm(path.join(this.dir, name), { force: true });
+    }
+  }
+}

@@ -1,0 +1,43 @@
+import { siteNames, type FederatedJob, type FederatedJobSpec } from '../api/federatedjob.js';
+
+/** What the aggregator takes from a FederatedJob (schema defaults already applied). */
+export interface JobSettings {
+  job: string;
+  namespace: string;
+  sites: string[];
+  rounds: number;
+  minSites: number;
+  sitesPerRound: number | undefined;
+  deadlineMs: number;
+  heartbeatTimeoutMs: number;
+  maxRoundRetries: number;
+  seed: number;
+  strategy: FederatedJobSpec['strategy'];
+  training: { localEpochs: number; localSteps: number; batchSize: number; learningRate: number };
+  /** Refuse larger updates; the model's own size when undefined. */
+  maxUpdateBytes: number | undefined;
+  /** Whether the sites standardise with federated statistics (a STATISTICS phase before training). */
+  statistics: boolean;
+}
+
+export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
+  const spec = job.spec;
+  const { localEpochs, localSteps, batchSize, learningRate } = spec.trainer;
+  return {
+    job: job.metadata.name,
+    namespace,
+    sites: siteNames(job),
+    rounds: spec.rounds,
+    minSites: spec.minSites,
+    sitesPerRound: spec.sitesPerRound,
+    deadlineMs: spec.roundDeadlineSeconds * 1000,
+    heartbeatTimeoutMs: spec.heartbeatTimeoutSeconds * 1000,
+    maxRoundRetries: spec.maxRoundRetries,
+    seed: spec.seed,
+    strategy: spec.strategy,
+    // One local epoch when the job gives neither.
+    training: { localEpochs: localSteps === undefined ? (localEpochs ?? 1) : 0, localSteps: localSteps ?? 0, batchSize, learningRate },
+    maxUpdateBytes: spec.aggregator.maxUpdateBytes,
+    statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
+  };
+}

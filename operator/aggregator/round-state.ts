@@ -1,0 +1,273 @@
+import { Refusal } from './refusal.js';
+
+/**
+ * The aggregator's phases. INITIALIZE asks one site for the initial model; STATISTICS (only for
+ * jobs that standardise features federatedly) collects every site's statistics vector; TRAIN runs
+ * rounds 1..R; EVALUATE asks every site to evaluate the final model; DONE ends the job.
+ */
+export type Phase = 'INITIALIZE' | 'STATISTICS' | 'TRAIN' | 'EVALUATE' | 'DONE';
+export type CollectingPhase = Exclude<Phase, 'DONE'>;
+
+export interface RoundRules {
+  /** The job's sites, in a fixed order. */
+  sites: readonly string[];
+  rounds: number;
+  /** The quorum of a round (and of the statistics and evaluation phases). */
+  minSites: number;
+  deadlineMs: number;
+  heartbeatTimeoutMs: number;
+  maxRoundRetries: number;
+  /** Whether the job has a STATISTICS phase. */
+  statistics: boolean;
+  /** The sites selected for a round's attempt: a pure function of its arguments. */
+  select(round: number, attempt: number): readonly string[];
+}
+
+/** Where a job stands; a checkpoint stores the position of the next phase to run. */
+export interface Position {
+  phase: Phase;
+  /** TRAIN: the round (1-based); EVALUATE: the last round; before training: 0. */
+  round: number;
+}
+
+/** What a site should do now, computed from the state alone. */
+export type Assignment =
+  | { kind: 'WAIT' }
+  | { kind: CollectingPhase; round: number; attempt: number; deadline: number }
+  | { kind: 'DONE'; succeeded: boolean; message: string };
+
+/** What the runtime must carry out after tick(). */
+export type Transition =
+  | { kind: 'close'; phase: CollectingPhase; round: number; attempt: number; participants: string[]; startedAt: number }
+  | { kind: 'retry'; phase: CollectingPhase; round: number; attempt: number; reason: string }
+  | { kind: 'fail'; reason: string };
+
+export function describePhase(phase: Phase, round: number): string {
+  switch (phase) {
+    case 'INITIALIZE':
+      return 'initialization';
+    case 'STATISTICS':
+      return 'the statistics phase';
+    case 'TRAIN':
+      return `round ${round}`;
+    case 'EVALUATE':
+      return 'the final evaluation';
+    case 'DONE':
+      return 'the end of the job';
+  }
+}
+
+/**
+ * The round state machine: pure, with time passed in (ms), no I/O. The runtime asks it what each
+ * site should do, admits and accepts updates through it, calls tick() on a timer, and carries out
+ * the transitions tick() returns (aggregate then advance(), or reset for a retry).
+ */
+export class RoundState {
+  private phase!: Phase;
+  private round!: number;
+  private attempt!: number;
+  /** Sites whose update the phase waits for: the selection (TRAIN), every site, or the initializer. */
+  private expected = new Set<string>();
+  private reported = new Set<string>();
+  private inFlight = new Set<string>();
+  private dropped = new Set<string>();
+  private startedAt = 0;
+  private deadline = 0;
+  /** Set between a close and advance(): the phase takes nothing more. */
+  private closing = false;
+  private outcome = { succeeded: false, message: '' };
+  private readonly lastSeen = new Map<string, number>();
+  /** Counts changes that can turn one site's WAIT into work: long polls wake on it. */
+  private changes = 0;
+
+  constructor(
+    private readonly rules: RoundRules,
+    at: Position,
+    now: number,
+  ) {
+    this.enter(at.phase, at.round, 0, now);
+  }
+
+  get position(): Position & { attempt: number; closing: boolean } {
+    return { phase: this.phase, round: this.round, attempt: this.attempt, closing: this.closing };
+  }
+
+  get revision(): number {
+    return this.changes;
+  }
+
+  get result(): { succeeded: boolean; message: string } | null {
+    return this.phase === 'DONE' ? { ...this.outcome } : null;
+  }
+
+  /** The sites the current phase waits for (a TRAIN round's selection). */
+  get selected(): string[] {
+    return [...this.expected];
+  }
+
+  seen(site: string, now: number): void {
+    this.lastSeen.set(site, now);
+  }
+
+  assignment(site: string, now: number): Assignment {
+    this.seen(site, now);
+    if (this.phase === 'DONE') return { kind: 'DONE', ...this.outcome };
+    if (this.closing) return { kind: 'WAIT' };
+    // The first site that asks initialises; another is asked only if that one fell silent.
+    if (this.phase === 'INITIALIZE' && this.reported.size === 0 && this.outstanding() === 0) {
+      this.expected.add(site);
+      this.changes++;
+    }
+    if (!this.wants(site) || this.inFlight.has(site)) return { kind: 'WAIT' };
+    return { kind: this.phase, round: this.round, attempt: this.attempt, deadline: this.deadline };
+  }
+
+  /** Whether the site still has work in the current phase (the Heartbeat answer). */
+  isOpenFor(site: string, round: number): boolean {
+    return this.phase !== 'DONE' && !this.closing && round === this.round && this.wants(site);
+  }
+
+  /** Checks that an update may start arriving, and marks it in flight; throws a Refusal if not. */
+  admit(site: string, kind: string, round: number, attempt: number, now: number): void {
+    this.seen(site, now);
+    const current = `${describePhase(this.phase, this.round)}${this.attempt > 0 ? ` (attempt ${this.attempt})` : ''}`;
+    if (this.phase === 'DONE') throw new Refusal('wrong_phase', 'the job is over: no more updates are taken');
+    if (kind !== this.phase) {
+      const reason = kind === 'TRAIN' ? 'stale_round' : 'wrong_phase';
+      throw new Refusal(reason, `a ${kind} update is not expected now: the aggregator is in ${current}; ask NextTask for work`);
+    }
+    if (this.closing || round !== this.round || attempt !== this.attempt) {
+      throw new Refusal(
+        'stale_round',
+        `the update is for ${describePhase(kind, round)} attempt ${attempt}, which is over or not the current one (${current}); ask NextTask for work`,
+      );
+    }
+    if (!this.expected.has(site)) {
+      throw new Refusal('not_selected', `site ${site} is not selected for ${current}; ask NextTask for work`);
+    }
+    if (this.dropped.has(site)) {
+      throw new Refusal(
+        'not_selected',
+        `site ${site} was dropped from ${current} after ${this.rules.heartbeatTimeoutMs / 1000}s without a heartbeat`,
+      );
+    }
+    if (this.reported.has(site)) throw new Refusal('duplicate', `site ${site} already sent its update for ${current}`);
+    if (this.inFlight.has(site)) throw new Refusal('duplicate', `an update from site ${site} for ${current} is already arriving`);
+    this.inFlight.add(site);
+  }
+
+  /** An admitted update was refused or cut short: the site may send again. */
+  release(site: string): void {
+    this.inFlight.delete(site);
+  }
+
+  /** An admitted update arrived whole. */
+  accept(site: string, now: number): void {
+    this.seen(site, now);
+    if (!this.inFlight.delete(site) || this.closing) {
+      throw new Refusal('stale_round', `${describePhase(this.phase, this.round)} closed while the update from ${site} arrived`);
+    }
+    this.reported.add(site);
+  }
+
+  /** Drops silent sites, closes a complete phase, and retries or fails one past its deadline. */
+  tick(now: number): Transition | null {
+    if (this.phase === 'DONE' || this.closing) return null;
+    const phase = this.phase;
+    for (const site of this.expected) {
+      const quiet = now - Math.max(this.lastSeen.get(site) ?? -Infinity, this.startedAt);
+      if (!this.reported.has(site) && !this.inFlight.has(site) && !this.dropped.has(site) && quiet > this.rules.heartbeatTimeoutMs) {
+        this.dropped.add(site);
+        this.changes++;
+      }
+    }
+    const quorum = phase === 'INITIALIZE' ? 1 : this.rules.minSites;
+    const outstanding = this.outstanding();
+    const pastDeadline = now >= this.deadline;
+    if (this.reported.size >= quorum && (outstanding === 0 || pastDeadline)) {
+      this.closing = true;
+      this.changes++;
+      return { kind: 'close', phase, round: this.round, attempt: this.attempt, participants: [...this.reported], startedAt: this.startedAt };
+    }
+    // Nobody left to wait for (everyone selected fell silent): no reason to sit out the deadline.
+    const hopeless = phase !== 'INITIALIZE' && outstanding === 0;
+    if (!pastDeadline && !hopeless) return null;
+    const missed = this.missedQuorum(quorum);
+    if (this.attempt < this.rules.maxRoundRetries) {
+      this.enter(phase, this.round, this.attempt + 1, now);
+      return { kind: 'retry', phase, round: this.round, attempt: this.attempt, reason: missed };
+    }
+    const retries = this.rules.maxRoundRetries;
+    const reason = `${missed}, ${retries} ${retries === 1 ? 'retry' : 'retries'} exhausted`;
+    this.finish(false, reason);
+    return { kind: 'fail', reason };
+  }
+
+  /** After a close was carried out: on to the next round or phase. */
+  advance(now: number): Position {
+    if (this.phase === 'DONE') return { phase: 'DONE', round: this.round };
+    const to = next(this.phase, this.round, this.rules);
+    if (to.phase === 'DONE') this.finish(true, `trained ${this.rules.rounds} rounds and evaluated the final model`);
+    else this.enter(to.phase, to.round, 0, now);
+    return to;
+  }
+
+  finish(succeeded: boolean, message: string): void {
+    this.phase = 'DONE';
+    this.closing = false;
+    this.inFlight.clear();
+    this.outcome = { succeeded, message };
+    this.changes++;
+  }
+
+  private wants(site: string): boolean {
+    return this.expected.has(site) && !this.reported.has(site) && !this.dropped.has(site);
+  }
+
+  private outstanding(): number {
+    let n = 0;
+    for (const site of this.expected) if (!this.reported.has(site) && !this.dropped.has(site)) n++;
+    return n;
+  }
+
+  private missedQuorum(quorum: number): string {
+    const label = describePhase(this.phase, this.round);
+    const seconds = this.rules.deadlineMs / 1000;
+    if (this.phase === 'INITIALIZE') return `${label} missed its deadline: no site sent the initial model within ${seconds}s`;
+    const silent = [...this.dropped];
+    const silence = silent.length > 0 ? `; silent for over ${this.rules.heartbeatTimeoutMs / 1000}s: ${silent.join(', ')}` : '';
+    return (
+      `${label} missed its quorum: ${this.reported.size} of ${quorum} required sites reported within ${seconds}s ` +
+      `(asked: ${[...this.expected].join(', ')}${silence})`
+    );
+  }
+
+  private enter(phase: Phase, round: number, attempt: number, now: number): void {
+    this.phase = phase;
+    this.round = round;
+    this.attempt = attempt;
+    this.expected =
+      phase === 'TRAIN' ? new Set(this.rules.select(round, attempt)) : phase === 'INITIALIZE' ? new Set() : new Set(this.rules.sites);
+    this.reported = new Set();
+    this.inFlight = new Set();
+    this.dropped = new Set();
+    this.startedAt = now;
+    this.deadline = now + this.rules.deadlineMs;
+    this.closing = false;
+    this.changes++;
+  }
+}
+
+/** The position after a phase closes. */
+export function next(phase: CollectingPhase, round: number, rules: Pick<RoundRules, 'rounds' | 'statistics'>): Position {
+  switch (phase) {
+    case 'INITIALIZE':
+      return rules.statistics ? { phase: 'STATISTICS', round: 0 } : { phase: 'TRAIN', round: 1 };
+    case 'STATISTICS':
+      return { phase: 'TRAIN', round: 1 };
+    case 'TRAIN':
+      return round < rules.rounds ? { phase: 'TRAIN', round: round + 1 } : { phase: 'EVALUATE', round };
+    case 'EVALUATE':
+      return { phase: 'DONE', round };
+  }
+}

@@ -1,0 +1,138 @@
+import { writeFile } from 'node:fs/promises';
+import type { Server as HttpServer } from 'node:http';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { loadFederatedJob } from '../api/federatedjob.js';
+import { writeFileAtomic } from '../federation/atomic-file.js';
+import { Federation, grpcMessageLimits } from '../federation/proto.js';
+import { createLogger, type Logger } from '../log.js';
+import { readTlsFiles } from '../pki/files.js';
+import { Aggregator, type JobOutcome } from './aggregator.js';
+import { jobSettings, type JobSettings } from './job-settings.js';
+import { AggregatorMetrics } from './metrics.js';
+import { raiseReceiveWindow, receiveWindowFor } from './receive-window.js';
+import { federationHandlers } from './server.js';
+
+export interface AggregatorOptions {
+  /** The FederatedJob manifest. */
+  jobFile: string;
+  /** The job's namespace (its certificates name it); the manifest's, else "default". */
+  namespace?: string;
+  /** HOST:PORT for the federation gRPC server; port 0 picks a free one. */
+  listen: string;
+  /** A TLS Secret's layout: tls.key, tls.crt (the aggregator's chain) and ca.crt (what site certificates must chain to). */
+  tlsDir: string;
+  /** Checkpoints, result.json and model.safetensors. */
+  stateDir: string;
+  /** HOST:PORT for /metrics; none when unset. */
+  metricsListen?: string;
+  /** Written atomically once listening: {"address", "metricsAddress"}. */
+  readyFile?: string;
+  /** Stops the aggregator early (what SIGTERM does); the job resumes from its checkpoint on restart. */
+  signal?: AbortSignal;
+}
+
+export interface Ready {
+  address: string;
+  metricsAddress: string | null;
+}
+
+function splitHostPort(value: string): { host: string; port: number } {
+  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(value);
+  if (!match) throw new Error(`expected HOST:PORT, got ${JSON.stringify(value)}`);
+  return { host: match[1]!, port: Number(match[2]) };
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The address peers on this machine dial: loopback when listening on every interface. */
+function dialable(host: string, port: number): string {
+  return hostPort(host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port);
+}
+
+/** A running aggregator: its addresses, how its job ends, and a way to stop it early. */
+export interface RunningAggregator {
+  ready: Ready;
+  /** Resolves once the job is over and every site that could be told, was. */
+  outcome: Promise<JobOutcome>;
+  /** Stops serving (the job resumes from its checkpoint on restart). */
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  listen: string;
+  tlsDir: string;
+  stateDir: string;
+  metricsListen?: string;
+  /** Where the structured log goes (JSON on stderr by default). */
+  log?: Logger;
+}
+
+/** Serves the federation protocol over mutual TLS (and /metrics) for a job's settings. */
+export async function startAggregator(settings: JobSettings, options: ServeOptions): Promise<RunningAggregator> {
+  const fields = { job: settings.job, namespace: settings.namespace };
+  const log = options.log ? options.log.child({ component: 'aggregator', ...fields }) : createLogger('aggregator', fields);
+  const metrics = new AggregatorMetrics(settings.job, settings.namespace);
+  const aggregator = await Aggregator.open(settings, options.stateDir, metrics, log);
+
+  const tls = await readTlsFiles(options.tlsDir);
+  const credentials = ServerCredentials.createSsl(Buffer.from(tls.caPem), [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], true);
+  const server = new Server(grpcMessageLimits());
+  raiseReceiveWindow(server, receiveWindowFor(settings.sites.length), log);
+  server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log));
+  const listen = splitHostPort(options.listen);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(hostPort(listen.host || '0.0.0.0', listen.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+  );
+  let metricsServer: HttpServer | undefined;
+  let metricsAddress: string | null = null;
+  if (options.metricsListen) {
+    const { host, port: metricsPort } = splitHostPort(options.metricsListen);
+    const served = await metrics.serve(host, metricsPort);
+    metricsServer = served.server;
+    metricsAddress = dialable(host, served.port);
+  }
+  const ready: Ready = { address: dialable(listen.host, port), metricsAddress };
+  log.info('aggregator listening', { ...ready, sites: settings.sites, rounds: settings.rounds, strategy: settings.strategy.name });
+
+  let closed: Promise<void> | undefined;
+  const close = () =>
+    (closed ??= (async () => {
+      aggregator.stop();
+      await new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 5_000);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      });
+      await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
+    })());
+  const outcome = aggregator.run().then(async (result) => {
+    await close();
+    return result;
+  });
+  return { ready, outcome, close };
+}
+
+/**
+ * The aggregator process (flotilla aggregator): loads the job, serves it until its end, and resolves
+ * with how it ended. The ready file is written once it listens.
+ */
+export async function runAggregator(options: AggregatorOptions): Promise<JobOutcome> {
+  const job = await loadFederatedJob(options.jobFile);
+  const settings = jobSettings(job, options.namespace ?? job.metadata.namespace ?? 'default');
+  const running = await startAggregator(settings, options);
+  if (options.readyFile) await writeFileAtomic(options.readyFile, (file) => writeFile(file, JSON.stringify(running.ready) + '\n'));
+  const stopped = new Promise<JobOutcome>((resolve) => {
+    const stop = () =>
+      void running.close().then(() => resolve({ succeeded: false, message: 'the aggregator was stopped; restart it to resume from its checkpoint' }));
+    if (options.signal?.aborted) stop();
+    options.signal?.addEventListener('abort', stop, { once: true });
+  });
+  return Promise.race([running.outcome, stopped]);
+}

@@ -1,0 +1,141 @@
+import { status, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
+import type { Readable } from 'node:stream';
+import { firstEvent } from '../client/first-event.js';
+import { PROTOCOL_VERSION, type FederationHandlers, type ModelMessage, type UpdateMessage__Output } from '../federation/proto.js';
+import type { FetchModelRequest__Output } from '../federation/generated/flotilla/federation/v1/FetchModelRequest.js';
+import type { SubmitUpdateResponse } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
+import { modelMessages } from '../federation/tensor-stream.js';
+import { identityOfPeer, IdentityError } from '../pki/identity.js';
+import type { Logger } from '../log.js';
+import type { Aggregator } from './aggregator.js';
+import type { JobSettings } from './job-settings.js';
+import type { AggregatorMetrics } from './metrics.js';
+import { Refusal } from './refusal.js';
+
+interface Peer {
+  getAuthContext(): { sslPeerCertificate?: Parameters<typeof identityOfPeer>[0] };
+}
+
+/**
+ * The Federation service's handlers. Every call first proves who is calling from its certificate:
+ * a client of this job, in this namespace, for a site the job lists. Every refusal reaches the
+ * caller as a status code with a message a person can act on, and is logged and counted; none
+ * changes the round.
+ */
+export function federationHandlers(aggregator: Aggregator, settings: JobSettings, metrics: AggregatorMetrics, log: Logger): FederationHandlers {
+  const sites = new Set(settings.sites);
+
+  const identify = (call: Peer): string => {
+    let identity;
+    try {
+      identity = identityOfPeer(call.getAuthContext().sslPeerCertificate);
+    } catch (err) {
+      if (err instanceof IdentityError) throw new Refusal('unauthenticated', `${err.message}: present a certificate issued to this job's site`);
+      throw err;
+    }
+    if (identity.role !== 'client' || identity.namespace !== settings.namespace || identity.job !== settings.job) {
+      const who = identity.role === 'client' ? `a client of job ${identity.namespace}/${identity.job}` : `a ${identity.role}`;
+      throw new Refusal('identity', `the certificate is for ${who}; this aggregator serves job ${settings.namespace}/${settings.job}`);
+    }
+    if (!sites.has(identity.site)) throw new Refusal('identity', `site ${identity.site} is not one of job ${settings.job}'s sites (spec.sites.names)`);
+    return identity.site;
+  };
+
+  /** The status a refused call ends with; unexpected errors become INTERNAL, logged in full. */
+  const refuse = (err: unknown, method: string, site: string | undefined): { code: status; details: string } => {
+    const { phase, round, attempt } = aggregator.position;
+    if (err instanceof Refusal) {
+      metrics.updatesRefused.inc({ reason: err.reason });
+      log.warn(`refused ${method}: ${err.message}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
+      return { code: err.code, details: err.message };
+    }
+    log.error(`${method} failed`, { site, method, error: (err as Error).stack ?? String(err), phase, round });
+    return { code: status.INTERNAL, details: `the aggregator failed: ${(err as Error).message}` };
+  };
+
+  function unary<Req, Res>(method: string, answer: (site: string, request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>) {
+    return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+      let site: string | undefined;
+      Promise.resolve()
+        .then(() => answer((site = identify(call)), call.request, call))
+        .then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(refuse(err, method, site)),
+        );
+    };
+  }
+
+  return {
+    Join: unary('Join', (site, request) => {
+      if (request.protocolVersion !== PROTOCOL_VERSION) {
+        throw new Refusal('protocol', `the client speaks protocol ${request.protocolVersion}, this aggregator ${PROTOCOL_VERSION}: run matching versions`);
+      }
+      aggregator.seen(site);
+      log.info('site joined', { site, clientVersion: request.clientVersion });
+      return {
+        protocolVersion: PROTOCOL_VERSION,
+        job: settings.job,
+        site,
+        rounds: settings.rounds,
+        // Three heartbeats per timeout: one lost heartbeat never drops a site.
+        heartbeatIntervalMs: Math.floor(settings.heartbeatTimeoutMs / 3),
+      };
+    }),
+
+    NextTask: unary('NextTask', (site, request, call) => aggregator.nextTask(site, request.waitMs, () => call.cancelled)),
+
+    Heartbeat: unary('Heartbeat', (site, request) => ({ roundOpen: aggregator.heartbeat(site, request.round) })),
+
+    FetchModel(call: ServerWritableStream<FetchModelRequest__Output, ModelMessage>) {
+      let site: string | undefined;
+      (async () => {
+        site = identify(call);
+        const round = call.request.round;
+        const { model, version } = aggregator.modelFor(site, round);
+        // Chunks are views onto the global model, which changes in place only when its round closes.
+        // A site still downloading then gets an error status (below) or, for chunks already queued,
+        // mixed data: harmless, as any update built on that round's model is refused by then.
+        for (const message of modelMessages(model)) {
+          if (call.cancelled) return;
+          if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);
+          if (message.chunk) metrics.bytesSent.inc(message.chunk.data.byteLength);
+          if (!call.write(message)) await firstEvent(call, ['drain', 'close', 'error', 'cancelled']);
+        }
+        call.end();
+      })().catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)));
+    },
+
+    SubmitUpdate(call: ServerReadableStream<UpdateMessage__Output, SubmitUpdateResponse>, callback: sendUnaryData<SubmitUpdateResponse>) {
+      let site: string | undefined;
+      (async () => {
+        site = identify(call);
+        const messages = idleLimited(call, settings.heartbeatTimeoutMs, site);
+        const received = await aggregator.submit(site, messages);
+        log.info('update accepted', { site, round: received.round, bytes: received.bytesReceived });
+        return received;
+      })().then(
+        (response) => callback(null, response),
+        (err: unknown) => callback(refuse(call.cancelled ? new Refusal('cut_short', 'the client cancelled the update stream') : err, 'SubmitUpdate', site)),
+      );
+    },
+  };
+}
+
+/**
+ * The messages of an update stream, ended with a Refusal when none came for idleMs: a stalled
+ * upload must not hold its site's place in the round for ever. This also ends a stream grpc-js
+ * refused by itself (a message over grpc.max_receive_message_length gets RESOURCE_EXHAUSTED from
+ * grpc-js, which then never ends the handler's stream): that site's slot is held until then.
+ */
+async function* idleLimited(call: Readable & AsyncIterable<UpdateMessage__Output>, idleMs: number, site: string): AsyncGenerator<UpdateMessage__Output> {
+  const timer = setTimeout(() => call.destroy(new Refusal('cut_short', `no data from site ${site} for ${idleMs / 1000}s: the update is dropped`)), idleMs);
+  timer.unref();
+  try {
+    for await (const message of call) {
+      timer.refresh();
+      yield message;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { packageRoot } from '../api/crds.js';
+
+/**
+ * One program, one entry point per role. Each role's module is imported only when it runs, so a
+ * client process does not pay for the operator's dependencies at start-up.
+ */
+interface Command {
+  summary: string;
+  usage: string;
+  options: NonNullable<ParseArgsConfig['options']>;
+  positionals?: number;
+  run(values: Record<string, string | boolean | undefined>, positionals: string[]): Promise<number>;
+}
+
+const str = { type: 'string' } as const;
+
+const commands: Record<string, Command> = {
+  simulate: {
+    summary: 'run a FederatedJob locally: the aggregator and one client per site as processes, over mTLS gRPC',
+    usage: 'flotilla simulate JOB.yaml [--out DIR] [--namespace NS]',
+    options: { out: str, namespace: str, 'data-root': str },
+    positionals: 1,
+    async run(v, [manifest]) {
+      const { simulate } = await import('../simulate/simulate.js');
+      const result = await simulate({
+        manifest: manifest!,
+        outDir: (v.out as string | undefined) ?? 'out',
+        namespace: v.namespace as string | undefined,
+        dataRoot: v['data-root'] as string | undefined,
+      });
+      return result.succeeded ? 0 : 1;
+    },
+  },
+  operator: {
+    summary: 'run the hub operator: FederatedJob and Site controllers, the site gateway, the hub CA',
+    usage:
+      'flotilla operator --namespace NS [--kubeconfig FILE] [--image IMG] [--listen-health HOST:PORT] [--gateway-listen HOST:PORT] [--enrollment-listen HOST:PORT] [--leader-elect true|false] [--identity ID]',
+    options: {
+      kubeconfig: str,
+      namespace: str,
+      image: str,
+      identity: str,
+      'listen-health': str,
+      'gateway-listen': str,
+      'enrollment-listen': str,
+      'gateway-address': str,
+      'enrollment-address': str,
+      'aggregator-address-template': str,
+      'leader-elect': str,
+    },
+    async run(v) {
+      const { operatorMain } = await import('../hub/operator.js');
+      return operatorMain(v as Record<string, string | undefined>);
+    },
+  },
+  'site-agent': {
+    summary: "run a hospital's site agent: joins the hub, runs the clients of the jobs assigned to the site",
+    usage: 'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--site-data-claim NAME]',
+    options: { join: str, namespace: str, 'state-dir': str, kubeconfig: str, policy: str, 'client-image': str, 'site-data-claim': str },
+    async run(v) {
+      const { siteAgentMain } = await import('../site/main.js');
+      return siteAgentMain(v as Record<string, string | undefined>);
+    },
+  },
+  aggregator: {
+    summary: "run a job's aggregator: rounds, strategies, checkpoints, /metrics",
+    usage: 'flotilla aggregator --job FILE --tls-dir DIR --state-dir DIR [--namespace NS] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--ready-file FILE]',
+    options: { job: str, namespace: str, listen: str, 'tls-dir': str, 'state-dir': str, 'metrics-listen': str, 'ready-file': str },
+    async run(v) {
+      const { aggregatorMain } = await import('../aggregator/main.js');
+      return aggregatorMain(v as Record<string, string | undefined>);
+    },
+  },
+  client: {
+    summary: "run a site's client: fetch the global model, train on local data, send the update",
+    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS]',
+    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str },
+    async run(v) {
+      const { clientMain } = await import('../client/main.js');
+      return clientMain(v as Record<string, string | undefined>);
+    },
+  },
+};
+
+function version(): string {
+  return JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version;
+}
+
+function help(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    `flotilla ${version()}: federated learning across hospitals, on Kubernetes`,
+    '',
+    'Usage: flotilla COMMAND [options]',
+    '',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    "Run 'flotilla COMMAND --help' for a command's options.",
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(help() + '\n');
+    return name ? 0 : 2;
+  }
+  if (name === '--version' || name === 'version') {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`flotilla: unknown command '${name}'\n\n${help()}\n`);
+    return 2;
+  }
+  let parsed;
+  try {
+    parsed = parseArgs({ args: rest, options: { ...command.options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true });
+  } catch (err) {
+    process.stderr.write(`flotilla ${name}: ${(err as Error).message}\nUsage: ${command.usage}\n`);
+    return 2;
+  }
+  if (parsed.values.help) {
+    process.stdout.write(`Usage: ${command.usage}\n`);
+    return 0;
+  }
+  if (parsed.positionals.length !== (command.positionals ?? 0)) {
+    process.stderr.write(`flotilla ${name}: expected ${command.positionals ?? 0} argument(s)\nUsage: ${command.usage}\n`);
+    return 2;
+  }
+  return command.run(parsed.values, parsed.positionals);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`flotilla: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

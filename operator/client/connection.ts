@@ -1,0 +1,87 @@
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { Federation, PROTOCOL_VERSION, grpcMessageLimits, type FederationClient } from '../federation/proto.js';
+import { readTlsFiles } from '../pki/files.js';
+import { receiveModel, tensorChunks, type Values } from '../federation/tensor-stream.js';
+import type { Model, TensorSpec } from '../federation/model.js';
+import type { JoinResponse__Output } from '../federation/generated/flotilla/federation/v1/JoinResponse.js';
+import type { Task__Output } from '../federation/generated/flotilla/federation/v1/Task.js';
+import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
+import type { UpdateMessage } from '../federation/proto.js';
+import { firstEvent } from './first-event.js';
+import type { SubmitUpdateResponse__Output } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
+
+/** The client's receive window: a model downloads at full speed (the default 64 KiB halves it). */
+const FLOW_CONTROL_WINDOW = 16 << 20;
+/** Room beyond a NextTask long poll before the call is given up as lost. */
+const POLL_MARGIN_MS = 15_000;
+const CALL_TIMEOUT_MS = 30_000;
+
+/** A site's mutual-TLS connection to its job's aggregator, one promise per call. */
+export class AggregatorConnection {
+  private constructor(private readonly client: FederationClient) {}
+
+  /** Dials with the site's certificate; tlsDir has a TLS Secret's layout (tls.key, tls.crt, ca.crt). */
+  static async dial(address: string, tlsDir: string): Promise<AggregatorConnection> {
+    const tls = await readTlsFiles(tlsDir);
+    const channel = credentials.createSsl(Buffer.from(tls.caPem), Buffer.from(tls.keyPem), Buffer.from(tls.certPem));
+    const client = new Federation(address, channel, {
+      ...grpcMessageLimits(),
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
+      'grpc.keepalive_time_ms': 30_000,
+      'grpc.keepalive_timeout_ms': 10_000,
+    });
+    return new AggregatorConnection(client);
+  }
+
+  close(): void {
+    this.client.close();
+  }
+
+  join(clientVersion: string): Promise<JoinResponse__Output> {
+    return new Promise((resolve, reject) =>
+      this.client.join({ protocolVersion: PROTOCOL_VERSION, clientVersion }, { deadline: deadline(CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  }
+
+  nextTask(waitMs: number): Promise<Task__Output> {
+    return new Promise((resolve, reject) =>
+      this.client.nextTask({ waitMs }, { deadline: deadline(waitMs + POLL_MARGIN_MS) }, (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  }
+
+  heartbeat(round: number, progress: number): Promise<boolean> {
+    return new Promise((resolve, reject) =>
+      this.client.heartbeat({ round, progress }, { deadline: deadline(CALL_TIMEOUT_MS) }, (err, res) => (err ? reject(err) : resolve(res!.roundOpen))),
+    );
+  }
+
+  /** The round's global model, checked against the tensors the task announced. */
+  fetchModel(round: number, expected: readonly TensorSpec[]): Promise<Model> {
+    return receiveModel(this.client.fetchModel({ round }), expected);
+  }
+
+  /** Streams an update: its header, then the arrays' chunks (views, never copies), with backpressure. */
+  submitUpdate(header: UpdateHeader, arrays: readonly Values[]): Promise<SubmitUpdateResponse__Output> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const call = this.client.submitUpdate((err: ServiceError | null, res?: SubmitUpdateResponse__Output) => {
+        settled = true;
+        if (err) reject(err);
+        else resolve(res!);
+      });
+      (async () => {
+        call.write({ header, body: 'header' } satisfies UpdateMessage);
+        for (const chunk of tensorChunks(arrays)) {
+          // The aggregator answered early (a refusal): nothing more to send.
+          if (settled) return;
+          if (!call.write({ chunk, body: 'chunk' } satisfies UpdateMessage)) await firstEvent(call, ['drain', 'close', 'error', 'finish']);
+        }
+        call.end();
+      })().catch(() => call.cancel());
+    });
+  }
+}
+
+function deadline(ms: number): Date {
+  return new Date(Date.now() + ms);
+}

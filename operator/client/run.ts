@@ -1,0 +1,57 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { loadFederatedJob } from '../api/federatedjob.js';
+import { packageRoot } from '../api/crds.js';
+import { createLogger } from '../log.js';
+import { AggregatorConnection } from './connection.js';
+import { SiteSession, type ClientOutcome } from './site-session.js';
+import { trainerForJob } from './trainer-for-job.js';
+
+export type { ClientOutcome } from './site-session.js';
+
+export interface ClientOptions {
+  /** The FederatedJob manifest. */
+  jobFile: string;
+  /** The job's namespace; the manifest's, else "default". */
+  namespace?: string;
+  site: string;
+  /** HOST:PORT of the job's aggregator (its certificate must name HOST). */
+  aggregator: string;
+  /** This site's tls.key and tls.crt, and ca.crt (what the aggregator's certificate must chain to). */
+  tlsDir: string;
+  /** Scratch space (a command trainer's files). */
+  workDir: string;
+  /** The site's data volume: data paths in the job are relative to it. */
+  dataRoot: string;
+  /** Give up when the aggregator has been unreachable this long (10 minutes by default). */
+  giveUpAfterMs?: number;
+  signal?: AbortSignal;
+}
+
+/** A site's client process: runs the job's trainer on the site's data, as the aggregator asks. */
+export async function runClient(options: ClientOptions): Promise<ClientOutcome> {
+  const job = await loadFederatedJob(options.jobFile);
+  const namespace = options.namespace ?? job.metadata.namespace ?? 'default';
+  const log = createLogger('client', { job: job.metadata.name, namespace, site: options.site });
+  const trainer = await trainerForJob(job, options.site, options.dataRoot, options.workDir, (stream, text) =>
+    log.info('trainer output', { stream, text: text.trimEnd() }),
+  );
+  try {
+    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir);
+    // Closing the channel ends a pending long poll at once, so a stop is quick.
+    options.signal?.addEventListener('abort', () => connection.close(), { once: true });
+    try {
+      const version = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
+      const session = new SiteSession(connection, trainer, log, {
+        clientVersion: `flotilla/${version}`,
+        giveUpAfterMs: options.giveUpAfterMs,
+        signal: options.signal,
+      });
+      return await session.run();
+    } finally {
+      connection.close();
+    }
+  } finally {
+    await trainer.close();
+  }
+}

@@ -1,0 +1,199 @@
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { specOf, type Model } from '../federation/model.js';
+import { StreamError, fromWireHeader, toWireHeader } from '../federation/tensor-stream.js';
+import type { Task__Output } from '../federation/generated/flotilla/federation/v1/Task.js';
+import type { Metrics as WireMetrics } from '../federation/generated/flotilla/federation/v1/Metrics.js';
+import type { Logger } from '../log.js';
+import type { Metrics, Trainer } from '../trainer/trainer.js';
+import { Backoff } from './backoff.js';
+import type { AggregatorConnection } from './connection.js';
+
+export interface ClientOutcome {
+  succeeded: boolean;
+  message: string;
+}
+
+export interface SessionOptions {
+  clientVersion: string;
+  /** How long a NextTask call may wait at the aggregator. */
+  pollMs?: number;
+  /** Give up when the aggregator has been unreachable this long. */
+  giveUpAfterMs?: number;
+  signal?: AbortSignal;
+}
+
+/** Codes after which the call is simply tried again once the aggregator is back. */
+const TRANSIENT = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.CANCELLED, status.INTERNAL, status.UNKNOWN, status.ABORTED]);
+/** Pause before asking again about a task whose update the aggregator refused. */
+const REFUSED_PAUSE_MS = 2_000;
+
+function codeOf(err: unknown): status | undefined {
+  return typeof (err as ServiceError)?.code === 'number' ? (err as ServiceError).code : undefined;
+}
+
+function wire(m: Metrics): WireMetrics {
+  return { numSamples: m.numSamples, loss: m.loss, accuracy: m.accuracy, extra: m.extra ?? {} };
+}
+
+const megabytesPerSecond = (bytes: number, ms: number) => Math.round((bytes / 1e6 / Math.max(ms, 1)) * 1e3 * 10) / 10;
+const modelBytes = (model: Model) => model.reduce((n, t) => n + t.data.byteLength, 0);
+
+/**
+ * A site's run of a job: ask the aggregator what to do, do it, say so, until the job is over. Every
+ * step starts from NextTask, which the aggregator computes from its state alone, so after a lost
+ * connection or an aggregator restart the site simply asks again. Log lines are its progress events.
+ */
+export class SiteSession {
+  private statisticsUsed = false;
+  private heartbeatMs = 10_000;
+
+  constructor(
+    private readonly connection: AggregatorConnection,
+    private readonly trainer: Trainer,
+    private readonly log: Logger,
+    private readonly options: SessionOptions,
+  ) {}
+
+  async run(): Promise<ClientOutcome> {
+    const { signal, pollMs = 30_000, giveUpAfterMs = 10 * 60_000 } = this.options;
+    const backoff = new Backoff();
+    let joined = false;
+    let lastContact = Date.now();
+    let refused: string | null = null;
+    for (;;) {
+      if (signal?.aborted) return { succeeded: false, message: 'the client was stopped' };
+      let current: string | null = null;
+      try {
+        if (!joined) {
+          const joinedAs = await this.connection.join(this.options.clientVersion);
+          this.heartbeatMs = joinedAs.heartbeatIntervalMs || this.heartbeatMs;
+          joined = true;
+          this.log.info('joined', { rounds: joinedAs.rounds, heartbeatIntervalMs: this.heartbeatMs });
+        }
+        const task = await this.connection.nextTask(pollMs);
+        lastContact = Date.now();
+        backoff.reset();
+        if (task.statistics.length > 0 && !this.statisticsUsed) {
+          this.trainer.useStatistics(Float64Array.from(task.statistics));
+          this.statisticsUsed = true;
+        }
+        if (task.kind === 'DONE') {
+          this.log.info("job over", { succeeded: task.succeeded, outcome: task.message });
+          return { succeeded: task.succeeded, message: task.message };
+        }
+        if (task.kind === 'WAIT') continue;
+        current = `${task.kind}/${task.round}/${task.attempt}`;
+        if (current === refused) {
+          await sleep(REFUSED_PAUSE_MS);
+          continue;
+        }
+        await this.perform(task);
+      } catch (err) {
+        const code = codeOf(err);
+        if (err instanceof StreamError || (code !== undefined && TRANSIENT.has(code))) {
+          if (Date.now() - lastContact > giveUpAfterMs) {
+            return { succeeded: false, message: `the aggregator was unreachable for ${giveUpAfterMs / 1000}s: ${(err as Error).message}` };
+          }
+          joined = false;
+          const waitMs = Math.round(backoff.next());
+          this.log.warn('aggregator unreachable; trying again', { code: code === undefined ? undefined : status[code], error: (err as Error).message, waitMs });
+          await sleep(waitMs);
+        } else if (code === status.FAILED_PRECONDITION || code === status.ALREADY_EXISTS) {
+          this.log.info('task no longer current; asking again', { task: current, reason: (err as Error).message });
+        } else if (code === status.INVALID_ARGUMENT || code === status.RESOURCE_EXHAUSTED) {
+          this.log.error('the aggregator refused the update', { task: current, code: status[code], reason: (err as ServiceError).details });
+          refused = current;
+        } else {
+          throw err;
+        }
+      }
+    }
+  }
+
+  private async perform(task: Task__Output): Promise<void> {
+    const { kind, round, attempt } = task;
+    this.log.info('task', { kind, round, attempt });
+    switch (kind) {
+      case 'INITIALIZE': {
+        const { value: model } = await this.heartbeating(round, () => this.trainer.initialize(task.params!.seed));
+        await this.send({ kind, round, attempt, model: toWireHeader(specOf(model)) }, model);
+        return;
+      }
+      case 'STATISTICS': {
+        const { value: statistics } = await this.heartbeating(round, () => this.trainer.statistics());
+        if (!statistics) throw new Error('the job asks for federated statistics, and this trainer computes none');
+        const header = toWireHeader([{ name: 'statistics', dtype: 'F64', shape: [statistics.length] }]);
+        await this.connection.submitUpdate({ kind, round, attempt, model: header }, [statistics]);
+        this.log.info('statistics sent', { values: statistics.length });
+        return;
+      }
+      case 'TRAIN': {
+        const global = await this.fetch(task);
+        const { value, open } = await this.heartbeating(round, async () => {
+          const evaluation = await this.trainer.evaluate(global, round);
+          const started = Date.now();
+          const trained = await this.trainer.train(global, task.params!, round);
+          this.log.info('trained', { round, trainLoss: trained.metrics.loss, samples: trained.metrics.numSamples, seconds: (Date.now() - started) / 1000 });
+          return { evaluation, trained };
+        });
+        if (!open) {
+          this.log.warn('the round closed while training; the update is not sent', { round, attempt });
+          return;
+        }
+        const { evaluation, trained } = value;
+        const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
+        await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, trained.model);
+        return;
+      }
+      case 'EVALUATE': {
+        const global = await this.fetch(task);
+        const evaluation = await this.trainer.evaluate(global, round);
+        await this.connection.submitUpdate({ kind, round, attempt, eval: wire(evaluation) }, []);
+        this.log.info('final model evaluated', { loss: evaluation.loss, accuracy: evaluation.accuracy, samples: evaluation.numSamples });
+        return;
+      }
+      default:
+        throw new Error(`the aggregator sent a task of kind ${kind}, which this client does not know: run matching versions`);
+    }
+  }
+
+  private async fetch(task: Task__Output): Promise<Model> {
+    if (!task.model) throw new Error(`the ${task.kind} task of round ${task.round} names no model`);
+    const started = Date.now();
+    const model = await this.connection.fetchModel(task.round, fromWireHeader(task.model));
+    const ms = Date.now() - started;
+    this.log.info('model received', { round: task.round, bytes: modelBytes(model), seconds: ms / 1000, megabytesPerSecond: megabytesPerSecond(modelBytes(model), ms) });
+    return model;
+  }
+
+  private async send(header: Parameters<AggregatorConnection['submitUpdate']>[0], model: Model): Promise<void> {
+    const started = Date.now();
+    const sent = await this.connection.submitUpdate(header, model.map((t) => t.data));
+    const ms = Date.now() - started;
+    this.log.info('update sent', {
+      kind: header.kind,
+      round: header.round,
+      bytes: sent.bytesReceived,
+      seconds: ms / 1000,
+      megabytesPerSecond: megabytesPerSecond(sent.bytesReceived, ms),
+    });
+  }
+
+  /** Runs work while telling the aggregator the site is alive; open is false if the round closed meanwhile. */
+  private async heartbeating<T>(round: number, work: () => Promise<T>): Promise<{ value: T; open: boolean }> {
+    let open = true;
+    const timer = setInterval(() => {
+      this.connection.heartbeat(round, 0).then(
+        (roundOpen) => (open &&= roundOpen),
+        () => {},
+      );
+    }, this.heartbeatMs);
+    try {
+      const value = await work();
+      return { value, open };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+}

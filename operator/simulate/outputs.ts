@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { FederatedJob } from '../api/federatedjob.js';
+import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult } from '../aggregator/result.js';
+import { readSafetensors } from '../federation/safetensors.js';
+import { describeModel } from '../trainer/model-description.js';
+import { roundsChartSvg } from './chart.js';
+
+/**
+ * What a simulation leaves behind for a person: summary.json (the figures), model.safetensors (the
+ * final global model), model.json (how to feed it) and rounds.svg (loss and accuracy per round).
+ */
+export interface Summary {
+  job: string;
+  namespace: string;
+  strategy: string;
+  status: string;
+  reason: string;
+  /** The initial model on the sites' test sets, before any round. */
+  initial: Figures | null;
+  rounds: {
+    round: number;
+    attempt: number;
+    participants: string[];
+    durationSeconds: number;
+    /** The sites' local training, sample-weighted. */
+    train: Figures | null;
+    /** The global model after this round on the sites' test sets, sample-weighted. */
+    test: Figures | null;
+  }[];
+  sites: { site: string; trainSamples: number; testSamples: number; testLoss: number | null; testAccuracy: number | null }[];
+  /** The mean over sites of the final model's test accuracy: the benchmark's figure. */
+  meanTestAccuracy: number | null;
+  /** The final model's accuracy over all sites' test records together. */
+  pooledTestAccuracy: number | null;
+  model: { file: string; sha256: string; bytes: number } | null;
+}
+
+export function summarize(result: JobResult): Omit<Summary, 'model'> {
+  // A round's record carries the evaluation of the model it started from: the model after round r
+  // is evaluated at the start of round r+1, and the last one by the final evaluation.
+  const rounds = result.rounds.map((r, i) => ({
+    round: r.round,
+    attempt: r.attempt,
+    participants: r.participants,
+    durationSeconds: r.durationSeconds,
+    train: r.train,
+    test: i + 1 < result.rounds.length ? result.rounds[i + 1]!.eval : (result.finalEvaluation?.eval ?? null),
+  }));
+  const trainSamples = new Map<string, number>();
+  for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
+  const sites = (result.finalEvaluation?.sites ?? []).map(({ site, eval: e }) => ({
+    site,
+    trainSamples: trainSamples.get(site) ?? 0,
+    testSamples: e?.numSamples ?? 0,
+    testLoss: e?.loss ?? null,
+    testAccuracy: e?.accuracy ?? null,
+  }));
+  const accuracies = sites.map((s) => s.testAccuracy).filter((a): a is number => a !== null);
+  return {
+    job: result.job,
+    namespace: result.namespace,
+    strategy: result.strategy,
+    status: result.status,
+    reason: result.reason,
+    initial: result.rounds[0]?.eval ?? null,
+    rounds,
+    sites,
+    meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
+    pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
+  };
+}
+
+export interface WrittenOutputs {
+  succeeded: boolean;
+  headline: string;
+  files: string[];
+}
+
+export async function writeOutputs(o: { job: FederatedJob; namespace: string; stateDir: string; outDir: string }): Promise<WrittenOutputs> {
+  const result = JSON.parse(await readFile(path.join(o.stateDir, RESULT_FILE), 'utf8')) as JobResult;
+  const files: string[] = [];
+  let model: Summary['model'] = null;
+  if (result.model) {
+    const target = path.join(o.outDir, MODEL_FILE);
+    await copyFile(path.join(o.stateDir, result.model), target);
+    const bytes = await readFile(target);
+    model = { file: MODEL_FILE, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
+    files.push(target);
+    files.push(await writeJson(path.join(o.outDir, 'model.json'), await modelJson(o.job, result, target)));
+  }
+  const summary: Summary = { ...summarize(result), model };
+  files.unshift(await writeJson(path.join(o.outDir, 'summary.json'), summary));
+  const chart = path.join(o.outDir, 'rounds.svg');
+  const points = [{ round: 0, ...figures(summary.initial) }, ...summary.rounds.map((r) => ({ round: r.round, ...figures(r.test) }))];
+  await writeFile(chart, await roundsChartSvg(`${o.job.metadata.name}: ${summary.strategy}`, points));
+  files.push(chart);
+
+  const perSite = summary.sites.map((s) => `${s.site} ${s.testAccuracy?.toFixed(3) ?? '-'}`).join(', ');
+  const headline =
+    result.status === 'Succeeded'
+      ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})`
+      : `${o.job.metadata.name}: ${result.status}: ${result.reason}`;
+  return { succeeded: result.status === 'Succeeded', headline, files };
+}
+
+function figures(f: Figures | null): { loss?: number; accuracy?: number } {
+  return f ? { loss: f.loss, accuracy: f.accuracy } : {};
+}
+
+async function modelJson(job: FederatedJob, result: JobResult, modelFile: string): Promise<unknown> {
+  const builtin = job.spec.trainer.builtin;
+  if (builtin) return describeModel(builtin, result.statistics ? Float64Array.from(result.statistics) : null);
+  // A bring-your-own trainer's preprocessing is its own: say what the file holds.
+  const { model } = await readSafetensors(modelFile);
+  return { trainer: job.spec.trainer.command, tensors: model.map((t) => ({ name: t.name, shape: t.shape })) };
+}
+
+async function writeJson(file: string, value: unknown): Promise<string> {
+  await writeFile(file, JSON.stringify(value, null, 2) + '\n');
+  return file;
+}
