@@ -54,10 +54,15 @@ export class AggregatorMetrics {
     });
   }
 
-  /** Serves /metrics, /healthz and /readyz over plain HTTP; resolves with the bound port. */
-  async serve(host: string, port: number): Promise<{ port: number; server: HttpServer }> {
+  /** Serves /metrics, /status, /healthz and /readyz over plain HTTP; resolves with the bound port. */
+  async serve(host: string, port: number, status?: () => Promise<unknown>): Promise<{ port: number; server: HttpServer }> {
     const server = createServer((req, res) => {
-      if (req.url === '/metrics') {
+      if (req.url === '/status' && status) {
+        status().then(
+          (report) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
+          (err: Error) => res.writeHead(500).end(err.message),
+        );
+      } else if (req.url === '/metrics') {
         this.registry.metrics().then(
           (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
           (err: Error) => res.writeHead(500).end(err.message),
@@ -66,7 +71,7 @@ export class AggregatorMetrics {
         // Served only once the federation server is bound: answering at all means ready.
         res.writeHead(200).end('ok\n');
       } else {
-        res.writeHead(404).end('see /metrics\n');
+        res.writeHead(404).end('see /metrics or /status\n');
       }
     });
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));

@@ -9,6 +9,7 @@ import { readTlsFiles } from '../pki/files.js';
 import { Aggregator, type JobOutcome } from './aggregator.js';
 import { jobSettings, type JobSettings } from './job-settings.js';
 import { AggregatorMetrics } from './metrics.js';
+import { StatusReporter } from './status.js';
 import { raiseReceiveWindow, receiveWindowFor } from './receive-window.js';
 import { federationHandlers } from './server.js';
 
@@ -29,6 +30,8 @@ export interface AggregatorOptions {
   readyFile?: string;
   /** Stops the aggregator early (what SIGTERM does); the job resumes from its checkpoint on restart. */
   signal?: AbortSignal;
+  /** See ServeOptions.linger. */
+  linger?: boolean;
 }
 
 export interface Ready {
@@ -65,6 +68,8 @@ export interface ServeOptions {
   tlsDir: string;
   stateDir: string;
   metricsListen?: string;
+  /** Keep serving /status and /metrics after the job ended, until stopped (in a pod: until the operator removes it). */
+  linger?: boolean;
   /** Where the structured log goes (JSON on stderr by default). */
   log?: Logger;
 }
@@ -89,7 +94,8 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   let metricsAddress: string | null = null;
   if (options.metricsListen) {
     const { host, port: metricsPort } = splitHostPort(options.metricsListen);
-    const served = await metrics.serve(host, metricsPort);
+    const reporter = new StatusReporter(aggregator, options.stateDir);
+    const served = await metrics.serve(host, metricsPort, () => reporter.report());
     metricsServer = served.server;
     metricsAddress = dialable(host, served.port);
   }
@@ -113,7 +119,7 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
       await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
     })());
   const outcome = aggregator.run().then(async (result) => {
-    await close();
+    if (!options.linger) await close();
     return result;
   });
   return { ready, outcome, close };
@@ -134,5 +140,9 @@ export async function runAggregator(options: AggregatorOptions): Promise<JobOutc
     if (options.signal?.aborted) stop();
     options.signal?.addEventListener('abort', stop, { once: true });
   });
-  return Promise.race([running.outcome, stopped]);
+  if (!options.linger) return Promise.race([running.outcome, stopped]);
+  // Lingering, the ended job's /status stays readable until the pod is stopped.
+  const outcome = await Promise.race([running.outcome, stopped]);
+  await stopped;
+  return outcome;
 }

@@ -1,0 +1,78 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import type { Aggregator } from './aggregator.js';
+import { MODEL_FILE } from './result.js';
+
+/**
+ * GET /status: the aggregator's progress as JSON, for the operator to mirror into the
+ * FederatedJob's status (the operator is the only writer of that status; the aggregator needs no
+ * credentials for the Kubernetes API).
+ */
+export interface AggregatorStatus {
+  /** Initializing, Statistics, Training, Evaluating, then Succeeded or Failed. */
+  phase: string;
+  /** The last round that closed. */
+  round: number;
+  rounds: number;
+  participants: number;
+  loss: number | null;
+  accuracy: number | null;
+  sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number }>;
+  model?: { path: string; sha256: string; bytes: number };
+  message?: string;
+}
+
+const PHASES: Record<string, string> = { INITIALIZE: 'Initializing', STATISTICS: 'Statistics', TRAIN: 'Training', EVALUATE: 'Evaluating' };
+
+export class StatusReporter {
+  private model: Promise<AggregatorStatus['model']> | undefined;
+
+  constructor(
+    private readonly aggregator: Aggregator,
+    private readonly stateDir: string,
+  ) {}
+
+  async report(): Promise<AggregatorStatus> {
+    const a = this.aggregator;
+    const result = a.state.result;
+    const last = a.history.at(-1);
+    // A round's record evaluates the model it started from; the final evaluation, the last model.
+    const latest = a.finalEvaluation?.eval ?? last?.eval ?? null;
+    const sites: AggregatorStatus['sites'] = {};
+    for (const record of a.history) {
+      for (const s of record.sites) sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null };
+    }
+    for (const s of a.finalEvaluation?.sites ?? []) sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null };
+    const status: AggregatorStatus = {
+      phase: result ? (result.succeeded ? 'Succeeded' : 'Failed') : (PHASES[a.position.phase] ?? a.position.phase),
+      round: last?.round ?? 0,
+      rounds: a.settings.rounds,
+      participants: last?.participants.length ?? 0,
+      loss: latest?.loss ?? null,
+      accuracy: latest?.accuracy ?? null,
+      sites,
+    };
+    if (result) {
+      status.message = result.message;
+      if (result.succeeded) {
+        const model = await (this.model ??= this.describeModel());
+        if (model) status.model = model;
+      }
+    }
+    return status;
+  }
+
+  private async describeModel(): Promise<AggregatorStatus['model']> {
+    const file = path.join(this.stateDir, MODEL_FILE);
+    const bytes = (await stat(file).catch(() => null))?.size;
+    if (bytes === undefined) {
+      this.model = undefined; // not written yet: look again next time
+      return undefined;
+    }
+    const hash = createHash('sha256');
+    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+    return { path: file, sha256: hash.digest('hex'), bytes };
+  }
+}
