@@ -1,0 +1,80 @@
+/**
+ * The seams between the hub's parts, so that the controllers (operator/hub/controllers), the site
+ * gateway (operator/hub/gateway) and the operator's wiring (operator/hub/operator.ts) can each be
+ * read alone.
+ */
+import type { FederatedJob } from '../api/federatedjob.js';
+import type { SiteSpec, SiteStatus } from '../api/generated/site.js';
+
+export interface Site {
+  apiVersion: 'flotilla.dev/v1alpha1';
+  kind: 'Site';
+  metadata: { name: string; uid?: string; generation?: number; resourceVersion?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  spec: SiteSpec;
+  status?: SiteStatus;
+}
+
+/** A read-only view of an informer's cache. Keys are "namespace/name" (or "name" when cluster-scoped). */
+export interface CacheView<T> {
+  get(key: string): T | undefined;
+  list(): T[];
+}
+
+/** What a site should run for one job: the hub's side of proto flotilla.site.v1.Assignment. */
+export interface Assignment {
+  namespace: string;
+  job: string;
+  jobUid: string;
+  generation: number;
+  aggregatorAddress: string;
+  image: string;
+  command: string[];
+  /** The FederatedJob the client runs with, as JSON. */
+  jobManifest: string;
+  dataClaimName?: string;
+  dataPath?: string;
+  resourceLimits: Record<string, string>;
+  resourceRequests: Record<string, string>;
+  nodeSelector: Record<string, string>;
+  tolerationsJson: string;
+}
+
+/** Derived from the caches by the controllers' side; the gateway streams it to each site's agent. */
+export interface AssignmentSource {
+  /** The complete set the site should run now (empty for a cordoned-and-idle or unknown site). */
+  assignmentsFor(site: string): Assignment[];
+  /** Called with the sites whose set may have changed. */
+  onChange(listener: (sites: string[]) => void): () => void;
+}
+
+export type AssignmentPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Refused';
+
+export interface AssignmentStatus {
+  namespace: string;
+  job: string;
+  jobUid: string;
+  phase: AssignmentPhase;
+  message: string;
+}
+
+export interface SiteSession {
+  site: string;
+  agentVersion: string;
+  connectedAt: Date;
+  lastSeen: Date;
+  certificateExpiry: Date;
+  /** The agent's latest report. */
+  assignments: AssignmentStatus[];
+}
+
+/**
+ * The gateway's record of connected agents, in memory on the leader. The controllers read it to
+ * write Site and FederatedJob status; it tells them when something changed.
+ */
+export interface SiteSessions {
+  get(site: string): SiteSession | undefined;
+  list(): SiteSession[];
+  onChange(listener: (site: string) => void): () => void;
+}
+
+export type { FederatedJob };

@@ -1,0 +1,111 @@
+/**
+ * One site agent's Connect stream, at the hub. The first message must be a hello; from then on the
+ * stream holds the site's session, the agent's reports update it, and the hub pushes the site's
+ * complete assignment set at once and whenever it may have changed.
+ */
+import { X509Certificate } from 'node:crypto';
+import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import type { Logger } from '../../log.js';
+import type { AssignmentSource } from '../contracts.js';
+import { assignmentToMessage, statusesFromMessage } from './convert.js';
+import type { AgentMessage__Output, HubMessage } from './proto.js';
+import type { SessionLease, SiteSessionRegistry } from './sessions.js';
+
+export type AgentCall = ServerDuplexStream<AgentMessage__Output, HubMessage>;
+
+export interface AgentStreamContext {
+  assignments: AssignmentSource;
+  sessions: SiteSessionRegistry;
+  helloTimeoutMs: number;
+  log: Logger;
+  /** Called once the stream holds the session (after its hello). */
+  onOpen(stream: AgentStream): void;
+  /** Called once the stream is over, however it ended. */
+  onClose(stream: AgentStream): void;
+}
+
+export class AgentStream {
+  private lease: SessionLease | undefined;
+  private lastSent: string | undefined;
+  private finished = false;
+  private readonly helloTimer: NodeJS.Timeout;
+
+  constructor(
+    readonly site: string,
+    private readonly call: AgentCall,
+    private readonly context: AgentStreamContext,
+  ) {
+    this.helloTimer = setTimeout(
+      () => this.cut(status.DEADLINE_EXCEEDED, `no hello within ${context.helloTimeoutMs} ms of connecting`),
+      context.helloTimeoutMs,
+    );
+    call.on('data', (message: AgentMessage__Output) => this.receive(message));
+    // The agent half-closed: it is leaving.
+    call.on('end', () => {
+      if (!this.finished) call.end();
+      this.finish();
+    });
+    call.on('cancelled', () => this.finish());
+    call.on('error', () => this.finish());
+    call.on('close', () => this.finish());
+  }
+
+  /** Sends the site's assignment set if it differs from what this stream last sent. */
+  push(): void {
+    if (this.finished || !this.lease) return;
+    const message: HubMessage = { assignments: { assignments: this.context.assignments.assignmentsFor(this.site).map(assignmentToMessage) } };
+    const text = JSON.stringify(message);
+    if (text === this.lastSent) return;
+    this.lastSent = text;
+    this.call.write(message);
+  }
+
+  /** Ends the stream with a status the agent sees. */
+  cut(code: status, details: string): void {
+    if (this.finished) return;
+    this.context.log.info('agent stream cut', { site: this.site, code: status[code], reason: details });
+    this.call.emit('error', { code, details, name: 'Error', message: details });
+    this.finish();
+  }
+
+  private receive(message: AgentMessage__Output): void {
+    if (this.finished) return;
+    if (!this.lease) {
+      if (message.body !== 'hello' || !message.hello) {
+        this.cut(status.INVALID_ARGUMENT, 'the first message on Connect must be a hello');
+        return;
+      }
+      clearTimeout(this.helloTimer);
+      this.lease = this.context.sessions.open({
+        site: this.site,
+        agentVersion: message.hello.agentVersion,
+        certificateExpiry: this.peerCertificateExpiry(),
+        assignments: statusesFromMessage(message.hello.status),
+      });
+      this.context.log.info('site agent connected', { site: this.site, agentVersion: message.hello.agentVersion });
+      this.context.onOpen(this);
+      this.push();
+      return;
+    }
+    if (message.body === 'status') this.lease.report(statusesFromMessage(message.status));
+    else if (message.body === 'hello') this.lease.report(statusesFromMessage(message.hello?.status));
+    else this.lease.seen();
+  }
+
+  private peerCertificateExpiry(): Date {
+    const raw = this.call.getAuthContext()?.sslPeerCertificate?.raw;
+    return raw ? new Date(new X509Certificate(raw).validTo) : new Date(0);
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.helloTimer);
+    if (this.lease) {
+      const current = this.lease.current;
+      this.lease.close();
+      if (current) this.context.log.info('site agent disconnected', { site: this.site });
+    }
+    this.context.onClose(this);
+  }
+}

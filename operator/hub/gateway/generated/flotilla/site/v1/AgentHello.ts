@@ -1,0 +1,19 @@
+// Original file: proto/flotilla/site/v1/site.proto
+
+import type { StatusReport as _flotilla_site_v1_StatusReport, StatusReport__Output as _flotilla_site_v1_StatusReport__Output } from '../../../flotilla/site/v1/StatusReport.js';
+
+export interface AgentHello {
+  'agentVersion'?: (string);
+  /**
+   * what the agent runs now, so the hub sees it at once after a reconnect
+   */
+  'status'?: (_flotilla_site_v1_StatusReport | null);
+}
+
+export interface AgentHello__Output {
+  'agentVersion': (string);
+  /**
+   * what the agent runs now, so the hub sees it at once after a reconnect
+   */
+  'status': (_flotilla_site_v1_StatusReport__Output | null);
+}

@@ -1,0 +1,42 @@
+import { describe, expect, test } from '@jest/globals';
+import { SiteSessionRegistry } from './sessions.js';
+
+const start = (site: string, agentVersion = '1') => ({ site, agentVersion, certificateExpiry: new Date(0), assignments: [] });
+const running = { namespace: 'n', job: 'j', jobUid: 'u', phase: 'Running' as const, message: '' };
+
+describe('SiteSessionRegistry', () => {
+  test('a session lives from hello to close, and listeners hear each real change', () => {
+    const registry = new SiteSessionRegistry();
+    const heard: string[] = [];
+    registry.onChange((site) => heard.push(site));
+    const lease = registry.open(start('a'));
+    expect(registry.get('a')).toMatchObject({ site: 'a', agentVersion: '1', assignments: [] });
+    lease.report([running]);
+    lease.report([running]); // the same report again: no news
+    lease.seen();
+    expect(registry.get('a')!.assignments).toEqual([running]);
+    lease.close();
+    expect(registry.get('a')).toBeUndefined();
+    expect(heard).toEqual(['a', 'a', 'a']);
+  });
+
+  test('a newer stream takes the session over; the older one can no longer touch it', () => {
+    const registry = new SiteSessionRegistry();
+    const older = registry.open(start('a', 'old'));
+    const newer = registry.open(start('a', 'new'));
+    expect(older.current).toBe(false);
+    expect(newer.current).toBe(true);
+    older.report([running]);
+    older.close();
+    expect(registry.get('a')).toMatchObject({ agentVersion: 'new', assignments: [] });
+    newer.close();
+    expect(registry.list()).toEqual([]);
+  });
+
+  test('what it hands out are copies', () => {
+    const registry = new SiteSessionRegistry();
+    registry.open({ ...start('a'), assignments: [running] });
+    registry.get('a')!.assignments[0]!.phase = 'Failed';
+    expect(registry.get('a')!.assignments[0]!.phase).toBe('Running');
+  });
+});

@@ -1,0 +1,180 @@
+/**
+ * Join tokens: how a hospital's site agent proves, once, that the hub's operator invited it.
+ *
+ * A token is "<id>.<secret>". The hub keeps a Secret `flotilla-join-<id>` holding the SHA-256 of
+ * the secret (never the secret itself), the site and the expiry. Consuming a token deletes that
+ * Secret with a precondition on its uid and resourceVersion, so of two enrolments racing with one
+ * token exactly one succeeds.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
+
+const SECRET_PREFIX = 'flotilla-join-';
+const SECRET_TYPE = 'flotilla.dev/join-token';
+const SITE_LABEL = 'flotilla.dev/site';
+const TOKEN = /^([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
+
+/** What the hospital is handed, out of band, as one base64 string. */
+export interface JoinBundle {
+  /** host:port of the gateway's main (mutual-TLS) port. */
+  hub: string;
+  /** host:port of the gateway's enrolment port. */
+  enrollment: string;
+  /** The Site the token is for: the agent's certificate request names it (the hub checks it against the token). */
+  site: string;
+  token: string;
+  /** The hub's root CA: the agent pins it for both ports. */
+  caPem: string;
+}
+
+export interface IssuedJoinToken {
+  /** base64 of the JSON JoinBundle. */
+  bundle: string;
+  token: string;
+  expiresAt: Date;
+}
+
+/** A token that cannot be used; the message says why, for the person at the hospital. */
+export class JoinTokenRefused extends Error {
+  override name = 'JoinTokenRefused';
+}
+
+export interface JoinTokensOptions {
+  kc: KubeConfig;
+  /** The operator's namespace, where the token Secrets are. */
+  namespace: string;
+  gatewayAddress: string;
+  enrollmentAddress: string;
+  /** The hub's root CA certificate. */
+  caPem: string;
+}
+
+export function encodeJoinBundle(bundle: JoinBundle): string {
+  return Buffer.from(JSON.stringify(bundle), 'utf8').toString('base64');
+}
+
+export function decodeJoinBundle(text: string): JoinBundle {
+  let parsed: Partial<JoinBundle>;
+  try {
+    parsed = JSON.parse(Buffer.from(text.trim(), 'base64').toString('utf8')) as Partial<JoinBundle>;
+  } catch {
+    throw new Error('the join bundle is not base64 of a JSON object: copy it again, whole, from the hub');
+  }
+  for (const field of ['hub', 'enrollment', 'site', 'token', 'caPem'] as const) {
+    if (typeof parsed[field] !== 'string' || parsed[field] === '') {
+      throw new Error(`the join bundle has no ${field}: copy it again, whole, from the hub`);
+    }
+  }
+  return parsed as JoinBundle;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();
+
+export class JoinTokens {
+  constructor(private readonly options: JoinTokensOptions) {}
+
+  /**
+   * A new token for `site`, valid for ttlSeconds. It replaces any token the site still had
+   * outstanding, and expired tokens of every site are removed on the way.
+   */
+  async issue(site: string, ttlSeconds: number): Promise<IssuedJoinToken> {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new Error(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
+    const { kc, namespace } = this.options;
+    const id = randomBytes(6).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const expiresAt = new Date(Date.now() + ttlSeconds * 1000);
+    await this.removeStale(site);
+    await kubeRequest(kc, {
+      method: 'POST',
+      path: this.path(),
+      body: {
+        apiVersion: 'v1',
+        kind: 'Secret',
+        type: SECRET_TYPE,
+        metadata: {
+          name: SECRET_PREFIX + id,
+          namespace,
+          labels: { [SITE_LABEL]: site, 'app.kubernetes.io/managed-by': 'flotilla-operator' },
+        },
+        stringData: { site, secretSha256: sha256(secret).toString('hex'), expiresAt: expiresAt.toISOString() },
+      },
+    });
+    const token = `${id}.${secret}`;
+    const { gatewayAddress: hub, enrollmentAddress: enrollment, caPem } = this.options;
+    return { bundle: encodeJoinBundle({ hub, enrollment, site, token, caPem }), token, expiresAt };
+  }
+
+  /**
+   * Checks a token and spends it. Resolves to the site it was issued for; throws JoinTokenRefused.
+   * beforeSpend runs once the token is known good and before it is spent: if it throws (say, the
+   * agent's CSR is bad), the token stays usable. Whatever it produced must be used only if consume
+   * resolves, since another enrolment may spend the token first.
+   */
+  async consume(token: string, beforeSpend?: (site: string) => Promise<void>): Promise<{ site: string }> {
+    const match = TOKEN.exec(token);
+    if (!match) throw new JoinTokenRefused('the join token is malformed: expected "<id>.<secret>" as the hub issued it');
+    const [, id, secret] = match as unknown as [string, string, string];
+    let stored: V1Secret;
+    try {
+      stored = await kubeRequest<V1Secret>(this.options.kc, { method: 'GET', path: this.path(SECRET_PREFIX + id) });
+    } catch (err) {
+      if (isNotFound(err)) throw new JoinTokenRefused(`join token ${id} is unknown or was already used: ask the hub for a new one`);
+      throw err;
+    }
+    const field = (key: string) => Buffer.from(stored.data?.[key] ?? '', 'base64').toString('utf8');
+    const expected = Buffer.from(field('secretSha256'), 'hex');
+    const site = field('site');
+    const expiresAt = new Date(field('expiresAt'));
+    if (stored.type !== SECRET_TYPE || expected.length !== 32 || !site || Number.isNaN(expiresAt.getTime())) {
+      throw new JoinTokenRefused(`join token ${id} is not stored as the hub stores tokens: ask the hub for a new one`);
+    }
+    if (!timingSafeEqual(sha256(secret), expected)) {
+      throw new JoinTokenRefused(`join token ${id} has the wrong secret: copy the join bundle again, whole`);
+    }
+    if (expiresAt.getTime() <= Date.now()) {
+      await this.delete(stored).catch(() => undefined);
+      throw new JoinTokenRefused(`join token ${id} expired at ${expiresAt.toISOString()}: ask the hub for a new one`);
+    }
+    await beforeSpend?.(site);
+    if (!(await this.delete(stored))) {
+      throw new JoinTokenRefused(`join token ${id} was already used: ask the hub for a new one`);
+    }
+    return { site };
+  }
+
+  /** Deletes a token Secret only if it is still the one read; false if someone got there first. */
+  private async delete(secret: V1Secret): Promise<boolean> {
+    const { uid, resourceVersion, name } = secret.metadata!;
+    try {
+      await kubeRequest(this.options.kc, {
+        method: 'DELETE',
+        path: this.path(name),
+        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid, resourceVersion } },
+      });
+      return true;
+    } catch (err) {
+      if (isNotFound(err) || isConflict(err)) return false;
+      throw err;
+    }
+  }
+
+  private async removeStale(site: string): Promise<void> {
+    const list = await kubeRequest<{ items: V1Secret[] }>(this.options.kc, {
+      method: 'GET',
+      path: this.path(),
+      query: { labelSelector: SITE_LABEL, fieldSelector: `type=${SECRET_TYPE}` },
+    });
+    const now = Date.now();
+    const stale = list.items.filter((s) => {
+      const expiresAt = Date.parse(Buffer.from(s.data?.expiresAt ?? '', 'base64').toString('utf8'));
+      return s.metadata?.labels?.[SITE_LABEL] === site || !(expiresAt > now);
+    });
+    await Promise.all(stale.map((s) => this.delete(s)));
+  }
+
+  private path(name?: string): string {
+    const collection = `/api/v1/namespaces/${encodeURIComponent(this.options.namespace)}/secrets`;
+    return name ? `${collection}/${encodeURIComponent(name)}` : collection;
+  }
+}

@@ -1,0 +1,130 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+
+import * as k8s from '@kubernetes/client-node';
+
+/**
+ * JSON over HTTPS to the API server, authenticated by the kubeconfig (client certificates, tokens,
+ * exec plugins: client-node's own applyToHTTPSOptions). Objects come back as the server sent them,
+ * timestamps as strings, the same shape a watch delivers; client-node's typed APIs would turn some of
+ * them into Date objects, so an object read here and one read from an informer would differ.
+ */
+export interface KubeRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Absolute API path, e.g. /api/v1/namespaces/default/configmaps/x */
+  path: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  body?: unknown;
+  /** Content-Type of the body; application/json unless a patch says otherwise. */
+  contentType?: string;
+  /** Abandon the request after this long (default 30 s). */
+  timeoutMs?: number;
+}
+
+/** metav1.Status, as the API server reports a failure. */
+export interface Status {
+  kind?: 'Status';
+  status?: string;
+  message?: string;
+  reason?: string;
+  code?: number;
+  details?: unknown;
+}
+
+/** A failure the API server answered with: its HTTP status and the reason from metav1.Status. */
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    readonly statusCode: number,
+    readonly reason: string,
+    message: string,
+    readonly status?: Status,
+  ) {
+    super(message);
+  }
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+export async function kubeRequest<T>(kc: k8s.KubeConfig, req: KubeRequest): Promise<T> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const url = new URL(cluster.server.replace(/\/+$/, '') + req.path);
+  for (const [key, value] of Object.entries(req.query ?? {})) {
+    if (value !== undefined) url.searchParams.set(key, String(value));
+  }
+  const body = req.body === undefined ? undefined : JSON.stringify(req.body);
+  const options: RequestOptions = {
+    method: req.method,
+    headers: {
+      Accept: 'application/json',
+      // An explicit length: Node sends a DELETE body unframed otherwise, and the server ignores it.
+      ...(body === undefined
+        ? {}
+        : { 'Content-Type': req.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) }),
+    },
+  };
+  await kc.applyToHTTPSOptions(options);
+  const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+  const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  const { statusCode, text } = await new Promise<{ statusCode: number; text: string }>((resolve, reject) => {
+    const request = send(url, options, (res: IncomingMessage) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ statusCode: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    // A hung request must not outlive the caller's deadline (a leader's renewal above all).
+    const timer = setTimeout(
+      () => request.destroy(new Error(`${req.method} ${req.path}: no answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    request.once('close', () => clearTimeout(timer));
+    request.once('error', reject);
+    request.end(body);
+  });
+
+  if (statusCode >= 200 && statusCode < 300) return (text ? JSON.parse(text) : undefined) as T;
+  let status: Status | undefined;
+  try {
+    status = JSON.parse(text) as Status;
+  } catch {
+    // Not a metav1.Status (a proxy in between, say): keep the text as the message.
+  }
+  const reason = status?.reason ?? '';
+  const message = status?.message ?? (text.trim() || `HTTP ${statusCode}`);
+  throw new ApiError(statusCode, reason, `${req.method} ${req.path}: ${message}`, status);
+}
+
+/** The HTTP status of an API failure, from our requests or from client-node's typed APIs. */
+export function statusCodeOf(error: unknown): number | undefined {
+  if (error instanceof ApiError) return error.statusCode;
+  if (error instanceof k8s.ApiException) return error.code;
+  return undefined;
+}
+
+function reasonOf(error: unknown): string | undefined {
+  if (error instanceof ApiError) return error.reason;
+  if (error instanceof k8s.ApiException) {
+    const body: unknown = typeof error.body === 'string' ? safeParse(error.body) : error.body;
+    return (body as Status | undefined)?.reason;
+  }
+  return undefined;
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+export const isNotFound = (error: unknown): boolean => statusCodeOf(error) === 404;
+export const isGone = (error: unknown): boolean => statusCodeOf(error) === 410;
+export const isAlreadyExists = (error: unknown): boolean =>
+  statusCodeOf(error) === 409 && reasonOf(error) === 'AlreadyExists';
+/** Someone else changed the object since we read it (a stale resourceVersion). */
+export const isConflict = (error: unknown): boolean => statusCodeOf(error) === 409 && !isAlreadyExists(error);

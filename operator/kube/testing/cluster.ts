@@ -1,0 +1,69 @@
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import * as k8s from '@kubernetes/client-node';
+
+import { startControlPlane, type ControlPlane } from '../../../test/envtest/controlplane.js';
+
+export { resolveBinDir } from '../../../test/envtest/controlplane.js';
+import { TcpProxy } from './tcp-proxy.js';
+
+const CRDS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'crds');
+
+/** A real API server with the project's CRDs installed, and a cuttable route to it. */
+export interface TestCluster {
+  controlPlane: ControlPlane;
+  /** Straight to the API server. */
+  kc: k8s.KubeConfig;
+  /** Through `proxy`, so a test can cut this client off. */
+  kcViaProxy: k8s.KubeConfig;
+  proxy: TcpProxy;
+  stop(): Promise<void>;
+}
+
+export async function startTestCluster(name: string): Promise<TestCluster> {
+  const controlPlane = await startControlPlane({ name });
+  try {
+    await controlPlane.kubectl(['apply', '--server-side', '-f', CRDS]);
+    await controlPlane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    const server = new URL(controlPlane.server);
+    const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
+    const kc = new k8s.KubeConfig();
+    kc.loadFromString(controlPlane.kubeconfig);
+    const kcViaProxy = new k8s.KubeConfig();
+    // The serving certificate names 127.0.0.1, so only the port changes.
+    kcViaProxy.loadFromString(controlPlane.kubeconfig.replace(controlPlane.server, `https://127.0.0.1:${proxy.port}`));
+    return {
+      controlPlane,
+      kc,
+      kcViaProxy,
+      proxy,
+      stop: async () => {
+        await proxy.close();
+        await controlPlane.stop();
+      },
+    };
+  } catch (error) {
+    await controlPlane.stop();
+    throw error;
+  }
+}
+
+/** Polls until check() returns true (a throw counts as false). */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (
+      await Promise.resolve()
+        .then(check)
+        .catch(() => false)
+    )
+      return;
+    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

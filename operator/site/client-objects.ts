@@ -1,0 +1,173 @@
+/**
+ * What the site agent makes for one assignment, in its own namespace: the client pod, the Secret
+ * with the pod's key and certificate, and the ConfigMap with the job manifest. Names derive from the
+ * hub job (namespace and name), and labels name it too, so that a restarted agent finds everything
+ * it made by asking the cluster. The pod meets the Pod Security "restricted" profile.
+ */
+import { createHash } from 'node:crypto';
+import type { V1ConfigMap, V1Pod, V1Secret, V1Toleration } from '@kubernetes/client-node';
+import type { Assignment } from '../hub/contracts.js';
+import type { ObjectMeta } from '../kube/resources.js';
+import type { ClientResources } from './policy.js';
+
+/** Core objects as the API server sends them: metadata timestamps are strings (see kube/request.ts). */
+type Raw<T> = Omit<T, 'metadata'> & { metadata?: ObjectMeta };
+export type Pod = Raw<V1Pod>;
+export type Secret = Raw<V1Secret>;
+export type ConfigMap = Raw<V1ConfigMap>;
+
+export const FIELD_MANAGER = 'flotilla-site-agent';
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+export const MANAGED_BY = 'flotilla-site-agent';
+export const JOB_LABEL = 'flotilla.dev/job';
+export const JOB_NAMESPACE_LABEL = 'flotilla.dev/job-namespace';
+export const JOB_UID_LABEL = 'flotilla.dev/job-uid';
+/** A hash of everything the pod is made from; a pod whose hash differs is replaced. */
+export const POD_SPEC_HASH = 'flotilla.dev/pod-spec-hash';
+/** When the client certificate in a Secret ends (RFC 3339). */
+export const CERTIFICATE_EXPIRY = 'flotilla.dev/certificate-expiry';
+export const CERTIFICATE_ISSUED = 'flotilla.dev/certificate-issued';
+
+/** Every object the agent makes carries it. */
+export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
+
+export const JOB_FILE_KEY = 'job.json';
+const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp' };
+const NON_ROOT_UID = 65532;
+
+/** "namespace/job" of the hub job: the agent's work-queue key. */
+export type JobKey = string;
+
+export function jobKeyOf(a: { namespace: string; job: string }): JobKey {
+  return `${a.namespace}/${a.job}`;
+}
+
+/** The hub job an object was made for, from its labels. */
+export function jobKeyOfObject(obj: { metadata?: { labels?: Record<string, string> } }): JobKey | undefined {
+  const labels = obj.metadata?.labels ?? {};
+  const [namespace, job] = [labels[JOB_NAMESPACE_LABEL], labels[JOB_LABEL]];
+  return namespace && job ? `${namespace}/${job}` : undefined;
+}
+
+/** Names unique per hub job: two hub namespaces may each have a job of the same name. */
+export function clientObjectNames(a: { namespace: string; job: string }) {
+  const hash = createHash('sha256').update(jobKeyOf(a)).digest('hex').slice(0, 8);
+  const base = `${a.job.slice(0, 40).replace(/-+$/, '')}-${hash}`;
+  return { pod: `${base}-client`, secret: `${base}-client-tls`, configMap: `${base}-job` };
+}
+
+export function clientLabels(a: Assignment): Record<string, string> {
+  return {
+    [MANAGED_BY_LABEL]: MANAGED_BY,
+    'app.kubernetes.io/name': 'flotilla',
+    'app.kubernetes.io/component': 'client',
+    [JOB_LABEL]: a.job,
+    [JOB_NAMESPACE_LABEL]: a.namespace,
+    [JOB_UID_LABEL]: a.jobUid,
+  };
+}
+
+export function jobConfigMap(a: Assignment, namespace: string): ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: clientObjectNames(a).configMap, namespace, labels: clientLabels(a) },
+    data: { [JOB_FILE_KEY]: a.jobManifest },
+  };
+}
+
+export interface ClientCredentials {
+  keyPem: string;
+  certificatePem: string;
+  caPem: string;
+  issuedAt: Date;
+  notAfter: Date;
+}
+
+/** The layout `flotilla client --tls-dir` reads: ca.pem, tls.crt, tls.key. */
+export function clientTlsSecret(a: Assignment, namespace: string, c: ClientCredentials): Secret {
+  const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: {
+      name: clientObjectNames(a).secret,
+      namespace,
+      labels: clientLabels(a),
+      annotations: { [CERTIFICATE_ISSUED]: c.issuedAt.toISOString(), [CERTIFICATE_EXPIRY]: c.notAfter.toISOString() },
+    },
+    // data, not stringData: stringData is write-only, so an applied Secret would never look settled.
+    data: { 'ca.pem': base64(c.caPem), 'tls.crt': base64(c.certificatePem), 'tls.key': base64(c.keyPem) },
+  };
+}
+
+export interface PodSettings {
+  site: string;
+  namespace: string;
+  /** The site's data claim when the job names none. */
+  defaultDataClaim: string;
+  resources: ClientResources;
+}
+
+export function clientPod(a: Assignment, s: PodSettings): Pod {
+  const names = clientObjectNames(a);
+  const tolerations = JSON.parse(a.tolerationsJson || '[]') as V1Toleration[];
+  const spec: V1Pod['spec'] = {
+    restartPolicy: 'OnFailure',
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: {
+      runAsNonRoot: true,
+      runAsUser: NON_ROOT_UID,
+      runAsGroup: NON_ROOT_UID,
+      fsGroup: NON_ROOT_UID,
+      seccompProfile: { type: 'RuntimeDefault' },
+    },
+    ...(Object.keys(a.nodeSelector).length > 0 ? { nodeSelector: a.nodeSelector } : {}),
+    ...(tolerations.length > 0 ? { tolerations } : {}),
+    containers: [
+      {
+        name: 'client',
+        image: a.image,
+        command: a.command,
+        args: [
+          ...['--job', `${PATHS.job}/${JOB_FILE_KEY}`, '--namespace', a.namespace, '--site', s.site],
+          ...['--aggregator', a.aggregatorAddress, '--tls-dir', PATHS.tls, '--work-dir', PATHS.work, '--data-root', PATHS.data],
+        ],
+        resources: s.resources,
+        securityContext: {
+          allowPrivilegeEscalation: false,
+          readOnlyRootFilesystem: true,
+          runAsNonRoot: true,
+          runAsUser: NON_ROOT_UID,
+          capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
+        },
+        volumeMounts: [
+          { name: 'job', mountPath: PATHS.job, readOnly: true },
+          { name: 'tls', mountPath: PATHS.tls, readOnly: true },
+          { name: 'data', mountPath: PATHS.data, readOnly: true },
+          { name: 'work', mountPath: PATHS.work },
+          { name: 'tmp', mountPath: PATHS.tmp },
+        ],
+      },
+    ],
+    volumes: [
+      { name: 'job', configMap: { name: names.configMap } },
+      // Group-readable: fsGroup makes the pod's group own the files.
+      { name: 'tls', secret: { secretName: names.secret, defaultMode: 0o440 } },
+      { name: 'data', persistentVolumeClaim: { claimName: a.dataClaimName ?? s.defaultDataClaim, readOnly: true } },
+      { name: 'work', emptyDir: {} },
+      { name: 'tmp', emptyDir: {} },
+    ],
+  };
+  // The manifest's text is in the hash: a changed job restarts its client with the new job file.
+  const hash = createHash('sha256').update(JSON.stringify([spec, a.jobUid, a.jobManifest])).digest('hex').slice(0, 16);
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: names.pod, namespace: s.namespace, labels: clientLabels(a), annotations: { [POD_SPEC_HASH]: hash } },
+    spec,
+  };
+}

@@ -1,0 +1,238 @@
+/**
+ * The site agent's controller: makes the agent's namespace run exactly the client pods of the
+ * latest assignment set the hub sent, within the site's policy. Level-triggered, one key per hub
+ * job ("namespace/job") in a keyed work queue, woken by every assignment set and every event of a
+ * pod it made. What exists is read from the cluster (labelled objects), never remembered, so a
+ * restarted agent or a reconnect neither duplicates nor orphans anything. Before the hub's first
+ * set after a start nothing is removed: a hub outage must not stop the work.
+ */
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from '../log.js';
+import type { Assignment, AssignmentStatus } from '../hub/contracts.js';
+import { Informer } from '../kube/informer.js';
+import { refOf } from '../kube/resources.js';
+import { runWorkers, WorkQueue, type ReconcileResult } from '../kube/workqueue.js';
+import { notAfterOf } from '../hub/pki.js';
+import { createCsr } from '../pki/csr.js';
+import { generateKeyPair } from '../pki/keys.js';
+import { podReport } from './client-status.js';
+import {
+  CERTIFICATE_EXPIRY,
+  CERTIFICATE_ISSUED,
+  clientObjectNames,
+  clientPod,
+  clientTlsSecret,
+  JOB_LABEL,
+  JOB_NAMESPACE_LABEL,
+  JOB_UID_LABEL,
+  jobConfigMap,
+  jobKeyOf,
+  jobKeyOfObject,
+  MANAGED_SELECTOR,
+  POD_SPEC_HASH,
+  type ConfigMap,
+  type JobKey,
+  type Pod,
+  type Secret,
+} from './client-objects.js';
+import { applyObject, deleteObject, getObject, listObjects } from './kube-objects.js';
+import { decideAll, type PolicyDecision, type SitePolicy } from './policy.js';
+
+export interface ClientSigner {
+  signClientCertificate(namespace: string, job: string, csrPem: string): Promise<{ certificatePem: string; caPem: string }>;
+}
+
+export interface ClientReconcilerOptions {
+  kc: KubeConfig;
+  /** The agent's own namespace, where client pods run. */
+  namespace: string;
+  site: string;
+  policy: SitePolicy;
+  /** The site's data claim, for jobs that name none. */
+  defaultDataClaim: string;
+  /** When set, every client pod runs this image (a hospital's mirror) instead of the hub's. */
+  clientImage?: string;
+  signer: ClientSigner;
+  /** Called with the complete status whenever it changed. */
+  onStatus(statuses: AssignmentStatus[]): void;
+  log: Logger;
+}
+
+/** Renew a client certificate at 2/3 of its life. */
+const RENEW_AT_FRACTION = 2 / 3;
+/** The queue key that looks for objects of jobs no longer assigned. */
+const SWEEP = 'sweep';
+
+export class ClientReconciler {
+  private readonly pods: Informer<Pod>;
+  private readonly queue = new WorkQueue({ baseDelayMs: 500, maxDelayMs: 60_000 });
+  /** Undefined until the hub's first set: until then nothing is removed. */
+  private assignments: Map<JobKey, Assignment> | undefined;
+  private readonly statuses = new Map<JobKey, AssignmentStatus>();
+  private reported = '';
+  private workers: Promise<void> | undefined;
+
+  constructor(private readonly options: ClientReconcilerOptions) {
+    this.pods = new Informer<Pod>(
+      options.kc,
+      { group: '', version: 'v1', plural: 'pods', namespace: options.namespace, labelSelector: MANAGED_SELECTOR },
+      { logger: options.log },
+    );
+  }
+
+  /** Starts watching pods; resolves once the pod cache is filled (so the first hello says what runs). */
+  async start(): Promise<void> {
+    this.pods.onEvent((_type, pod) => {
+      const key = jobKeyOfObject(pod);
+      if (key) this.queue.add(key);
+    });
+    await this.pods.start();
+    this.workers = runWorkers(this.queue, 2, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
+  }
+
+  async stop(): Promise<void> {
+    await this.queue.shutDownWithDrain();
+    this.pods.stop();
+    await this.workers;
+  }
+
+  /** The latest complete set from the hub. */
+  setAssignments(assignments: Assignment[]): void {
+    const image = this.options.clientImage;
+    this.assignments = new Map(assignments.map((a) => [jobKeyOf(a), image ? { ...a, image } : a]));
+    for (const key of new Set([...this.assignments.keys(), ...this.statuses.keys()])) this.queue.add(key);
+    this.queue.add(SWEEP);
+  }
+
+  /**
+   * What the agent runs now. Before the hub's first set it is read from the pods themselves, so a
+   * restarted agent tells the hub at once what it still runs.
+   */
+  currentStatus(): AssignmentStatus[] {
+    if (this.assignments) return [...this.statuses.values()].sort((a, b) => jobKeyOf(a).localeCompare(jobKeyOf(b)));
+    return this.pods
+      .list()
+      .filter((pod) => jobKeyOfObject(pod))
+      .map((pod) => {
+        const labels = pod.metadata!.labels!;
+        return { namespace: labels[JOB_NAMESPACE_LABEL]!, job: labels[JOB_LABEL]!, jobUid: labels[JOB_UID_LABEL] ?? '', ...podReport(pod) };
+      })
+      .sort((a, b) => jobKeyOf(a).localeCompare(jobKeyOf(b)));
+  }
+
+  private async reconcile(key: string): Promise<ReconcileResult> {
+    if (!this.assignments) return;
+    if (key === SWEEP) return this.sweep();
+    const assignment = this.assignments.get(key);
+    const decision = assignment && this.decisions().get(key);
+    if (!assignment || !decision?.allowed) {
+      await this.remove(key);
+      if (assignment && decision && !decision.allowed) this.setStatus(key, { ...identityOf(assignment), phase: 'Refused', message: decision.reason });
+      else this.setStatus(key, undefined);
+      return;
+    }
+    try {
+      const { namespace } = this.options;
+      await applyObject(this.options.kc, jobConfigMap(assignment, namespace));
+      const renewInMs = await this.ensureCertificate(assignment);
+      const pod = await this.ensurePod(assignment, decision);
+      this.setStatus(key, { ...identityOf(assignment), ...podReport(pod) });
+      return { requeueAfterMs: Math.max(renewInMs, 1_000) };
+    } catch (err) {
+      this.setStatus(key, { ...identityOf(assignment), phase: 'Pending', message: (err as Error).message });
+      throw err;
+    }
+  }
+
+  /** The policy applied to the whole set; jobs that have a pod keep their place within the limits. */
+  private decisions(): Map<JobKey, PolicyDecision> {
+    const started = new Set(this.pods.list().map(jobKeyOfObject).filter((k): k is string => k !== undefined));
+    return decideAll(this.options.policy, [...this.assignments!.values()], started);
+  }
+
+  /** Makes sure the pod's certificate is there, for this incarnation of the job and not due; returns when it is due. */
+  private async ensureCertificate(a: Assignment): Promise<number> {
+    const { kc, namespace, site, signer } = this.options;
+    const names = clientObjectNames(a);
+    const secret = await getObject<Secret>(kc, { apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret });
+    const dueAt = renewalDue(secret);
+    const complete = ['ca.pem', 'tls.crt', 'tls.key'].every((k) => secret?.data?.[k]);
+    if (secret && complete && secret.metadata?.labels?.[JOB_UID_LABEL] === a.jobUid && dueAt > Date.now()) return dueAt - Date.now();
+
+    const key = await generateKeyPair();
+    const csr = await createCsr({ role: 'client', namespace: a.namespace, job: a.job, site }, key);
+    const signed = await signer.signClientCertificate(a.namespace, a.job, csr);
+    const issuedAt = new Date();
+    const notAfter = notAfterOf(signed.certificatePem);
+    await applyObject(kc, clientTlsSecret(a, namespace, { keyPem: key.privateKeyPem, certificatePem: signed.certificatePem, caPem: signed.caPem, issuedAt, notAfter }));
+    this.options.log.info('client certificate issued', { site, namespace: a.namespace, job: a.job, notAfter: notAfter.toISOString() });
+    return (notAfter.getTime() - issuedAt.getTime()) * RENEW_AT_FRACTION;
+  }
+
+  /** The pod as it is (creating it if missing; replacing it if made from other inputs). */
+  private async ensurePod(a: Assignment, decision: PolicyDecision & { allowed: true }): Promise<Pod | undefined> {
+    const { kc, namespace, site, defaultDataClaim } = this.options;
+    const desired = clientPod(a, { site, namespace, defaultDataClaim, resources: decision.resources });
+    const existing = this.pods.get(`${namespace}/${desired.metadata!.name}`);
+    if (existing && existing.metadata?.annotations?.[POD_SPEC_HASH] !== desired.metadata!.annotations![POD_SPEC_HASH]) {
+      // A pod's spec cannot change: replace it. Its deletion event brings this key back.
+      if (!existing.metadata?.deletionTimestamp) {
+        this.options.log.info('replacing the client pod', { site, namespace: a.namespace, job: a.job });
+        await deleteObject(kc, refOf(desired), existing.metadata?.uid);
+      }
+      return existing;
+    }
+    if (existing) return existing;
+    await applyObject(kc, desired);
+    this.options.log.info('client pod created', { site, namespace: a.namespace, job: a.job, pod: desired.metadata!.name });
+    return undefined;
+  }
+
+  /** Deletes whatever was made for the key (pod first, then what it mounts). */
+  private async remove(key: JobKey): Promise<void> {
+    const { kc, namespace } = this.options;
+    const [jobNamespace, job] = key.split('/') as [string, string];
+    const names = clientObjectNames({ namespace: jobNamespace, job });
+    const pod = this.pods.get(`${namespace}/${names.pod}`);
+    if (pod && !pod.metadata?.deletionTimestamp) {
+      this.options.log.info('removing the client pod of a job no longer run here', { site: this.options.site, namespace: jobNamespace, job });
+    }
+    await deleteObject(kc, { apiVersion: 'v1', kind: 'Pod', namespace, name: names.pod });
+    await deleteObject(kc, { apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret });
+    await deleteObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace, name: names.configMap });
+  }
+
+  /** Queues every job that has objects here, so that those no longer assigned are removed. */
+  private async sweep(): Promise<void> {
+    const { kc, namespace } = this.options;
+    const [secrets, configMaps] = await Promise.all([
+      listObjects<Secret>(kc, { group: '', version: 'v1', plural: 'secrets', namespace }, MANAGED_SELECTOR),
+      listObjects<ConfigMap>(kc, { group: '', version: 'v1', plural: 'configmaps', namespace }, MANAGED_SELECTOR),
+    ]);
+    for (const obj of [...this.pods.list(), ...secrets, ...configMaps]) {
+      const key = jobKeyOfObject(obj);
+      if (key) this.queue.add(key);
+    }
+  }
+
+  private setStatus(key: JobKey, status: AssignmentStatus | undefined): void {
+    if (status) this.statuses.set(key, status);
+    else this.statuses.delete(key);
+    const text = JSON.stringify(this.currentStatus());
+    if (text === this.reported) return;
+    this.reported = text;
+    this.options.onStatus(this.currentStatus());
+  }
+}
+
+function identityOf(a: Assignment): Pick<AssignmentStatus, 'namespace' | 'job' | 'jobUid'> {
+  return { namespace: a.namespace, job: a.job, jobUid: a.jobUid };
+}
+
+/** When the Secret's certificate is due for renewal (0 when unknown: renew now). */
+function renewalDue(secret: Secret | undefined): number {
+  const issued = Date.parse(secret?.metadata?.annotations?.[CERTIFICATE_ISSUED] ?? '');
+  const expiry = Date.parse(secret?.metadata?.annotations?.[CERTIFICATE_EXPIRY] ?? '');
+  if (Number.isNaN(issued) || Number.isNaN(expiry)) return 0;
+  return issued + (expiry - issued) * RENEW_AT_FRACTION;
+}

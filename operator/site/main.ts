@@ -1,0 +1,120 @@
+/**
+ * `flotilla site-agent`: a hospital's agent. Enrols once with the join bundle, then holds one
+ * outbound stream to the hub and runs the client pods of the site's assignments in its namespace.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { packageRoot } from '../api/crds.js';
+import { decodeJoinBundle } from '../hub/join-tokens.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { createLogger, type Logger } from '../log.js';
+import { loadIdentity, saveIdentity } from './agent-identity.js';
+import { ClientReconciler } from './client-reconciler.js';
+import { enrol } from './enrol.js';
+import { HubLink } from './hub-link.js';
+import { loadPolicy, type SitePolicy } from './policy.js';
+
+export interface SiteAgentOptions {
+  /** The join bundle's text; read only when the state directory holds no identity yet. */
+  joinBundle?: () => Promise<string>;
+  namespace: string;
+  stateDir: string;
+  kubeconfig?: string;
+  policy: SitePolicy;
+  clientImage?: string;
+  siteDataClaim: string;
+  /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
+  backoff?: { baseMs: number; maxMs: number };
+  keepalive?: { timeMs: number; timeoutMs: number };
+  log?: Logger;
+}
+
+export interface SiteAgent {
+  site: string;
+  stop(): Promise<void>;
+}
+
+function agentVersion(): string {
+  return (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAgent> {
+  const log = options.log ?? createLogger('site-agent', { namespace: options.namespace });
+  const version = agentVersion();
+  let identity = await loadIdentity(options.stateDir);
+  if (!identity) {
+    if (!options.joinBundle) throw new Error(`${options.stateDir} holds no agent identity yet: pass --join with the join bundle from the hub`);
+    identity = await enrol(decodeJoinBundle(await options.joinBundle()), { agentVersion: version, log });
+    await saveIdentity(options.stateDir, identity);
+  }
+  const kc = loadKubeConfig(options.kubeconfig);
+  // The two call each other only once started: the link delivers sets to the reconciler, the
+  // reconciler has the link sign client certificates and report status.
+  const link: HubLink = new HubLink({
+    identity,
+    stateDir: options.stateDir,
+    agentVersion: version,
+    onAssignments: (assignments) => reconciler.setAssignments(assignments),
+    currentStatus: () => reconciler.currentStatus(),
+    log,
+    ...(options.backoff ? { backoff: options.backoff } : {}),
+    ...(options.keepalive ? { keepalive: options.keepalive } : {}),
+  });
+  const reconciler: ClientReconciler = new ClientReconciler({
+    kc,
+    namespace: options.namespace,
+    site: identity.site,
+    policy: options.policy,
+    defaultDataClaim: options.siteDataClaim,
+    ...(options.clientImage ? { clientImage: options.clientImage } : {}),
+    signer: link,
+    onStatus: (statuses) => link.report(statuses),
+    log,
+  });
+  // The pods are known before the first hello, so that it says what runs here.
+  await reconciler.start();
+  link.start();
+  log.info('site agent started', { site: identity.site, hub: identity.hub, version });
+  return {
+    site: identity.site,
+    stop: async () => {
+      link.stop();
+      await reconciler.stop();
+    },
+  };
+}
+
+/** The CLI entry: flags as parsed by operator/cli/main.ts. Runs until SIGTERM or SIGINT. */
+export async function siteAgentMain(values: Record<string, string | undefined>): Promise<number> {
+  const missing = ['namespace', 'state-dir'].filter((flag) => !values[flag]);
+  if (missing.length > 0) {
+    process.stderr.write(`flotilla site-agent: missing ${missing.map((f) => `--${f}`).join(', ')}\n`);
+    return 2;
+  }
+  const log = createLogger('site-agent', { namespace: values.namespace });
+  let agent: SiteAgent;
+  try {
+    const join = values.join;
+    agent = await startSiteAgent({
+      ...(join ? { joinBundle: () => readFile(join, 'utf8') } : {}),
+      namespace: values.namespace!,
+      stateDir: values['state-dir']!,
+      ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
+      policy: await loadPolicy(values.policy),
+      ...(values['client-image'] ? { clientImage: values['client-image'] } : {}),
+      siteDataClaim: values['site-data-claim'] ?? 'site-data',
+      log,
+    });
+  } catch (err) {
+    log.error('site agent could not start', { error: (err as Error).message });
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  log.info('site agent stopping', { site: agent.site });
+  await agent.stop();
+  return 0;
+}

@@ -1,0 +1,331 @@
+/**
+ * A site agent against two real control planes: the hub's (Sites, token and CA Secrets, the
+ * gateway in this process) and the hospital's (kwok plays kubelet; the test binds pods to its node,
+ * standing in for the scheduler). The agent runs with exactly the Role of operator/site/rbac.ts in a
+ * namespace where the API server enforces Pod Security "restricted". Assertions are on the state of
+ * both clusters.
+ */
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, status, type ServiceError } from '@grpc/grpc-js';
+import { KubeConfig } from '@kubernetes/client-node';
+import { resolveBinDir, startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { eventually, startTestCluster, type TestCluster } from '../../operator/kube/testing/cluster.js';
+import { kubeRequest } from '../../operator/kube/request.js';
+import { SiteGateway } from '../../operator/hub/gateway/proto.js';
+import type { AssignmentStatus } from '../../operator/hub/contracts.js';
+import { identityOfPeer } from '../../operator/pki/identity.js';
+import { createCsr } from '../../operator/pki/csr.js';
+import { generateKeyPair } from '../../operator/pki/keys.js';
+import { createLogger } from '../../operator/log.js';
+import { loadIdentity } from '../../operator/site/agent-identity.js';
+import { clientObjectNames, JOB_FILE_KEY, MANAGED_SELECTOR, type Pod, type Secret, type ConfigMap } from '../../operator/site/client-objects.js';
+import { startSiteAgent, type SiteAgent } from '../../operator/site/main.js';
+import { parsePolicy } from '../../operator/site/policy.js';
+import { siteAgentRole, siteAgentRoleBinding } from '../../operator/site/rbac.js';
+import { applySite, assignment, startHub, type TestHub } from './support.js';
+
+jest.setTimeout(180_000);
+
+const NODE = 'site-node';
+const policy = parsePolicy({
+  allowedJobNamespaces: ['cardiology'],
+  allowedImages: ['ghcr.io/flotilla/**'],
+  maxCpu: '2',
+  maxMemory: '4Gi',
+  allowGpu: false,
+});
+
+let hubCluster: TestCluster;
+let siteCluster: ControlPlane;
+let siteKc: KubeConfig;
+let hub: TestHub;
+let scheduler: NodeJS.Timeout;
+const cleanup: (() => Promise<unknown>)[] = [];
+
+beforeAll(() => resolveBinDir(), 30 * 60_000);
+beforeAll(async () => {
+  [hubCluster, siteCluster] = await Promise.all([startTestCluster('hub-sites'), startControlPlane({ name: 'site', fakeNodes: [NODE] })]);
+  siteKc = new KubeConfig();
+  siteKc.loadFromString(siteCluster.kubeconfig);
+  hub = await startHub(hubCluster.kc);
+  await hubCluster.controlPlane.kubectl(['create', 'namespace', 'cardiology']);
+  // The scheduler's part: bind every pending pod to the kwok node, which then runs it.
+  scheduler = setInterval(() => void bindPendingPods(), 200);
+});
+afterAll(async () => {
+  clearInterval(scheduler);
+  for (const step of cleanup.reverse()) await step().catch(() => undefined);
+  await hub?.stop();
+  await Promise.all([hubCluster?.stop(), siteCluster?.stop()]);
+});
+
+async function bindPendingPods(): Promise<void> {
+  const pods = await kubeRequest<{ items: Pod[] }>(siteKc, { method: 'GET', path: '/api/v1/pods', query: { fieldSelector: 'spec.nodeName=' } }).catch(() => ({ items: [] }));
+  for (const pod of pods.items) {
+    if (pod.metadata?.deletionTimestamp) continue;
+    const { name, namespace } = pod.metadata!;
+    await kubeRequest(siteKc, {
+      method: 'POST',
+      path: `/api/v1/namespaces/${namespace}/pods/${name}/binding`,
+      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: NODE } },
+    }).catch(() => undefined);
+  }
+}
+
+/** A namespace where Pod Security "restricted" is enforced, and a kubeconfig holding only the agent's Role there. */
+async function agentNamespace(namespace: string): Promise<string> {
+  await siteCluster.kubectl(['create', 'namespace', namespace]);
+  await siteCluster.kubectl(['label', 'namespace', namespace, 'pod-security.kubernetes.io/enforce=restricted']);
+  await siteCluster.kubectl(['create', 'serviceaccount', 'flotilla-site-agent', '-n', namespace]);
+  await siteCluster.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [siteAgentRole(namespace), siteAgentRoleBinding(namespace, 'flotilla-site-agent')] }));
+  const token = (await siteCluster.kubectl(['create', 'token', 'flotilla-site-agent', '-n', namespace, '--duration=2h'])).trim();
+  const kc = new KubeConfig();
+  kc.loadFromString(siteCluster.kubeconfig);
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'site', cluster: { server: siteCluster.server, 'certificate-authority-data': Buffer.from(siteCluster.caPem).toString('base64') } }],
+    users: [{ name: 'agent', user: { token } }],
+    contexts: [{ name: 'agent', context: { cluster: 'site', user: 'agent', namespace } }],
+    'current-context': 'agent',
+  };
+  const file = join(siteCluster.dir, `${namespace}.kubeconfig`);
+  await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
+}
+
+async function objects(namespace: string) {
+  const list = async <T>(plural: string) =>
+    (await kubeRequest<{ items: T[] }>(siteKc, { method: 'GET', path: `/api/v1/namespaces/${namespace}/${plural}`, query: { labelSelector: MANAGED_SELECTOR } })).items;
+  const [pods, secrets, configMaps] = await Promise.all([list<Pod>('pods'), list<Secret>('secrets'), list<ConfigMap>('configmaps')]);
+  const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
+  const names = (items: { metadata?: { name?: string } }[]) => items.map((i) => i.metadata!.name!).sort();
+  return { pods: live, secrets, configMaps, podNames: names(live), secretNames: names(secrets), configMapNames: names(configMaps) };
+}
+
+const expected = (...jobs: string[]) => ({
+  podNames: jobs.map((job) => clientObjectNames({ namespace: 'cardiology', job }).pod).sort(),
+  secretNames: jobs.map((job) => clientObjectNames({ namespace: 'cardiology', job }).secret).sort(),
+  configMapNames: jobs.map((job) => clientObjectNames({ namespace: 'cardiology', job }).configMap).sort(),
+});
+
+async function expectExactly(namespace: string, ...jobs: string[]): Promise<void> {
+  const want = expected(...jobs);
+  await eventually(async () => {
+    const now = await objects(namespace);
+    return JSON.stringify([now.podNames, now.secretNames, now.configMapNames]) === JSON.stringify([want.podNames, want.secretNames, want.configMapNames]);
+  }, 20_000, `exactly the objects of ${jobs.join(', ') || 'no job'} in ${namespace}`);
+}
+
+const reported = (site: string, job: string): AssignmentStatus | undefined => hub.sessions.get(site)?.assignments.find((a) => a.job === job);
+
+async function startAgent(namespace: string, kubeconfig: string, stateDir: string, bundle?: string, log = 'site-agent'): Promise<SiteAgent> {
+  const logger = createLogger(log);
+  logger.level = 'error';
+  return startSiteAgent({
+    ...(bundle ? { joinBundle: async () => bundle } : {}),
+    namespace,
+    stateDir,
+    kubeconfig,
+    policy,
+    siteDataClaim: 'site-data',
+    backoff: { baseMs: 200, maxMs: 1_000 },
+    keepalive: { timeMs: 1_000, timeoutMs: 1_000 },
+    log: logger,
+  });
+}
+
+describe('a site agent', () => {
+  const NS = 'flotilla';
+  let kubeconfig: string;
+  let stateDir: string;
+  let agent: SiteAgent;
+
+  beforeAll(async () => {
+    await applySite(hubCluster.controlPlane.kubectl, 'st-olav');
+    await eventually(() => hub.sites.get('st-olav') !== undefined, 10_000, 'the Site in the cache');
+    kubeconfig = await agentNamespace(NS);
+    stateDir = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
+    cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
+  });
+  afterAll(() => agent?.stop());
+
+  test('enrols with its token once: the key stays in its state directory, the token is spent', async () => {
+    const { bundle } = await hub.tokens.issue('st-olav', 600);
+    agent = await startAgent(NS, kubeconfig, stateDir, bundle);
+    expect(agent.site).toBe('st-olav');
+    const file = await stat(join(stateDir, 'agent.json'));
+    expect(file.mode & 0o777).toBe(0o600);
+    const identity = await loadIdentity(stateDir);
+    expect(identityOfPeer(new X509Certificate(identity!.certificatePem))).toEqual({ role: 'site-agent', site: 'st-olav' });
+    await eventually(() => hub.sessions.get('st-olav') !== undefined, 10_000, 'the agent to connect');
+
+    const elsewhere = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
+    cleanup.push(() => rm(elsewhere, { recursive: true, force: true }));
+    await expect(startAgent(NS, kubeconfig, elsewhere, bundle)).rejects.toThrow(/already used/);
+
+    const { bundle: shortLived } = await hub.tokens.issue('st-olav', 1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await expect(startAgent(NS, kubeconfig, elsewhere, shortLived)).rejects.toThrow(/expired/);
+  });
+
+  test("runs an assignment's client pod, certificate and job manifest, within Pod Security restricted", async () => {
+    const heart = assignment('heart');
+    hub.assignments.set('st-olav', [heart]);
+    await expectExactly(NS, 'heart');
+    const { pods, secrets, configMaps } = await objects(NS);
+    const [pod, secret, configMap] = [pods[0]!, secrets[0]!, configMaps[0]!];
+    for (const obj of [pod, secret, configMap]) {
+      expect(obj.metadata?.labels).toMatchObject({
+        'flotilla.dev/job': 'heart',
+        'flotilla.dev/job-namespace': 'cardiology',
+        'app.kubernetes.io/managed-by': 'flotilla-site-agent',
+      });
+    }
+    expect(pod.metadata?.managedFields?.map((f) => f.manager)).toContain('flotilla-site-agent');
+    expect(pod.spec?.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } });
+    const container = pod.spec!.containers[0]!;
+    expect(container.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(container.command).toEqual(['flotilla', 'client']);
+    expect(container.args).toEqual(expect.arrayContaining(['--site', 'st-olav', '--aggregator', heart.aggregatorAddress, '--namespace', 'cardiology']));
+    // The policy's ceiling became the limit the job did not set.
+    expect(container.resources).toEqual({ limits: { cpu: '2', memory: '4Gi' }, requests: { cpu: '500m', memory: '512Mi' } });
+    expect(pod.spec!.volumes!.find((v) => v.name === 'data')!.persistentVolumeClaim).toEqual({ claimName: 'site-data', readOnly: true });
+    expect(container.volumeMounts!.find((m) => m.name === 'data')!.readOnly).toBe(true);
+
+    const text = (key: string) => Buffer.from(secret.data![key]!, 'base64').toString('utf8');
+    const certificate = new X509Certificate(text('tls.crt'));
+    expect(identityOfPeer(certificate)).toEqual({ role: 'client', namespace: 'cardiology', job: 'heart', site: 'st-olav' });
+    expect(certificate.checkPrivateKey((await import('node:crypto')).createPrivateKey(text('tls.key')))).toBe(true);
+    const jobCa = await hub.pki.jobCa({ namespace: 'cardiology', name: 'heart', uid: heart.jobUid });
+    expect(text('ca.pem')).toBe(jobCa.anchorPem);
+    expect(configMap.data).toEqual({ [JOB_FILE_KEY]: heart.jobManifest });
+
+    await eventually(() => reported('st-olav', 'heart')?.phase === 'Running', 20_000, 'the hub to hear the pod runs');
+
+    // The premise: this namespace does refuse a pod outside the profile.
+    const rootPod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'root', namespace: NS }, spec: { containers: [{ name: 'c', image: 'busybox' }] } };
+    await expect(siteCluster.kubectl(['apply', '-f', '-'], JSON.stringify(rootPod))).rejects.toThrow(/violates PodSecurity "restricted/);
+  });
+
+  test('refuses assignments outside its policy, reports why, and makes nothing for them', async () => {
+    hub.assignments.set('st-olav', [
+      assignment('heart'),
+      assignment('foreign', { namespace: 'oncology' }),
+      assignment('unknown-image', { image: 'docker.io/someone/miner:latest' }),
+      assignment('gpu', { resourceLimits: { 'nvidia.com/gpu': '1' } }),
+      assignment('greedy', { resourceRequests: { cpu: '8' } }),
+    ]);
+    await eventually(() => ['foreign', 'unknown-image', 'gpu', 'greedy'].every((job) => reported('st-olav', job)?.phase === 'Refused'), 20_000, 'the refusals');
+    expect(reported('st-olav', 'foreign')!.message).toMatch(/jobs of hub namespace oncology are not allowed/);
+    expect(reported('st-olav', 'unknown-image')!.message).toMatch(/image docker.io\/someone\/miner:latest matches none of allowedImages/);
+    expect(reported('st-olav', 'gpu')!.message).toMatch(/nvidia.com\/gpu asked for, and this site allows no GPUs/);
+    expect(reported('st-olav', 'greedy')!.message).toMatch(/cpu request 8 is above the site's ceiling 2/);
+    expect(reported('st-olav', 'heart')!.phase).toBe('Running');
+    await expectExactly(NS, 'heart');
+  });
+
+  test("removing an assignment deletes its pod, Secret and ConfigMap", async () => {
+    hub.assignments.set('st-olav', [assignment('heart'), assignment('lungs')]);
+    await expectExactly(NS, 'heart', 'lungs');
+    hub.assignments.set('st-olav', [assignment('heart')]);
+    await expectExactly(NS, 'heart');
+    await eventually(() => reported('st-olav', 'lungs') === undefined, 10_000, 'lungs to leave the report');
+  });
+
+  test('keeps working through a hub outage and reconciles on reconnect, with nothing duplicated or orphaned', async () => {
+    const before = (await objects(NS)).pods[0]!;
+    await hub.stopGateway();
+    await eventually(() => hub.sessions.get('st-olav') === undefined, 5_000, 'the hub to lose the agent');
+    await new Promise((r) => setTimeout(r, 2_000));
+    const during = await objects(NS);
+    expect(during.podNames).toEqual(expected('heart').podNames);
+    expect(during.pods[0]!.metadata!.uid).toBe(before.metadata!.uid);
+
+    // What the site should run changes while it cannot hear.
+    hub.assignments.set('st-olav', [assignment('kidney')]);
+    await hub.startGateway();
+    await eventually(() => reported('st-olav', 'kidney')?.phase === 'Running', 30_000, 'the new job to run after the reconnect');
+    await expectExactly(NS, 'kidney');
+  });
+
+  test('a restarted agent tells the hub at once what runs, and duplicates nothing', async () => {
+    const before = (await objects(NS)).pods[0]!;
+    await agent.stop();
+    await eventually(() => hub.sessions.get('st-olav') === undefined, 5_000, 'the hub to lose the agent');
+    hub.assignments.set('st-olav', [assignment('kidney')]);
+    let atHello: AssignmentStatus[] | undefined;
+    const unsubscribe = hub.sessions.onChange((site) => (atHello ??= site === 'st-olav' ? hub.sessions.get(site)?.assignments : undefined));
+    agent = await startAgent(NS, kubeconfig, stateDir);
+    await eventually(() => atHello !== undefined, 10_000, 'the agent to say hello');
+    unsubscribe();
+    expect(atHello).toEqual([expect.objectContaining({ namespace: 'cardiology', job: 'kidney', jobUid: assignment('kidney').jobUid, phase: 'Running' })]);
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = await objects(NS);
+    expect(after.podNames).toEqual(expected('kidney').podNames);
+    expect(after.pods[0]!.metadata!.uid).toBe(before.metadata!.uid);
+  });
+
+  test('a revoked site is cut off and refused', async () => {
+    await hubCluster.controlPlane.kubectl(['patch', 'site', 'st-olav', '--type=merge', '-p', '{"spec":{"revoked":true}}']);
+    await eventually(() => hub.sessions.get('st-olav') === undefined, 5_000, 'the stream to be cut');
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(hub.sessions.get('st-olav')).toBeUndefined();
+
+    const identity = (await loadIdentity(stateDir))!;
+    const client = new SiteGateway(
+      identity.hub,
+      credentials.createSsl(Buffer.from(identity.caPem), Buffer.from(identity.keyPem), Buffer.from(identity.certificatePem)),
+    );
+    try {
+      const key = await generateKeyPair();
+      const csrPem = await createCsr({ role: 'client', namespace: 'cardiology', job: 'kidney', site: 'st-olav' }, key);
+      const refusal = await new Promise<ServiceError>((resolve) => client.signClientCertificate({ namespace: 'cardiology', job: 'kidney', csrPem }, (err) => resolve(err!)));
+      expect(refusal).toMatchObject({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/revoked/) });
+    } finally {
+      client.close();
+    }
+  });
+});
+
+describe('certificate renewal', () => {
+  const NS = 'flotilla-b';
+
+  test('the agent renews its own and its clients\' certificates before they expire, without restarting a pod', async () => {
+    // A hub whose certificates live 12 s: renewals are due after 8.
+    const shortHub = await startHub(hubCluster.kc, { pki: { siteAgentValidSeconds: 12, clientValidSeconds: 12 } });
+    cleanup.push(() => shortHub.stop());
+    await applySite(hubCluster.controlPlane.kubectl, 'haukeland');
+    await eventually(() => shortHub.sites.get('haukeland') !== undefined, 10_000, 'the Site in the cache');
+    const kubeconfig = await agentNamespace(NS);
+    const stateDir = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
+    cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
+    shortHub.assignments.set('haukeland', [assignment('heart')]);
+    const { bundle } = await shortHub.tokens.issue('haukeland', 600);
+    const agentB = await startAgent(NS, kubeconfig, stateDir, bundle, 'site-agent-b');
+    cleanup.push(() => agentB.stop());
+
+    await eventually(async () => (await objects(NS)).pods[0]?.status?.phase === 'Running', 20_000, 'the client pod to run');
+    const first = await objects(NS);
+    const firstAgentCert = (await loadIdentity(stateDir))!.certificatePem;
+    const firstClientCert = first.secrets[0]!.data!['tls.crt'];
+
+    await eventually(async () => (await loadIdentity(stateDir))!.certificatePem !== firstAgentCert, 15_000, 'the agent certificate to be renewed');
+    await eventually(async () => (await objects(NS)).secrets[0]?.data?.['tls.crt'] !== firstClientCert, 15_000, 'the client certificate to be renewed');
+    const renewed = (await loadIdentity(stateDir))!;
+    await eventually(
+      () => shortHub.sessions.get('haukeland')?.certificateExpiry.getTime() === Date.parse(new X509Certificate(renewed.certificatePem).validTo),
+      10_000,
+      'the hub to see the agent on its renewed certificate',
+    );
+    const after = await objects(NS);
+    expect(after.podNames).toEqual(first.podNames);
+    expect(after.pods[0]!.metadata!.uid).toBe(first.pods[0]!.metadata!.uid);
+    expect(after.pods[0]!.status!.phase).toBe('Running');
+    expect(JSON.parse(await readFile(join(stateDir, 'agent.json'), 'utf8')).keyPem).not.toBe(undefined);
+  });
+});

@@ -1,0 +1,198 @@
+/**
+ * What the sites tests share: an AssignmentSource the test sets by hand (the seam the controllers
+ * implement), a hub with its PKI, tokens, Site informer and gateway, and small gRPC helpers.
+ */
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import type * as k8s from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
+import type { Assignment, AssignmentSource, Site } from '../../operator/hub/contracts.js';
+import { SiteGatewayServer, type GatewayPorts } from '../../operator/hub/gateway/site-gateway.js';
+import { SiteSessionRegistry } from '../../operator/hub/gateway/sessions.js';
+import { HubPki, type HubPkiOptions } from '../../operator/hub/pki.js';
+import { JoinTokens } from '../../operator/hub/join-tokens.js';
+import { Informer } from '../../operator/kube/informer.js';
+import { createLogger } from '../../operator/log.js';
+
+export const OPERATOR_NS = 'flotilla-system';
+
+export class TestAssignments implements AssignmentSource {
+  private readonly sets = new Map<string, Assignment[]>();
+  private readonly listeners = new Set<(sites: string[]) => void>();
+
+  set(site: string, assignments: Assignment[]): void {
+    this.sets.set(site, assignments);
+    for (const listener of this.listeners) listener([site]);
+  }
+
+  assignmentsFor(site: string): Assignment[] {
+    return this.sets.get(site) ?? [];
+  }
+
+  onChange(listener: (sites: string[]) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}
+
+export function assignment(job: string, overrides: Partial<Assignment> = {}): Assignment {
+  const namespace = overrides.namespace ?? 'cardiology';
+  return {
+    namespace,
+    job,
+    jobUid: `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`,
+    generation: 1,
+    aggregatorAddress: `${job}-aggregator.${namespace}.hub.example.org:8443`,
+    image: 'ghcr.io/flotilla/flotilla:0.1.0',
+    command: ['flotilla', 'client'],
+    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace } }),
+    resourceLimits: {},
+    resourceRequests: { cpu: '500m', memory: '512Mi' },
+    nodeSelector: {},
+    tolerationsJson: '[]',
+    ...overrides,
+  };
+}
+
+export interface TestHub {
+  pki: HubPki;
+  tokens: JoinTokens;
+  core: CoreV1Api;
+  sites: Informer<Site>;
+  assignments: TestAssignments;
+  sessions: SiteSessionRegistry;
+  gateway: SiteGatewayServer;
+  ports: GatewayPorts;
+  /** Stops the gateway (agents lose their streams). */
+  stopGateway(): Promise<void>;
+  /** Starts a gateway again on the same ports. */
+  startGateway(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The hub's sites half, in this process, against the hub cluster `kc`. */
+export async function startHub(
+  kc: k8s.KubeConfig,
+  options: { pki?: Partial<HubPkiOptions>; keepalive?: { timeMs: number; timeoutMs: number }; helloTimeoutMs?: number } = {},
+): Promise<TestHub> {
+  const core = kc.makeApiClient(CoreV1Api);
+  await core.createNamespace({ body: { metadata: { name: OPERATOR_NS } } }).catch(() => undefined);
+  const pki = await HubPki.open({ kc, namespace: OPERATOR_NS, ...options.pki });
+  const sites = new Informer<Site>(kc, { group: 'flotilla.dev', version: 'v1alpha1', plural: 'sites' });
+  await sites.start();
+  const assignments = new TestAssignments();
+  const sessions = new SiteSessionRegistry();
+  const log = createLogger('site-gateway');
+  log.level = 'error';
+  // Fixed ports, so that a restarted gateway is where the agents' bundles say.
+  const ports: GatewayPorts = { main: await freePort(), enrollment: await freePort() };
+  const tokens = new JoinTokens({
+    kc,
+    namespace: OPERATOR_NS,
+    gatewayAddress: `127.0.0.1:${ports.main}`,
+    enrollmentAddress: `127.0.0.1:${ports.enrollment}`,
+    caPem: pki.rootCa().certPem,
+  });
+  const make = () =>
+    new SiteGatewayServer({
+      pki,
+      joinTokens: tokens,
+      sites,
+      assignments,
+      sessions,
+      mainAddress: `127.0.0.1:${ports.main}`,
+      enrollmentAddress: `127.0.0.1:${ports.enrollment}`,
+      serverNames: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] },
+      keepalive: options.keepalive ?? { timeMs: 1_000, timeoutMs: 1_000 },
+      helloTimeoutMs: options.helloTimeoutMs ?? 2_000,
+      shutdownGraceMs: 500,
+      log,
+    });
+  let gateway = make();
+  await gateway.start();
+  let running = true;
+  const hub: TestHub = {
+    pki,
+    tokens,
+    core,
+    sites,
+    assignments,
+    sessions,
+    get gateway() {
+      return gateway;
+    },
+    ports,
+    async stopGateway() {
+      if (running) await gateway.stop();
+      running = false;
+    },
+    async startGateway() {
+      gateway = make();
+      await gateway.start();
+      running = true;
+    },
+    async stop() {
+      await hub.stopGateway();
+      sites.stop();
+    },
+  };
+  return hub;
+}
+
+/** Creates (or updates) a Site at the hub. */
+export async function applySite(kubectl: (args: string[], stdin?: string) => Promise<string>, name: string, spec: Partial<Site['spec']> = {}): Promise<void> {
+  await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec }));
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** A relay that can freeze: bytes stop flowing both ways while the sockets stay open (a dead peer). */
+export class FreezableProxy {
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private readonly server = createServer((client) => this.relay(client));
+  port = 0;
+
+  private constructor(private readonly targetPort: number) {}
+
+  static async start(targetPort: number): Promise<FreezableProxy> {
+    const proxy = new FreezableProxy(targetPort);
+    await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
+    proxy.port = (proxy.server.address() as AddressInfo).port;
+    return proxy;
+  }
+
+  freeze(): void {
+    for (const [a, b] of this.pairs) {
+      a.unpipe(b);
+      b.unpipe(a);
+      a.pause();
+      b.pause();
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const [a, b] of this.pairs) {
+      a.destroy();
+      b.destroy();
+    }
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private relay(client: Socket): void {
+    const upstream = connect(this.targetPort, '127.0.0.1');
+    const pair: [Socket, Socket] = [client, upstream];
+    this.pairs.add(pair);
+    for (const socket of pair) socket.on('error', () => undefined);
+    client.once('close', () => {
+      upstream.destroy();
+      this.pairs.delete(pair);
+    });
+    upstream.once('close', () => client.destroy());
+    client.pipe(upstream).pipe(client);
+  }
+}
