@@ -63,7 +63,8 @@ function followPeakRss(pid: number): { stop(): number } {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function floorSeconds(dir: string, tlsDirs: { server: string; clients: string[] }): Promise<number> {
-  const ready = path.join(dir, 'floor-ready.json');
+  // One ready file per run: a stale one from the previous N would send the clients to a closed port.
+  const ready = path.join(dir, `floor-ready-${tlsDirs.clients.length}.json`);
   const server = spawn(process.execPath, [path.join(here, 'tls-floor.js'), 'server', tlsDirs.server, String(modelBytes), String(tlsDirs.clients.length), ready], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   server.stdout!.on('data', (d) => (out += d));

@@ -118,8 +118,9 @@ export class TrainIntake implements Intake {
   take(chunk: TensorChunk__Output): void {
     if (this.revoked || this.undone) throw new Refusal('stale_round', 'the round closed while this update arrived');
     const { tensor, offset, values } = checked(() => this.validator.accept(chunk));
-    // Journal and fold in the same tick: the journal always holds exactly what was folded.
-    this.journal.record(tensor, offset, values as Float32Array);
+    // Journal and fold in the same tick: the journal always holds exactly what was folded. It gets
+    // the wire bytes (values may sit in the validator's scratch buffer, reused for the next chunk).
+    this.journal.record(tensor, offset, chunk.data);
     this.sum.fold(tensor, offset, values as Float32Array, this.weight);
   }
 

@@ -1,6 +1,5 @@
 import { status, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Readable } from 'node:stream';
-import { firstEvent } from '../client/first-event.js';
 import { PROTOCOL_VERSION, type FederationHandlers, type ModelMessage, type UpdateMessage__Output } from '../federation/proto.js';
 import type { FetchModelRequest__Output } from '../federation/generated/flotilla/federation/v1/FetchModelRequest.js';
 import type { SubmitUpdateResponse } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
@@ -11,6 +10,14 @@ import type { Aggregator } from './aggregator.js';
 import type { JobSettings } from './job-settings.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { Refusal } from './refusal.js';
+import { SendWindow } from './send-window.js';
+
+/**
+ * Encoded chunks a download may hold in memory at once: two keep the socket busy while the next is
+ * encoded, and bound the aggregator's download buffers to 2 chunks per site (grpc-js's own limit, a
+ * 16-message stream buffer, would let each site hold 16).
+ */
+const CHUNKS_IN_FLIGHT = 2;
 
 interface Peer {
   getAuthContext(): { sslPeerCertificate?: Parameters<typeof identityOfPeer>[0] };
@@ -95,11 +102,12 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
         // Chunks are views onto the global model, which changes in place only when its round closes.
         // A site still downloading then gets an error status (below) or, for chunks already queued,
         // mixed data: harmless, as any update built on that round's model is refused by then.
+        const sending = new SendWindow(call, CHUNKS_IN_FLIGHT);
         for (const message of modelMessages(model)) {
           if (call.cancelled) return;
           if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);
           if (message.chunk) metrics.bytesSent.inc(message.chunk.data.byteLength);
-          if (!call.write(message)) await firstEvent(call, ['drain', 'close', 'error', 'cancelled']);
+          await sending.write(message);
         }
         call.end();
       })().catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)));

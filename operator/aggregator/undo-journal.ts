@@ -11,9 +11,9 @@ import { firstEvent } from '../client/first-event.js';
  * file is simply deleted.
  *
  * Why a file and not memory: keeping the chunks would hold a whole update per stream in flight,
- * which is exactly what folding as we go avoids. The file is written sequentially with backpressure
- * (record() says when to wait for drained()), and read back with a buffer of one chunk, so memory
- * stays O(chunk) per stream. Writes are buffered, not fsynced: a journal only matters while its
+ * which is exactly what folding as we go avoids. The file is written sequentially, straight from the
+ * received messages' buffers, with backpressure (record() says when to wait for drained()), and read
+ * back with a buffer of one chunk, so memory stays O(chunk) per stream. Writes are buffered, not fsynced: a journal only matters while its
  * aggregator lives; a restarted aggregator re-runs the round and deletes stale journals. The price
  * is disk: the state volume holds, for every update in flight, the bytes folded so far (at most the
  * model's size per uploading site). Subtracting restores the sum to float32 rounding ((s + x) − x).
@@ -38,15 +38,22 @@ export class UndoJournal {
     return new UndoJournal(path);
   }
 
-  /** Appends one folded chunk. Returns false when the caller should await drained() before the next. */
-  record(tensor: number, elementOffset: number, values: Float32Array): boolean {
-    // A copy: the values may live in a scratch buffer their producer reuses for the next chunk.
-    const record = Buffer.allocUnsafe(RECORD_HEADER + values.byteLength);
-    record.writeUInt32LE(tensor, 0);
-    record.writeUInt32LE(values.length, 4);
-    record.writeDoubleLE(elementOffset, 8);
-    record.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), RECORD_HEADER);
-    return this.out.write(record);
+  /**
+   * Appends one folded chunk: `values` are its float32 elements (any view of their bytes), written
+   * without a copy, so the caller must not reuse their memory (a received message's own buffer, never
+   * a scratch buffer). Returns false when the caller should await drained() before the next.
+   */
+  record(tensor: number, elementOffset: number, values: ArrayBufferView): boolean {
+    const header = Buffer.allocUnsafe(RECORD_HEADER);
+    header.writeUInt32LE(tensor, 0);
+    header.writeUInt32LE(values.byteLength / Float32Array.BYTES_PER_ELEMENT, 4);
+    header.writeDoubleLE(elementOffset, 8);
+    // Corked, the header and the values leave in one writev.
+    this.out.cork();
+    this.out.write(header);
+    const ready = this.out.write(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    this.out.uncork();
+    return ready;
   }
 
   async drained(): Promise<void> {

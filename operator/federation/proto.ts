@@ -13,8 +13,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type ChannelOptions } from '@grpc/grpc-js';
-import { loadSync, type Options } from '@grpc/proto-loader';
+import { loadSync, type Options, type ServiceDefinition } from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/federation.js';
+import { withChunkFastPath } from './chunk-codec.js';
 
 export type { FederationClient, FederationHandlers } from './generated/flotilla/federation/v1/Federation.js';
 export type { ModelMessage, ModelMessage__Output } from './generated/flotilla/federation/v1/ModelMessage.js';
@@ -65,6 +66,18 @@ export function protoRoot(): string {
 }
 
 const definition = loadSync(PROTO_FILE, { ...LOADER_OPTIONS, includeDirs: [protoRoot()] });
+
+/**
+ * The two chunk streams serialize their chunks by hand (chunk-codec.ts): they carry nearly every byte,
+ * and both ends (grpc-js clients and servers) take their serializers from this definition.
+ */
+function serializeChunksDirectly(service: ServiceDefinition): void {
+  const fetchModel = service.FetchModel!;
+  const submitUpdate = service.SubmitUpdate!;
+  fetchModel.responseSerialize = withChunkFastPath(fetchModel.responseSerialize);
+  submitUpdate.requestSerialize = withChunkFastPath(submitUpdate.requestSerialize);
+}
+serializeChunksDirectly(definition['flotilla.federation.v1.Federation'] as ServiceDefinition);
 const federationPackage = (loadPackageDefinition(definition) as unknown as ProtoGrpcType).flotilla.federation.v1;
 
 /** The Federation service: a client constructor whose `.service` is the server-side definition. */
