@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests mutate manifests as untyped YAML documents, as a person editing the file would. */
 import { mkdtemp, readFile, readdir } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';

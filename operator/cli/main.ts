@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../api/crds.js';
+import { OPERATOR_FLAGS, OPERATOR_USAGE } from '../hub/operator-settings.js';
 
 /**
  * One program, one entry point per role. Each role's module is imported only when it runs, so a
@@ -37,24 +38,11 @@ const commands: Record<string, Command> = {
   },
   operator: {
     summary: 'run the hub operator: FederatedJob and Site controllers, the site gateway, the hub CA',
-    usage:
-      'flotilla operator --namespace NS [--kubeconfig FILE] [--image IMG] [--listen-health HOST:PORT] [--gateway-listen HOST:PORT] [--enrollment-listen HOST:PORT] [--leader-elect true|false] [--identity ID]',
-    options: {
-      kubeconfig: str,
-      namespace: str,
-      image: str,
-      identity: str,
-      'listen-health': str,
-      'gateway-listen': str,
-      'enrollment-listen': str,
-      'gateway-address': str,
-      'enrollment-address': str,
-      'aggregator-address-template': str,
-      'leader-elect': str,
-    },
+    usage: OPERATOR_USAGE,
+    options: Object.fromEntries(OPERATOR_FLAGS.map((flag) => [flag, str])),
     async run(v) {
       const { operatorMain } = await import('../hub/operator.js');
-      return operatorMain(v as Record<string, string | undefined>);
+      return operatorMain(v);
     },
   },
   'site-agent': {
@@ -68,11 +56,12 @@ const commands: Record<string, Command> = {
   },
   aggregator: {
     summary: "run a job's aggregator: rounds, strategies, checkpoints, /metrics",
-    usage: 'flotilla aggregator --job FILE --tls-dir DIR --state-dir DIR [--namespace NS] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--ready-file FILE]',
-    options: { job: str, namespace: str, listen: str, 'tls-dir': str, 'state-dir': str, 'metrics-listen': str, 'ready-file': str },
+    usage:
+      'flotilla aggregator --job FILE --tls-dir DIR --state-dir DIR [--namespace NS] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--ready-file FILE] [--linger]',
+    options: { job: str, namespace: str, listen: str, 'tls-dir': str, 'state-dir': str, 'metrics-listen': str, 'ready-file': str, linger: { type: 'boolean' } },
     async run(v) {
       const { aggregatorMain } = await import('../aggregator/main.js');
-      return aggregatorMain(v as Record<string, string | undefined>);
+      return aggregatorMain(v);
     },
   },
   client: {

@@ -84,7 +84,7 @@ export interface ClientCredentials {
   notAfter: Date;
 }
 
-/** The layout `flotilla client --tls-dir` reads: ca.pem, tls.crt, tls.key. */
+/** The layout `flotilla client --tls-dir` reads (a TLS Secret's, operator/pki/files.ts): ca.crt, tls.crt, tls.key. */
 export function clientTlsSecret(a: Assignment, namespace: string, c: ClientCredentials): Secret {
   const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
   return {
@@ -98,7 +98,7 @@ export function clientTlsSecret(a: Assignment, namespace: string, c: ClientCrede
       annotations: { [CERTIFICATE_ISSUED]: c.issuedAt.toISOString(), [CERTIFICATE_EXPIRY]: c.notAfter.toISOString() },
     },
     // data, not stringData: stringData is write-only, so an applied Secret would never look settled.
-    data: { 'ca.pem': base64(c.caPem), 'tls.crt': base64(c.certificatePem), 'tls.key': base64(c.keyPem) },
+    data: { 'ca.crt': base64(c.caPem), 'tls.crt': base64(c.certificatePem), 'tls.key': base64(c.keyPem) },
   };
 }
 

@@ -156,7 +156,7 @@ export class ClientReconciler {
     const names = clientObjectNames(a);
     const secret = await getObject<Secret>(kc, { apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret });
     const dueAt = renewalDue(secret);
-    const complete = ['ca.pem', 'tls.crt', 'tls.key'].every((k) => secret?.data?.[k]);
+    const complete = ['ca.crt', 'tls.crt', 'tls.key'].every((k) => secret?.data?.[k]);
     if (secret && complete && secret.metadata?.labels?.[JOB_UID_LABEL] === a.jobUid && dueAt > Date.now()) return dueAt - Date.now();
 
     const key = await generateKeyPair();

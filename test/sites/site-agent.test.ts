@@ -202,7 +202,7 @@ describe('a site agent', () => {
     expect(identityOfPeer(certificate)).toEqual({ role: 'client', namespace: 'cardiology', job: 'heart', site: 'st-olav' });
     expect(certificate.checkPrivateKey((await import('node:crypto')).createPrivateKey(text('tls.key')))).toBe(true);
     const jobCa = await hub.pki.jobCa({ namespace: 'cardiology', name: 'heart', uid: heart.jobUid });
-    expect(text('ca.pem')).toBe(jobCa.anchorPem);
+    expect(text('ca.crt')).toBe(jobCa.anchorPem);
     expect(configMap.data).toEqual({ [JOB_FILE_KEY]: heart.jobManifest });
 
     await eventually(() => reported('st-olav', 'heart')?.phase === 'Running', 20_000, 'the hub to hear the pod runs');

@@ -1,0 +1,126 @@
+/**
+ * FederatedJob status: observes the aggregator (its Deployment, its pod, its /status report) and
+ * the sites (their sessions), computes the status in memory (job-status.ts) and writes it through
+ * the status subresource once per pass, only when it changed; Events mark the milestones. While
+ * the job runs it looks again every POLL_MS.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { FederatedJob } from '../../api/federatedjob.js';
+import { applyStatus } from '../../kube/apply.js';
+import { equalStatus } from '../../kube/conditions.js';
+import type { EventRecorder } from '../../kube/events.js';
+import type { ReconcileResult } from '../../kube/workqueue.js';
+import type { Logger } from '../../log.js';
+import type { AssignmentStatus, SiteSessions } from '../contracts.js';
+import { jobNameProblem, jobObjectNames, METRICS_PORT } from '../manifests/names.js';
+import { aggregatorEndpoint } from './aggregator-endpoint.js';
+import { fetchAggregatorReport, isFinal, type AggregatorReport } from './aggregator-report.js';
+import type { Deployment, HubCaches, Pod } from './hub-caches.js';
+import { milestones } from './job-milestones.js';
+import { selectedSites, selectionProblem } from './job-sites.js';
+import { jobStatus, type JobObservation } from './job-status.js';
+import { FIELD_MANAGER } from './federatedjob-workload.js';
+
+export interface StatusOptions {
+  kc: k8s.KubeConfig;
+  caches: HubCaches;
+  sessions: SiteSessions;
+  events: EventRecorder;
+  log: Logger;
+  endpointTemplate?: string;
+  /** Reads an aggregator's report at host:port (its pod IP and metrics port). */
+  fetchReport?: (hostPort: string) => Promise<AggregatorReport>;
+}
+
+export const POLL_MS = 2_000;
+
+export class FederatedJobStatusController {
+  constructor(private readonly o: StatusOptions) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const job = this.o.caches.jobs.get(key);
+    if (!job || job.metadata.deletionTimestamp) return;
+    const next = jobStatus(await this.observe(job));
+    if (equalStatus(job.status ?? {}, next)) return this.requeue(next.phase);
+    await applyStatus(
+      this.o.kc,
+      { apiVersion: job.apiVersion, kind: job.kind, metadata: { name: job.metadata.name, namespace: job.metadata.namespace }, status: next },
+      { fieldManager: FIELD_MANAGER },
+    );
+    for (const m of milestones(job.status, next, job.spec.rounds)) void this.o.events.event(job, m.type, m.reason, m.message);
+    return this.requeue(next.phase);
+  }
+
+  private requeue(phase: string | undefined): ReconcileResult {
+    return phase === 'Running' ? { requeueAfterMs: POLL_MS } : undefined;
+  }
+
+  private async observe(job: FederatedJob): Promise<JobObservation> {
+    const ns = job.metadata.namespace!;
+    const names = jobObjectNames(job.metadata.name);
+    const sites = selectedSites(job, this.o.caches.sites.list());
+    const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
+    const deployment = this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
+    const pod = this.aggregatorPod(job);
+    const base = { job, now: new Date(), sites, endpoint, siteReports: this.siteReports(job, sites), checkpointClaim: names.checkpoints };
+
+    const nameProblem = jobNameProblem(job.metadata.name);
+    if (nameProblem) return { ...base, blocked: { reason: 'InvalidName', message: nameProblem, final: true }, aggregator: { available: false } };
+    const selection = job.spec.sites.names ? undefined : selectionProblem(job, sites);
+    if (selection) return { ...base, blocked: { reason: 'WaitingForSites', message: selection, final: false }, aggregator: { available: false } };
+    if (!endpoint) {
+      const message = 'waiting for the load balancer to give the aggregator Service an address';
+      return { ...base, blocked: { reason: 'WaitingForAddress', message, final: false }, aggregator: { available: false } };
+    }
+    const aggregator = { available: isAvailable(deployment), message: podMessage(pod) };
+    let report: AggregatorReport | undefined;
+    const podIP = pod?.status?.phase === 'Running' ? pod.status.podIP : undefined;
+    if (podIP && !isFinal(job.status?.phase)) {
+      const fetch = this.o.fetchReport ?? fetchAggregatorReport;
+      report = await fetch(`${podIP}:${METRICS_PORT}`).catch((err: Error) => {
+        this.o.log.debug('aggregator report not read', { job: job.metadata.name, namespace: ns, error: err.message });
+        return undefined;
+      });
+    }
+    return { ...base, aggregator, ...(report ? { report } : {}) };
+  }
+
+  /** The job's aggregator pod (the newest, should a replaced one still linger). */
+  private aggregatorPod(job: FederatedJob): Pod | undefined {
+    return this.o.caches.pods
+      .list()
+      .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.['flotilla.dev/job'] === job.metadata.name)
+      .filter((p) => !p.metadata?.deletionTimestamp)
+      .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
+  }
+
+  private siteReports(job: FederatedJob, sites: string[]): Map<string, AssignmentStatus> {
+    const reports = new Map<string, AssignmentStatus>();
+    for (const site of sites) {
+      const report = this.o.sessions
+        .get(site)
+        ?.assignments.find((a) => a.namespace === job.metadata.namespace && a.job === job.metadata.name && a.jobUid === job.metadata.uid);
+      if (report) reports.set(site, report);
+    }
+    return reports;
+  }
+}
+
+/** Available as apps/v1 says, for the Deployment's current generation. */
+function isAvailable(deployment: Deployment | undefined): boolean {
+  if (!deployment?.status) return false;
+  const current = (deployment.status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
+  const available = deployment.status.conditions?.some((c) => c.type === 'Available' && c.status === 'True');
+  return Boolean(current && available && (deployment.status.availableReplicas ?? 0) > 0);
+}
+
+/** What the aggregator pod's container says when it is not serving: waiting reason or last exit. */
+function podMessage(pod: Pod | undefined): string | undefined {
+  const container = pod?.status?.containerStatuses?.[0];
+  if (!container || container.ready) return undefined;
+  const waiting = container.state?.waiting;
+  if (waiting) return `the aggregator container is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
+  const last = container.lastState?.terminated;
+  if (last) return `the aggregator container exited with code ${last.exitCode} (${last.reason}) and restarted ${container.restartCount} time(s)`;
+  return 'the aggregator is starting';
+}

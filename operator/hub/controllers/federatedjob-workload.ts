@@ -1,0 +1,197 @@
+/**
+ * FederatedJob workload: makes the job's objects at the hub exist as they should (the spec
+ * ConfigMap, the checkpoint claim, the aggregator's Service, certificate Secret and Deployment),
+ * holds the job with a finalizer, removes the aggregator when a finished job's cleanupPolicy says
+ * so, and on deletion waits for the sites before removing everything and releasing the job.
+ * Status is the status controller's (federatedjob-status.ts); this one only reads it.
+ */
+import { X509Certificate } from 'node:crypto';
+import type * as k8s from '@kubernetes/client-node';
+import type { FederatedJob } from '../../api/federatedjob.js';
+import { addFinalizer, apply, deleteIfExists, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
+import type { EventRecorder } from '../../kube/events.js';
+import { isConflict, isNotFound } from '../../kube/request.js';
+import type { ObjectRef } from '../../kube/resources.js';
+import type { ReconcileResult } from '../../kube/workqueue.js';
+import type { Logger } from '../../log.js';
+import type { SiteSessions } from '../contracts.js';
+import { aggregatorDeployment } from '../manifests/aggregator-deployment.js';
+import { aggregatorService } from '../manifests/aggregator-service.js';
+import { aggregatorTlsSecret, credentialsOf, type AggregatorCredentials } from '../manifests/aggregator-tls.js';
+import { checkpointClaim } from '../manifests/checkpoint-claim.js';
+import { specConfigMap } from '../manifests/job-manifest.js';
+import { jobNameProblem, jobObjectNames, MANAGED_BY } from '../manifests/names.js';
+import { jobCaSecretName, type HubPki } from '../pki.js';
+import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
+import { isFinal } from './aggregator-report.js';
+import type { HubCaches } from './hub-caches.js';
+import { sitesHoldingJob } from './job-cleanup.js';
+import { resolvedJob, selectedSites, selectionProblem } from './job-sites.js';
+
+export const FINALIZER = 'flotilla.dev/cleanup';
+export const FIELD_MANAGER = MANAGED_BY;
+
+export interface WorkloadOptions {
+  kc: k8s.KubeConfig;
+  caches: HubCaches;
+  sessions: SiteSessions;
+  pki: HubPki;
+  events: EventRecorder;
+  log: Logger;
+  /** The operator's image: the aggregator's unless the job names one. */
+  image: string;
+  serviceType: 'ClusterIP' | 'LoadBalancer';
+  endpointTemplate?: string;
+  /** How long a deleted job waits for a disconnected site that last reported its client. */
+  disconnectedSiteGraceMs: number;
+}
+
+/** A certificate is renewed when less than this share of its life is left. */
+const RENEW_REMAINING = 1 / 3;
+const WAIT_FOR_SITES_MS = 5_000;
+const HOUR_MS = 3_600_000;
+const CACHE_CATCH_UP_MS = 250;
+
+export class FederatedJobWorkload {
+  /**
+   * Credentials this process issued, by job uid: the Secret cache may not show a Secret just
+   * written yet, and issuing again for that would restart the aggregator for nothing.
+   */
+  private readonly issued = new Map<string, AggregatorCredentials>();
+
+  constructor(private readonly o: WorkloadOptions) {}
+
+  async reconcile(key: string): Promise<ReconcileResult> {
+    const job = this.o.caches.jobs.get(key);
+    if (!job) return;
+    if (job.metadata.deletionTimestamp) return this.finalize(job);
+    if (!hasFinalizer(job, FINALIZER) && (await staleCache(addFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER })))) {
+      return { requeueAfterMs: CACHE_CATCH_UP_MS };
+    }
+    // The status controller fails such a job; there is nothing to make for it.
+    if (jobNameProblem(job.metadata.name)) return;
+    if (isFinal(job.status?.phase)) return this.finished(job);
+
+    const sites = selectedSites(job, this.o.caches.sites.list());
+    if (!job.spec.sites.names && selectionProblem(job, sites)) return;
+    const resolved = resolvedJob(job, sites);
+    const names = jobObjectNames(job.metadata.name);
+    const ns = job.metadata.namespace!;
+    const fieldManager = FIELD_MANAGER;
+
+    await apply(this.o.kc, specConfigMap(resolved), { fieldManager });
+    await apply(this.o.kc, checkpointClaim(job), { fieldManager });
+    await apply(this.o.kc, aggregatorService(job, this.o.serviceType), { fieldManager });
+    const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
+    // A load balancer without an address yet: the Service's update brings the job back.
+    if (!endpoint) return;
+
+    const { credentials, renewAt } = await this.credentials(job, endpoint);
+    const firstTime = !this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
+    await apply(this.o.kc, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem: credentials.certificatePem }), { fieldManager });
+    if (firstTime) {
+      void this.o.events.event(job, 'Normal', 'Created', `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
+    }
+    // Back to renew the certificate in time; at least hourly (a timer cannot wait 60 days).
+    return { requeueAfterMs: Math.min(Math.max(renewAt - Date.now(), 1_000), HOUR_MS) };
+  }
+
+  /**
+   * The aggregator's certificate: the one in its Secret while it is this job's, names the endpoint
+   * and has a third of its life left; else a new one, issued by the job's CA.
+   */
+  private async credentials(job: FederatedJob, endpoint: string): Promise<{ credentials: AggregatorCredentials; renewAt: number }> {
+    const names = certificateNames(job, endpoint);
+    const secret = this.o.caches.secrets.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).tls}`);
+    const stored = secret?.metadata?.ownerReferences?.some((r) => r.uid === job.metadata.uid) ? credentialsOf(secret) : undefined;
+    const current = newest(stored, this.issued.get(job.metadata.uid!));
+    const renewAt = current && renewalTime(current.certificatePem);
+    if (current && renewAt && renewAt > Date.now() && covers(current.certificatePem, names)) return { credentials: current, renewAt };
+
+    const ref = { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
+    const issued = await this.o.pki.issueAggregatorCertificate(ref, names.dnsNames, names.ipAddresses);
+    const credentials = { caPem: issued.caPem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
+    await apply(this.o.kc, aggregatorTlsSecret(job, credentials), { fieldManager: FIELD_MANAGER });
+    this.issued.set(job.metadata.uid!, credentials);
+    this.o.log.info('issued the aggregator certificate', { job: job.metadata.name, namespace: job.metadata.namespace, ...names, notAfter: issued.notAfter });
+    return { credentials, renewAt: renewalTime(issued.certificatePem)! };
+  }
+
+  /** A finished job keeps its claim (result and model) and, with cleanupPolicy Delete, loses its aggregator. */
+  private async finished(job: FederatedJob): Promise<ReconcileResult> {
+    if (job.spec.completion.cleanupPolicy !== 'Delete') return;
+    const ns = job.metadata.namespace!;
+    const { aggregator } = jobObjectNames(job.metadata.name);
+    await deleteIfExists(this.o.kc, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: aggregator });
+    await deleteIfExists(this.o.kc, { apiVersion: 'v1', kind: 'Service', namespace: ns, name: aggregator });
+  }
+
+  /** Deletion: wait for the sites to report the job's clients gone, remove what the job made, release it. */
+  private async finalize(job: FederatedJob): Promise<ReconcileResult> {
+    if (!hasFinalizer(job, FINALIZER)) return;
+    const { namespace, name, uid } = job.metadata;
+    const reporting = this.o.sessions
+      .list()
+      .filter((s) => s.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid))
+      .map((s) => s.site);
+    const candidates = [...new Set([...selectedSites(job, this.o.caches.sites.list()), ...reporting])];
+    const held = sitesHoldingJob(job, candidates, this.o.caches.sites, this.o.sessions, new Date(), this.o.disconnectedSiteGraceMs);
+    if (held.length > 0) {
+      this.o.log.info('deletion waits for sites', { job: name, namespace, sites: held });
+      return { requeueAfterMs: WAIT_FOR_SITES_MS };
+    }
+    for (const ref of ownedObjects(job)) await deleteIfExists(this.o.kc, ref);
+    if (await staleCache(removeFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER }))) return { requeueAfterMs: CACHE_CATCH_UP_MS };
+    this.issued.delete(uid!);
+  }
+}
+
+/** Everything the job made at the hub, most dependent first. */
+export function ownedObjects(job: FederatedJob): ObjectRef[] {
+  const namespace = job.metadata.namespace!;
+  const names = jobObjectNames(job.metadata.name);
+  return [
+    { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.aggregator },
+    { apiVersion: 'v1', kind: 'Service', namespace, name: names.aggregator },
+    { apiVersion: 'v1', kind: 'Secret', namespace, name: names.tls },
+    { apiVersion: 'v1', kind: 'ConfigMap', namespace, name: names.spec },
+    { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name: names.checkpoints },
+    { apiVersion: 'v1', kind: 'Secret', namespace, name: jobCaSecretName(job.metadata.name) },
+  ];
+}
+
+/**
+ * A finalizer patch carries the resourceVersion read from the cache, which a status write may have
+ * moved since (409), or the job may be gone already (404): not failures, the cache is behind. True
+ * when the change should be tried again once it has caught up.
+ */
+async function staleCache(change: Promise<unknown>): Promise<boolean> {
+  try {
+    await change;
+    return false;
+  } catch (err) {
+    if (isConflict(err) || isNotFound(err)) return true;
+    throw err;
+  }
+}
+
+function newest(a: AggregatorCredentials | undefined, b: AggregatorCredentials | undefined): AggregatorCredentials | undefined {
+  if (!a || !b) return a ?? b;
+  const issuedAt = (c: AggregatorCredentials) => Date.parse(new X509Certificate(c.certificatePem).validFrom);
+  return issuedAt(b) > issuedAt(a) ? b : a;
+}
+
+function renewalTime(certificatePem: string): number | undefined {
+  try {
+    const cert = new X509Certificate(certificatePem);
+    const [from, to] = [Date.parse(cert.validFrom), Date.parse(cert.validTo)];
+    return to - (to - from) * RENEW_REMAINING;
+  } catch {
+    return undefined;
+  }
+}
+
+function covers(certificatePem: string, names: { dnsNames: string[]; ipAddresses: string[] }): boolean {
+  const cert = new X509Certificate(certificatePem);
+  return names.dnsNames.every((n) => cert.checkHost(n, { wildcards: false }) !== undefined) && names.ipAddresses.every((ip) => cert.checkIP(ip) !== undefined);
+}

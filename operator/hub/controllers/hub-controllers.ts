@@ -1,0 +1,155 @@
+/**
+ * The hub's controllers wired to the caches: which events put which keys on which queue, and the
+ * workers. Built for one term of leadership and dropped with it. Reconciles never branch on the
+ * event that woke them; the routing below only decides who should take a look.
+ */
+import type * as k8s from '@kubernetes/client-node';
+import type { Registry } from 'prom-client';
+import type { FederatedJob } from '../../api/federatedjob.js';
+import type { EventRecorder } from '../../kube/events.js';
+import { runWorkers, WorkQueue, type ReconcileResult } from '../../kube/workqueue.js';
+import type { Logger } from '../../log.js';
+import type { SiteSessions } from '../contracts.js';
+import type { JoinTokens } from '../join-tokens.js';
+import type { HubPki } from '../pki.js';
+import { jobKey, JobAssignments } from './assignments.js';
+import { FederatedJobStatusController } from './federatedjob-status.js';
+import { FederatedJobWorkload } from './federatedjob-workload.js';
+import { owningJobKey, type HubCaches } from './hub-caches.js';
+import { selectedSites } from './job-sites.js';
+import { SiteController } from './site-controller.js';
+
+export interface HubControllersOptions {
+  kc: k8s.KubeConfig;
+  caches: HubCaches;
+  sessions: SiteSessions;
+  assignments: JobAssignments;
+  pki: HubPki;
+  joinTokens: JoinTokens;
+  events: EventRecorder;
+  log: Logger;
+  registry: Registry;
+  /** The operator's namespace and image. */
+  namespace: string;
+  image: string;
+  serviceType: 'ClusterIP' | 'LoadBalancer';
+  endpointTemplate?: string;
+  disconnectedSiteGraceMs: number;
+  joinTokenTtlSeconds: number;
+}
+
+interface Loop {
+  name: string;
+  queue: WorkQueue;
+  concurrency: number;
+  reconcile(key: string): Promise<ReconcileResult>;
+}
+
+export class HubControllers {
+  readonly workload: FederatedJobWorkload;
+  readonly status: FederatedJobStatusController;
+  readonly sites: SiteController;
+  private readonly loops: Loop[];
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(private readonly o: HubControllersOptions) {
+    const common = { kc: o.kc, caches: o.caches, sessions: o.sessions, events: o.events };
+    this.workload = new FederatedJobWorkload({
+      ...common,
+      pki: o.pki,
+      log: o.log.child({ controller: 'federatedjob-workload' }),
+      image: o.image,
+      serviceType: o.serviceType,
+      endpointTemplate: o.endpointTemplate,
+      disconnectedSiteGraceMs: o.disconnectedSiteGraceMs,
+    });
+    this.status = new FederatedJobStatusController({ ...common, log: o.log.child({ controller: 'federatedjob-status' }), endpointTemplate: o.endpointTemplate });
+    this.sites = new SiteController({
+      ...common,
+      joinTokens: o.joinTokens,
+      namespace: o.namespace,
+      tokenTtlSeconds: o.joinTokenTtlSeconds,
+    });
+    const loop = (name: string, concurrency: number, reconcile: (key: string) => Promise<ReconcileResult>): Loop => ({
+      name,
+      queue: new WorkQueue(),
+      concurrency,
+      reconcile,
+    });
+    this.loops = [
+      loop('federatedjob-workload', 4, (k) => this.workload.reconcile(k)),
+      loop('federatedjob-status', 4, (k) => this.status.reconcile(k)),
+      loop('site', 2, (k) => this.sites.reconcile(k)),
+    ];
+  }
+
+  /** Subscribes to the caches, queues every object once, runs the workers until stop(). */
+  async run(): Promise<void> {
+    this.route();
+    for (const job of this.o.caches.jobs.list()) this.jobs(jobKey(job), true);
+    for (const site of this.o.caches.sites.list()) this.queue('site').add(site.metadata.name);
+    await Promise.all(
+      this.loops.map((l) => runWorkers(l.queue, l.concurrency, (k) => l.reconcile(k), { controller: l.name, registry: this.o.registry, logger: this.o.log })),
+    );
+  }
+
+  /** Stops taking keys and waits for the reconciles in flight. */
+  async stop(): Promise<void> {
+    this.unsubscribe.splice(0).forEach((u) => u());
+    await Promise.all(this.loops.map((l) => l.queue.shutDownWithDrain()));
+  }
+
+  private queue(name: 'federatedjob-workload' | 'federatedjob-status' | 'site'): WorkQueue {
+    return this.loops.find((l) => l.name === name)!.queue;
+  }
+
+  /** A job's key to its controllers: the workload one only when something it acts on changed. */
+  private jobs(key: string, workload: boolean): void {
+    this.queue('federatedjob-status').add(key);
+    if (workload) this.queue('federatedjob-workload').add(key);
+  }
+
+  private route(): void {
+    const { caches, sessions, assignments } = this.o;
+    this.unsubscribe.push(
+      caches.jobs.onEvent((type, job, old) => {
+        const key = jobKey(job);
+        assignments.jobChanged(key);
+        if (type !== 'update' || !old) return this.jobs(key, true);
+        const specChanged = job.metadata.generation !== old.metadata.generation || job.metadata.deletionTimestamp !== old.metadata.deletionTimestamp;
+        // The workload acts on the phase, the endpoint and its finalizer; its own status writes
+        // and the status controller's progress updates are not its business.
+        const workloadInputs = (j: FederatedJob) => JSON.stringify([j.status?.phase, j.status?.aggregatorEndpoint, j.metadata.finalizers, j.metadata.labels]);
+        const workload = specChanged || workloadInputs(job) !== workloadInputs(old);
+        if (specChanged || workload) this.jobs(key, workload);
+      }),
+      caches.sites.onEvent((_type, site) => {
+        this.queue('site').add(site.metadata.name);
+        assignments.siteChanged(site.metadata.name);
+        // Labels may change which sites a selector job runs at.
+        for (const job of caches.jobs.list()) if (!job.spec.sites.names || job.spec.sites.names.includes(site.metadata.name)) this.jobs(jobKey(job), true);
+      }),
+      caches.deployments.onEvent((_t, d) => this.owned(d, true)),
+      caches.services.onEvent((_t, s) => this.owned(s, true)),
+      caches.pods.onEvent((_t, p) => this.owned(p, false)),
+      caches.secrets.onEvent((_t, secret) => {
+        const site = secret.metadata?.labels?.['flotilla.dev/site'];
+        if (site && secret.metadata?.namespace === this.o.namespace) this.queue('site').add(site);
+        else this.owned(secret, true);
+      }),
+      sessions.onChange((site) => {
+        this.queue('site').add(site);
+        assignments.sessionChanged(site);
+        const all = caches.sites.list();
+        for (const job of caches.jobs.list()) {
+          if (job.metadata.deletionTimestamp || selectedSites(job, all).includes(site)) this.jobs(jobKey(job), Boolean(job.metadata.deletionTimestamp));
+        }
+      }),
+    );
+  }
+
+  private owned(obj: { metadata?: { namespace?: string; labels?: Record<string, string> } }, workload: boolean): void {
+    const key = owningJobKey(obj);
+    if (key && this.o.caches.jobs.get(key)) this.jobs(key, workload);
+  }
+}

@@ -1,0 +1,143 @@
+import { describe, expect, test } from '@jest/globals';
+import { parseFederatedJob, type FederatedJob } from '../../api/federatedjob.js';
+import type { AggregatorReport } from './aggregator-report.js';
+import { milestones } from './job-milestones.js';
+import { jobStatus, type JobObservation } from './job-status.js';
+
+function job(status?: FederatedJob['status']): FederatedJob {
+  const parsed = parseFederatedJob({
+    apiVersion: 'flotilla.dev/v1alpha1',
+    kind: 'FederatedJob',
+    metadata: { name: 'heart', namespace: 'research' },
+    spec: {
+      sites: { names: ['a', 'b'] },
+      rounds: 20,
+      trainer: { builtin: { model: 'LogisticRegression', dataset: { label: { column: 0 }, features: [{ name: 'x', column: 1 }] } } },
+    },
+  });
+  return { ...parsed, metadata: { ...parsed.metadata, uid: 'u1', generation: 3 }, ...(status ? { status } : {}) };
+}
+
+const report = (over: Partial<AggregatorReport> = {}): AggregatorReport => ({
+  phase: 'Running',
+  round: 7,
+  rounds: 20,
+  participants: 2,
+  loss: 0.5,
+  accuracy: 0.8,
+  sites: { a: { lastRound: 7, accuracy: 0.79, samples: 100 }, b: { lastRound: 6, accuracy: 0.81, samples: 50 } },
+  ...over,
+});
+
+function observe(j: FederatedJob, over: Partial<JobObservation> = {}, at = '2024-05-01T10:00:00Z'): JobObservation {
+  return {
+    job: j,
+    now: new Date(at),
+    sites: ['a', 'b'],
+    endpoint: 'heart-aggregator.research.svc:8443',
+    aggregator: { available: false },
+    siteReports: new Map(),
+    checkpointClaim: 'heart-checkpoints',
+    ...over,
+  };
+}
+
+const running = () => ({ namespace: 'research', job: 'heart', jobUid: 'u1', phase: 'Running' as const, message: '' });
+
+describe('a job status computed from observations', () => {
+  test('Pending until the aggregator is available, with observedGeneration and conditions', () => {
+    const status = jobStatus(observe(job()));
+    expect(status).toMatchObject({ observedGeneration: 3, phase: 'Pending', progress: '0/20', round: 0, sitesReady: '0/2' });
+    expect(status.startTime).toBeUndefined();
+    expect(status.sites).toEqual([
+      { name: 'a', phase: 'Pending', message: 'no client at the site yet' },
+      { name: 'b', phase: 'Pending', message: 'no client at the site yet' },
+    ]);
+    expect(status.conditions!.map((c) => [c.type, c.status, c.reason, c.observedGeneration])).toEqual([
+      ['Ready', 'False', 'AggregatorStarting', 3],
+      ['Progressing', 'False', 'Pending', 3],
+    ]);
+  });
+
+  test('Running mirrors the aggregator report and the sites; lastTransitionTime moves only with a status', () => {
+    const first = jobStatus(observe(job(), { aggregator: { available: true }, report: report(), siteReports: new Map([['a', running()]]) }));
+    expect(first).toMatchObject({
+      phase: 'Running',
+      progress: '7/20',
+      round: 7,
+      sitesReady: '1/2',
+      startTime: '2024-05-01T10:00:00Z',
+      aggregatorEndpoint: 'heart-aggregator.research.svc:8443',
+      latestMetrics: { loss: 0.5, accuracy: 0.8, participants: 2 },
+    });
+    expect(first.sites![0]).toEqual({ name: 'a', phase: 'Running', lastRound: 7, accuracy: 0.79, samples: 100 });
+    const ready = first.conditions!.find((c) => c.type === 'Ready')!;
+    expect(ready).toMatchObject({ status: 'True', lastTransitionTime: '2024-05-01T10:00:00Z' });
+
+    // Later, the aggregator restarts and cannot be read: the job stays Running with what it knew.
+    const later = jobStatus(observe(job(first), { aggregator: { available: false, message: 'pod restarting' } }, '2024-05-01T10:05:00Z'));
+    expect(later).toMatchObject({ phase: 'Running', round: 7, latestMetrics: first.latestMetrics, startTime: first.startTime });
+    expect(later.sites![0]).toMatchObject({ lastRound: 7, accuracy: 0.79, samples: 100 });
+    expect(later.conditions!.find((c) => c.type === 'Ready')).toMatchObject({
+      status: 'False',
+      reason: 'AggregatorUnavailable',
+      message: 'pod restarting',
+      lastTransitionTime: '2024-05-01T10:05:00Z',
+    });
+    // Progressing stayed True: its transition time did not move.
+    expect(later.conditions!.find((c) => c.type === 'Progressing')!.lastTransitionTime).toBe('2024-05-01T10:00:00Z');
+  });
+
+  test('the same observation twice gives the same status (nothing to write)', () => {
+    const o = observe(job(), { aggregator: { available: true }, report: report() });
+    const once = jobStatus(o);
+    expect(jobStatus({ ...o, job: job(once), now: new Date('2024-05-01T11:00:00Z') })).toEqual(once);
+  });
+
+  test('Succeeded records the model and completion, and stays final', () => {
+    const model = { path: '/var/lib/flotilla/model.safetensors', sha256: 'ab'.repeat(32), bytes: 1234 };
+    const done = jobStatus(observe(job(), { aggregator: { available: true }, report: report({ phase: 'Succeeded', round: 20, model, message: 'all 20 rounds closed' }) }));
+    expect(done).toMatchObject({
+      phase: 'Succeeded',
+      progress: '20/20',
+      completionTime: '2024-05-01T10:00:00Z',
+      model: { location: 'pvc://research/heart-checkpoints/model.safetensors', sha256: model.sha256, bytes: 1234 },
+    });
+    expect(done.conditions!.find((c) => c.type === 'Succeeded')).toMatchObject({ status: 'True', reason: 'RoundsCompleted', message: 'all 20 rounds closed' });
+    // A model path relative to the state dir, or seen through another mount, is on the claim too.
+    for (const seen of ['model.safetensors', '/tmp/kubelet/claims/research/heart-checkpoints/model.safetensors']) {
+      const other = jobStatus(observe(job(), { aggregator: { available: true }, report: report({ phase: 'Succeeded', round: 20, model: { ...model, path: seen } }) }));
+      expect(other.model!.location).toBe('pvc://research/heart-checkpoints/model.safetensors');
+    }
+    // The aggregator is gone (cleanupPolicy Delete) and the sites stopped reporting: nothing is lost.
+    const after = jobStatus(observe(job(done), {}, '2024-05-01T12:00:00Z'));
+    expect(after).toEqual(done);
+  });
+
+  test('a job that can never run fails at once with the reason', () => {
+    const status = jobStatus(observe(job(), { blocked: { reason: 'InvalidName', message: 'name too long', final: true } }));
+    expect(status.phase).toBe('Failed');
+    expect(status.conditions!.find((c) => c.type === 'Failed')).toMatchObject({ status: 'True', reason: 'InvalidName', message: 'name too long' });
+  });
+});
+
+describe('milestone events', () => {
+  test('Running, every second round of 20, SiteRefused, Succeeded: each once', () => {
+    const pending = jobStatus(observe(job()));
+    const r1 = jobStatus(observe(job(pending), { aggregator: { available: true }, report: report({ round: 1 }) }));
+    expect(milestones(pending, r1, 20).map((e) => e.reason)).toEqual(['Running']);
+    const r2 = jobStatus(observe(job(r1), { aggregator: { available: true }, report: report({ round: 2 }) }));
+    expect(milestones(r1, r2, 20)).toEqual([{ type: 'Normal', reason: 'RoundCompleted', message: 'round 2 of 20 closed: accuracy 0.800 over 2 site(s)' }]);
+    expect(milestones(r2, r2, 20)).toEqual([]);
+    const refused = jobStatus(
+      observe(job(r2), {
+        aggregator: { available: true },
+        report: report({ round: 3 }),
+        siteReports: new Map([['b', { namespace: 'research', job: 'heart', jobUid: 'u1', phase: 'Refused', message: 'image not allowed' }]]),
+      }),
+    );
+    expect(milestones(r2, refused, 20)).toEqual([{ type: 'Warning', reason: 'SiteRefused', message: 'site b refused the job: image not allowed' }]);
+    const done = jobStatus(observe(job(refused), { aggregator: { available: true }, report: report({ phase: 'Succeeded', round: 20, message: 'done' }) }));
+    expect(milestones(refused, done, 20).map((e) => e.reason)).toEqual(['RoundCompleted', 'Succeeded']);
+  });
+});

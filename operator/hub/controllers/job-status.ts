@@ -1,0 +1,149 @@
+/**
+ * A FederatedJob's status, computed in memory from what the operator observes: the aggregator's
+ * Deployment, its /status report, the sites' reports through their sessions. Pure: the status
+ * controller observes, calls jobStatus, and writes the result only when it differs.
+ *
+ * Phase: Pending until the aggregator is available, Running from then on (an aggregator restarting
+ * mid-job leaves the job Running, not Ready), Succeeded or Failed as the aggregator reports, and
+ * final from then on. Progress, metrics and per-site figures keep their last known values while
+ * the aggregator cannot be reached.
+ */
+import path from 'node:path';
+import type { FederatedJob, FederatedJobStatus } from '../../api/federatedjob.js';
+import { rfc3339, setCondition, type ConditionUpdate } from '../../kube/conditions.js';
+import type { AssignmentStatus } from '../contracts.js';
+import { AGGREGATOR_PATHS } from '../manifests/aggregator-deployment.js';
+import { isFinal, type AggregatorReport } from './aggregator-report.js';
+
+export type SiteStatus = NonNullable<FederatedJobStatus['sites']>[number];
+
+export interface JobObservation {
+  job: FederatedJob;
+  now: Date;
+  /** The sites the job selects (resolved). */
+  sites: string[];
+  /** Why the job cannot run; `final` fails it for good (an invalid name), else it waits. */
+  blocked?: { reason: string; message: string; final: boolean };
+  endpoint?: string;
+  /** Whether the aggregator Deployment is available, and if not, what its pod says. */
+  aggregator: { available: boolean; message?: string };
+  /** The aggregator's report, when it could be read this pass. */
+  report?: AggregatorReport;
+  /** Each site's report of this job (same uid), from its session. */
+  siteReports: Map<string, AssignmentStatus>;
+  checkpointClaim: string;
+}
+
+export function jobStatus(o: JobObservation): FederatedJobStatus {
+  const previous = o.job.status ?? {};
+  const generation = o.job.metadata.generation;
+  const now = rfc3339(o.now);
+  const phase = nextPhase(o, previous.phase);
+  const final = isFinal(phase);
+  const report = o.report;
+  const round = report?.round ?? previous.round ?? 0;
+  const sites = o.sites.map((name) => siteStatus(name, o, previous.sites?.find((s) => s.name === name), final));
+
+  const status: FederatedJobStatus = {
+    observedGeneration: generation,
+    phase,
+    progress: `${round}/${o.job.spec.rounds}`,
+    round,
+    sitesReady: `${sites.filter((s) => s.phase === 'Running').length}/${o.sites.length}`,
+    ...(previous.startTime || phase !== 'Pending' ? { startTime: previous.startTime ?? now } : {}),
+    ...(final ? { completionTime: previous.completionTime ?? now } : {}),
+    ...((o.endpoint ?? previous.aggregatorEndpoint) ? { aggregatorEndpoint: o.endpoint ?? previous.aggregatorEndpoint } : {}),
+    ...(report ? latestMetrics(report) : previous.latestMetrics ? { latestMetrics: previous.latestMetrics } : {}),
+    sites,
+    ...(report?.model ? { model: modelOf(o, report.model) } : previous.model ? { model: previous.model } : {}),
+  };
+  // A finished job's conditions say how it ended; later passes have less to go on.
+  status.conditions = isFinal(previous.phase) ? previous.conditions : conditions(o, status, previous.conditions, generation);
+  return status;
+}
+
+function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): NonNullable<FederatedJobStatus['phase']> {
+  if (isFinal(previous)) return previous;
+  if (o.blocked?.final) return 'Failed';
+  if (o.report && isFinal(o.report.phase)) return o.report.phase;
+  if (o.aggregator.available || previous === 'Running') return 'Running';
+  return 'Pending';
+}
+
+function siteStatus(name: string, o: JobObservation, previous: SiteStatus | undefined, final: boolean): SiteStatus {
+  const reported = o.siteReports.get(name);
+  const figures = o.report?.sites[name];
+  // After the end the agents remove their clients and stop reporting the job: keep what they said last.
+  const phase = reported?.phase ?? (final ? previous?.phase : undefined) ?? 'Pending';
+  const message = reported ? reported.message : final ? previous?.message : 'no client at the site yet';
+  const lastRound = figures?.lastRound ?? previous?.lastRound;
+  const accuracy = figures?.accuracy ?? previous?.accuracy;
+  const samples = figures?.samples ?? previous?.samples;
+  return {
+    name,
+    phase,
+    ...(message ? { message } : {}),
+    ...(lastRound !== undefined ? { lastRound } : {}),
+    ...(accuracy !== undefined && accuracy !== null ? { accuracy } : {}),
+    ...(samples !== undefined ? { samples } : {}),
+  };
+}
+
+function latestMetrics(report: AggregatorReport): Pick<FederatedJobStatus, 'latestMetrics'> {
+  return {
+    latestMetrics: {
+      participants: report.participants,
+      ...(report.loss !== null ? { loss: report.loss } : {}),
+      ...(report.accuracy !== null ? { accuracy: report.accuracy } : {}),
+    },
+  };
+}
+
+/**
+ * The model on the checkpoint claim, as pvc://<namespace>/<claim>/<path on the volume>. The
+ * aggregator's state dir is the claim's root (aggregator-deployment.ts): a path under the state
+ * mount is taken relative to it; a path the aggregator sees elsewhere (its volume mounted at
+ * another place, as under the tests' process kubelet) names a file at the claim's root.
+ */
+function modelOf(o: JobObservation, model: NonNullable<AggregatorReport['model']>): NonNullable<FederatedJobStatus['model']> {
+  const underMount = path.posix.relative(AGGREGATOR_PATHS.state, path.posix.resolve(AGGREGATOR_PATHS.state, model.path));
+  const onVolume = underMount.startsWith('..') ? path.posix.basename(model.path) : underMount;
+  return { location: `pvc://${o.job.metadata.namespace}/${o.checkpointClaim}/${onVolume}`, sha256: model.sha256, bytes: model.bytes };
+}
+
+function conditions(
+  o: JobObservation,
+  status: FederatedJobStatus,
+  previous: FederatedJobStatus['conditions'],
+  observedGeneration: number | undefined,
+): FederatedJobStatus['conditions'] {
+  const set = (list: FederatedJobStatus['conditions'], c: Omit<ConditionUpdate, 'observedGeneration'>) =>
+    setCondition(list, { ...c, observedGeneration }, o.now);
+  const { phase } = status;
+  const rounds = `round ${status.round} of ${o.job.spec.rounds} closed`;
+  let list = previous;
+  if (phase === 'Succeeded' || phase === 'Failed') {
+    const why = o.blocked?.final ? o.blocked : { reason: phase === 'Succeeded' ? 'RoundsCompleted' : 'AggregatorFailed', message: o.report?.message ?? rounds };
+    list = set(list, { type: 'Ready', status: 'False', reason: 'Finished', message: `the job has ended: ${phase}` });
+    list = set(list, { type: 'Progressing', status: 'False', reason: phase, message: why.message });
+    list = set(list, { type: phase, status: 'True', reason: why.reason, message: why.message });
+    return list;
+  }
+  if (o.blocked) {
+    list = set(list, { type: 'Ready', status: 'False', reason: o.blocked.reason, message: o.blocked.message });
+    return set(list, { type: 'Progressing', status: 'False', reason: o.blocked.reason, message: o.blocked.message });
+  }
+  if (o.aggregator.available) {
+    list = set(list, { type: 'Ready', status: 'True', reason: 'AggregatorAvailable', message: `sites dial the aggregator at ${status.aggregatorEndpoint}` });
+  } else {
+    const reason = phase === 'Running' ? 'AggregatorUnavailable' : 'AggregatorStarting';
+    list = set(list, { type: 'Ready', status: 'False', reason, message: o.aggregator.message ?? 'waiting for the aggregator Deployment to become available' });
+  }
+  const progressing = phase === 'Running';
+  return set(list, {
+    type: 'Progressing',
+    status: progressing ? 'True' : 'False',
+    reason: progressing ? 'RoundsInProgress' : 'Pending',
+    message: progressing ? rounds : 'the aggregator has not started yet',
+  });
+}

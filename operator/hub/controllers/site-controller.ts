@@ -1,0 +1,48 @@
+/**
+ * Site: its status from the agent's session at the gateway (site-status.ts), and, until the agent
+ * has enrolled, a join bundle waiting for the hospital (site-join-bundle.ts). Status is written
+ * once per pass, only when it changed.
+ */
+import { applyStatus } from '../../kube/apply.js';
+import { equalStatus } from '../../kube/conditions.js';
+import type { ReconcileResult } from '../../kube/workqueue.js';
+import type { SiteSessions } from '../contracts.js';
+import { MANAGED_BY } from '../manifests/names.js';
+import { JoinBundles, type JoinBundleOptions } from './site-join-bundle.js';
+import { siteStatus } from './site-status.js';
+
+const HOUR_MS = 3_600_000;
+
+export interface SiteControllerOptions extends JoinBundleOptions {
+  sessions: SiteSessions;
+}
+
+export class SiteController {
+  private readonly bundles: JoinBundles;
+
+  constructor(private readonly o: SiteControllerOptions) {
+    this.bundles = new JoinBundles(o);
+  }
+
+  async reconcile(name: string): Promise<ReconcileResult> {
+    const site = this.o.caches.sites.get(name);
+    if (!site || site.metadata.deletionTimestamp) return;
+    const now = new Date();
+    const session = this.o.sessions.get(name);
+    const enrolled = Boolean(site.status?.enrolled || session);
+    let joinTokenExpiry: Date | undefined;
+    if (enrolled || site.spec.revoked) await this.bundles.remove(site);
+    else joinTokenExpiry = await this.bundles.ensure(site, now);
+
+    const next = siteStatus({ site, session, now, ...(joinTokenExpiry ? { joinTokenExpiry } : {}) });
+    if (!equalStatus(site.status ?? {}, next)) {
+      await applyStatus(
+        this.o.kc,
+        { apiVersion: site.apiVersion, kind: site.kind, metadata: { name }, status: next },
+        { fieldManager: MANAGED_BY },
+      );
+    }
+    // Come back to replace the token when it expires.
+    return joinTokenExpiry ? { requeueAfterMs: Math.min(Math.max(joinTokenExpiry.getTime() - now.getTime(), 1_000), HOUR_MS) } : undefined;
+  }
+}

@@ -1,0 +1,62 @@
+/**
+ * A Site's status from its agent's session at the gateway (pure; the site controller writes it).
+ * What the agent said last stays while it is away: version, certificate expiry, its jobs.
+ *
+ * lastSeen is when the agent last sent a message. It is written when something else about the site
+ * changes (a connect, a report, a disconnect: the gateway wakes the controller for those) and only
+ * when it moved by more than LAST_SEEN_RESOLUTION_MS: an idle hub writes nothing, and while the
+ * agent is connected the Connected condition is what says it is alive.
+ */
+import type { SiteStatus } from '../../api/generated/site.js';
+import { rfc3339, setCondition } from '../../kube/conditions.js';
+import type { Site, SiteSession } from '../contracts.js';
+
+export const LAST_SEEN_RESOLUTION_MS = 30_000;
+
+export interface SiteObservation {
+  site: Site;
+  session: SiteSession | undefined;
+  now: Date;
+  /** When the outstanding join token expires; undefined when there is none. */
+  joinTokenExpiry?: Date;
+}
+
+export function siteStatus(o: SiteObservation): SiteStatus {
+  const previous = o.site.status ?? {};
+  const { session } = o;
+  const enrolled = Boolean(previous.enrolled || session);
+  const status: SiteStatus = {
+    observedGeneration: o.site.metadata.generation,
+    enrolled,
+    ...(o.joinTokenExpiry ? { joinTokenExpiry: rfc3339(o.joinTokenExpiry) } : {}),
+    ...(lastSeen(previous.lastSeen, session) ? { lastSeen: lastSeen(previous.lastSeen, session) } : {}),
+    ...optional('agentVersion', session?.agentVersion ?? previous.agentVersion),
+    ...optional('certificateExpiry', session ? rfc3339(session.certificateExpiry) : previous.certificateExpiry),
+    ...optional('runningJobs', session ? session.assignments.filter((a) => a.phase === 'Running').length : previous.runningJobs),
+    ...optional(
+      'jobs',
+      session ? session.assignments.map((a) => ({ namespace: a.namespace, name: a.job, phase: a.phase, ...(a.message ? { message: a.message } : {}) })) : previous.jobs,
+    ),
+  };
+  const generation = o.site.metadata.generation;
+  const connected = o.site.spec.revoked
+    ? { status: 'False' as const, reason: 'Revoked', message: 'the site is revoked: its certificates are refused' }
+    : session
+      ? { status: 'True' as const, reason: 'AgentConnected', message: `site agent ${session.agentVersion} holds its stream to the hub` }
+      : enrolled
+        ? { status: 'False' as const, reason: 'AgentDisconnected', message: 'the site agent is not connected to the hub' }
+        : { status: 'False' as const, reason: 'NotEnrolled', message: 'waiting for the site agent to enrol with its join bundle' };
+  status.conditions = setCondition(previous.conditions, { type: 'Connected', observedGeneration: generation, ...connected }, o.now);
+  return status;
+}
+
+function lastSeen(previous: string | undefined, session: SiteSession | undefined): string | undefined {
+  if (!session) return previous;
+  const seen = session.lastSeen.getTime();
+  if (previous && Math.abs(seen - Date.parse(previous)) < LAST_SEEN_RESOLUTION_MS) return previous;
+  return rfc3339(session.lastSeen);
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}

@@ -1,0 +1,117 @@
+import { createHash } from 'node:crypto';
+import type { V1Deployment, V1ResourceRequirements } from '@kubernetes/client-node';
+import type { FederatedJob } from '../../api/federatedjob.js';
+import { JOB_MANIFEST_KEY, jobManifest } from './job-manifest.js';
+import { aggregatorSelector, GRPC_PORT, jobLabels, jobObjectNames, METRICS_PORT, ownedMetadata, type Manifest } from './names.js';
+
+/** Where the aggregator's volumes are mounted in its container. */
+export const AGGREGATOR_PATHS = {
+  job: '/etc/flotilla/job',
+  tls: '/etc/flotilla/tls',
+  state: '/var/lib/flotilla',
+  tmp: '/tmp',
+} as const;
+
+/** The uid/gid of the image's unprivileged user (distroless "nonroot"). */
+const NONROOT = 65532;
+
+export interface AggregatorDeploymentOptions {
+  /** The operator's own image, used unless the job names one in spec.aggregator.image. */
+  defaultImage: string;
+  /** The aggregator's certificate: a new one rolls the pod, which reads its TLS files only at start. */
+  certificatePem: string;
+}
+
+/**
+ * One aggregator per job, running the job as given (its sites resolved: job-sites.ts). Recreate, never two at once: two aggregators of one job would split its
+ * sites and both write its checkpoints. The pod meets the Pod Security "restricted" profile.
+ */
+export function aggregatorDeployment(job: FederatedJob, options: AggregatorDeploymentOptions): Manifest<V1Deployment> {
+  const names = jobObjectNames(job.metadata.name);
+  const selector = aggregatorSelector(job);
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: ownedMetadata(job, names.aggregator, 'aggregator'),
+    spec: {
+      replicas: 1,
+      strategy: { type: 'Recreate' },
+      selector: { matchLabels: selector },
+      template: {
+        metadata: {
+          labels: { ...jobLabels(job, 'aggregator'), ...selector },
+          annotations: {
+            // The aggregator reads its job and certificate once, at start: a change restarts it,
+            // and it resumes from its last checkpoint.
+            'flotilla.dev/job-sha256': sha256(jobManifest(job)),
+            'flotilla.dev/certificate-sha256': sha256(options.certificatePem),
+          },
+        },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: NONROOT,
+            runAsGroup: NONROOT,
+            fsGroup: NONROOT,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          containers: [
+            {
+              name: 'aggregator',
+              image: job.spec.aggregator.image ?? options.defaultImage,
+              imagePullPolicy: 'IfNotPresent',
+              command: ['flotilla', 'aggregator'],
+              args: [
+                `--job=${AGGREGATOR_PATHS.job}/${JOB_MANIFEST_KEY}`,
+                `--namespace=${job.metadata.namespace}`,
+                `--listen=0.0.0.0:${GRPC_PORT}`,
+                `--metrics-listen=0.0.0.0:${METRICS_PORT}`,
+                `--tls-dir=${AGGREGATOR_PATHS.tls}`,
+                `--state-dir=${AGGREGATOR_PATHS.state}`,
+                // A Deployment's pod must not exit at the end: it keeps /status readable until the
+                // operator has recorded the outcome and removes it (cleanupPolicy Delete).
+                '--linger',
+              ],
+              ports: [
+                { name: 'grpc', containerPort: GRPC_PORT, protocol: 'TCP' },
+                { name: 'metrics', containerPort: METRICS_PORT, protocol: 'TCP' },
+              ],
+              readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2, failureThreshold: 3 },
+              resources: resourcesOf(job),
+              securityContext: {
+                allowPrivilegeEscalation: false,
+                capabilities: { drop: ['ALL'] },
+                readOnlyRootFilesystem: true,
+                runAsNonRoot: true,
+              },
+              volumeMounts: [
+                { name: 'job', mountPath: AGGREGATOR_PATHS.job, readOnly: true },
+                { name: 'tls', mountPath: AGGREGATOR_PATHS.tls, readOnly: true },
+                { name: 'state', mountPath: AGGREGATOR_PATHS.state },
+                { name: 'tmp', mountPath: AGGREGATOR_PATHS.tmp },
+              ],
+            },
+          ],
+          volumes: [
+            { name: 'job', configMap: { name: names.spec } },
+            { name: 'tls', secret: { secretName: names.tls, defaultMode: 0o440 } },
+            { name: 'state', persistentVolumeClaim: { claimName: names.checkpoints } },
+            { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
+          ],
+        },
+      },
+    },
+  };
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex').slice(0, 16);
+
+/** The job's requests and limits as the API expects them (quantities as strings). */
+function resourcesOf(job: FederatedJob): V1ResourceRequirements {
+  const { limits, requests } = job.spec.aggregator.resources ?? {};
+  const strings = (quantities?: Record<string, number | string>) =>
+    quantities && Object.fromEntries(Object.entries(quantities).map(([k, v]) => [k, String(v)]));
+  return { ...(limits ? { limits: strings(limits) } : {}), ...(requests ? { requests: strings(requests) } : {}) };
+}

@@ -1,0 +1,192 @@
+/**
+ * Flotilla end to end, every part real and local: a hub control plane with the operator, two
+ * hospital control planes each with its site agent, and the aggregator and the sites' clients run
+ * "in their pods" by process kubelets. The hospitals enrol with the join bundles the operator made,
+ * a FederatedJob trains to Succeeded on their own data, and deleting it cleans every cluster, the
+ * finalizer holding the job while a site has not yet removed its client.
+ */
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { packageRoot } from '../../operator/api/crds.js';
+import { eventually } from '../../operator/kube/testing/cluster.js';
+import { resolveBinDir, startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import type { OperatorProcess } from '../support/operator-process.js';
+import { ProcessKubelet } from '../support/process-kubelet.js';
+import { federatedJob, JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
+
+jest.setTimeout(600_000);
+
+const SITE_NAMESPACE = 'flotilla-site';
+const DATA = { a: 'processed.cleveland.data', b: 'processed.hungarian.data' } as const;
+type SiteName = keyof typeof DATA;
+
+interface Hospital {
+  name: SiteName;
+  cluster: ControlPlane;
+  kubelet: ProcessKubelet;
+  agent?: ChildProcess;
+}
+
+describe('end to end: hub, two hospitals, one federated job', () => {
+  let hub: Hub;
+  let operator: OperatorProcess;
+  const hospitals: Hospital[] = [];
+  const hubNs = `--namespace=${JOB_NAMESPACE}`;
+  const jobField = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart', hubNs, `--output=jsonpath=${expr}`);
+
+  beforeAll(() => resolveBinDir(), 30 * 60_000);
+  beforeAll(async () => {
+    hub = await startHub('e2e-hub');
+    operator = await hub.operator('operator-0', ['--aggregator-service-type=LoadBalancer', '--site-cleanup-grace=120']);
+    for (const name of ['a', 'b'] as const) {
+      const cluster = await startControlPlane({ name: `e2e-site-${name}` });
+      await cluster.kubectl(['create', 'namespace', SITE_NAMESPACE]);
+      const kubelet = await ProcessKubelet.start({ kubeconfig: cluster.kubeconfig, namespaces: [SITE_NAMESPACE] });
+      // The hospital's records, on the site's data volume; they never leave this cluster.
+      const claim = kubelet.claimPath(SITE_NAMESPACE, 'site-data');
+      await mkdir(claim, { recursive: true });
+      await copyFile(path.join(packageRoot, 'examples/heart-disease/data', DATA[name]), path.join(claim, 'heart.csv'));
+      hospitals.push({ name, cluster, kubelet });
+    }
+    await eventually(() => operator.isReady(), 60_000, 'the operator to lead');
+  });
+  afterAll(async () => {
+    for (const h of hospitals) {
+      h.agent?.kill('SIGKILL');
+      await h.kubelet.stop();
+      await h.cluster.stop();
+    }
+    await hub?.stop();
+  });
+
+  const startAgent = async (h: Hospital) => {
+    const dir = path.join(h.cluster.dir, 'agent');
+    await mkdir(dir, { recursive: true });
+    const secret = await hub.kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`, '--output=jsonpath={.data.bundle}');
+    await writeFile(path.join(dir, 'join-bundle'), Buffer.from(secret, 'base64'));
+    const args = [
+      path.join(packageRoot, 'dist/operator/cli/main.js'),
+      'site-agent',
+      `--namespace=${SITE_NAMESPACE}`,
+      `--state-dir=${path.join(dir, 'state')}`,
+      `--kubeconfig=${h.cluster.kubeconfigPath}`,
+      `--join=${path.join(dir, 'join-bundle')}`,
+    ];
+    const log = createWriteStream(path.join(h.cluster.dir, 'site-agent.log'));
+    h.agent = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    h.agent.stdout!.pipe(log);
+    h.agent.stderr!.pipe(log);
+  };
+
+  test('the operator makes a join bundle per Site; the agents enrol and connect', async () => {
+    for (const h of hospitals) await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: {} });
+    for (const h of hospitals) {
+      await eventually(
+        () => hub.kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`).then(() => true),
+        30_000,
+        `the join bundle of ${h.name}`,
+      );
+      expect(await hub.kubectl('get', 'site', h.name, '--output=jsonpath={.status.joinTokenExpiry}')).not.toBe('');
+      await startAgent(h);
+    }
+    for (const h of hospitals) {
+      await eventually(
+        async () => (await hub.kubectl('get', 'site', h.name, '--output=jsonpath={.status.conditions[?(@.type=="Connected")].status}')) === 'True',
+        60_000,
+        `site ${h.name} to connect`,
+      );
+      const status = JSON.parse(await hub.kubectl('get', 'site', h.name, '--output=jsonpath={.status}'));
+      expect(status).toMatchObject({ enrolled: true, agentVersion: expect.stringMatching(/^\d+\.\d+\.\d+/), runningJobs: 0 });
+      expect(Date.parse(status.certificateExpiry)).toBeGreaterThan(Date.now());
+      expect(status.joinTokenExpiry).toBeUndefined();
+      // The spent token's bundle is gone.
+      await eventually(
+        () => hub.kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`).then(() => false, () => true),
+        30_000,
+        `the bundle of ${h.name} to be removed`,
+      );
+    }
+  });
+
+  test('a FederatedJob trains across both hospitals to Succeeded, its status mirroring the aggregator', async () => {
+    await hub.apply(
+      federatedJob('heart', {
+        rounds: 3,
+        minSites: 2,
+        // Short: a job that cannot train fails within a minute or two rather than after many.
+        roundDeadlineSeconds: 20,
+        heartbeatTimeoutSeconds: 10,
+        data: { path: 'heart.csv' },
+        trainer: {
+          localEpochs: 1,
+          batchSize: 32,
+          learningRate: 0.1,
+          builtin: {
+            model: 'LogisticRegression',
+            dataset: {
+              missingValues: ['?'],
+              label: { column: 13, positiveAbove: 0 },
+              features: [
+                { name: 'age', column: 0 },
+                { name: 'sex', column: 1 },
+                { name: 'trestbps', column: 3 },
+                { name: 'thalach', column: 7 },
+              ],
+            },
+          },
+        },
+      }),
+    );
+    await eventually(async () => ['Succeeded', 'Failed'].includes(await jobField('{.status.phase}')), 300_000, 'the job to end');
+    const job = JSON.parse(await hub.kubectl('get', 'federatedjob', 'heart', hubNs, '--output=json'));
+    expect(job.status).toMatchObject({ phase: 'Succeeded', progress: '3/3', round: 3, observedGeneration: 1 });
+    expect(job.status.model.sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(job.status.model.location).toBe('pvc://research/heart-checkpoints/model.safetensors');
+    expect(job.status.latestMetrics.accuracy).toBeGreaterThan(0.5);
+    expect(job.status.sites.map((s: { name: string; lastRound: number }) => [s.name, s.lastRound])).toEqual([
+      ['a', 3],
+      ['b', 3],
+    ]);
+    expect(job.status.conditions).toContainEqual(expect.objectContaining({ type: 'Succeeded', status: 'True' }));
+    const reasons = (await hub.kubectl('get', 'events', hubNs, '--field-selector=involvedObject.name=heart', '--output=jsonpath={.items[*].reason}')).split(' ');
+    expect(reasons).toEqual(expect.arrayContaining(['Created', 'Running', 'RoundCompleted', 'Succeeded']));
+    // cleanupPolicy Delete: the aggregator is gone, the checkpoint claim (model, result) stays.
+    await eventually(() => hub.kubectl('get', 'deployment', 'heart-aggregator', hubNs).then(() => false, () => true), 30_000, 'the aggregator to go');
+    await hub.kubectl('get', 'pvc', 'heart-checkpoints', hubNs);
+  });
+
+  test('deleting the job waits for every site to remove its client, then cleans every cluster', async () => {
+    // A second job, deleted while its clients run; site b's agent is paused so it cannot act yet.
+    await hub.apply(federatedJob('lung', { sites: { names: ['a', 'b'] }, rounds: 100, minSites: 2, data: { path: 'heart.csv' } }));
+    for (const h of hospitals) {
+      await eventually(
+        async () => (await h.cluster.kubectl(['get', 'pods', `--namespace=${SITE_NAMESPACE}`, '--selector=flotilla.dev/job=lung', '--output=name'])).trim() !== '',
+        120_000,
+        `the client pod of lung at ${h.name}`,
+      );
+    }
+    const b = hospitals.find((h) => h.name === 'b')!;
+    b.agent!.kill('SIGSTOP');
+    await hub.kubectl('delete', 'federatedjob', 'lung', hubNs, '--wait=false');
+    await new Promise((r) => setTimeout(r, 8_000));
+    expect(await hub.kubectl('get', 'federatedjob', 'lung', hubNs, '--output=jsonpath={.metadata.deletionTimestamp}')).not.toBe('');
+    b.agent!.kill('SIGCONT');
+    await eventually(() => hub.kubectl('get', 'federatedjob', 'lung', hubNs).then(() => false, () => true), 120_000, 'the job to be released');
+
+    await hub.kubectl('delete', 'federatedjob', 'heart', hubNs, '--wait=true', '--timeout=120s');
+    const hubLeft = () => hub.kubectl('get', 'deployments,services,configmaps,secrets,pvc', hubNs, '--selector=app.kubernetes.io/managed-by=flotilla-operator', '--output=name');
+    // Claims go last: kube-controller-manager holds them until the pods using them are gone.
+    await eventually(async () => (await hubLeft()).trim() === '', 60_000, 'the hub to be clean');
+    for (const h of hospitals) {
+      await eventually(
+        async () =>
+          (await h.cluster.kubectl(['get', 'pods,secrets,configmaps', `--namespace=${SITE_NAMESPACE}`, '--selector=app.kubernetes.io/managed-by=flotilla-site-agent', '--output=name'])).trim() === '',
+        60_000,
+        `site ${h.name} to be clean`,
+      );
+    }
+  });
+});

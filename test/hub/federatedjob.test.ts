@@ -1,0 +1,145 @@
+/**
+ * The FederatedJob controllers in a real operator process against a real hub (API server,
+ * kube-controller-manager, aggregator pods run by the process kubelet). Assertions are on the
+ * cluster's state: objects, owners, field managers, status, Events, and how often status changed.
+ */
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { X509Certificate } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import type { FederatedJob } from '../../operator/api/federatedjob.js';
+import { Informer } from '../../operator/kube/informer.js';
+import { eventually } from '../../operator/kube/testing/cluster.js';
+import { resolveBinDir } from '../envtest/controlplane.js';
+import type { OperatorProcess } from '../support/operator-process.js';
+import { federatedJob, JOB_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
+
+jest.setTimeout(300_000);
+
+interface Obj {
+  metadata: {
+    uid: string;
+    generation?: number;
+    finalizers?: string[];
+    labels?: Record<string, string>;
+    ownerReferences?: { kind: string; name: string; uid: string; controller?: boolean }[];
+    managedFields?: { manager: string; operation: string; subresource?: string }[];
+  };
+  data?: Record<string, string>;
+  status?: FederatedJob['status'];
+}
+
+describe('FederatedJob controllers', () => {
+  let hub: Hub;
+  let operator: OperatorProcess;
+  let jobs: Informer<FederatedJob>;
+  const get = async (kind: string, name: string): Promise<Obj> =>
+    JSON.parse(await hub.kubectl('get', kind, name, `--namespace=${JOB_NAMESPACE}`, '--output=json', '--show-managed-fields'));
+  const ready = async () => (await job()).status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const job = () => get('federatedjob', 'heart') as Promise<Obj & FederatedJob>;
+
+  /** Updates of the job seen by a watch during `ms`. */
+  const updatesDuring = async (ms: number): Promise<number> => {
+    let updates = 0;
+    const off = jobs.onEvent((type) => type === 'update' && updates++);
+    await new Promise((r) => setTimeout(r, ms));
+    off();
+    return updates;
+  };
+
+  beforeAll(() => resolveBinDir(), 30 * 60_000);
+  beforeAll(async () => {
+    hub = await startHub('fj');
+    jobs = new Informer<FederatedJob>(hub.kc, { group: 'flotilla.dev', version: 'v1alpha1', plural: 'federatedjobs', namespace: JOB_NAMESPACE });
+    await jobs.start();
+    operator = await hub.operator('operator-0');
+    await eventually(() => operator.isReady(), 60_000, 'the operator to lead');
+  });
+  afterAll(async () => {
+    if (process.env.FLOTILLA_TEST_LOGS) await writeFile(`${process.env.FLOTILLA_TEST_LOGS}/operator.log`, await operator.log());
+    jobs?.stop();
+    await hub?.stop();
+  });
+
+  test('a job gets its objects, owned by it and applied by flotilla-operator, and a finalizer', async () => {
+    await hub.apply(federatedJob('heart'));
+    await eventually(() => get('deployment', 'heart-aggregator').then(() => true), 60_000, 'the aggregator Deployment');
+    const { metadata } = await job();
+    expect(metadata.finalizers).toContain('flotilla.dev/cleanup');
+    for (const [kind, name] of [
+      ['configmap', 'heart-spec'],
+      ['secret', 'heart-aggregator-tls'],
+      ['persistentvolumeclaim', 'heart-checkpoints'],
+      ['deployment', 'heart-aggregator'],
+      ['service', 'heart-aggregator'],
+    ] as const) {
+      const obj = await get(kind, name);
+      expect(obj.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'FederatedJob', name: 'heart', uid: metadata.uid, controller: true })]);
+      expect(obj.metadata.labels).toMatchObject({ 'flotilla.dev/job': 'heart', 'app.kubernetes.io/managed-by': 'flotilla-operator' });
+      expect(obj.metadata.managedFields).toContainEqual(expect.objectContaining({ manager: 'flotilla-operator', operation: 'Apply' }));
+    }
+    // The aggregator's certificate: its identity, the names sites dial, issued by the job's own CA.
+    const tls = await get('secret', 'heart-aggregator-tls');
+    const pem = (key: string) => Buffer.from(tls.data![key]!, 'base64').toString('utf8');
+    const cert = new X509Certificate(pem('tls.crt'));
+    expect(cert.subjectAltName).toContain('URI:spiffe://flotilla.dev/ns/research/job/heart/aggregator');
+    expect(cert.subjectAltName).toContain('DNS:heart-aggregator.research.svc');
+    expect(cert.verify(new X509Certificate(pem('ca.crt')).publicKey)).toBe(true);
+    const jobCa = new X509Certificate(Buffer.from((await get('secret', 'heart-flotilla-ca')).data!['tls.crt']!, 'base64'));
+    const der = (c: X509Certificate) => c.publicKey.export({ type: 'spki', format: 'der' });
+    expect(der(new X509Certificate(pem('ca.crt')))).toEqual(der(jobCa));
+    expect(cert.verify(jobCa.publicKey)).toBe(true);
+  });
+
+  test('the aggregator pod passes the restricted Pod Security profile and the job runs', async () => {
+    await eventually(async () => (await job()).status?.phase === 'Running', 90_000, 'the job to run');
+    const status = (await job()).status!;
+    expect(status).toMatchObject({ observedGeneration: 1, progress: '0/3', sitesReady: '0/2', aggregatorEndpoint: 'heart-aggregator.research.svc:8443' });
+    expect(status.startTime).toBeDefined();
+    expect(status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True', reason: 'AggregatorAvailable', observedGeneration: 1 }));
+    const events = await hub.kubectl('get', 'events', `--namespace=${JOB_NAMESPACE}`, '--field-selector=involvedObject.name=heart', '--output=jsonpath={.items[*].reason}');
+    expect(events.split(' ')).toEqual(expect.arrayContaining(['Created', 'Running']));
+  });
+
+  test("the operator's /metrics: jobs by phase, reconciles by result, reconcile durations, queue depths", async () => {
+    const metrics = await operator.metrics();
+    expect(metrics).toMatch(/^flotilla_jobs\{phase="Running"\} 1$/m);
+    expect(metrics).toMatch(/^flotilla_sites_connected 0$/m);
+    expect(metrics).toMatch(/^flotilla_reconcile_total\{controller="federatedjob-workload",result="(success|requeue)"\} \d+$/m);
+    expect(metrics).toMatch(/^flotilla_reconcile_total\{controller="federatedjob-status",result="requeue"\} \d+$/m);
+    expect(metrics).toMatch(/^flotilla_reconcile_duration_seconds_count\{controller="federatedjob-workload"\} \d+$/m);
+    expect(metrics).toMatch(/^flotilla_workqueue_depth\{controller="federatedjob-status"\} \d+$/m);
+  });
+
+  test('status is written once per change, with observedGeneration; an idle operator writes nothing', async () => {
+    expect(await updatesDuring(6_000)).toBe(0);
+    await hub.kubectl('patch', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"rounds":4}}');
+    await eventually(async () => (await job()).status?.observedGeneration === 2, 30_000, 'observedGeneration 2');
+    expect((await job()).status?.progress).toBe('0/4');
+    // The aggregator restarts to read the new spec; once it is back, all is quiet again.
+    await hub.kubectl('rollout', 'status', 'deployment/heart-aggregator', `--namespace=${JOB_NAMESPACE}`, '--timeout=60s');
+    await eventually(ready, 30_000, 'the job to be Ready again');
+    expect(await updatesDuring(6_000)).toBe(0);
+  });
+
+  test('deleting the job removes everything it made, then the job', async () => {
+    await hub.kubectl('delete', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--wait=true', '--timeout=60s');
+    const left = () =>
+      hub.kubectl(
+        'get',
+        'deployments,services,configmaps,secrets,persistentvolumeclaims',
+        `--namespace=${JOB_NAMESPACE}`,
+        '--selector=app.kubernetes.io/managed-by=flotilla-operator',
+        '--output=name',
+      );
+    // The claim goes last: kube-controller-manager holds it until the aggregator pod using it is gone.
+    await eventually(async () => (await left()).trim() === '', 60_000, 'every object of the job to be gone');
+    await expect(hub.kubectl('get', 'secret', 'heart-flotilla-ca', `--namespace=${JOB_NAMESPACE}`)).rejects.toThrow(/NotFound/);
+  });
+
+  test('a job that cannot have its objects fails with the reason', async () => {
+    await hub.apply(federatedJob('x'.repeat(53)));
+    await eventually(async () => (await get('federatedjob', 'x'.repeat(53))).status?.phase === 'Failed', 30_000, 'the job to fail');
+    const { status } = await get('federatedjob', 'x'.repeat(53));
+    expect(status!.conditions).toContainEqual(expect.objectContaining({ type: 'Failed', status: 'True', reason: 'InvalidName' }));
+  });
+});
