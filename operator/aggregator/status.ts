@@ -11,6 +11,9 @@ import { MODEL_FILE } from './result.js';
  * credentials for the Kubernetes API).
  */
 export interface AggregatorStatus {
+  /** Whose aggregator this is, so that a reader can tell it reached the right one. */
+  namespace: string;
+  job: string;
   /** Initializing, Statistics, Training, Evaluating, then Succeeded or Failed. */
   phase: string;
   /** The last round that closed. */
@@ -20,6 +23,7 @@ export interface AggregatorStatus {
   loss: number | null;
   accuracy: number | null;
   sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number }>;
+  /** The final model; path is relative to the aggregator's state directory (its checkpoint volume). */
   model?: { path: string; sha256: string; bytes: number };
   message?: string;
 }
@@ -46,6 +50,8 @@ export class StatusReporter {
     }
     for (const s of a.finalEvaluation?.sites ?? []) sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null };
     const status: AggregatorStatus = {
+      namespace: a.settings.namespace,
+      job: a.settings.job,
       phase: result ? (result.succeeded ? 'Succeeded' : 'Failed') : (PHASES[a.position.phase] ?? a.position.phase),
       round: last?.round ?? 0,
       rounds: a.settings.rounds,
@@ -73,6 +79,6 @@ export class StatusReporter {
     }
     const hash = createHash('sha256');
     for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    return { path: file, sha256: hash.digest('hex'), bytes };
+    return { path: MODEL_FILE, sha256: hash.digest('hex'), bytes };
   }
 }

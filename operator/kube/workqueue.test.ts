@@ -54,6 +54,14 @@ describe('WorkQueue', () => {
     expect(await settled(q.get())).toBe(false);
   });
 
+  test('a delay beyond what a Node timer holds waits, instead of firing at once', async () => {
+    const queue = new WorkQueue();
+    queue.addAfter('renew-certificate', 60 * 24 * 3600 * 1000); // 60 days
+    await sleep(20);
+    expect(queue.len()).toBe(0);
+    queue.shutDown();
+  });
+
   test('a waiting get() receives the next add', async () => {
     const q = new WorkQueue();
     const waiting = q.get();

@@ -3,6 +3,8 @@ import type { Registry } from 'prom-client';
 import { createLogger, type Logger } from '../log.js';
 import { reconcileMetrics } from './reconcile-metrics.js';
 
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * A keyed work queue in the manner of client-go's: a key waiting to be processed is queued once
  * however often it is added; a key is never handed to two workers at once (a key added while it is
@@ -44,9 +46,11 @@ export class WorkQueue {
   }
 
   /** Adds the key after a delay; an earlier pending delay for the key wins over a later one. */
-  addAfter(key: string, delayMs: number): void {
+  addAfter(key: string, requestedMs: number): void {
     if (this.shuttingDown) return;
-    if (delayMs <= 0) return this.add(key);
+    if (requestedMs <= 0) return this.add(key);
+    // Node fires a timer longer than 2^31-1 ms after 1 ms: cap it (the key is simply looked at again).
+    const delayMs = Math.min(requestedMs, MAX_TIMER_MS);
     const readyAt = Date.now() + delayMs;
     const pending = this.delayed.get(key);
     if (pending && pending.readyAt <= readyAt) return;

@@ -58,8 +58,8 @@ describe('aggregator /status', () => {
     // The job is over, the aggregator lingers: its final word stays readable.
     const ended = await status();
     const bytes = await readFile(path.join(stateDir, 'model.safetensors'));
-    expect(ended).toMatchObject({ phase: 'Succeeded', round: 1, rounds: 1, participants: 1, accuracy: 0.9, loss: 0.25 });
+    expect(ended).toMatchObject({ namespace: 'hospitals', job: 'heart', phase: 'Succeeded', round: 1, rounds: 1, participants: 1, accuracy: 0.9, loss: 0.25 });
     expect(ended.sites.a).toEqual({ lastRound: 1, samples: 10, accuracy: 0.9 });
-    expect(ended.model).toEqual({ path: path.join(stateDir, 'model.safetensors'), sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length });
+    expect(ended.model).toEqual({ path: 'model.safetensors', sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length });
   });
 });

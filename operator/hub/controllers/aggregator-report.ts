@@ -6,6 +6,9 @@
 import { request } from 'node:http';
 
 export interface AggregatorReport {
+  /** Whose aggregator answered (checked against the job, so a reused pod IP cannot mislead). */
+  namespace?: string;
+  job?: string;
   /** The aggregator's phase; Succeeded and Failed are final. */
   phase: string;
   /** The last round that closed. */
@@ -58,6 +61,7 @@ function parseReport(value: unknown): AggregatorReport {
     phase: r.phase,
     round: r.round,
     rounds: r.rounds,
+    ...(typeof r.namespace === 'string' && typeof r.job === 'string' ? { namespace: r.namespace, job: r.job } : {}),
     participants: num(r.participants) ?? 0,
     loss: num(r.loss),
     accuracy: num(r.accuracy),

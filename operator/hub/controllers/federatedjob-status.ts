@@ -77,10 +77,15 @@ export class FederatedJobStatusController {
     const podIP = pod?.status?.phase === 'Running' ? pod.status.podIP : undefined;
     if (podIP && !isFinal(job.status?.phase)) {
       const fetch = this.o.fetchReport ?? fetchAggregatorReport;
-      report = await fetch(`${podIP}:${METRICS_PORT}`).catch((err: Error) => {
-        this.o.log.debug('aggregator report not read', { job: job.metadata.name, namespace: ns, error: err.message });
-        return undefined;
-      });
+      report = await fetch(`${podIP}:${METRICS_PORT}`)
+        .then((r) => {
+          if (r.job === undefined || (r.job === job.metadata.name && r.namespace === ns)) return r;
+          throw new Error(`the aggregator at ${podIP} serves ${r.namespace}/${r.job}`);
+        })
+        .catch((err: Error) => {
+          this.o.log.debug('aggregator report not read', { job: job.metadata.name, namespace: ns, error: err.message });
+          return undefined;
+        });
     }
     return { ...base, aggregator, ...(report ? { report } : {}) };
   }
