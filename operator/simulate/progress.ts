@@ -29,6 +29,8 @@ export function parseRoundFigures(text: string): RoundFigures | undefined {
   };
   const round = value('flotilla_round');
   if (round === undefined) return undefined;
+  // Before the first round closes the global figures are the gauges' zeros, not a measurement.
+  if (round === 0) return { round };
   return { round, accuracy: value('flotilla_global_accuracy'), loss: value('flotilla_global_loss') };
 }
 
