@@ -4,24 +4,10 @@
  * the cluster and from an operator outside it that reaches pod IPs (the tests' process kubelet).
  */
 import { request } from 'node:http';
+import type { AggregatorStatus } from '../../aggregator/status.js';
 
-export interface AggregatorReport {
-  /** Whose aggregator answered (checked against the job, so a reused pod IP cannot mislead). */
-  namespace?: string;
-  job?: string;
-  /** The aggregator's phase; Succeeded and Failed are final. */
-  phase: string;
-  /** The last round that closed. */
-  round: number;
-  rounds: number;
-  participants: number;
-  loss: number | null;
-  accuracy: number | null;
-  sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number }>;
-  /** The final model, once written (path inside the aggregator's container). */
-  model?: { path: string; sha256: string; bytes: number };
-  message?: string;
-}
+/** What the aggregator's /status says: one type on both sides of the wire. */
+export type AggregatorReport = AggregatorStatus;
 
 const TIMEOUT_MS = 2_000;
 
@@ -53,15 +39,16 @@ export function fetchAggregatorReport(hostPort: string): Promise<AggregatorRepor
 
 function parseReport(value: unknown): AggregatorReport {
   const r = value as Partial<AggregatorReport> | null;
-  if (!r || typeof r.phase !== 'string' || typeof r.round !== 'number' || typeof r.rounds !== 'number') {
-    throw new Error('not a status report (phase, round and rounds are required)');
+  if (!r || typeof r.phase !== 'string' || typeof r.round !== 'number' || typeof r.rounds !== 'number' || typeof r.job !== 'string' || typeof r.namespace !== 'string') {
+    throw new Error('not a status report (namespace, job, phase, round and rounds are required)');
   }
   const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
   return {
     phase: r.phase,
     round: r.round,
     rounds: r.rounds,
-    ...(typeof r.namespace === 'string' && typeof r.job === 'string' ? { namespace: r.namespace, job: r.job } : {}),
+    namespace: r.namespace,
+    job: r.job,
     participants: num(r.participants) ?? 0,
     loss: num(r.loss),
     accuracy: num(r.accuracy),

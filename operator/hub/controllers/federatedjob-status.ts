@@ -79,7 +79,7 @@ export class FederatedJobStatusController {
       const fetch = this.o.fetchReport ?? fetchAggregatorReport;
       report = await fetch(`${podIP}:${METRICS_PORT}`)
         .then((r) => {
-          if (r.job === undefined || (r.job === job.metadata.name && r.namespace === ns)) return r;
+          if (r.job === job.metadata.name && r.namespace === ns) return r;
           throw new Error(`the aggregator at ${podIP} serves ${r.namespace}/${r.job}`);
         })
         .catch((err: Error) => {

@@ -19,6 +19,8 @@ function job(status?: FederatedJob['status']): FederatedJob {
 }
 
 const report = (over: Partial<AggregatorReport> = {}): AggregatorReport => ({
+  namespace: 'research',
+  job: 'heart',
   phase: 'Running',
   round: 7,
   rounds: 20,
