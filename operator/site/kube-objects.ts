@@ -1,21 +1,16 @@
 /**
- * The few object operations the site agent needs, on the controller kit's request layer: apply
- * (server-side, field manager flotilla-site-agent), get, list by label, delete. A missing object is
- * not an error to get or delete.
+ * The few object operations the site agent needs, on the controller kit: apply (server-side, field
+ * manager flotilla-site-agent), get, list by label, delete. A missing object is not an error to get
+ * or delete.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
-import { isNotFound, kubeRequest } from '../kube/request.js';
-import { collectionPath, objectPath, refOf, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
+import { apply, deleteIfExists } from '../kube/apply.js';
+import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
+import { collectionPath, objectPath, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
 import { FIELD_MANAGER } from './client-objects.js';
 
-export async function applyObject<T extends KubernetesObject>(kc: KubeConfig, obj: T): Promise<T> {
-  return kubeRequest<T>(kc, {
-    method: 'PATCH',
-    path: await objectPath(kc, refOf(obj)),
-    query: { fieldManager: FIELD_MANAGER, force: true },
-    contentType: 'application/apply-patch+yaml',
-    body: obj,
-  });
+export function applyObject<T extends KubernetesObject>(kc: KubeConfig, obj: T): Promise<T> {
+  return apply(kc, obj, { fieldManager: FIELD_MANAGER });
 }
 
 export async function getObject<T extends KubernetesObject>(kc: KubeConfig, ref: ObjectRef): Promise<T | undefined> {
@@ -36,15 +31,11 @@ export async function listObjects<T extends KubernetesObject>(
   return list.items;
 }
 
-/** Deletes the object; with `uid`, only that incarnation of it. */
+/** Deletes the object; with `uid`, only that incarnation of it (another one is left alone). */
 export async function deleteObject(kc: KubeConfig, ref: ObjectRef, uid?: string): Promise<void> {
   try {
-    await kubeRequest(kc, {
-      method: 'DELETE',
-      path: await objectPath(kc, ref),
-      body: { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', ...(uid ? { preconditions: { uid } } : {}) },
-    });
+    await deleteIfExists(kc, ref, uid ? { uid } : {});
   } catch (err) {
-    if (!isNotFound(err) && !(uid && (err as { statusCode?: number }).statusCode === 409)) throw err;
+    if (!(uid && isConflict(err))) throw err;
   }
 }
