@@ -9,6 +9,7 @@ import type { V1ConfigMap, V1Pod, V1Secret, V1Toleration } from '@kubernetes/cli
 import type { Assignment } from '../hub/contracts.js';
 import type { ObjectMeta } from '../kube/resources.js';
 import type { ClientResources } from './policy.js';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../kube/pod-security.js';
 
 /** Core objects as the API server sends them: metadata timestamps are strings (see kube/request.ts). */
 type Raw<T> = Omit<T, 'metadata'> & { metadata?: ObjectMeta };
@@ -33,7 +34,6 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 export const JOB_FILE_KEY = 'job.json';
 const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp' };
-const NON_ROOT_UID = 65532;
 
 /** "namespace/job" of the hub job: the agent's work-queue key. */
 export type JobKey = string;
@@ -117,13 +117,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
     restartPolicy: 'OnFailure',
     automountServiceAccountToken: false,
     enableServiceLinks: false,
-    securityContext: {
-      runAsNonRoot: true,
-      runAsUser: NON_ROOT_UID,
-      runAsGroup: NON_ROOT_UID,
-      fsGroup: NON_ROOT_UID,
-      seccompProfile: { type: 'RuntimeDefault' },
-    },
+    securityContext: restrictedPodSecurityContext(),
     ...(Object.keys(a.nodeSelector).length > 0 ? { nodeSelector: a.nodeSelector } : {}),
     ...(tolerations.length > 0 ? { tolerations } : {}),
     containers: [
@@ -136,14 +130,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
           ...['--aggregator', a.aggregatorAddress, '--tls-dir', PATHS.tls, '--work-dir', PATHS.work, '--data-root', PATHS.data],
         ],
         resources: s.resources,
-        securityContext: {
-          allowPrivilegeEscalation: false,
-          readOnlyRootFilesystem: true,
-          runAsNonRoot: true,
-          runAsUser: NON_ROOT_UID,
-          capabilities: { drop: ['ALL'] },
-          seccompProfile: { type: 'RuntimeDefault' },
-        },
+        securityContext: restrictedContainerSecurityContext(),
         volumeMounts: [
           { name: 'job', mountPath: PATHS.job, readOnly: true },
           { name: 'tls', mountPath: PATHS.tls, readOnly: true },

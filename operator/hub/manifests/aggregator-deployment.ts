@@ -3,6 +3,7 @@ import type { V1Deployment, V1ResourceRequirements } from '@kubernetes/client-no
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { JOB_MANIFEST_KEY, jobManifest } from './job-manifest.js';
 import { aggregatorSelector, GRPC_PORT, jobLabels, jobObjectNames, METRICS_PORT, ownedMetadata, type Manifest } from './names.js';
+import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../../kube/pod-security.js';
 
 /** Where the aggregator's volumes are mounted in its container. */
 export const AGGREGATOR_PATHS = {
@@ -13,7 +14,6 @@ export const AGGREGATOR_PATHS = {
 } as const;
 
 /** The uid/gid of the image's unprivileged user (distroless "nonroot"). */
-const NONROOT = 65532;
 
 export interface AggregatorDeploymentOptions {
   /** The operator's own image, used unless the job names one in spec.aggregator.image. */
@@ -50,13 +50,7 @@ export function aggregatorDeployment(job: FederatedJob, options: AggregatorDeplo
         spec: {
           automountServiceAccountToken: false,
           enableServiceLinks: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: NONROOT,
-            runAsGroup: NONROOT,
-            fsGroup: NONROOT,
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: restrictedPodSecurityContext(),
           containers: [
             {
               name: 'aggregator',
@@ -80,12 +74,7 @@ export function aggregatorDeployment(job: FederatedJob, options: AggregatorDeplo
               ],
               readinessProbe: { httpGet: { path: '/readyz', port: 'metrics' }, periodSeconds: 2, failureThreshold: 3 },
               resources: resourcesOf(job),
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                capabilities: { drop: ['ALL'] },
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-              },
+              securityContext: restrictedContainerSecurityContext(),
               volumeMounts: [
                 { name: 'job', mountPath: AGGREGATOR_PATHS.job, readOnly: true },
                 { name: 'tls', mountPath: AGGREGATOR_PATHS.tls, readOnly: true },
