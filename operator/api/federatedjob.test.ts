@@ -1,12 +1,11 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests mutate manifests as untyped YAML documents, as a person editing the file would. */
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
-import { execFileSync } from 'node:child_process';
-import os from 'node:os';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { loadFederatedJob, parseFederatedJob } from './federatedjob.js';
 import { packageRoot } from './crds.js';
 import { ValidationError } from './validate.js';
+import { expectRegenerated } from '../../test/support/generated-files.js';
 
 const example = path.join(packageRoot, 'examples/heart-disease/federatedjob.yaml');
 
@@ -65,13 +64,7 @@ describe('FederatedJob manifests', () => {
 });
 
 describe('generated API types', () => {
-  it('match the CRDs (run npm run gen:types after changing crds/)', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-types-'));
-    execFileSync(process.execPath, [path.join(packageRoot, 'scripts/gen-api-types.mjs'), dir]);
-    for (const file of await readdir(dir)) {
-      const fresh = await readFile(path.join(dir, file), 'utf8');
-      const committed = await readFile(path.join(packageRoot, 'operator/api/generated', file), 'utf8');
-      expect(committed).toBe(fresh);
-    }
+  it('match the CRDs (run npm run gen:types after changing crds/)', () => {
+    expectRegenerated('operator/api/generated', process.execPath, (out) => ['scripts/gen-api-types.mjs', out]);
   });
 });

@@ -1,40 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable, type Writable } from 'node:stream';
 import { Server, ServerCredentials, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import type { Model } from './model.js';
-import { CHUNK_BYTES, Federation, grpcMessageLimits, maxMessageBytes, protoRoot, type FederationClient, type FederationHandlers } from './proto.js';
+import { CHUNK_BYTES, Federation, grpcMessageLimits, maxMessageBytes, type FederationClient, type FederationHandlers } from './proto.js';
 import { StreamError, modelMessages, receiveModel } from './tensor-stream.js';
+import { expectRegenerated } from '../../test/support/generated-files.js';
 
-const root = join(protoRoot(), '..');
-
-function filesUnder(dir: string): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) {
-      const path = join(entry.parentPath, entry.name);
-      files.set(relative(dir, path), readFileSync(path, 'utf8'));
-    }
-  }
-  return files;
-}
 
 describe('generated types', () => {
   it('are what scripts/gen-proto.sh makes from the .proto today', () => {
-    const out = mkdtempSync(join(tmpdir(), 'flotilla-proto-'));
-    try {
-      execFileSync('bash', [join(root, 'scripts/gen-proto.sh'), out], { stdio: 'pipe' });
-      const fresh = filesUnder(out);
-      const committed = filesUnder(join(root, 'operator/federation/generated'));
-      expect([...committed.keys()].sort()).toEqual([...fresh.keys()].sort());
-      for (const [path, text] of fresh) expect({ path, text }).toEqual({ path, text: committed.get(path) });
-    } finally {
-      rmSync(out, { recursive: true, force: true });
-    }
+    expectRegenerated('operator/federation/generated', 'bash', (out) => ['scripts/gen-proto.sh', out]);
   });
 });
 
