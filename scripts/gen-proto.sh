@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Generates the TypeScript types of one of our protocols from its .proto, with the same options its
-# loader uses (operator/federation/proto.ts, operator/hub/gateway/proto.ts): keepCase off, longs as
+# loader uses (operator/federation/proto.ts, operator/sitelink/proto.ts): keepCase off, longs as
 # Number, enums as String, defaults, oneofs. A test regenerates into a temporary folder and
 # compares, so the committed types cannot drift from the .proto.
 # Usage: scripts/gen-proto.sh [OUT_DIR [PROTO]]
 #   default: operator/federation/generated flotilla/federation/v1/federation.proto
-#   the site protocol: scripts/gen-proto.sh operator/hub/gateway/generated flotilla/site/v1/site.proto
+#   the site protocol: scripts/gen-proto.sh operator/sitelink/generated flotilla/site/v1/site.proto
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-operator/federation/generated}"

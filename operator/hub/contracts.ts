@@ -5,6 +5,7 @@
  */
 import type { FederatedJob } from '../api/federatedjob.js';
 import type { SiteSpec, SiteStatus } from '../api/generated/site.js';
+import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 
 export interface Site {
   apiVersion: 'flotilla.dev/v1alpha1';
@@ -20,41 +21,12 @@ export interface CacheView<T> {
   list(): T[];
 }
 
-/** What a site should run for one job: the hub's side of proto flotilla.site.v1.Assignment. */
-export interface Assignment {
-  namespace: string;
-  job: string;
-  jobUid: string;
-  generation: number;
-  aggregatorAddress: string;
-  image: string;
-  command: string[];
-  /** The FederatedJob the client runs with, as JSON. */
-  jobManifest: string;
-  dataClaimName?: string;
-  dataPath?: string;
-  resourceLimits: Record<string, string>;
-  resourceRequests: Record<string, string>;
-  nodeSelector: Record<string, string>;
-  tolerationsJson: string;
-}
-
 /** Derived from the caches by the controllers' side; the gateway streams it to each site's agent. */
 export interface AssignmentSource {
   /** The complete set the site should run now (empty for a cordoned-and-idle or unknown site). */
   assignmentsFor(site: string): Assignment[];
   /** Called with the sites whose set may have changed. */
   onChange(listener: (sites: string[]) => void): () => void;
-}
-
-export type AssignmentPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Refused';
-
-export interface AssignmentStatus {
-  namespace: string;
-  job: string;
-  jobUid: string;
-  phase: AssignmentPhase;
-  message: string;
 }
 
 export interface SiteSession {

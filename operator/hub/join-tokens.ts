@@ -9,24 +9,12 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
+import { encodeJoinBundle } from '../sitelink/join-bundle.js';
 
 const SECRET_PREFIX = 'flotilla-join-';
 const SECRET_TYPE = 'flotilla.dev/join-token';
 const SITE_LABEL = 'flotilla.dev/site';
 const TOKEN = /^([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
-
-/** What the hospital is handed, out of band, as one base64 string. */
-export interface JoinBundle {
-  /** host:port of the gateway's main (mutual-TLS) port. */
-  hub: string;
-  /** host:port of the gateway's enrolment port. */
-  enrollment: string;
-  /** The Site the token is for: the agent's certificate request names it (the hub checks it against the token). */
-  site: string;
-  token: string;
-  /** The hub's root CA: the agent pins it for both ports. */
-  caPem: string;
-}
 
 export interface IssuedJoinToken {
   /** base64 of the JSON JoinBundle. */
@@ -48,25 +36,6 @@ export interface JoinTokensOptions {
   enrollmentAddress: string;
   /** The hub's root CA certificate. */
   caPem: string;
-}
-
-export function encodeJoinBundle(bundle: JoinBundle): string {
-  return Buffer.from(JSON.stringify(bundle), 'utf8').toString('base64');
-}
-
-export function decodeJoinBundle(text: string): JoinBundle {
-  let parsed: Partial<JoinBundle>;
-  try {
-    parsed = JSON.parse(Buffer.from(text.trim(), 'base64').toString('utf8')) as Partial<JoinBundle>;
-  } catch {
-    throw new Error('the join bundle is not base64 of a JSON object: copy it again, whole, from the hub');
-  }
-  for (const field of ['hub', 'enrollment', 'site', 'token', 'caPem'] as const) {
-    if (typeof parsed[field] !== 'string' || parsed[field] === '') {
-      throw new Error(`the join bundle has no ${field}: copy it again, whole, from the hub`);
-    }
-  }
-  return parsed as JoinBundle;
 }
 
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest();

@@ -6,13 +6,13 @@
  * agents and client pods are generated at the site: the hub signs their CSRs. The aggregator's and
  * the gateway's keys are generated here, where those servers run.
  */
-import { X509Certificate } from 'node:crypto';
 import type { KubeConfig, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
 import { API_VERSION } from '../api/federatedjob.js';
 import { createCertificateAuthority, loadCertificateAuthority, type CertificateAuthority } from '../pki/ca.js';
 import { signCsr } from '../pki/csr.js';
 import type { Identity } from '../pki/identity.js';
 import { generateKeyPair } from '../pki/keys.js';
+import { notAfterOf } from '../pki/x509.js';
 import { isAlreadyExists, isConflict, isNotFound, kubeRequest } from '../kube/request.js';
 
 export const ROOT_SECRET = 'flotilla-ca';
@@ -245,9 +245,4 @@ function caPemsOf(secret: V1Secret, where: string): { cert: string; key: string;
   const [cert, key, anchor] = [text('tls.crt'), text('tls.key'), text('anchor.crt')];
   if (!cert || !key) throw new Error(`Secret ${where} lacks tls.crt or tls.key`);
   return { cert, key, ...(anchor ? { anchor } : {}) };
-}
-
-/** The end of validity of the first certificate of a PEM chain. */
-export function notAfterOf(chainPem: string): Date {
-  return new Date(new X509Certificate(chainPem).validTo);
 }

@@ -6,10 +6,15 @@
  * `import type`, which loads nothing.
  */
 import 'reflect-metadata';
-import { webcrypto } from 'node:crypto';
+import { webcrypto, X509Certificate } from 'node:crypto';
 
 // Loaded dynamically, after reflect-metadata: a static import of a CommonJS package may be evaluated
 // before the polyfill module's body (jest's ESM loader does so).
 export const x509 = await import('@peculiar/x509');
 
 x509.cryptoProvider.set(webcrypto);
+
+/** The end of validity of the first certificate of a PEM chain. */
+export function notAfterOf(chainPem: string): Date {
+  return new Date(new X509Certificate(chainPem).validTo);
+}

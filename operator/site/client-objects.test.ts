@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import type { Assignment } from '../hub/contracts.js';
+import type { Assignment } from '../sitelink/assignment.js';
 import { clientObjectNames, clientPod, jobKeyOfObject, POD_SPEC_HASH } from './client-objects.js';
 
 const heart: Assignment = {

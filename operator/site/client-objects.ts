@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1Pod, V1Secret, V1Toleration } from '@kubernetes/client-node';
-import type { Assignment } from '../hub/contracts.js';
+import type { Assignment } from '../sitelink/assignment.js';
 import type { ObjectMeta } from '../kube/resources.js';
 import type { ClientResources } from './policy.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../kube/pod-security.js';

@@ -8,11 +8,11 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
-import type { Assignment, AssignmentStatus } from '../hub/contracts.js';
+import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { Informer } from '../kube/informer.js';
 import { refOf } from '../kube/resources.js';
 import { runWorkers, WorkQueue, type ReconcileResult } from '../kube/workqueue.js';
-import { notAfterOf } from '../hub/pki.js';
+import { notAfterOf } from '../pki/x509.js';
 import { createCsr } from '../pki/csr.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { podReport } from './client-status.js';

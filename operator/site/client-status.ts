@@ -2,7 +2,7 @@
  * What the agent reports of an assignment, read from its client pod.
  */
 import type { Pod } from './client-objects.js';
-import type { AssignmentPhase } from '../hub/contracts.js';
+import type { AssignmentPhase } from '../sitelink/assignment.js';
 
 export interface PodReport {
   phase: AssignmentPhase;

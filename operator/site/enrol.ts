@@ -6,8 +6,8 @@
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { Backoff } from '../client/backoff.js';
 import type { Logger } from '../log.js';
-import type { JoinBundle } from '../hub/join-tokens.js';
-import { SiteEnrollment } from '../hub/gateway/proto.js';
+import type { JoinBundle } from '../sitelink/join-bundle.js';
+import { SiteEnrollment } from '../sitelink/proto.js';
 import { createCsr } from '../pki/csr.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { checkIdentity, type AgentIdentity } from './agent-identity.js';

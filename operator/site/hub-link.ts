@@ -7,9 +7,9 @@
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { Backoff } from '../client/backoff.js';
 import type { Logger } from '../log.js';
-import type { Assignment, AssignmentStatus } from '../hub/contracts.js';
-import { assignmentFromMessage, statusToMessage } from '../hub/gateway/convert.js';
-import { SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../hub/gateway/proto.js';
+import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
+import { assignmentFromMessage, statusToMessage } from '../sitelink/convert.js';
+import { SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../sitelink/proto.js';
 import { createCsr } from '../pki/csr.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { checkIdentity, saveIdentity, validityOf, type AgentIdentity } from './agent-identity.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../api/crds.js';
-import { decodeJoinBundle } from '../hub/join-tokens.js';
+import { decodeJoinBundle } from '../sitelink/join-bundle.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { createLogger, type Logger } from '../log.js';
 import { loadIdentity, saveIdentity } from './agent-identity.js';

@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import type { Assignment } from '../hub/contracts.js';
+import type { Assignment } from '../sitelink/assignment.js';
 import { decide, decideAll, imageMatches, parsePolicy } from './policy.js';
 import { parseQuantity } from './quantity.js';
 

@@ -14,7 +14,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import YAML from 'yaml';
-import type { Assignment } from '../hub/contracts.js';
+import type { Assignment } from '../sitelink/assignment.js';
 import { parseQuantity } from './quantity.js';
 
 export interface SitePolicy {

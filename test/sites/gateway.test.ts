@@ -7,15 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { resolveBinDir } from '../envtest/controlplane.js';
 import { eventually, startTestCluster, type TestCluster } from '../../operator/kube/testing/cluster.js';
-import {
-  SiteEnrollment,
-  SiteGateway,
-  type AgentMessage,
-  type HubMessage__Output,
-  type SignedCertificate__Output,
-  type SiteGatewayClient,
-} from '../../operator/hub/gateway/proto.js';
-import { decodeJoinBundle } from '../../operator/hub/join-tokens.js';
+import { SiteEnrollment, SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../../operator/sitelink/proto.js';
+import { decodeJoinBundle } from '../../operator/sitelink/join-bundle.js';
 import { createCsr } from '../../operator/pki/csr.js';
 import { identityOfPeer, type Identity } from '../../operator/pki/identity.js';
 import { generateKeyPair, type KeyPair } from '../../operator/pki/keys.js';

@@ -5,7 +5,8 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import type * as k8s from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
-import type { Assignment, AssignmentSource, Site } from '../../operator/hub/contracts.js';
+import type { AssignmentSource, Site } from '../../operator/hub/contracts.js';
+import type { Assignment } from '../../operator/sitelink/assignment.js';
 import { SiteGatewayServer, type GatewayPorts } from '../../operator/hub/gateway/site-gateway.js';
 import { SiteSessionRegistry } from '../../operator/hub/gateway/sessions.js';
 import { HubPki, type HubPkiOptions } from '../../operator/hub/pki.js';

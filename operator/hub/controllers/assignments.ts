@@ -6,7 +6,8 @@
  * nothing; a cordoned site keeps the jobs it already runs and gets no new ones.
  */
 import type { FederatedJob } from '../../api/federatedjob.js';
-import type { Assignment, AssignmentSource, CacheView, Site, SiteSessions } from '../contracts.js';
+import type { AssignmentSource, CacheView, Site, SiteSessions } from '../contracts.js';
+import type { Assignment } from '../../sitelink/assignment.js';
 import { jobManifest } from '../manifests/job-manifest.js';
 import { resolvedJob, selectedSites } from './job-sites.js';
 

@@ -11,7 +11,7 @@
 import path from 'node:path';
 import type { FederatedJob, FederatedJobStatus } from '../../api/federatedjob.js';
 import { rfc3339, setCondition, type ConditionUpdate } from '../../kube/conditions.js';
-import type { AssignmentStatus } from '../contracts.js';
+import type { AssignmentStatus } from '../../sitelink/assignment.js';
 import { AGGREGATOR_PATHS } from '../manifests/aggregator-deployment.js';
 import { isFinal, type AggregatorReport } from './aggregator-report.js';
 

@@ -7,8 +7,8 @@ import { X509Certificate } from 'node:crypto';
 import { status, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../../log.js';
 import type { AssignmentSource } from '../contracts.js';
-import { assignmentToMessage, statusesFromMessage } from './convert.js';
-import type { AgentMessage__Output, HubMessage } from './proto.js';
+import { assignmentToMessage, statusesFromMessage } from '../../sitelink/convert.js';
+import type { AgentMessage__Output, HubMessage } from '../../sitelink/proto.js';
 import type { SessionLease, SiteSessionRegistry } from './sessions.js';
 
 export type AgentCall = ServerDuplexStream<AgentMessage__Output, HubMessage>;

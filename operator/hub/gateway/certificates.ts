@@ -9,7 +9,7 @@ import type { AssignmentSource } from '../contracts.js';
 import { JoinTokenRefused, type JoinTokens } from '../join-tokens.js';
 import type { HubPki, IssuedCertificate } from '../pki.js';
 import { GatewayRefusal, toStatus, type SiteAdmission } from './admission.js';
-import type { SignedCertificate, SiteEnrollmentHandlers, SiteGatewayHandlers } from './proto.js';
+import type { SignedCertificate, SiteEnrollmentHandlers, SiteGatewayHandlers } from '../../sitelink/proto.js';
 
 function signed(issued: IssuedCertificate): SignedCertificate {
   return { certificatePem: issued.certificatePem, caPem: issued.caPem, notAfterUnixMs: issued.notAfter.getTime() };

@@ -5,7 +5,7 @@ import { Server } from '@grpc/grpc-js';
 import { createCertificateAuthority, type CertificateAuthority } from '../../pki/ca.js';
 import { generateKeyPair } from '../../pki/keys.js';
 import type { ServerCertificate } from '../pki.js';
-import { SiteEnrollment } from './proto.js';
+import { SiteEnrollment } from '../../sitelink/proto.js';
 import { RotatingServerCredentials } from './server-identity.js';
 
 let root: CertificateAuthority;

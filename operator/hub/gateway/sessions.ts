@@ -4,7 +4,8 @@
  * changes nothing. Listeners hear of connects, disconnects, new reports and new certificates; a
  * message that only moves lastSeen does not wake them (the controllers read it when they next run).
  */
-import type { AssignmentStatus, SiteSession, SiteSessions } from '../contracts.js';
+import type { SiteSession, SiteSessions } from '../contracts.js';
+import type { AssignmentStatus } from '../../sitelink/assignment.js';
 
 /** The handle of one stream's hold on its site's session. */
 export interface SessionLease {

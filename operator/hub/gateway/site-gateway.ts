@@ -15,7 +15,7 @@ import type { HubPki } from '../pki.js';
 import { SiteAdmission, toStatus } from './admission.js';
 import { AgentStream, type AgentCall } from './agent-stream.js';
 import { certificateHandlers, enrollmentHandlers, type CertificateServices } from './certificates.js';
-import { SiteEnrollment, SiteGateway } from './proto.js';
+import { SiteEnrollment, SiteGateway } from '../../sitelink/proto.js';
 import { RotatingServerCredentials } from './server-identity.js';
 import { SiteSessionRegistry } from './sessions.js';
 

@@ -1,8 +1,8 @@
 /**
- * Between the hub's seam types (operator/hub/contracts.ts) and the site protocol's messages. The
+ * Between the site protocol's types (sitelink/assignment.ts) and the site protocol's messages. The
  * wire has no "absent" for strings: an empty string there is an absent optional here.
  */
-import type { Assignment, AssignmentPhase, AssignmentStatus } from '../contracts.js';
+import type { Assignment, AssignmentPhase, AssignmentStatus } from './assignment.js';
 import type { AssignmentMessage, AssignmentMessage__Output, AssignmentStatusMessage, StatusReport__Output } from './proto.js';
 
 export function assignmentToMessage(a: Assignment): AssignmentMessage {

@@ -1,6 +1,6 @@
 /**
  * The site protocol (proto/flotilla/site/v1/site.proto), loaded with the options its generated
- * types were made with (scripts/gen-proto.sh operator/hub/gateway/generated
+ * types were made with (scripts/gen-proto.sh operator/sitelink/generated
  * flotilla/site/v1/site.proto): camelCase fields, 64-bit integers as numbers, enums as strings,
  * defaults filled in, and the `body` oneofs named. Both ends use it: the hub's gateway serves these
  * services, the site agent calls them.
@@ -8,7 +8,7 @@
 import { loadPackageDefinition } from '@grpc/grpc-js';
 import { loadSync, type Options } from '@grpc/proto-loader';
 import { join } from 'node:path';
-import { packageRoot } from '../../api/crds.js';
+import { packageRoot } from '../api/crds.js';
 import type { ProtoGrpcType } from './generated/site.js';
 
 export type { SiteEnrollmentClient, SiteEnrollmentHandlers } from './generated/flotilla/site/v1/SiteEnrollment.js';
