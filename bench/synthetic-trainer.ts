@@ -1,6 +1,6 @@
 import type { Model } from '../operator/federation/model.js';
 import type { Metrics, Trainer, TrainParams, TrainResult } from '../operator/trainer/trainer.js';
-import { rng } from '../operator/trainer/random.js';
+import { rng } from '../operator/process/random.js';
 
 /**
  * The benchmark's trainer: a synthetic float32 model of a given size and no training, so that what

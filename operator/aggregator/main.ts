@@ -1,4 +1,4 @@
-import { missingFlags, untilStopped } from '../client/role-process.js';
+import { missingFlags, untilStopped } from '../process/role-process.js';
 import { runAggregator } from './run.js';
 
 /**

@@ -1,4 +1,4 @@
-import { deriveSeed, rng, shuffle } from '../trainer/random.js';
+import { deriveSeed, rng, shuffle } from '../process/random.js';
 
 /**
  * The sites selected for a round's attempt: a seeded draw of sitesPerRound among the job's sites

@@ -1,5 +1,5 @@
 import type { Writable } from 'node:stream';
-import { firstEvent } from '../client/first-event.js';
+import { firstEvent } from '../process/first-event.js';
 
 /**
  * Writes to an object-mode stream (a gRPC server stream) with at most `limit` messages between

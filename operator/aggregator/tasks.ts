@@ -1,7 +1,7 @@
 import { specOf, type Model } from '../federation/model.js';
 import { toWireHeader } from '../federation/tensor-stream.js';
 import type { Task } from '../federation/generated/flotilla/federation/v1/Task.js';
-import { deriveSeed } from '../trainer/random.js';
+import { deriveSeed } from '../process/random.js';
 import type { JobSettings } from './job-settings.js';
 import type { Assignment } from './round-state.js';
 

@@ -1,7 +1,7 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
-import { firstEvent } from '../client/first-event.js';
+import { firstEvent } from '../process/first-event.js';
 
 /**
  * The undo journal of one update in flight: every chunk already folded into the round's running sum,

@@ -7,7 +7,7 @@ import type { JoinResponse__Output } from '../federation/generated/flotilla/fede
 import type { Task__Output } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import type { UpdateMessage } from '../federation/proto.js';
-import { firstEvent } from './first-event.js';
+import { firstEvent } from '../process/first-event.js';
 import type { SubmitUpdateResponse__Output } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
 
 /** The client's receive window: a model downloads at full speed (the default 64 KiB halves it). */

@@ -1,5 +1,5 @@
 import { createLogger } from '../log.js';
-import { missingFlags, untilStopped } from './role-process.js';
+import { missingFlags, untilStopped } from '../process/role-process.js';
 import { runClient } from './run.js';
 
 /** `flotilla client`: exit 0 when the job succeeded, 1 when it failed or the client could not take part, 2 for a usage error. */

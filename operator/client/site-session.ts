@@ -6,7 +6,7 @@ import type { Task__Output } from '../federation/generated/flotilla/federation/v
 import type { Metrics as WireMetrics } from '../federation/generated/flotilla/federation/v1/Metrics.js';
 import type { Logger } from '../log.js';
 import type { Metrics, Trainer } from '../trainer/trainer.js';
-import { Backoff } from './backoff.js';
+import { Backoff } from '../process/backoff.js';
 import type { AggregatorConnection } from './connection.js';
 
 export interface ClientOutcome {

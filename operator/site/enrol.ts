@@ -4,7 +4,7 @@
  * enrolment port is verified against the hub CA carried in the bundle.
  */
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
-import { Backoff } from '../client/backoff.js';
+import { Backoff } from '../process/backoff.js';
 import type { Logger } from '../log.js';
 import type { JoinBundle } from '../sitelink/join-bundle.js';
 import { SiteEnrollment } from '../sitelink/proto.js';

@@ -5,7 +5,7 @@
  * certificate and drops the old one only once the new one has heard from the hub.
  */
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { Backoff } from '../client/backoff.js';
+import { Backoff } from '../process/backoff.js';
 import type { Logger } from '../log.js';
 import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { assignmentFromMessage, statusToMessage } from '../sitelink/convert.js';

@@ -7,7 +7,7 @@ import { BuiltinTrainer } from './builtin-trainer.js';
 import { describeModel } from './model-description.js';
 import { Network } from './network.js';
 import { bceWithLogits } from './local-training.js';
-import { normal, rng } from './random.js';
+import { normal, rng } from '../process/random.js';
 import { loadTabularDataset } from './tabular-dataset.js';
 import type { TrainParams } from './trainer.js';
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Model } from '../federation/model.js';
 import type { BuiltinTrainerSpec, DatasetSpec } from './builtin-spec.js';
 import { BuiltinTrainer } from './builtin-trainer.js';
-import { deriveSeed } from './random.js';
+import { deriveSeed } from '../process/random.js';
 import type { Metrics, TrainParams } from './trainer.js';
 
 const dataDir = fileURLToPath(new URL('../../examples/heart-disease/data/', import.meta.url));

@@ -1,7 +1,7 @@
 import type { TrainParams } from './trainer.js';
 import type { Network } from './network.js';
 import type { Split } from './tabular-dataset.js';
-import { rng, shuffle } from './random.js';
+import { rng, shuffle } from '../process/random.js';
 
 /** Binary cross-entropy of a logit, in the stable form max(z,0) − z·y + log(1 + e^−|z|). */
 export function bceWithLogits(z: number, y: number): number {

@@ -1,5 +1,5 @@
 import type { Model } from '../federation/model.js';
-import { rng } from './random.js';
+import { rng } from '../process/random.js';
 
 /**
  * A fully connected network with ReLU between layers and one logit out: logistic regression when it

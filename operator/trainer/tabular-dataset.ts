@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { encodedFeatureNames, type DatasetSpec } from './builtin-spec.js';
-import { deriveSeed, rng, shuffle, type Rng } from './random.js';
+import { deriveSeed, rng, shuffle, type Rng } from '../process/random.js';
 
 /** Rows of encoded features, row-major, with their binary labels. */
 export interface Split {
