@@ -6,7 +6,7 @@
  * straight into one buffer sized up front: one copy of the data, no intermediate objects. Messages
  * without a chunk (headers) go to the protobufjs serializer they came with.
  */
-import type { WireChunk } from './tensor-stream.js';
+import type { WireChunk } from './chunk.js';
 
 const WIRE_VARINT = 0;
 const WIRE_BYTES = 2;

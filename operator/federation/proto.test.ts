@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { Readable, type Writable } from 'node:stream';
 import { Server, ServerCredentials, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import type { Model } from './model.js';
-import { CHUNK_BYTES, Federation, grpcMessageLimits, maxMessageBytes, type FederationClient, type FederationHandlers } from './proto.js';
+import { CHUNK_BYTES } from './chunk.js';
+import { Federation, grpcMessageLimits, maxMessageBytes, type FederationClient, type FederationHandlers } from './proto.js';
 import { StreamError, modelMessages, receiveModel } from './tensor-stream.js';
 import { expectRegenerated } from '../../test/support/generated-files.js';
 

@@ -6,7 +6,7 @@
  *   server.addService(Federation.service, handlers)            // handlers: FederationHandlers
  *   new Federation(address, credentials, grpcMessageLimits())  // a FederationClient
  *
- * Models travel in chunks of CHUNK_BYTES; grpcMessageLimits() raises gRPC's message limits to a
+ * Models travel in chunks of CHUNK_BYTES (chunk.ts); grpcMessageLimits() raises gRPC's message limits to a
  * chunk plus room for the largest header, on both the server and the client.
  */
 import { existsSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { loadPackageDefinition, type ChannelOptions } from '@grpc/grpc-js';
 import { loadSync, type Options, type ServiceDefinition } from '@grpc/proto-loader';
 import type { ProtoGrpcType } from './generated/federation.js';
+import { CHUNK_BYTES } from './chunk.js';
 import { withChunkFastPath } from './chunk-codec.js';
 
 export type { FederationClient, FederationHandlers } from './generated/flotilla/federation/v1/Federation.js';
@@ -25,9 +26,6 @@ export type { TensorChunk, TensorChunk__Output } from './generated/flotilla/fede
 
 /** What Join exchanges; the package name (v1) carries the major version. */
 export const PROTOCOL_VERSION = 1;
-
-/** Bytes of tensor data per chunk message: NVIDIA FLARE's figure, well under gRPC's 4 MiB default. */
-export const CHUNK_BYTES = 1 << 20;
 
 /**
  * Room beside a chunk for everything else one message may carry: a ModelHeader inside a Task or an

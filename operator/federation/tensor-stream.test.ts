@@ -10,8 +10,8 @@ import {
   toWireHeader,
   type ModelMessageLike,
   type StreamFault,
-  type WireChunk,
 } from './tensor-stream.js';
+import type { WireChunk } from './chunk.js';
 
 function ramp(n: number, start: number): Float32Array {
   return Float32Array.from({ length: n }, (_, i) => start + i * 0.25);

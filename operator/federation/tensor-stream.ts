@@ -19,7 +19,7 @@
  * Every fault is a StreamError whose `reason` names it; a stream that threw is not to be continued.
  */
 import { BYTES_PER_ELEMENT, specOf, tensorBytes, sameSpec, type DType, type Model, type TensorSpec } from './model.js';
-import { CHUNK_BYTES } from './proto.js';
+import { CHUNK_BYTES, type WireChunk } from './chunk.js';
 import type { ModelHeader__Output } from './generated/flotilla/federation/v1/ModelHeader.js';
 import type { ModelMessage__Output } from './generated/flotilla/federation/v1/ModelMessage.js';
 import type { TensorChunk__Output } from './generated/flotilla/federation/v1/TensorChunk.js';
@@ -46,13 +46,6 @@ export class StreamError extends Error {
     super(message);
     this.name = 'StreamError';
   }
-}
-
-/** A chunk as it arrives: the generated TensorChunk__Output, or any bytes view. */
-export interface WireChunk {
-  tensor: number;
-  offset: number;
-  data: Uint8Array;
 }
 
 /** One chunk's elements: tensor index, offset in elements from the tensor's start, the values. */
