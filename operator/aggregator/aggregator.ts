@@ -15,7 +15,8 @@ import type { FinalEvaluation, RoundRecord, SiteRound } from './result.js';
 import { RoundState, describePhase, type Position } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { selectSites } from './selection.js';
-import { createStrategy, type Strategy } from './strategy.js';
+import { createStrategy } from './strategies.js';
+import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
 import { PhaseCloser } from './phase-closer.js';
 

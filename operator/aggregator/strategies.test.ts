@@ -1,5 +1,6 @@
 import type { Model } from '../federation/model.js';
-import { createStrategy, type Strategy } from './strategy.js';
+import { createStrategy } from './strategies.js';
+import type { Strategy } from './strategy.js';
 import { RunningSum } from './running-sum.js';
 
 const model = (...values: number[][]): Model => values.map((v, i) => ({ name: `t${i}`, shape: [v.length], data: new Float32Array(v) }));
