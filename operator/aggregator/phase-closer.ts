@@ -1,14 +1,10 @@
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { allFinite } from '../federation/finite.js';
 import { writeSafetensors } from '../federation/safetensors.js';
 import type { Logger } from '../log.js';
-import type { AggregatorCore } from './aggregator.js';
 import type { CheckpointStore } from './checkpoint.js';
+import type { JobState } from './job-state.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { MODEL_FILE, RESULT_FILE, writeResult, type Figures } from './result.js';
-import { weightedFigures } from './round-figures.js';
-import { RunningSum } from './running-sum.js';
 import type { Transition } from './round-state.js';
 
 type Close = Extract<Transition, { kind: 'close' }>;
@@ -21,7 +17,7 @@ type Close = Extract<Transition, { kind: 'close' }>;
  */
 export class PhaseCloser {
   constructor(
-    private readonly core: AggregatorCore,
+    private readonly job: JobState,
     private readonly store: CheckpointStore,
     private readonly stateDir: string,
     private readonly metrics: AggregatorMetrics,
@@ -36,42 +32,23 @@ export class PhaseCloser {
     } catch (err) {
       const message = `the aggregator could not carry on: ${(err as Error).message}`;
       this.log.error(message, { error: (err as Error).stack });
-      if (!this.core.state.result) this.core.state.finish(false, message);
+      this.job.failUnlessEnded(message);
       await this.end().catch((e: Error) => this.log.error('could not write the result', { error: e.message }));
     }
   }
 
   private async close(t: Close): Promise<void> {
-    const core = this.core;
-    await this.revokeAll(false);
-    const now = Date.now();
-    switch (t.phase) {
-      case 'INITIALIZE': {
-        const model = core.candidate!;
-        core.global = model;
-        core.sum = new RunningSum(model);
-        core.candidate = null;
-        core.modelVersion++;
-        this.log.info('initial model adopted', { site: t.participants[0], tensors: model.length });
+    await this.job.revokeIntakes(false);
+    const closed = this.job.close(t, Date.now(), (seconds) => this.metrics.aggregationSeconds.observe(seconds));
+    switch (closed.phase) {
+      case 'INITIALIZE':
+        this.log.info('initial model adopted', { site: t.participants[0], tensors: closed.tensors });
         break;
-      }
       case 'STATISTICS':
-        core.statistics = core.statisticsSum;
-        core.statisticsSum = null;
-        this.log.info('federated statistics summed', { sites: t.participants.length, values: core.statistics?.length ?? 0 });
+        this.log.info('federated statistics summed', { sites: t.participants.length, values: closed.values });
         break;
       case 'TRAIN': {
-        const record = core.ledger.record(t.round, t.attempt, t.startedAt, now);
-        const sum = core.sum!;
-        const started = performance.now();
-        core.strategy.step(core.global!, sum.sums, sum.totalWeight);
-        this.metrics.aggregationSeconds.observe((performance.now() - started) / 1000);
-        sum.reset();
-        core.modelVersion++;
-        if (!core.global!.every((tensor) => allFinite(tensor.data))) {
-          throw new Error(`round ${t.round} made a global model with NaN or Infinity (strategy ${core.strategy.name}): lower the server learning rate`);
-        }
-        core.history.push(record);
+        const { record } = closed;
         this.metrics.roundDuration.observe(record.durationSeconds);
         this.metrics.participants.set(record.participants.length);
         this.showGlobal(record.eval);
@@ -87,47 +64,27 @@ export class PhaseCloser {
         break;
       }
       case 'EVALUATE': {
-        const sites = core.ledger.sites();
-        core.finalEvaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
-        this.showGlobal(core.finalEvaluation.eval);
-        this.log.info('final model evaluated', { sites: t.participants, loss: core.finalEvaluation.eval?.loss, accuracy: core.finalEvaluation.eval?.accuracy });
+        const { evaluation } = closed;
+        this.showGlobal(evaluation.eval);
+        this.log.info('final model evaluated', { sites: t.participants, loss: evaluation.eval?.loss, accuracy: evaluation.eval?.accuracy });
         break;
       }
     }
-    core.ledger.clear();
-    core.state.advance(Date.now());
     // The result before the checkpoint: a checkpoint that says DONE always has its result.json.
-    if (core.state.result) await this.end();
+    if (this.job.roundState.result) await this.end();
     await this.checkpoint();
   }
 
   private async retry(reason: string, round: number, attempt: number): Promise<void> {
     this.log.warn(`${reason}; retrying`, { round, attempt });
-    await this.discardAttempt();
+    await this.job.discardAttempt();
   }
 
   private async fail(reason: string): Promise<void> {
     this.log.error(`job failed: ${reason}`);
-    await this.discardAttempt();
+    await this.job.discardAttempt();
     await this.end();
     await this.checkpoint();
-  }
-
-  /** Forgets every update of the attempt, arrived or arriving. */
-  private async discardAttempt(): Promise<void> {
-    // Revoke before resetting, in the same tick: no chunk of an old update may land in the new sum.
-    const revoked = this.revokeAll(true);
-    this.core.sum?.reset();
-    this.core.statisticsSum = null;
-    this.core.candidate = null;
-    this.core.ledger.clear();
-    await revoked;
-  }
-
-  private revokeAll(sumsDiscarded: boolean): Promise<unknown> {
-    const intakes = [...this.core.intakes.values()];
-    this.core.intakes.clear();
-    return Promise.all(intakes.map((intake) => intake.revoke(sumsDiscarded)));
   }
 
   private showGlobal(figures: Figures | null): void {
@@ -137,37 +94,16 @@ export class PhaseCloser {
   }
 
   private async checkpoint(): Promise<void> {
-    const core = this.core;
-    const { phase, round } = core.state.position;
-    await this.store.save({
-      position: { phase, round },
-      outcome: core.state.result,
-      statistics: core.statistics ? [...core.statistics] : null,
-      history: core.history,
-      finalEvaluation: core.finalEvaluation,
-      model: core.global,
-      optimizer: core.strategy.state(),
-    });
+    await this.store.save(this.job.checkpoint());
   }
 
   /** result.json, and the final model when the job succeeded. */
   private async end(): Promise<void> {
-    const core = this.core;
-    const outcome = core.state.result!;
-    const withModel = outcome.succeeded && core.global !== null;
-    if (withModel) await writeSafetensors(path.join(this.stateDir, MODEL_FILE), core.global!, { job: core.settings.job, rounds: String(core.settings.rounds) });
-    await writeResult(path.join(this.stateDir, RESULT_FILE), {
-      job: core.settings.job,
-      namespace: core.settings.namespace,
-      strategy: core.strategy.name,
-      status: outcome.succeeded ? 'Succeeded' : 'Failed',
-      reason: outcome.message,
-      rounds: core.history,
-      finalEvaluation: core.finalEvaluation,
-      statistics: core.statistics ? [...core.statistics] : null,
-      model: withModel ? MODEL_FILE : null,
-      finishedAt: new Date().toISOString(),
-    });
-    this.log.info(outcome.succeeded ? 'job succeeded' : 'job failed', { reason: outcome.message });
+    const { job, rounds } = this.job.settings;
+    const model = this.job.finalModel();
+    if (model) await writeSafetensors(path.join(this.stateDir, MODEL_FILE), model, { job, rounds: String(rounds) });
+    const result = this.job.result(model ? MODEL_FILE : null, new Date());
+    await writeResult(path.join(this.stateDir, RESULT_FILE), result);
+    this.log.info(result.status === 'Succeeded' ? 'job succeeded' : 'job failed', { reason: result.reason });
   }
 }

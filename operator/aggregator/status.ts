@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import type { Aggregator } from './aggregator.js';
+import type { JobProgress } from './job-state.js';
 import { MODEL_FILE } from './result.js';
 
 /**
@@ -34,27 +34,27 @@ export class StatusReporter {
   private model: Promise<AggregatorStatus['model']> | undefined;
 
   constructor(
-    private readonly aggregator: Aggregator,
+    private readonly job: { progress(): JobProgress },
     private readonly stateDir: string,
   ) {}
 
   async report(): Promise<AggregatorStatus> {
-    const a = this.aggregator;
-    const result = a.state.result;
-    const last = a.history.at(-1);
+    const p = this.job.progress();
+    const result = p.result;
+    const last = p.history.at(-1);
     // A round's record evaluates the model it started from; the final evaluation, the last model.
-    const latest = a.finalEvaluation?.eval ?? last?.eval ?? null;
+    const latest = p.finalEvaluation?.eval ?? last?.eval ?? null;
     const sites: AggregatorStatus['sites'] = {};
-    for (const record of a.history) {
+    for (const record of p.history) {
       for (const s of record.sites) sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null };
     }
-    for (const s of a.finalEvaluation?.sites ?? []) sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null };
+    for (const s of p.finalEvaluation?.sites ?? []) sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null };
     const status: AggregatorStatus = {
-      namespace: a.settings.namespace,
-      job: a.settings.job,
-      phase: result ? (result.succeeded ? 'Succeeded' : 'Failed') : (PHASES[a.position.phase] ?? a.position.phase),
+      namespace: p.namespace,
+      job: p.job,
+      phase: result ? (result.succeeded ? 'Succeeded' : 'Failed') : (PHASES[p.position.phase] ?? p.position.phase),
       round: last?.round ?? 0,
-      rounds: a.settings.rounds,
+      rounds: p.rounds,
       participants: last?.participants.length ?? 0,
       loss: latest?.loss ?? null,
       accuracy: latest?.accuracy ?? null,
