@@ -84,7 +84,7 @@ export class JobState {
 
   /** The site's task now, from the state alone. */
   taskFor(site: string, now: number): Task {
-    return taskOf(this.roundState.assignment(site, now), site, this.settings, this.strategy.proximalMu, this.global, this.statistics);
+    return taskOf(this.roundState.nextStep(site, now), site, this.settings, this.strategy.proximalMu, this.global, this.statistics);
   }
 
   /** The global model of the current round, and its version for isCurrent(). */

@@ -41,42 +41,42 @@ function refusalOf(fn: () => void): Refusal {
 describe('RoundState', () => {
   it('runs initialization, statistics, every round and the final evaluation to a successful end', () => {
     const state = new RoundState(rules({ statistics: true }), { phase: 'INITIALIZE', round: 0 }, 0);
-    expect(state.assignment('b', 0)).toEqual({ kind: 'INITIALIZE', round: 0, attempt: 0, deadline: 60_000 });
-    expect(state.assignment('a', 1)).toEqual({ kind: 'WAIT' });
-    expect(state.assignment('b', 2).kind).toBe('INITIALIZE'); // asking again gives the same task
+    expect(state.nextStep('b', 0)).toEqual({ kind: 'INITIALIZE', round: 0, attempt: 0, deadline: 60_000 });
+    expect(state.nextStep('a', 1)).toEqual({ kind: 'WAIT' });
+    expect(state.nextStep('b', 2).kind).toBe('INITIALIZE'); // asking again gives the same task
     report(state, ['b'], 3);
     expect(state.tick(4)).toMatchObject({ kind: 'close', phase: 'INITIALIZE', participants: ['b'] });
     expect(state.advance(5)).toEqual({ phase: 'STATISTICS', round: 0 });
 
-    for (const site of SITES) expect(state.assignment(site, 6).kind).toBe('STATISTICS');
+    for (const site of SITES) expect(state.nextStep(site, 6).kind).toBe('STATISTICS');
     report(state, SITES, 7);
     expect(state.tick(8)).toMatchObject({ kind: 'close', phase: 'STATISTICS' });
     expect(state.advance(9)).toEqual({ phase: 'TRAIN', round: 1 });
 
-    expect(state.assignment('c', 10)).toMatchObject({ kind: 'TRAIN', round: 1, attempt: 0, deadline: 60_009 });
+    expect(state.nextStep('c', 10)).toMatchObject({ kind: 'TRAIN', round: 1, attempt: 0, deadline: 60_009 });
     report(state, ['a', 'b'], 11);
     expect(state.tick(12)).toBeNull(); // c is still expected and the deadline is far
-    expect(state.assignment('a', 12)).toEqual({ kind: 'WAIT' });
+    expect(state.nextStep('a', 12)).toEqual({ kind: 'WAIT' });
     report(state, ['c'], 13);
     expect(state.tick(14)).toMatchObject({ kind: 'close', phase: 'TRAIN', round: 1, participants: ['a', 'b', 'c'] });
-    expect(state.assignment('a', 14)).toEqual({ kind: 'WAIT' }); // closing: nothing until advance()
+    expect(state.nextStep('a', 14)).toEqual({ kind: 'WAIT' }); // closing: nothing until advance()
     expect(state.advance(15)).toEqual({ phase: 'TRAIN', round: 2 });
     report(state, SITES, 16);
     state.tick(17);
     expect(state.advance(18)).toEqual({ phase: 'EVALUATE', round: 2 });
-    expect(state.assignment('b', 19)).toMatchObject({ kind: 'EVALUATE', round: 2 });
+    expect(state.nextStep('b', 19)).toMatchObject({ kind: 'EVALUATE', round: 2 });
     report(state, SITES, 20);
     state.tick(21);
     expect(state.advance(22)).toEqual({ phase: 'DONE', round: 2 });
-    expect(state.assignment('a', 23)).toEqual({ kind: 'DONE', succeeded: true, message: 'trained 2 rounds and evaluated the final model' });
+    expect(state.nextStep('a', 23)).toEqual({ kind: 'DONE', succeeded: true, message: 'trained 2 rounds and evaluated the final model' });
   });
 
   it('asks another site for the initial model when the first falls silent', () => {
     const state = new RoundState(rules(), { phase: 'INITIALIZE', round: 0 }, 0);
-    expect(state.assignment('a', 0).kind).toBe('INITIALIZE');
-    expect(state.assignment('b', 5_000).kind).toBe('WAIT');
+    expect(state.nextStep('a', 0).kind).toBe('INITIALIZE');
+    expect(state.nextStep('b', 5_000).kind).toBe('WAIT');
     expect(state.tick(10_001)).toBeNull();
-    expect(state.assignment('b', 10_002).kind).toBe('INITIALIZE');
+    expect(state.nextStep('b', 10_002).kind).toBe('INITIALIZE');
     expect(refusalOf(() => state.admit('a', 'INITIALIZE', 0, 0, 10_003)).reason).toBe('not_selected');
   });
 
@@ -124,7 +124,7 @@ describe('RoundState', () => {
       kind: 'fail',
       reason: `round 3 missed its quorum: 1 of 2 required sites reported within 60s (asked: ${second.join(', ')}), 1 retry exhausted`,
     });
-    expect(state.assignment('a', 120_001)).toMatchObject({ kind: 'DONE', succeeded: false });
+    expect(state.nextStep('a', 120_001)).toMatchObject({ kind: 'DONE', succeeded: false });
   });
 
   it('retries at once when every selected site fell silent', () => {
@@ -149,7 +149,7 @@ describe('RoundState', () => {
     expect(unselected.message).toBe('site c is not selected for round 2; ask NextTask for work');
     const phase = refusalOf(() => state.admit('b', 'EVALUATE', 2, 0, 3));
     expect([phase.reason, phase.code]).toEqual(['wrong_phase', status.FAILED_PRECONDITION]);
-    expect(state.assignment('c', 4)).toEqual({ kind: 'WAIT' });
+    expect(state.nextStep('c', 4)).toEqual({ kind: 'WAIT' });
   });
 
   it('refuses an update that completes after its round closed', () => {

@@ -31,7 +31,7 @@ export interface Position {
 }
 
 /** What a site should do now, computed from the state alone. */
-export type Assignment =
+export type NextStep =
   | { kind: 'WAIT' }
   | { kind: CollectingPhase; round: number; attempt: number; deadline: number }
   | { kind: 'DONE'; succeeded: boolean; message: string };
@@ -109,7 +109,7 @@ export class RoundState {
     this.lastSeen.set(site, now);
   }
 
-  assignment(site: string, now: number): Assignment {
+  nextStep(site: string, now: number): NextStep {
     this.seen(site, now);
     if (this.phase === 'DONE') return { kind: 'DONE', ...this.outcome };
     if (this.closing) return { kind: 'WAIT' };

@@ -4,10 +4,10 @@ import { loadFederatedJob } from '../api/federatedjob.js';
 import { packageRoot } from '../api/crds.js';
 import { createLogger } from '../log.js';
 import { AggregatorConnection } from './connection.js';
-import { SiteSession, type ClientOutcome } from './site-session.js';
+import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
 
-export type { ClientOutcome } from './site-session.js';
+export type { ClientOutcome } from './task-loop.js';
 
 export interface ClientOptions {
   /** The FederatedJob manifest. */
@@ -42,12 +42,12 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
     options.signal?.addEventListener('abort', () => connection.close(), { once: true });
     try {
       const version = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')).version as string;
-      const session = new SiteSession(connection, trainer, log, {
+      const loop = new TaskLoop(connection, trainer, log, {
         clientVersion: `flotilla/${version}`,
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
       });
-      return await session.run();
+      return await loop.run();
     } finally {
       connection.close();
     }

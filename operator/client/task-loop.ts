@@ -14,7 +14,7 @@ export interface ClientOutcome {
   message: string;
 }
 
-export interface SessionOptions {
+export interface TaskLoopOptions {
   clientVersion: string;
   /** How long a NextTask call may wait at the aggregator. */
   pollMs?: number;
@@ -44,7 +44,7 @@ const modelBytes = (model: Model) => model.reduce((n, t) => n + t.data.byteLengt
  * step starts from NextTask, which the aggregator computes from its state alone, so after a lost
  * connection or an aggregator restart the site simply asks again. Log lines are its progress events.
  */
-export class SiteSession {
+export class TaskLoop {
   private statisticsUsed = false;
   private heartbeatMs = 10_000;
 
@@ -52,7 +52,7 @@ export class SiteSession {
     private readonly connection: AggregatorConnection,
     private readonly trainer: Trainer,
     private readonly log: Logger,
-    private readonly options: SessionOptions,
+    private readonly options: TaskLoopOptions,
   ) {}
 
   async run(): Promise<ClientOutcome> {
