@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../federation/atomic-file.js';
 import { Federation, grpcMessageLimits } from '../federation/proto.js';
 import { createLogger, type Logger } from '../log.js';
 import { readTlsFiles } from '../pki/files.js';
+import { dialableAddress, joinAddress, parseAddress } from '../process/address.js';
 import { Aggregator, type JobOutcome } from './aggregator.js';
 import { jobSettings, type JobSettings } from './job-settings.js';
 import { AggregatorMetrics } from './metrics.js';
@@ -37,21 +38,6 @@ export interface AggregatorOptions {
 export interface Ready {
   address: string;
   metricsAddress: string | null;
-}
-
-function splitHostPort(value: string): { host: string; port: number } {
-  const match = /^\[?([^\]]*)\]?:(\d+)$/.exec(value);
-  if (!match) throw new Error(`expected HOST:PORT, got ${JSON.stringify(value)}`);
-  return { host: match[1]!, port: Number(match[2]) };
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** The address peers on this machine dial: loopback when listening on every interface. */
-function dialable(host: string, port: number): string {
-  return hostPort(host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host, port);
 }
 
 /** A running aggregator: its addresses, how its job ends, and a way to stop it early. */
@@ -86,20 +72,20 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   const server = new Server(grpcMessageLimits());
   raiseReceiveWindow(server, receiveWindowFor(settings.sites.length), log);
   server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log));
-  const listen = splitHostPort(options.listen);
+  const listen = parseAddress(options.listen);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(hostPort(listen.host || '0.0.0.0', listen.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(joinAddress(listen.host || '0.0.0.0', listen.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
   );
   let metricsServer: HttpServer | undefined;
   let metricsAddress: string | null = null;
   if (options.metricsListen) {
-    const { host, port: metricsPort } = splitHostPort(options.metricsListen);
+    const { host, port: metricsPort } = parseAddress(options.metricsListen);
     const reporter = new StatusReporter(aggregator, options.stateDir);
     const served = await metrics.serve(host, metricsPort, () => reporter.report());
     metricsServer = served.server;
-    metricsAddress = dialable(host, served.port);
+    metricsAddress = dialableAddress(host, served.port);
   }
-  const ready: Ready = { address: dialable(listen.host, port), metricsAddress };
+  const ready: Ready = { address: dialableAddress(listen.host, port), metricsAddress };
   log.info('aggregator listening', { ...ready, sites: settings.sites, rounds: settings.rounds, strategy: settings.strategy.name });
 
   let closed: Promise<void> | undefined;

@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../api/crds.js';
-import { hostOf } from './controllers/aggregator-endpoint.js';
+import { hostOf, isWildcardHost, joinAddress, parseAddress, splitAddress } from '../process/address.js';
 
 export interface OperatorSettings {
   kubeconfig?: string;
@@ -56,18 +56,18 @@ export const OPERATOR_USAGE =
 
 export function operatorSettings(values: Record<string, string | boolean | undefined>): OperatorSettings {
   const text = (flag: string) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
-  const gatewayListen = hostPort('gateway-listen', text('gateway-listen') ?? '0.0.0.0:7443');
-  const enrollmentListen = hostPort('enrollment-listen', text('enrollment-listen') ?? '0.0.0.0:7444');
+  const gatewayListen = addressFlag('gateway-listen', text('gateway-listen') ?? '0.0.0.0:7443');
+  const enrollmentListen = addressFlag('enrollment-listen', text('enrollment-listen') ?? '0.0.0.0:7444');
   const serviceType = text('aggregator-service-type') ?? 'ClusterIP';
   if (serviceType !== 'ClusterIP' && serviceType !== 'LoadBalancer') {
     throw new Error(`--aggregator-service-type must be ClusterIP or LoadBalancer, not ${serviceType}`);
   }
-  const health = hostPort('listen-health', text('listen-health') ?? '0.0.0.0:8081');
+  const health = addressFlag('listen-health', text('listen-health') ?? '0.0.0.0:8081');
   const namespace = text('namespace') ?? process.env.POD_NAMESPACE ?? 'flotilla-system';
   return {
     kubeconfig: text('kubeconfig'),
     namespace,
-    health: { host: hostOf(health), port: Number(health.slice(health.lastIndexOf(':') + 1)) },
+    health: parseAddress(health),
     gatewayListen,
     enrollmentListen,
     gatewayAddress: advertised('gateway-address', text('gateway-address'), gatewayListen),
@@ -89,17 +89,17 @@ export function serverNames(addresses: string[]): { dnsNames: string[]; ipAddres
   return { dnsNames: hosts.filter((h) => !isIP(h)), ipAddresses: hosts.filter((h) => isIP(h)) };
 }
 
-function hostPort(flag: string, value: string): string {
-  if (!/^(\[[^\]]+\]|[^:\s]+):\d{1,5}$/.test(value)) throw new Error(`--${flag} must be HOST:PORT, not ${JSON.stringify(value)}`);
+/** A HOST:PORT flag, with a host. */
+function addressFlag(flag: string, value: string): string {
+  if (!splitAddress(value)?.host) throw new Error(`--${flag} must be HOST:PORT, not ${JSON.stringify(value)}`);
   return value;
 }
 
 /** Where agents dial: the flag, else the listen address (an "every interface" host becomes this host's name). */
 function advertised(flag: string, value: string | undefined, listen: string): string {
-  if (value) return hostPort(flag, value);
-  const host = hostOf(listen);
-  const port = listen.slice(listen.lastIndexOf(':') + 1);
-  return host === '0.0.0.0' || host === '::' ? `${hostname()}:${port}` : listen;
+  if (value) return addressFlag(flag, value);
+  const { host, port } = parseAddress(listen);
+  return isWildcardHost(host) ? joinAddress(hostname(), port) : listen;
 }
 
 function bool(flag: string, value: string | boolean | undefined, fallback: boolean): boolean {

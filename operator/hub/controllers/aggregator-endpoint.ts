@@ -12,6 +12,7 @@ import type { V1Service } from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { aggregatorServiceDnsNames } from '../manifests/aggregator-service.js';
 import { GRPC_PORT, jobObjectNames } from '../manifests/names.js';
+import { hostOf, joinAddress } from '../../process/address.js';
 
 export function aggregatorEndpoint(job: FederatedJob, service: Pick<V1Service, 'spec' | 'status'> | undefined, template?: string): string | undefined {
   if (template) return template.replaceAll('{job}', job.metadata.name).replaceAll('{namespace}', job.metadata.namespace ?? '');
@@ -19,7 +20,7 @@ export function aggregatorEndpoint(job: FederatedJob, service: Pick<V1Service, '
   if (service.spec?.type === 'LoadBalancer') {
     const ingress = service.status?.loadBalancer?.ingress?.[0];
     const host = ingress?.hostname ?? ingress?.ip;
-    return host ? hostPort(host, GRPC_PORT) : undefined;
+    return host ? joinAddress(host, GRPC_PORT) : undefined;
   }
   return `${jobObjectNames(job.metadata.name).aggregator}.${job.metadata.namespace}.svc:${GRPC_PORT}`;
 }
@@ -30,13 +31,4 @@ export function certificateNames(job: FederatedJob, endpoint: string): { dnsName
   const dnsNames = aggregatorServiceDnsNames(job);
   if (isIP(host)) return { dnsNames, ipAddresses: [host] };
   return { dnsNames: dnsNames.includes(host) ? dnsNames : [...dnsNames, host], ipAddresses: [] };
-}
-
-export function hostOf(endpoint: string): string {
-  const match = /^\[?([^\]]+?)\]?:\d+$/.exec(endpoint);
-  return match ? match[1]! : endpoint;
-}
-
-function hostPort(host: string, port: number): string {
-  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
