@@ -1,6 +1,6 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../federation/atomic-file.js';
+import { writeFileAtomic } from '../process/atomic-file.js';
 import type { Model, Tensor } from '../federation/model.js';
 import { readSafetensors, writeSafetensors } from '../federation/safetensors.js';
 import type { FinalEvaluation, RoundRecord } from './result.js';

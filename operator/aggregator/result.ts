@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { writeFileAtomic } from '../federation/atomic-file.js';
+import { writeFileAtomic } from '../process/atomic-file.js';
 import type { StrategyName } from './strategy.js';
 
 /** Loss and accuracy over numSamples records (sample-weighted when aggregated over sites). */

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Server as HttpServer } from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { loadFederatedJob } from '../api/federatedjob.js';
-import { writeFileAtomic } from '../federation/atomic-file.js';
+import { writeFileAtomic } from '../process/atomic-file.js';
 import { Federation, grpcMessageLimits } from '../federation/proto.js';
 import { createLogger, type Logger } from '../log.js';
 import { readTlsFiles } from '../pki/files.js';

@@ -12,7 +12,7 @@
  * NaN and Infinity. Every fault is a SafetensorsError naming the file and what is wrong.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../process/atomic-file.js';
 import { allFinite } from './finite.js';
 import { elementCount, type Model } from './model.js';
 

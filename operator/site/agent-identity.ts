@@ -6,7 +6,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../federation/atomic-file.js';
+import { writeFileAtomic } from '../process/atomic-file.js';
 import { identityOfPeer } from '../pki/identity.js';
 
 export interface AgentIdentity {
