@@ -3,7 +3,7 @@
  * header length, a JSON header {name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__":
  * {string: string}} padded with spaces to a multiple of 8, then the raw little-endian data.
  *
- *   await writeSafetensors(path, model, metadata?)   // F32, atomically (see atomic-file.ts)
+ *   await writeSafetensors(path, model, metadata?)   // F32, atomically (see process/atomic-file.ts)
  *   const { model, metadata } = await readSafetensors(path)
  *
  * Both stream tensor by tensor through a file handle in bounded pieces, so a model larger than
