@@ -20,7 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { packageRoot } from '../operator/api/crds.js';
-import { startControlPlane, type ControlPlane } from '../test/envtest/controlplane.js';
+import { startControlPlane, type ControlPlane } from '../test/support/envtest/controlplane.js';
 
 const { values } = parseArgs({
   options: { jobs: { type: 'string', default: '200' }, idle: { type: 'string', default: '30' }, timeout: { type: 'string', default: '1200' } },
@@ -147,12 +147,12 @@ async function stopProcess(child: ChildProcess | undefined): Promise<void> {
 /** The tools' directory: $FLOTILLA_TOOLS_BIN, else the last line of install-tools.sh (a no-op once built). */
 async function toolsBin(): Promise<string> {
   if (process.env.FLOTILLA_TOOLS_BIN) return process.env.FLOTILLA_TOOLS_BIN;
-  const child = spawn('bash', [path.join(packageRoot, 'test/envtest/install-tools.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn('bash', [path.join(packageRoot, 'test/support/envtest/install-tools.sh')], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
   const code = await new Promise((resolve) => child.once('close', resolve));
   const dir = out.trim().split('\n').pop();
-  if (code !== 0 || !dir) throw new Error('test/envtest/install-tools.sh failed');
+  if (code !== 0 || !dir) throw new Error('test/support/envtest/install-tools.sh failed');
   return dir;
 }
 

@@ -12,7 +12,8 @@ import {
 } from './apply.js';
 import { isConflict } from './request.js';
 import { readObject, type KubernetesObject, type ManagedFieldsEntry } from './resources.js';
-import { resolveBinDir, startTestCluster, type TestCluster } from './testing/cluster.js';
+import { resolveBinDir } from '../../test/support/envtest/controlplane.js';
+import { startTestCluster, type TestCluster } from '../../test/support/test-cluster.js';
 
 jest.setTimeout(60_000);
 

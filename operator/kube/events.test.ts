@@ -5,7 +5,8 @@ import { apply } from './apply.js';
 import { EventRecorder } from './events.js';
 import { kubeRequest } from './request.js';
 import type { KubernetesObject } from './resources.js';
-import { resolveBinDir, startTestCluster, type TestCluster } from './testing/cluster.js';
+import { resolveBinDir } from '../../test/support/envtest/controlplane.js';
+import { startTestCluster, type TestCluster } from '../../test/support/test-cluster.js';
 
 jest.setTimeout(60_000);
 

@@ -4,7 +4,9 @@ import { createLogger } from '../log.js';
 import { Informer, type InformerEventType } from './informer.js';
 import { kubeRequest } from './request.js';
 import type { KubernetesObject } from './resources.js';
-import { eventually, resolveBinDir, startTestCluster, type TestCluster } from './testing/cluster.js';
+import { eventually } from '../../test/support/eventually.js';
+import { resolveBinDir } from '../../test/support/envtest/controlplane.js';
+import { startTestCluster, type TestCluster } from '../../test/support/test-cluster.js';
 
 jest.setTimeout(120_000);
 

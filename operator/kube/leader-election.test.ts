@@ -5,7 +5,9 @@ import type * as k8s from '@kubernetes/client-node';
 import { createLogger } from '../log.js';
 import { LeaderElector } from './leader-election.js';
 import { readObject, type KubernetesObject } from './resources.js';
-import { eventually, resolveBinDir, startTestCluster, type TestCluster } from './testing/cluster.js';
+import { eventually } from '../../test/support/eventually.js';
+import { resolveBinDir } from '../../test/support/envtest/controlplane.js';
+import { startTestCluster, type TestCluster } from '../../test/support/test-cluster.js';
 
 jest.setTimeout(60_000);
 

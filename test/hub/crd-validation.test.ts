@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
-import { resolveBinDir, startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 
 jest.setTimeout(180_000);
 

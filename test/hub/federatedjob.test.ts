@@ -8,8 +8,8 @@ import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { FederatedJob } from '../../operator/api/federatedjob.js';
 import { Informer } from '../../operator/kube/informer.js';
-import { eventually } from '../../operator/kube/testing/cluster.js';
-import { resolveBinDir } from '../envtest/controlplane.js';
+import { eventually } from '../support/eventually.js';
+import { resolveBinDir } from '../support/envtest/controlplane.js';
 import type { OperatorProcess } from '../support/operator-process.js';
 import { federatedJob, JOB_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
 

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { packageRoot } from '../../operator/api/crds.js';
-import { startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import { ProcessKubelet } from '../support/process-kubelet.js';
 import { freePort, startOperator, type OperatorProcess } from '../support/operator-process.js';
 

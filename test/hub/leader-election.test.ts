@@ -5,8 +5,8 @@
  * aggregator. A graceful stop releases the Lease, so the next replica takes over at once.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { eventually } from '../../operator/kube/testing/cluster.js';
-import { resolveBinDir } from '../envtest/controlplane.js';
+import { eventually } from '../support/eventually.js';
+import { resolveBinDir } from '../support/envtest/controlplane.js';
 import type { OperatorProcess } from '../support/operator-process.js';
 import { federatedJob, JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
 

@@ -5,8 +5,9 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
-import { resolveBinDir } from '../envtest/controlplane.js';
-import { eventually, startTestCluster, type TestCluster } from '../../operator/kube/testing/cluster.js';
+import { resolveBinDir } from '../support/envtest/controlplane.js';
+import { eventually } from '../support/eventually.js';
+import { startTestCluster, type TestCluster } from '../support/test-cluster.js';
 import { SiteEnrollment, SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../../operator/sitelink/proto.js';
 import { decodeJoinBundle } from '../../operator/sitelink/join-bundle.js';
 import { createCsr } from '../../operator/pki/csr.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import * as tls from 'node:tls';
 import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { resolveBinDir, startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import { loadKubeConfig } from '../../operator/kube/kubeconfig.js';
 import { HubPki, ROOT_SECRET, jobCaSecretName, type JobRef } from '../../operator/hub/pki.js';
 import { JoinTokens, JoinTokenRefused } from '../../operator/hub/join-tokens.js';

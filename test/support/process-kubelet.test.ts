@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
 import { issueSimulationCredentials } from '../../operator/simulate/credentials.js';
-import { eventually } from '../../operator/kube/testing/cluster.js';
-import { resolveBinDir, startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { eventually } from './eventually.js';
+import { resolveBinDir, startControlPlane, type ControlPlane } from './envtest/controlplane.js';
 import { ProcessKubelet } from './process-kubelet.js';
 
 jest.setTimeout(240_000);

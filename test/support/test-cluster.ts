@@ -3,12 +3,10 @@ import { fileURLToPath } from 'node:url';
 
 import * as k8s from '@kubernetes/client-node';
 
-import { startControlPlane, type ControlPlane } from '../../../test/envtest/controlplane.js';
-
-export { resolveBinDir } from '../../../test/envtest/controlplane.js';
+import { startControlPlane, type ControlPlane } from './envtest/controlplane.js';
 import { TcpProxy } from './tcp-proxy.js';
 
-const CRDS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'crds');
+const CRDS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'crds');
 
 /** A real API server with the project's CRDs installed, and a cuttable route to it. */
 export interface TestCluster {
@@ -46,24 +44,5 @@ export async function startTestCluster(name: string): Promise<TestCluster> {
   } catch (error) {
     await controlPlane.stop();
     throw error;
-  }
-}
-
-/** Polls until check() returns true (a throw counts as false). */
-export async function eventually(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-  what = 'condition',
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (
-      await Promise.resolve()
-        .then(check)
-        .catch(() => false)
-    )
-      return;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

@@ -3,7 +3,7 @@
  * controller-runtime's envtest: etcd + kube-apiserver (+ optionally
  * kube-controller-manager and kwok) as local processes on 127.0.0.1, each
  * control plane with its own PKI, ports and temp dir, so several can run at once.
- * The binaries come from test/envtest/install-tools.sh (see README.md).
+ * The binaries come from test/support/envtest/install-tools.sh (see README.md).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
