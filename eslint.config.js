@@ -6,7 +6,7 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    // Plain JavaScript here is Node scripts (scripts/, test/support/); TypeScript knows its globals itself.
+    // Plain JavaScript here is Node scripts (scripts/); TypeScript knows its globals itself.
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: {
       globals: { process: 'readonly', console: 'readonly', Buffer: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly' },

@@ -48,6 +48,9 @@ export const OPERATOR_FLAGS = [
   'shutdown-timeout',
 ] as const;
 
+/** A flag the CLI registers: operatorSettings can read no other. */
+type OperatorFlag = (typeof OPERATOR_FLAGS)[number];
+
 export const OPERATOR_USAGE =
   'flotilla operator [--kubeconfig FILE] [--namespace NS] [--listen-health HOST:PORT] [--gateway-listen HOST:PORT] [--enrollment-listen HOST:PORT] ' +
   '[--gateway-address HOST:PORT] [--enrollment-address HOST:PORT] [--image IMAGE] [--leader-elect=true|false] [--identity NAME] ' +
@@ -55,7 +58,7 @@ export const OPERATOR_USAGE =
   '[--site-cleanup-grace SECONDS] [--shutdown-timeout SECONDS]';
 
 export function operatorSettings(values: Record<string, string | boolean | undefined>): OperatorSettings {
-  const text = (flag: string) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
+  const text = (flag: OperatorFlag) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
   const gatewayListen = addressFlag('gateway-listen', text('gateway-listen') ?? '0.0.0.0:7443');
   const enrollmentListen = addressFlag('enrollment-listen', text('enrollment-listen') ?? '0.0.0.0:7444');
   const serviceType = text('aggregator-service-type') ?? 'ClusterIP';
@@ -90,26 +93,26 @@ export function serverNames(addresses: string[]): { dnsNames: string[]; ipAddres
 }
 
 /** A HOST:PORT flag, with a host. */
-function addressFlag(flag: string, value: string): string {
+function addressFlag(flag: OperatorFlag, value: string): string {
   if (!splitAddress(value)?.host) throw new Error(`--${flag} must be HOST:PORT, not ${JSON.stringify(value)}`);
   return value;
 }
 
 /** Where agents dial: the flag, else the listen address (an "every interface" host becomes this host's name). */
-function advertised(flag: string, value: string | undefined, listen: string): string {
+function advertised(flag: OperatorFlag, value: string | undefined, listen: string): string {
   if (value) return addressFlag(flag, value);
   const { host, port } = parseAddress(listen);
   return isWildcardHost(host) ? joinAddress(hostname(), port) : listen;
 }
 
-function bool(flag: string, value: string | boolean | undefined, fallback: boolean): boolean {
+function bool(flag: OperatorFlag, value: string | boolean | undefined, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (value === true || value === 'true') return true;
   if (value === false || value === 'false') return false;
   throw new Error(`--${flag} must be true or false, not ${JSON.stringify(value)}`);
 }
 
-function seconds(flag: string, value: string | undefined, fallback: number): number {
+function seconds(flag: OperatorFlag, value: string | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new Error(`--${flag} must be a whole number of seconds, not ${JSON.stringify(value)}`);

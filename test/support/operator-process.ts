@@ -1,6 +1,6 @@
 /**
- * `flotilla operator` as a real process of this checkout's build, for integration tests: its log
- * in a file, its health endpoints on a port of its own, stoppable gracefully (SIGTERM) or not
+ * `flotilla operator` as a real process of this checkout's built CLI, for integration tests: its
+ * log in a file, its health endpoints on a port of its own, stoppable gracefully (SIGTERM) or not
  * (SIGKILL, as a crashed node would).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -40,7 +40,7 @@ export interface OperatorProcess {
 export async function startOperator(o: OperatorProcessOptions): Promise<OperatorProcess> {
   const healthPort = await freePort();
   const args = [
-    path.join(packageRoot, 'test/support/run-operator.mjs'),
+    path.join(packageRoot, 'dist/operator/cli/main.js'),
     'operator',
     `--kubeconfig=${o.kubeconfigPath}`,
     `--namespace=${o.namespace}`,
