@@ -3,7 +3,7 @@
  * kube-controller-manager, aggregator pods run by the process kubelet). Assertions are on the
  * cluster's state: objects, owners, field managers, status, Events, and how often status changed.
  */
-import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { FederatedJob } from '../../operator/api/federatedjob.js';
@@ -34,15 +34,31 @@ describe('FederatedJob controllers', () => {
   let jobs: Informer<FederatedJob>;
   const get = async (kind: string, name: string): Promise<Obj> =>
     JSON.parse(await hub.kubectl('get', kind, name, `--namespace=${JOB_NAMESPACE}`, '--output=json', '--show-managed-fields'));
-  const ready = async () => (await job()).status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-  const job = () => get('federatedjob', 'heart') as Promise<Obj & FederatedJob>;
+  const job = (name: string) => get('federatedjob', name) as Promise<Obj & FederatedJob>;
+  const ready = async (name: string) => (await job(name)).status?.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
+  const running = (name: string) => eventually(async () => (await job(name)).status?.phase === 'Running', 90_000, `${name} to run`);
+  const statusRequeues = () => operator.reconciles('federatedjob-status', ['requeue']);
 
-  /** Updates of the job seen by a watch during `ms`. */
-  const updatesDuring = async (ms: number): Promise<number> => {
+  /**
+   * Updates of job `name` seen by a watch while the status controller makes `passes` more passes.
+   * Only running jobs are requeued, so with this job the only one running, every pass counted is
+   * one over it. Ends once the watch has caught up with the API server.
+   */
+  const updatesOver = async (name: string, passes: number): Promise<number> => {
+    const runningJobs = JSON.parse(await hub.kubectl('get', 'federatedjobs', `--namespace=${JOB_NAMESPACE}`, '--output=json')).items.filter(
+      (j: FederatedJob) => j.status?.phase === 'Running',
+    );
+    expect(runningJobs.map((j: FederatedJob) => j.metadata.name)).toEqual([name]);
     let updates = 0;
-    const off = jobs.onEvent((type) => type === 'update' && updates++);
-    await new Promise((r) => setTimeout(r, ms));
-    off();
+    const off = jobs.onEvent((type, obj) => type === 'update' && obj.metadata.name === name && updates++);
+    try {
+      const start = await statusRequeues();
+      await eventually(async () => (await statusRequeues()) >= start + passes, 60_000, `${passes} status passes`);
+      const { resourceVersion } = (await job(name)).metadata as { resourceVersion?: string };
+      await eventually(() => jobs.get(`${JOB_NAMESPACE}/${name}`)?.metadata.resourceVersion === resourceVersion, 30_000, 'the watch to catch up');
+    } finally {
+      off();
+    }
     return updates;
   };
 
@@ -54,6 +70,8 @@ describe('FederatedJob controllers', () => {
     operator = await hub.operator('operator-0');
     await eventually(() => operator.isReady(), 60_000, 'the operator to lead');
   });
+  // Each test starts from a namespace without jobs.
+  afterEach(() => hub.kubectl('delete', 'federatedjobs', '--all', `--namespace=${JOB_NAMESPACE}`, '--wait=true', '--timeout=120s'));
   afterAll(async () => {
     if (process.env.FLOTILLA_TEST_LOGS) await writeFile(`${process.env.FLOTILLA_TEST_LOGS}/operator.log`, await operator.log());
     jobs?.stop();
@@ -63,7 +81,7 @@ describe('FederatedJob controllers', () => {
   test('a job gets its objects, owned by it and applied by flotilla-operator, and a finalizer', async () => {
     await hub.apply(federatedJob('heart'));
     await eventually(() => get('deployment', 'heart-aggregator').then(() => true), 60_000, 'the aggregator Deployment');
-    const { metadata } = await job();
+    const { metadata } = await job('heart');
     expect(metadata.finalizers).toContain('flotilla.dev/cleanup');
     for (const [kind, name] of [
       ['configmap', 'heart-spec'],
@@ -91,18 +109,30 @@ describe('FederatedJob controllers', () => {
   });
 
   test('the aggregator pod passes the restricted Pod Security profile and the job runs', async () => {
-    await eventually(async () => (await job()).status?.phase === 'Running', 90_000, 'the job to run');
-    const status = (await job()).status!;
-    expect(status).toMatchObject({ observedGeneration: 1, progress: '0/3', sitesReady: '0/2', aggregatorEndpoint: 'heart-aggregator.research.svc:8443' });
+    await hub.apply(federatedJob('runs'));
+    await running('runs');
+    const status = (await job('runs')).status!;
+    expect(status).toMatchObject({ observedGeneration: 1, progress: '0/3', sitesReady: '0/2', aggregatorEndpoint: 'runs-aggregator.research.svc:8443' });
     expect(status.startTime).toBeDefined();
     expect(status.conditions).toContainEqual(expect.objectContaining({ type: 'Ready', status: 'True', reason: 'AggregatorAvailable', observedGeneration: 1 }));
-    const events = await hub.kubectl('get', 'events', `--namespace=${JOB_NAMESPACE}`, '--field-selector=involvedObject.name=heart', '--output=jsonpath={.items[*].reason}');
-    expect(events.split(' ')).toEqual(expect.arrayContaining(['Created', 'Running']));
+    const reasons = () =>
+      hub.kubectl('get', 'events', `--namespace=${JOB_NAMESPACE}`, '--field-selector=involvedObject.name=runs', '--output=jsonpath={.items[*].reason}');
+    // Events are sent after the status write that marks the milestone.
+    await eventually(
+      async () => {
+        const seen = (await reasons()).split(' ');
+        return seen.includes('Created') && seen.includes('Running');
+      },
+      30_000,
+      'the Created and Running Events',
+    );
   });
 
   test("the operator's /metrics: jobs by phase, reconciles by result, reconcile durations, queue depths", async () => {
+    await hub.apply(federatedJob('metered'));
+    await running('metered');
+    await eventually(async () => /^flotilla_jobs\{phase="Running"\} 1$/m.test(await operator.metrics()), 30_000, 'the running job counted');
     const metrics = await operator.metrics();
-    expect(metrics).toMatch(/^flotilla_jobs\{phase="Running"\} 1$/m);
     expect(metrics).toMatch(/^flotilla_sites_connected 0$/m);
     expect(metrics).toMatch(/^flotilla_reconcile_total\{controller="federatedjob-workload",result="(success|requeue)"\} \d+$/m);
     expect(metrics).toMatch(/^flotilla_reconcile_total\{controller="federatedjob-status",result="requeue"\} \d+$/m);
@@ -111,29 +141,35 @@ describe('FederatedJob controllers', () => {
   });
 
   test('status is written once per change, with observedGeneration; an idle operator writes nothing', async () => {
-    expect(await updatesDuring(6_000)).toBe(0);
-    await hub.kubectl('patch', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"rounds":4}}');
-    await eventually(async () => (await job()).status?.observedGeneration === 2, 30_000, 'observedGeneration 2');
-    expect((await job()).status?.progress).toBe('0/4');
+    await hub.apply(federatedJob('quiet'));
+    await running('quiet');
+    await eventually(() => ready('quiet'), 30_000, 'the job to be Ready');
+    expect(await updatesOver('quiet', 3)).toBe(0);
+    await hub.kubectl('patch', 'federatedjob', 'quiet', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"rounds":4}}');
+    await eventually(async () => (await job('quiet')).status?.observedGeneration === 2, 30_000, 'observedGeneration 2');
+    expect((await job('quiet')).status?.progress).toBe('0/4');
     // The aggregator restarts to read the new spec; once it is back, all is quiet again.
-    await hub.kubectl('rollout', 'status', 'deployment/heart-aggregator', `--namespace=${JOB_NAMESPACE}`, '--timeout=60s');
-    await eventually(ready, 30_000, 'the job to be Ready again');
-    expect(await updatesDuring(6_000)).toBe(0);
+    await hub.kubectl('rollout', 'status', 'deployment/quiet-aggregator', `--namespace=${JOB_NAMESPACE}`, '--timeout=60s');
+    await eventually(() => ready('quiet'), 30_000, 'the job to be Ready again');
+    expect(await updatesOver('quiet', 3)).toBe(0);
   });
 
   test('deleting the job removes everything it made, then the job', async () => {
-    await hub.kubectl('delete', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--wait=true', '--timeout=60s');
+    await hub.apply(federatedJob('doomed'));
+    // Running: the aggregator pod holds the checkpoint claim.
+    await running('doomed');
+    await hub.kubectl('delete', 'federatedjob', 'doomed', `--namespace=${JOB_NAMESPACE}`, '--wait=true', '--timeout=60s');
     const left = () =>
       hub.kubectl(
         'get',
         'deployments,services,configmaps,secrets,persistentvolumeclaims',
         `--namespace=${JOB_NAMESPACE}`,
-        '--selector=app.kubernetes.io/managed-by=flotilla-operator',
+        '--selector=app.kubernetes.io/managed-by=flotilla-operator,flotilla.dev/job=doomed',
         '--output=name',
       );
     // The claim goes last: kube-controller-manager holds it until the aggregator pod using it is gone.
     await eventually(async () => (await left()).trim() === '', 60_000, 'every object of the job to be gone');
-    await expect(hub.kubectl('get', 'secret', 'heart-flotilla-ca', `--namespace=${JOB_NAMESPACE}`)).rejects.toThrow(/NotFound/);
+    await expect(hub.kubectl('get', 'secret', 'doomed-flotilla-ca', `--namespace=${JOB_NAMESPACE}`)).rejects.toThrow(/NotFound/);
   });
 
   test('a job that cannot have its objects fails with the reason', async () => {

@@ -31,6 +31,8 @@ export interface OperatorProcess {
   /** GET /readyz: 200 means leading with synced caches. */
   isReady(): Promise<boolean>;
   metrics(): Promise<string>;
+  /** flotilla_reconcile_total of one controller, summed over the results given (default: all). */
+  reconciles(controller: string, results?: string[]): Promise<number>;
   log(): Promise<string>;
   /** SIGTERM and wait (SIGKILL after graceMs). */
   stop(graceMs?: number): Promise<number | string>;
@@ -80,10 +82,19 @@ export async function startOperator(o: OperatorProcessOptions): Promise<Operator
     exited,
     isReady: () => get('/readyz').then((r) => r.status === 200, () => false),
     metrics: () => get('/metrics').then((r) => r.body),
+    reconciles: async (controller, results) => reconcileCount(await get('/metrics').then((r) => r.body), controller, results),
     log: () => readFile(o.logFile, 'utf8').catch(() => ''),
     stop: (graceMs = 30_000) => stop('SIGTERM', graceMs),
     kill: () => stop('SIGKILL', 0),
   };
+}
+
+function reconcileCount(metrics: string, controller: string, results?: string[]): number {
+  let total = 0;
+  for (const [, c, result, n] of metrics.matchAll(/^flotilla_reconcile_total\{controller="([^"]+)",result="([^"]+)"\} (\d+)$/gm)) {
+    if (c === controller && (!results || results.includes(result!))) total += Number(n);
+  }
+  return total;
 }
 
 const handedOut = new Set<number>();
