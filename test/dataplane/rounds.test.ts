@@ -13,7 +13,15 @@ import type { JobResult } from '../../operator/aggregator/result.js';
 import { TestPki, memoryLogger, nextTask, rawClient, submit, taskOf, tempDir, testJob, type Outcome } from './fixtures.js';
 
 const SITES = ['a', 'b', 'c'];
-const model = (value: number): Model => [{ name: 'w', shape: [4], data: new Float32Array(4).fill(value) }];
+const tensor = (...values: number[]): Model => [{ name: 'w', shape: [values.length], data: Float32Array.from(values) }];
+const model = (value: number): Model => tensor(value, value, value, value);
+const INITIAL = tensor(0.5, -1, 2, 0);
+
+/** FedAvg as McMahan et al. write it: the sample-weighted mean of the models the sites sent. */
+function weightedMean(updates: { numSamples: number; model: Model }[]): number[] {
+  const total = updates.reduce((n, u) => n + u.numSamples, 0);
+  return [...updates[0]!.model[0]!.data].map((_, i) => updates.reduce((sum, u) => sum + u.numSamples * u.model[0]!.data[i]!, 0) / total);
+}
 
 function update(header: UpdateHeader, m: Model): UpdateMessage[] {
   return [
@@ -28,6 +36,7 @@ describe('rounds on a short clock', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
   let pki: TestPki;
   let aggregator: RunningAggregator;
+  let logged: Record<string, unknown>[];
   const clients = new Map<string, FederationClient>();
   const site = (name: string) => clients.get(name)!;
 
@@ -35,10 +44,12 @@ describe('rounds on a short clock', () => {
     tmp = await tempDir('rounds');
     pki = await TestPki.create(tmp.dir, 'heart');
     const settings = testJob('heart', { sites: { names: SITES }, rounds: 2, minSites: 2, maxRoundRetries: 1 }, { deadlineMs: 1_500, heartbeatTimeoutMs: 800 });
-    aggregator = await startAggregator(settings, { listen: '127.0.0.1:0', tlsDir: await pki.aggregator(), stateDir: path.join(tmp.dir, 'state'), log: memoryLogger().log });
+    const logger = memoryLogger();
+    logged = logger.lines;
+    aggregator = await startAggregator(settings, { listen: '127.0.0.1:0', tlsDir: await pki.aggregator(), stateDir: path.join(tmp.dir, 'state'), log: logger.log });
     for (const name of SITES) clients.set(name, await rawClient(aggregator.ready.address, await pki.client(name)));
     const init = await taskOf(site('a'), 'INITIALIZE');
-    expect(await submit(site('a'), update({ kind: 'INITIALIZE', round: 0, attempt: init.attempt }, model(0)))).toMatchObject({ ok: true });
+    expect(await submit(site('a'), update({ kind: 'INITIALIZE', round: 0, attempt: init.attempt }, INITIAL))).toMatchObject({ ok: true });
   });
 
   afterAll(async () => {
@@ -47,23 +58,36 @@ describe('rounds on a short clock', () => {
     await tmp.remove();
   });
 
-  it('closes a round at its deadline with the quorum, keeping a heartbeating site in it until then', async () => {
+  it('closes a round at its deadline with the quorum, keeping a heartbeating site in it until then; the new model is the weighted mean', async () => {
     const task = await taskOf(site('a'), 'TRAIN');
-    const started = Date.now();
-    expect(await receiveModel(site('b').fetchModel({ round: 1 }))).toEqual(model(0));
+    expect(await receiveModel(site('b').fetchModel({ round: 1 }))).toEqual(INITIAL);
     await expect(receiveModel(site('b').fetchModel({ round: 2 }))).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
+    const sent = { a: { numSamples: 1, model: tensor(1, 2, 3, 4) }, b: { numSamples: 3, model: tensor(5, -2, 0.5, 8) } };
     const train = (numSamples: number): UpdateHeader => ({ kind: 'TRAIN', round: 1, attempt: task.attempt, numSamples });
-    expect(codeOf(await submit(site('a'), update(train(1), model(1))))).toBe(status.OK);
-    expect(codeOf(await submit(site('b'), update(train(1), model(3))))).toBe(status.OK);
-    // c trains slowly: its heartbeats keep it in the round, so the round waits for the deadline.
+    expect(codeOf(await submit(site('a'), update(train(sent.a.numSamples), sent.a.model)))).toBe(status.OK);
+    expect(codeOf(await submit(site('b'), update(train(sent.b.numSamples), sent.b.model)))).toBe(status.OK);
+    // c trains slowly: its heartbeats (every 200 ms, well inside the 800 ms timeout) keep it in the
+    // round, so the round waits for its deadline although the quorum reported.
     const open: boolean[] = [];
-    while (Date.now() - started < 2_000) {
-      open.push(await new Promise<boolean>((resolve, reject) => site('c').heartbeat({ round: 1 }, (err, res) => (err ? reject(err) : resolve(res!.roundOpen)))));
-      await new Promise((r) => setTimeout(r, 200));
+    const heartbeat = () => new Promise<boolean>((resolve, reject) => site('c').heartbeat({ round: 1 }, (err, res) => (err ? reject(err) : resolve(res!.roundOpen))));
+    for (const deadline = Date.now() + 30_000; open.at(-1) !== false && Date.now() < deadline; ) {
+      if (open.length) await new Promise((r) => setTimeout(r, 200));
+      open.push(await heartbeat());
     }
     expect(open[0]).toBe(true);
     expect(open.at(-1)).toBe(false);
+    const closed = logged.find((line) => line.message === 'round closed' && line.round === 1);
+    expect(closed).toMatchObject({ attempt: 0, participants: ['a', 'b'] });
+    // At the deadline (1.5 s, give or take a timer's millisecond), not when the quorum was in.
+    expect(closed!.durationSeconds as number).toBeGreaterThanOrEqual(1.49);
     expect(codeOf(await submit(site('c'), update(train(1), model(100))))).toBe(status.FAILED_PRECONDITION);
+
+    // Round 2 starts from the sample-weighted mean of what a and b sent.
+    const averaged = await receiveModel(site('a').fetchModel({ round: 2 }));
+    expect(averaged.map((t) => [t.name, t.shape])).toEqual([['w', [4]]]);
+    const expected = weightedMean([sent.a, sent.b]);
+    expect(expected).toEqual([4, -1, 1.125, 7]);
+    [...averaged[0]!.data].forEach((value, i) => expect(value).toBeCloseTo(expected[i]!, 6));
   });
 
   it('drops silent sites, retries the round below quorum, then fails the job saying why', async () => {
@@ -83,8 +107,17 @@ describe('rounds on a short clock', () => {
 
     const result = JSON.parse(await readFile(path.join(tmp.dir, 'state', 'result.json'), 'utf8')) as JobResult;
     expect(result).toMatchObject({ status: 'Failed', reason, model: null });
-    // Round 1 is in the history once, closed on a and b: (1 + 3) / 2 from 0.
-    expect(result.rounds.map((r) => [r.round, r.participants])).toEqual([[1, ['a', 'b']]]);
+    // Round 1 is in the history once, closed on a and b with their weights.
+    expect(result.rounds.map((r) => [r.round, r.participants, r.sites.map((s) => [s.site, s.numSamples])])).toEqual([
+      [
+        1,
+        ['a', 'b'],
+        [
+          ['a', 1],
+          ['b', 3],
+        ],
+      ],
+    ]);
   });
 });
 
