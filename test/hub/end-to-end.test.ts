@@ -7,10 +7,12 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
+import { readSafetensors } from '../../operator/federation/safetensors.js';
 import { eventually } from '../support/eventually.js';
 import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import type { OperatorProcess } from '../support/operator-process.js';
@@ -143,8 +145,14 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     await eventually(async () => ['Succeeded', 'Failed'].includes(await jobField('{.status.phase}')), 300_000, 'the job to end');
     const job = JSON.parse(await hub.kubectl('get', 'federatedjob', 'heart', hubNs, '--output=json'));
     expect(job.status).toMatchObject({ phase: 'Succeeded', progress: '3/3', round: 3, observedGeneration: 1 });
-    expect(job.status.model.sha256).toMatch(/^[0-9a-f]{64}$/);
     expect(job.status.model.location).toBe('pvc://research/heart-checkpoints/model.safetensors');
+    // The checksum is the one of the file the aggregator wrote on its claim, and that file is the model.
+    const modelFile = path.join(hub.kubelet.claimPath(JOB_NAMESPACE, 'heart-checkpoints'), 'model.safetensors');
+    expect(job.status.model.sha256).toBe(createHash('sha256').update(await readFile(modelFile)).digest('hex'));
+    expect((await readSafetensors(modelFile)).model.map((t) => [t.name, t.shape])).toEqual([
+      ['weight', [1, 4]],
+      ['bias', [1]],
+    ]);
     expect(job.status.latestMetrics.accuracy).toBeGreaterThan(0.5);
     expect(job.status.sites.map((s: { name: string; lastRound: number }) => [s.name, s.lastRound])).toEqual([
       ['a', 3],
@@ -171,8 +179,15 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     const b = hospitals.find((h) => h.name === 'b')!;
     b.agent!.kill('SIGSTOP');
     await hub.kubectl('delete', 'federatedjob', 'lung', hubNs, '--wait=false');
-    await new Promise((r) => setTimeout(r, 8_000));
+    // Site a removes its client; the finalizer still holds the job for site b.
+    const a = hospitals.find((h) => h.name === 'a')!;
+    await eventually(
+      async () => (await a.cluster.kubectl(['get', 'pods', `--namespace=${SITE_NAMESPACE}`, '--selector=flotilla.dev/job=lung', '--output=name'])).trim() === '',
+      120_000,
+      'site a to remove the client pod of lung',
+    );
     expect(await hub.kubectl('get', 'federatedjob', 'lung', hubNs, '--output=jsonpath={.metadata.deletionTimestamp}')).not.toBe('');
+    expect(await b.cluster.kubectl(['get', 'pods', `--namespace=${SITE_NAMESPACE}`, '--selector=flotilla.dev/job=lung', '--output=name'])).not.toBe('');
     b.agent!.kill('SIGCONT');
     await eventually(() => hub.kubectl('get', 'federatedjob', 'lung', hubNs).then(() => false, () => true), 120_000, 'the job to be released');
 
