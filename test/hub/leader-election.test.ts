@@ -59,8 +59,12 @@ describe('operator leader election', () => {
     await first.kill();
     await eventually(async () => (await holder()) === 'operator-b', 60_000, 'operator-b to take the Lease');
     await eventually(() => second.isReady(), 30_000, 'operator-b to be ready');
-    // The new leader reconciles everything once: the same objects, the same aggregator pod.
-    await new Promise((r) => setTimeout(r, 5_000));
+    // Once the new leader has reconciled the job: the same objects, the same aggregator pod.
+    await eventually(
+      async () => (await second.reconciles('federatedjob-workload', ['success', 'requeue'])) >= 1 && (await second.reconciles('federatedjob-status', ['success', 'requeue'])) >= 1,
+      30_000,
+      'operator-b to reconcile the job',
+    );
     expect(await owned()).toEqual(before);
     expect(await aggregatorPods()).toEqual(pods);
     expect(await phase()).toBe('Running');
