@@ -7,6 +7,7 @@ import * as tls from 'node:tls';
 import { createCertificateAuthority, type CertificateAuthority, type IssueRequest } from './ca.js';
 import { identityOfPeer, type Identity } from './identity.js';
 import { generateKeyPair } from './keys.js';
+import { untilExpired } from '../../test/support/clock.js';
 
 type Outcome = { accepted: Identity } | { refused: string };
 
@@ -124,7 +125,7 @@ describe('mutual TLS with hub-issued certificates', () => {
 
   test('an expired certificate is refused at the handshake', async () => {
     const client = await credentialsFrom(root, { identity: clientOf('heart', 'st-olav'), validSeconds: 1, usage: 'client' });
-    await new Promise((r) => setTimeout(r, 2100));
+    await untilExpired(client.cert);
     const outcome = await handshake({ ...server, ca: root.certPem }, { ...client, ca: root.certPem });
     expect(outcome).toEqual({ refused: 'CERT_HAS_EXPIRED' });
   });

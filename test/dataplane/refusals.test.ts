@@ -14,6 +14,8 @@ import type { UpdateHeader } from '../../operator/federation/generated/flotilla/
 import { startAggregator, type RunningAggregator } from '../../operator/aggregator/run.js';
 import { selectSites } from '../../operator/aggregator/selection.js';
 import type { JobResult } from '../../operator/aggregator/result.js';
+import { readTlsFiles } from '../../operator/pki/files.js';
+import { untilExpired } from '../support/clock.js';
 import { TestPki, codeOf, memoryLogger, nextTask, plaintextClient, rawClient, submit, taskOf, tempDir, testJob, type Outcome } from './fixtures.js';
 
 const SITES = ['a', 'b', 'c'];
@@ -78,7 +80,7 @@ describe('an aggregator refusing bad updates', () => {
       unlistedSite: await rawClient(address, await pki.client('z')),
       plaintext: plaintextClient(address),
     };
-    await new Promise((r) => setTimeout(r, 1_100));
+    await untilExpired((await readTlsFiles(expired)).certPem);
     const results = Object.fromEntries(await Promise.all(Object.entries(cases).map(async ([name, c]) => [name, (await join(c)).code] as const)));
     const expiredClient = await rawClient(address, expired);
     results.expired = (await join(expiredClient)).code;

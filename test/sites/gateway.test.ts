@@ -14,6 +14,7 @@ import { createCsr } from '../../operator/pki/csr.js';
 import { identityOfPeer, type Identity } from '../../operator/pki/identity.js';
 import { generateKeyPair, type KeyPair } from '../../operator/pki/keys.js';
 import { applySite, assignment, FreezableProxy, startHub, type TestHub } from './support.js';
+import { until } from '../support/clock.js';
 
 jest.setTimeout(120_000);
 
@@ -116,8 +117,8 @@ describe('enrolment', () => {
   });
 
   test('an expired token is refused', async () => {
-    const { token } = await hub.tokens.issue('ous', 1);
-    await new Promise((r) => setTimeout(r, 1_100));
+    const { token, expiresAt } = await hub.tokens.issue('ous', 1);
+    await until(expiresAt);
     const key = await generateKeyPair();
     await expect(enrollCall(token, await createCsr({ role: 'site-agent', site: 'ous' }, key))).rejects.toMatchObject({
       code: status.UNAUTHENTICATED,

@@ -13,6 +13,7 @@ import { decodeJoinBundle } from '../../operator/sitelink/join-bundle.js';
 import { createCsr } from '../../operator/pki/csr.js';
 import { generateKeyPair } from '../../operator/pki/keys.js';
 import { identityOfPeer, type Identity } from '../../operator/pki/identity.js';
+import { until } from '../support/clock.js';
 
 jest.setTimeout(120_000);
 
@@ -174,8 +175,8 @@ describe('JoinTokens', () => {
   });
 
   test('expired, forged and malformed tokens are refused with their reason', async () => {
-    const { token } = await tokens.issue('ous', 1);
-    await new Promise((r) => setTimeout(r, 1_100));
+    const { token, expiresAt } = await tokens.issue('ous', 1);
+    await until(expiresAt);
     await expect(tokens.consume(token)).rejects.toThrow(/expired at/);
 
     const fresh = await tokens.issue('ous', 600);

@@ -28,6 +28,7 @@ import { startSiteAgent, type SiteAgent } from '../../operator/site/main.js';
 import { parsePolicy } from '../../operator/site/policy.js';
 import { siteAgentRole, siteAgentRoleBinding } from '../../operator/site/rbac.js';
 import { applySite, assignment, startHub, type TestHub } from './support.js';
+import { until } from '../support/clock.js';
 
 jest.setTimeout(180_000);
 
@@ -169,8 +170,8 @@ describe('a site agent', () => {
     cleanup.push(() => rm(elsewhere, { recursive: true, force: true }));
     await expect(startAgent(NS, kubeconfig, elsewhere, bundle)).rejects.toThrow(/already used/);
 
-    const { bundle: shortLived } = await hub.tokens.issue('st-olav', 1);
-    await new Promise((r) => setTimeout(r, 1_100));
+    const { bundle: shortLived, expiresAt } = await hub.tokens.issue('st-olav', 1);
+    await until(expiresAt);
     await expect(startAgent(NS, kubeconfig, elsewhere, shortLived)).rejects.toThrow(/expired/);
   });
 
