@@ -57,6 +57,7 @@ describe('WorkQueue', () => {
   test('a delay beyond what a Node timer holds waits, instead of firing at once', async () => {
     const queue = new WorkQueue();
     queue.addAfter('renew-certificate', 60 * 24 * 3600 * 1000); // 60 days
+    // Node fires timers in order of expiry: had the delay overflowed to 1 ms, it would have fired first.
     await sleep(20);
     expect(queue.len()).toBe(0);
     queue.shutDown();
@@ -156,20 +157,25 @@ describe('runWorkers', () => {
     let overlaps = 0;
     let maxParallel = 0;
     const calls = new Map<string, number>();
+    // The first reconciles are held until the test has seen all three workers busy.
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
     const reconcile = async (key: string) => {
       if (running.has(key)) overlaps++;
       running.add(key);
       maxParallel = Math.max(maxParallel, running.size);
       calls.set(key, (calls.get(key) ?? 0) + 1);
-      await sleep(20);
+      await held;
       running.delete(key);
     };
     const workers = runWorkers(q, 3, reconcile, { controller: 'burst', logger: quiet });
     for (const key of ['k0', 'k1', 'k2', 'k3', 'k4']) q.add(key);
-    await sleep(5); // all busy on k0..k2
+    await until(() => running.size === 3); // all busy on k0..k2
+    expect([...running].sort()).toEqual(['k0', 'k1', 'k2']);
     for (let i = 0; i < 50; i++) q.add('k0'); // 50 events during k0's reconcile: one more pass
-    await until(() => q.len() === 0 && running.size === 0);
-    await sleep(30);
+    release();
+    // Nothing is left queued or running, so no further pass can come.
+    await until(() => q.len() === 0 && running.size === 0 && [...calls.values()].reduce((a, b) => a + b, 0) >= 6);
     q.shutDown();
     await workers;
     expect(overlaps).toBe(0);
@@ -193,14 +199,16 @@ describe('runWorkers', () => {
     q.add('flaky');
     q.add('invalid');
     q.add('wrapped');
+    // The fifth attempt comes after 2 + 4 + 8 + 16 ms of backoff; a wrongful retry of a terminal key
+    // (2 ms) would have fired before it, timers firing in order of expiry.
     await until(() => (attempts.get('flaky')?.length ?? 0) === 5);
-    await sleep(50); // room for wrongful retries of the terminal keys
     q.shutDown();
     await workers;
 
     const flaky = attempts.get('flaky')!;
     const gaps = flaky.slice(1).map((t, i) => t - flaky[i]!);
-    expect(gaps[3]!).toBeGreaterThanOrEqual(16); // 2, 4, 8, then 16 ms
+    // 2, 4, 8, then 16 ms, give or take a millisecond: Node's timers count from the event loop's clock.
+    expect(gaps[3]!).toBeGreaterThanOrEqual(15);
     expect(attempts.get('invalid')).toHaveLength(1);
     expect(attempts.get('wrapped')).toHaveLength(1);
     expect(q.numRequeues('flaky')).toBe(0); // success forgot the backoff
@@ -234,18 +242,20 @@ describe('runWorkers', () => {
     const q = new WorkQueue();
     let release!: () => void;
     const blocked = new Promise<void>((resolve) => (release = resolve));
+    let started = 0;
     let finished = 0;
     const workers = runWorkers(
       q,
       1,
       async () => {
+        started++;
         await blocked;
         finished++;
       },
       { controller: 'sites', registry, logger: quiet },
     );
     for (const key of ['a', 'b', 'c', 'd']) q.add(key);
-    await sleep(5);
+    await until(() => started === 1); // the worker holds 'a'
     expect(await metric(registry, 'flotilla_workqueue_depth', { controller: 'sites' })).toBe(3);
     const drained = q.shutDownWithDrain();
     expect(await settled(workers)).toBe(false);
