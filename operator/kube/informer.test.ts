@@ -178,15 +178,18 @@ describe('Informer against a real API server', () => {
       await putConfigMap(ns, 'change', '2');
       await kubectl('delete', 'configmap', 'remove', '-n', ns);
       await putConfigMap(ns, 'new', '1');
-      await new Promise((resolve) => setTimeout(resolve, 1_000)); // the informer fails to reconnect meanwhile
+      const refusedBefore = cluster.proxy.refused;
+      await eventually(() => cluster.proxy.refused > refusedBefore, 20_000, 'the informer to try to reconnect, and be refused');
       expect(events).toEqual([]);
       cluster.proxy.restore();
-      await eventually(() => events.length >= 3);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // A change made after the others: once it is seen, anything replayed before it would have been too.
+      await putConfigMap(ns, 'marker', '1');
+      await eventually(() => events.some(([, key]) => key === `${ns}/marker`), 20_000, 'the marker');
       expect(events).toEqual([
         ['update', `${ns}/change`, '2', '1'],
         ['delete', `${ns}/remove`, '1', undefined],
         ['add', `${ns}/new`, '1', undefined],
+        ['add', `${ns}/marker`, '1', undefined],
       ]);
     } finally {
       cluster.proxy.restore();
@@ -236,18 +239,21 @@ describe('Informer against a real API server', () => {
       );
       cluster.proxy.restore();
       await eventually(() => events.length >= 3);
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      // A change made after the relist: once it is seen, anything emitted twice would have been too.
+      await cluster.controlPlane.kubectl(['apply', '-f', '-'], site('gone-marker', 'v1'));
+      await eventually(() => events.some(([, key]) => key === 'gone-marker'), 20_000, 'the marker');
       expect(events).toEqual([
         ['delete', 'gone-remove', 'v1', undefined],
         ['update', 'gone-change', 'v2', 'v1'],
         ['add', 'gone-new', 'v1', undefined],
+        ['add', 'gone-marker', 'v1', undefined],
       ]);
       expect(
         informer
           .list()
           .map((s) => s.metadata?.name)
           .sort(),
-      ).toEqual(['gone-change', 'gone-keep', 'gone-new']);
+      ).toEqual(['gone-change', 'gone-keep', 'gone-marker', 'gone-new']);
     } finally {
       cluster.proxy.restore();
       informer.stop();

@@ -10,6 +10,8 @@ export class TcpProxy {
   private readonly server = createServer((client) => this.relay(client));
   private severed = false;
   port = 0;
+  /** Connections refused while cut: a client's attempts to reconnect. */
+  refused = 0;
 
   private constructor(private readonly target: { host: string; port: number }) {}
 
@@ -37,7 +39,10 @@ export class TcpProxy {
   }
 
   private relay(client: Socket): void {
-    if (this.severed) return void client.resetAndDestroy();
+    if (this.severed) {
+      this.refused++;
+      return void client.resetAndDestroy();
+    }
     const upstream = connect(this.target.port, this.target.host);
     for (const socket of [client, upstream]) {
       this.sockets.add(socket);
