@@ -5,9 +5,9 @@
  */
 import path from 'node:path';
 import * as k8s from '@kubernetes/client-node';
-import { packageRoot } from '../../operator/api/crds.js';
 import { startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import { ProcessKubelet } from '../support/process-kubelet.js';
+import { installCrds } from '../support/test-cluster.js';
 import { freePort, startOperator, type OperatorProcess } from '../support/operator-process.js';
 
 export const OPERATOR_NAMESPACE = 'flotilla-system';
@@ -31,8 +31,7 @@ export async function startHub(name: string): Promise<Hub> {
   const operators: OperatorProcess[] = [];
   let kubelet: ProcessKubelet | undefined;
   try {
-    await cluster.kubectl(['apply', '--server-side', '-f', path.join(packageRoot, 'crds')]);
-    await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    await installCrds(cluster);
     const namespace = (ns: string, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels } });
     await cluster.kubectl(
       ['apply', '-f', '-'],

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import * as k8s from '@kubernetes/client-node';
 
 import { startControlPlane, type ControlPlane } from './envtest/controlplane.js';
+import { eventually } from './eventually.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 const CRDS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'crds');
@@ -19,11 +20,25 @@ export interface TestCluster {
   stop(): Promise<void>;
 }
 
+/** Applies the project's CRDs and waits until the API server serves them. */
+export async function installCrds(controlPlane: ControlPlane): Promise<void> {
+  await controlPlane.kubectl(['apply', '--server-side', '-f', CRDS]);
+  // Polled: `kubectl wait` fails outright on a CRD whose status has no conditions yet.
+  const established = '--output=jsonpath={range .items[*]}{.status.conditions[?(@.type=="Established")].status}{"\\n"}{end}';
+  await eventually(
+    async () => {
+      const states = (await controlPlane.kubectl(['get', 'crd', established])).trim().split('\n');
+      return states.length > 0 && states.every((state) => state === 'True');
+    },
+    60_000,
+    'the CRDs to be Established',
+  );
+}
+
 export async function startTestCluster(name: string): Promise<TestCluster> {
   const controlPlane = await startControlPlane({ name });
   try {
-    await controlPlane.kubectl(['apply', '--server-side', '-f', CRDS]);
-    await controlPlane.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    await installCrds(controlPlane);
     const server = new URL(controlPlane.server);
     const proxy = await TcpProxy.start({ host: server.hostname, port: Number(server.port) });
     const kc = new k8s.KubeConfig();
