@@ -9,6 +9,7 @@ import type { V1ConfigMap, V1Pod, V1Secret, V1Toleration } from '@kubernetes/cli
 import type { Assignment } from '../sitelink/assignment.js';
 import type { ObjectMeta } from '../kube/resources.js';
 import type { ClientResources } from './policy.js';
+import { NO_PLACEMENT, placeClientPod, type ClientPlacement } from './client-placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../kube/pod-security.js';
 
 /** Core objects as the API server sends them: metadata timestamps are strings (see kube/request.ts). */
@@ -108,6 +109,8 @@ export interface PodSettings {
   /** The site's data claim when the job names none. */
   defaultDataClaim: string;
   resources: ClientResources;
+  /** Where the site runs client pods, beneath the job's own placement. */
+  placement?: ClientPlacement;
 }
 
 export function clientPod(a: Assignment, s: PodSettings): Pod {
@@ -118,8 +121,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: restrictedPodSecurityContext(),
-    ...(Object.keys(a.nodeSelector).length > 0 ? { nodeSelector: a.nodeSelector } : {}),
-    ...(tolerations.length > 0 ? { tolerations } : {}),
+    ...placeClientPod(s.placement ?? NO_PLACEMENT, { nodeSelector: a.nodeSelector, tolerations }, s.resources),
     containers: [
       {
         name: 'client',

@@ -37,6 +37,7 @@ import {
 } from './client-objects.js';
 import { applyObject, deleteObject, getObject, listObjects } from './kube-objects.js';
 import { decideAll, type PolicyDecision, type SitePolicy } from './policy.js';
+import type { ClientPlacement } from './client-placement.js';
 
 export interface ClientSigner {
   signClientCertificate(namespace: string, job: string, csrPem: string): Promise<{ certificatePem: string; caPem: string }>;
@@ -52,6 +53,8 @@ export interface ClientReconcilerOptions {
   defaultDataClaim: string;
   /** When set, every client pod runs this image (a hospital's mirror) instead of the hub's. */
   clientImage?: string;
+  /** Where client pods run, beneath each job's own placement. */
+  placement?: ClientPlacement;
   signer: ClientSigner;
   /** Called with the complete status whenever it changed. */
   onStatus(statuses: AssignmentStatus[]): void;
@@ -171,8 +174,8 @@ export class ClientReconciler {
 
   /** The pod as it is (creating it if missing; replacing it if made from other inputs). */
   private async ensurePod(a: Assignment, decision: PolicyDecision & { allowed: true }): Promise<Pod | undefined> {
-    const { kc, namespace, site, defaultDataClaim } = this.options;
-    const desired = clientPod(a, { site, namespace, defaultDataClaim, resources: decision.resources });
+    const { kc, namespace, site, defaultDataClaim, placement } = this.options;
+    const desired = clientPod(a, { site, namespace, defaultDataClaim, resources: decision.resources, ...(placement ? { placement } : {}) });
     const existing = this.pods.get(`${namespace}/${desired.metadata!.name}`);
     if (existing && existing.metadata?.annotations?.[POD_SPEC_HASH] !== desired.metadata!.annotations![POD_SPEC_HASH]) {
       // A pod's spec cannot change: replace it. Its deletion event brings this key back.

@@ -14,6 +14,7 @@ import { ClientReconciler } from './client-reconciler.js';
 import { enrol } from './enrol.js';
 import { HubLink } from './hub-link.js';
 import { loadPolicy, type SitePolicy } from './policy.js';
+import { loadClientPlacement, type ClientPlacement } from './client-placement.js';
 
 export interface SiteAgentOptions {
   /** The join bundle's text; read only when the state directory holds no identity yet. */
@@ -23,6 +24,8 @@ export interface SiteAgentOptions {
   kubeconfig?: string;
   policy: SitePolicy;
   clientImage?: string;
+  /** Where client pods run, beneath each job's own placement. */
+  clientPlacement?: ClientPlacement;
   siteDataClaim: string;
   /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
   backoff?: { baseMs: number; maxMs: number };
@@ -68,6 +71,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
+    ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
     signer: link,
     onStatus: (statuses) => link.report(statuses),
     log,
@@ -103,6 +107,7 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
       ...(values.kubeconfig ? { kubeconfig: values.kubeconfig } : {}),
       policy: await loadPolicy(values.policy),
       ...(values['client-image'] ? { clientImage: values['client-image'] } : {}),
+      clientPlacement: await loadClientPlacement(values['client-placement']),
       siteDataClaim: values['site-data-claim'] ?? 'site-data',
       log,
     });
