@@ -1,7 +1,9 @@
 /**
  * What the site agent may do in the hospital's cluster: manage client pods, their Secrets and
- * ConfigMaps, and write Events, in its own namespace and nowhere else. The site chart renders
- * these objects; the integration tests run the agent with exactly this Role.
+ * ConfigMaps, in its own namespace and nowhere else. Applying an object that does not exist yet
+ * needs "create" beside "patch".
+ * The site chart's Role has the same rules (a chart test keeps them equal); the integration tests
+ * run the agent with exactly this Role.
  */
 import type { V1Role, V1RoleBinding } from '@kubernetes/client-node';
 
@@ -13,9 +15,11 @@ export function siteAgentRole(namespace: string): V1Role {
     kind: 'Role',
     metadata: { name: SITE_AGENT_ROLE, namespace, labels: { 'app.kubernetes.io/name': 'flotilla', 'app.kubernetes.io/component': 'site-agent' } },
     rules: [
-      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
-      { apiGroups: [''], resources: ['secrets', 'configmaps'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
-      { apiGroups: ['', 'events.k8s.io'], resources: ['events'], verbs: ['create', 'patch'] },
+      // Cached by label, applied, replaced or removed.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+      // A certificate Secret is read back for its expiry; both are swept by label.
+      { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'create', 'patch', 'delete'] },
     ],
   };
 }
