@@ -49,7 +49,16 @@ export class LoadBalancers {
       balancer = { ip: existing?.ip ?? this.allocateIP(), servers: [], sockets: new Set(), shape };
       this.balancers.set(key, balancer);
       const made = balancer;
-      balancer.servers = await Promise.all((wanted.spec!.ports ?? []).map((port) => this.listen(made, wanted, port)));
+      const listening = await Promise.allSettled((wanted.spec!.ports ?? []).map((port) => this.listen(made, wanted, port)));
+      made.servers = listening.flatMap((l) => (l.status === 'fulfilled' ? [l.value] : []));
+      const failed = listening.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+      if (failed) {
+        // One port could not listen (taken on this machine): close the others, so that the retry
+        // starts afresh rather than leave a half balancer nothing would ever close.
+        this.close(made);
+        this.balancers.delete(key);
+        throw failed.reason;
+      }
     }
     const ingress = wanted.status?.loadBalancer?.ingress?.[0]?.ip;
     if (ingress !== balancer.ip) {
