@@ -40,6 +40,11 @@ const env = {
   HELM_DATA_HOME: path.join(home, 'data'),
 };
 
+/** The environment helm runs with here: this process's, with helm's folders in a temporary one. */
+export function helmEnv(): NodeJS.ProcessEnv {
+  return { ...env };
+}
+
 let binary: Promise<string> | undefined;
 
 /** helm: $FLOTILLA_HELM_BIN (the binary), else what install-tools.sh builds (a no-op once built). */

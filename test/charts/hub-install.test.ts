@@ -1,0 +1,185 @@
+/**
+ * The hub chart installed, upgraded and uninstalled with the pinned helm into a real kube-apiserver
+ * (with kube-controller-manager: ReplicaSets, pods, garbage collection): the API server accepts
+ * every object, Pod Security "restricted" admits the operator's pod, the ServiceAccount may do what
+ * the operator does and no more, a changed value takes effect, and an uninstall leaves nothing
+ * behind but the CRDs (and the Sites in them) when they are kept.
+ */
+import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
+import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
+import { canI, difference, eventually, everyObject, restrictedNamespace } from './cluster.js';
+import { helm, helmBinary, helmOk, HUB_CHART, valuesFile } from './helm.js';
+
+jest.setTimeout(180_000);
+
+const NS = 'flotilla-system';
+const values = { gateway: { host: 'hub.example.org' }, networkPolicy: { aggregators: { namespaces: ['cardiology'] } } };
+const site = { apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: 'cleveland' }, spec: { displayName: 'Cleveland Clinic' } };
+
+let cluster: ControlPlane;
+let baseline: Set<string>;
+const kubectl = (...args: string[]) => cluster.kubectl(args);
+const json = async <T>(...args: string[]) => JSON.parse(await kubectl(...args, '--output=json')) as T;
+const helmIn = (args: string[]) => helmOk(args, { kubeconfig: cluster.kubeconfigPath });
+const install = (extra: unknown = {}) => helmIn(['install', 'flotilla', HUB_CHART, '--namespace', NS, '-f', valuesFile(values), '-f', valuesFile(extra)]);
+
+interface Deployment {
+  spec: { replicas: number; template: { spec: { containers: { args: string[]; env: { name: string; value?: string }[] }[] } } };
+}
+
+beforeAll(() => Promise.all([resolveBinDir(), helmBinary()]), 30 * 60_000);
+
+beforeAll(async () => {
+  cluster = await startControlPlane({ name: 'charts-hub', withControllerManager: true });
+  await restrictedNamespace(cluster, NS);
+  await restrictedNamespace(cluster, 'cardiology');
+  baseline = await everyObject(cluster);
+});
+
+afterAll(async () => {
+  await cluster?.stop();
+});
+
+describe('the hub chart in a real API server', () => {
+  test('installs: every object accepted, the operator pod admitted under "restricted", NOTES say what to do next', async () => {
+    const result = await helm(['install', 'flotilla', HUB_CHART, '--namespace', NS, '-f', valuesFile(values)], { kubeconfig: cluster.kubeconfigPath });
+    expect(result.stderr).toBe(''); // no Pod Security warning, no deprecated API
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("kubectl -n flotilla-system get secret flotilla-join-bundle-cleveland -o jsonpath='{.data.bundle}' | base64 -d > cleveland.join");
+    expect(result.stdout).toContain('gateway (mutual TLS)  hub.example.org:7443');
+
+    // Polled: kubectl wait fails outright while a new CRD has no conditions yet.
+    for (const crd of ['federatedjobs.flotilla.dev', 'sites.flotilla.dev']) {
+      await eventually(async () => (await kubectl('get', 'crd', crd, '--output=jsonpath={.status.conditions[?(@.type=="Established")].status}')) === 'True', 60_000, `${crd} Established`);
+    }
+    const added = difference(baseline, await everyObject(cluster)).added;
+    for (const object of [
+      'CustomResourceDefinition federatedjobs.flotilla.dev',
+      'CustomResourceDefinition sites.flotilla.dev',
+      'ClusterRole flotilla-operator',
+      'ClusterRoleBinding flotilla-operator',
+      'Role flotilla-system/flotilla-leader-election',
+      'RoleBinding flotilla-system/flotilla-leader-election',
+      'ServiceAccount flotilla-system/flotilla-operator',
+      'Deployment flotilla-system/flotilla-operator',
+      'Service flotilla-system/flotilla-gateway',
+      'Service flotilla-system/flotilla-metrics',
+      'NetworkPolicy flotilla-system/flotilla-operator',
+      'NetworkPolicy cardiology/flotilla-aggregators',
+    ]) {
+      expect(added).toContain(object);
+    }
+    // The ReplicaSet's pod exists: the namespace's Pod Security admission ("restricted", enforced) let it in.
+    await eventually(async () => (await json<{ items: unknown[] }>('get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=operator')).items.length === 1, 60_000, 'the operator pod');
+    const events = await kubectl('get', 'events', '-n', NS, '--field-selector=reason=FailedCreate', '--output=name');
+    expect(events.trim()).toBe('');
+    // A LoadBalancer Service got its node ports from the API server.
+    const gateway = await json<{ spec: { type: string; ports: { nodePort?: number }[] } }>('get', 'service', 'flotilla-gateway', '-n', NS);
+    expect(gateway.spec.type).toBe('LoadBalancer');
+    expect(gateway.spec.ports.every((p) => (p.nodePort ?? 0) > 0)).toBe(true);
+  });
+
+  test("the operator's ServiceAccount may do what the operator does, and nothing it does not", async () => {
+    const allowed = await canI(cluster, NS, 'flotilla-operator', [
+        'watch federatedjobs.flotilla.dev *',
+        'patch federatedjobs.flotilla.dev cardiology --subresource=status',
+        'patch sites.flotilla.dev --subresource=status',
+        'create deployments.apps cardiology',
+        'delete services cardiology',
+        'create secrets cardiology',
+        'get secrets flotilla-system',
+        'create events default',
+        'update leases/flotilla-operator',
+        'create leases',
+    ]);
+    expect(Object.entries(allowed).filter(([, yes]) => !yes)).toEqual([]);
+    const denied = await canI(cluster, NS, 'flotilla-operator', [
+      'delete federatedjobs.flotilla.dev cardiology',
+      'update federatedjobs.flotilla.dev cardiology',
+      'create sites.flotilla.dev',
+      'delete sites.flotilla.dev',
+      'update sites.flotilla.dev --subresource=status',
+      'get configmaps cardiology',
+      'create pods cardiology',
+      'create pods cardiology --subresource=exec',
+      'get nodes',
+      'create clusterrolebindings',
+      'escalate clusterroles',
+      'impersonate serviceaccounts',
+      'update leases/kube-controller-manager kube-system',
+      'update leases/another-lease',
+      'create leases cardiology',
+    ]);
+    expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
+  });
+
+  test('upgrades: changed values take effect in the live objects', async () => {
+    await helmIn([
+      'upgrade',
+      'flotilla',
+      HUB_CHART,
+      '--namespace',
+      NS,
+      '-f',
+      valuesFile(values),
+      '-f',
+      valuesFile({ operator: { replicas: 2, logLevel: 'debug' }, gateway: { service: { type: 'NodePort', nodePort: 30743, enrollmentNodePort: 30744 } } }),
+    ]);
+    const deployment = await json<Deployment>('get', 'deployment', 'flotilla-operator', '-n', NS);
+    expect(deployment.spec.replicas).toBe(2);
+    const container = deployment.spec.template.spec.containers[0]!;
+    expect(container.args).toContain('--gateway-address=hub.example.org:30743');
+    expect(container.env).toContainEqual({ name: 'FLOTILLA_LOG_LEVEL', value: 'debug' });
+    const gateway = await json<{ spec: { type: string; ports: { name: string; nodePort: number }[] } }>('get', 'service', 'flotilla-gateway', '-n', NS);
+    expect([gateway.spec.type, gateway.spec.ports.map((p) => [p.name, p.nodePort])]).toEqual([
+      'NodePort',
+      [
+        ['gateway', 30743],
+        ['enrollment', 30744],
+      ],
+    ]);
+    await eventually(async () => (await json<{ items: unknown[] }>('get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=operator')).items.length === 2, 60_000, 'two operator pods');
+    expect(JSON.parse(await helmIn(['history', 'flotilla', '--namespace', NS, '--output=json'])).map((r: { revision: number; status: string }) => [r.revision, r.status])).toEqual([
+      [1, 'superseded'],
+      [2, 'deployed'],
+    ]);
+  });
+
+  test('uninstalls, keeping the CRDs and the Sites in them; a new install adopts them', async () => {
+    await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(site));
+    await helmIn(['uninstall', 'flotilla', '--namespace', NS]);
+    // The API server serves a kept CRD's group through an APIService of its own.
+    const kept = ['APIService v1alpha1.flotilla.dev', 'CustomResourceDefinition federatedjobs.flotilla.dev', 'CustomResourceDefinition sites.flotilla.dev', 'Site cleveland'];
+    let left: { added: string[]; removed: string[] } = { added: [], removed: [] };
+    await eventually(
+      async () => {
+        left = difference(baseline, await everyObject(cluster));
+        return JSON.stringify(left) === JSON.stringify({ added: kept, removed: [] });
+      },
+      60_000,
+      'nothing but the kept CRDs and their Site',
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; left: ${JSON.stringify(left)}`);
+    });
+    await install();
+    expect(await kubectl('get', 'site', 'cleveland', '--output=jsonpath={.spec.displayName}')).toBe('Cleveland Clinic');
+  });
+
+  test('with crds.keep off, an uninstall leaves nothing at all', async () => {
+    await helmIn(['upgrade', 'flotilla', HUB_CHART, '--namespace', NS, '-f', valuesFile(values), '--set', 'crds.keep=false']);
+    const crd = await json<{ metadata: { annotations?: Record<string, string> } }>('get', 'crd', 'sites.flotilla.dev');
+    expect(crd.metadata.annotations?.['helm.sh/resource-policy']).toBeUndefined();
+    await helmIn(['uninstall', 'flotilla', '--namespace', NS]);
+    let left: { added: string[]; removed: string[] } = { added: [], removed: [] };
+    await eventually(
+      async () => {
+        left = difference(baseline, await everyObject(cluster));
+        return left.added.length === 0 && left.removed.length === 0;
+      },
+      60_000,
+      'an empty cluster again',
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; left: ${JSON.stringify(left)}`);
+    });
+  });
+});
