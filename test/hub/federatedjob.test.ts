@@ -112,9 +112,9 @@ describe('FederatedJob controllers', () => {
 
   test('status is written once per change, with observedGeneration; an idle operator writes nothing', async () => {
     expect(await updatesDuring(6_000)).toBe(0);
-    await hub.kubectl('patch', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"rounds":4}}');
+    // An operational field: what defines the training cannot change once the job exists.
+    await hub.kubectl('patch', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"roundDeadlineSeconds":300}}');
     await eventually(async () => (await job()).status?.observedGeneration === 2, 30_000, 'observedGeneration 2');
-    expect((await job()).status?.progress).toBe('0/4');
     // The aggregator restarts to read the new spec; once it is back, all is quiet again.
     await hub.kubectl('rollout', 'status', 'deployment/heart-aggregator', `--namespace=${JOB_NAMESPACE}`, '--timeout=60s');
     await eventually(ready, 30_000, 'the job to be Ready again');
@@ -136,10 +136,8 @@ describe('FederatedJob controllers', () => {
     await expect(hub.kubectl('get', 'secret', 'heart-flotilla-ca', `--namespace=${JOB_NAMESPACE}`)).rejects.toThrow(/NotFound/);
   });
 
-  test('a job that cannot have its objects fails with the reason', async () => {
-    await hub.apply(federatedJob('x'.repeat(53)));
-    await eventually(async () => (await get('federatedjob', 'x'.repeat(53))).status?.phase === 'Failed', 30_000, 'the job to fail');
-    const { status } = await get('federatedjob', 'x'.repeat(53));
-    expect(status!.conditions).toContainEqual(expect.objectContaining({ type: 'Failed', status: 'True', reason: 'InvalidName' }));
+  // The CRD refuses such a name now; the operator's InvalidName is for jobs stored before it did.
+  test('a job that could not have its objects is refused by the API server', async () => {
+    await expect(hub.apply(federatedJob('x'.repeat(53)))).rejects.toThrow(/metadata\.name: Invalid value: a FederatedJob's name must start with a lower-case letter and have at most 52/);
   });
 });

@@ -319,11 +319,11 @@ export interface FederatedJobSpec {
    */
   checkpoint: {
     /**
-     * Size of the checkpoint claim (a quantity of bytes, such as 1Gi).
+     * Size of the checkpoint claim (a quantity of bytes, such as 1Gi). It may grow while the job runs, where the storage class allows expansion, but not shrink.
      */
     storageSize: string;
     /**
-     * Storage class of the checkpoint claim (the cluster's default class when unset).
+     * Storage class of the checkpoint claim (the cluster's default class when unset). Fixed once the job exists.
      */
     storageClassName?: string;
   };

@@ -1,0 +1,54 @@
+/**
+ * A real API server with the CRDs installed, for the tests of the API itself: requests go over
+ * HTTP so that a refusal's status code and metav1.Status are there to check.
+ */
+import { expect } from '@jest/globals';
+import * as k8s from '@kubernetes/client-node';
+import path from 'node:path';
+import { packageRoot } from '../../operator/api/crds.js';
+import { ApiError, kubeRequest, type KubeRequest } from '../../operator/kube/request.js';
+import { startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+
+export interface CrdCluster {
+  cluster: ControlPlane;
+  kc: k8s.KubeConfig;
+}
+
+export async function startCrdCluster(name: string): Promise<CrdCluster> {
+  const cluster = await startControlPlane({ name });
+  await cluster.kubectl(['apply', '--server-side', '-f', path.join(packageRoot, 'crds')]);
+  await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(cluster.kubeconfig);
+  return { cluster, kc };
+}
+
+export const jobsPath = (namespace: string, name?: string) =>
+  `/apis/flotilla.dev/v1alpha1/namespaces/${namespace}/federatedjobs${name ? `/${name}` : ''}`;
+
+/** The API server's answer to a request it must refuse as invalid (422, reason Invalid). */
+export async function refusedAsInvalid(kc: k8s.KubeConfig, req: KubeRequest): Promise<string> {
+  const error = await kubeRequest(kc, req).then(
+    () => {
+      throw new Error(`the API server accepted ${req.method} ${req.path} ${JSON.stringify(req.body)}`);
+    },
+    (err: unknown) => err,
+  );
+  if (!(error instanceof ApiError)) throw error;
+  expect(error.statusCode).toBe(422);
+  expect(error.reason).toBe('Invalid');
+  return error.status?.message ?? error.message;
+}
+
+/** Retries `check` until it passes: the API server takes a moment to serve a changed CRD. */
+export async function eventually(check: () => Promise<void>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
