@@ -17,10 +17,18 @@ export interface CrdCluster {
 export async function startCrdCluster(name: string): Promise<CrdCluster> {
   const cluster = await startControlPlane({ name });
   await cluster.kubectl(['apply', '--server-side', '-f', path.join(packageRoot, 'crds')]);
-  await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+  await established(cluster, ['federatedjobs.flotilla.dev', 'sites.flotilla.dev']);
   const kc = new k8s.KubeConfig();
   kc.loadFromString(cluster.kubeconfig);
   return { cluster, kc };
+}
+
+/** Polls: kubectl wait fails outright while a new CRD has no conditions yet. */
+export async function established(cluster: ControlPlane, crds: string[]): Promise<void> {
+  const condition = '--output=jsonpath={.status.conditions[?(@.type=="Established")].status}';
+  await eventually(async () => {
+    for (const crd of crds) expect(await cluster.kubectl(['get', 'crd', crd, condition])).toBe('True');
+  }, 60_000);
 }
 
 export const jobsPath = (namespace: string, name?: string) =>

@@ -9,6 +9,7 @@ import * as k8s from '@kubernetes/client-node';
 import { compare, isQuantity, parseQuantity, sign } from '../../operator/api/quantity.js';
 import { kubeRequest } from '../../operator/kube/request.js';
 import { resolveBinDir, startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { established } from './crd-fixture.js';
 
 jest.setTimeout(180_000);
 
@@ -77,7 +78,7 @@ describe("the local quantity library agrees with the API server's", () => {
     cluster = await startControlPlane({ name: 'quantity' });
     kc.loadFromString(cluster.kubeconfig);
     await cluster.kubectl(['apply', '-f', '-'], JSON.stringify(probeCrd));
-    await cluster.kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/quantityprobes.test.flotilla.dev']);
+    await established(cluster, ['quantityprobes.test.flotilla.dev']);
   });
   afterAll(() => cluster?.stop());
 
