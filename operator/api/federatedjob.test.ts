@@ -44,7 +44,7 @@ describe('FederatedJob manifests', () => {
     ['both names and selector', (d: any) => (d.spec.sites.selector = { matchLabels: { a: 'b' } }), 'spec.sites: Invalid value: give exactly one of sites.names and sites.selector'],
     ['parameters of another strategy', (d: any) => (d.spec.strategy = { name: 'FedAvg', fedProx: { mu: 0.1 } }), 'spec.strategy: Invalid value: strategy.fedProx is only for strategy.name FedProx'],
     ['an override for an unlisted site', (d: any) => d.spec.sites.overrides.push({ site: 'nowhere' }), 'spec.sites: Invalid value: every sites.overrides[].site must be one of sites.names'],
-    ['a data path escaping its volume', (d: any) => (d.spec.sites.overrides[0].data.path = '../../etc/passwd'), "spec.sites.overrides[0].data.path: Invalid value: data.path must be relative"],
+    ['a data path escaping its volume', (d: any) => (d.spec.sites.overrides[0].data.path = '../../etc/passwd'), 'spec.sites.overrides[0].data.path: Invalid value: "../../etc/passwd": data.path must be relative'],
     ['a heartbeat longer than the deadline', (d: any) => (d.spec.heartbeatTimeoutSeconds = 600), 'spec.heartbeatTimeoutSeconds: Invalid value: heartbeatTimeoutSeconds must be shorter'],
     ['both epochs and steps', (d: any) => (d.spec.trainer.localSteps = 10), 'spec.trainer: Invalid value: give at most one of trainer.localEpochs and trainer.localSteps'],
     ['an unknown strategy', (d: any) => (d.spec.strategy.name = 'FedMagic'), 'spec.strategy.name: Unsupported value: supported values: "FedAvg"'],

@@ -1,17 +1,15 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { run as runCel, type CelInput } from '@bufbuild/cel';
+import { celErrors, type FieldError } from './cel-rules.js';
 import type { JSONSchema } from './crds.js';
+
+export type { FieldError } from './cel-rules.js';
 
 /**
  * Validates and defaults an object the way the API server does for a CRD: the structural OpenAPI
  * schema (unknown fields refused, as `kubectl apply` does with strict field validation), then every
- * x-kubernetes-validations CEL rule. A job that passes here is a job the API server accepts.
+ * x-kubernetes-validations CEL rule (cel-rules.ts). A job that passes here is a job the API server
+ * accepts.
  */
-export interface FieldError {
-  /** Dotted path of the offending field, as the API server names it (spec.sites.names). */
-  field: string;
-  message: string;
-}
 
 export class ValidationError extends Error {
   constructor(
@@ -32,10 +30,14 @@ export class SchemaValidator {
     this.validate = ajv.compile(toAjvSchema(schema, true));
   }
 
-  /** Applies defaults to `object` in place and returns every error found (empty when valid). */
-  check(object: unknown): FieldError[] {
+  /**
+   * Applies defaults to `object` in place and returns every error found (empty when valid). With
+   * `old` (the stored object, defaults applied) it is an update, and transition rules run too.
+   * As in the API server, the rules run only when the schema found nothing wrong.
+   */
+  check(object: unknown, old?: unknown): FieldError[] {
     if (!this.validate(object)) return (this.validate.errors ?? []).map(ajvError);
-    return celErrors(this.schema, object, '');
+    return celErrors(this.schema, object, old, '');
   }
 }
 
@@ -64,7 +66,8 @@ function toAjvSchema(schema: JSONSchema, atRoot = false): JSONSchema {
     out.exclusiveMaximum = schema.maximum;
     delete out.maximum;
   }
-  if (schema['x-kubernetes-int-or-string']) return { anyOf: [{ type: 'integer' }, { type: 'string' }] };
+  // The value checks beside it (maxLength, pattern) apply to the string form.
+  if (schema['x-kubernetes-int-or-string']) return { ...out, anyOf: [{ type: 'integer' }, { type: 'string' }] };
   if (schema.type === 'object' && schema.properties && !schema['x-kubernetes-preserve-unknown-fields'] && schema.additionalProperties === undefined) {
     out.additionalProperties = false;
   }
@@ -72,7 +75,7 @@ function toAjvSchema(schema: JSONSchema, atRoot = false): JSONSchema {
 }
 
 function ajvError(e: ErrorObject): FieldError {
-  const field = e.instancePath.split('/').filter(Boolean).join('.') || '<root>';
+  const field = e.instancePath.split('/').filter(Boolean).map((t) => t.replaceAll('~1', '/').replaceAll('~0', '~')).join('.') || '<root>';
   switch (e.keyword) {
     case 'additionalProperties':
       return { field: `${field}.${String(e.params.additionalProperty)}`, message: 'field not declared in schema' };
@@ -83,43 +86,4 @@ function ajvError(e: ErrorObject): FieldError {
     default:
       return { field, message: `Invalid value: ${e.message ?? e.keyword}` };
   }
-}
-
-/** Evaluates the CEL rules of every schema node that has a value, depth first, like the API server. */
-function celErrors(schema: JSONSchema, value: unknown, path: string): FieldError[] {
-  if (value === undefined || value === null) return [];
-  const errors: FieldError[] = [];
-  for (const rule of schema['x-kubernetes-validations'] ?? []) {
-    let ok: unknown;
-    try {
-      ok = runCel(rule.rule, { self: toCel(schema, value) as CelInput });
-    } catch (err) {
-      ok = err instanceof Error ? err.message : String(err);
-    }
-    if (ok !== true) {
-      const field = (path || '<root>') + (rule.fieldPath ?? '');
-      const detail = typeof ok === 'string' ? ` (rule failed to evaluate: ${ok})` : '';
-      errors.push({ field, message: `Invalid value: ${rule.message ?? `failed rule: ${rule.rule}`}${detail}` });
-    }
-  }
-  if (schema.properties && typeof value === 'object') {
-    for (const [key, sub] of Object.entries(schema.properties)) {
-      errors.push(...celErrors(sub, (value as Record<string, unknown>)[key], path ? `${path}.${key}` : key));
-    }
-  }
-  if (schema.items && Array.isArray(value)) {
-    value.forEach((item, i) => errors.push(...celErrors(schema.items!, item, `${path}[${i}]`)));
-  }
-  return errors;
-}
-
-/** CEL tells int from double: schema integers become bigints, as the API server types them. */
-function toCel(schema: JSONSchema | undefined, value: unknown): unknown {
-  if (schema?.type === 'integer' && typeof value === 'number') return BigInt(value);
-  if (Array.isArray(value)) return value.map((v) => toCel(schema?.items, v));
-  if (value !== null && typeof value === 'object') {
-    const extra = typeof schema?.additionalProperties === 'object' ? schema.additionalProperties : undefined;
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toCel(schema?.properties?.[k] ?? extra, v)]));
-  }
-  return value;
 }

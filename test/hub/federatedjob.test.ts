@@ -145,9 +145,9 @@ describe('FederatedJob controllers', () => {
     await running('quiet');
     await eventually(() => ready('quiet'), 30_000, 'the job to be Ready');
     expect(await updatesOver('quiet', 3)).toBe(0);
-    await hub.kubectl('patch', 'federatedjob', 'quiet', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"rounds":4}}');
+    // An operational field: what defines the training cannot change once the job exists.
+    await hub.kubectl('patch', 'federatedjob', 'quiet', `--namespace=${JOB_NAMESPACE}`, '--type=merge', '--patch={"spec":{"roundDeadlineSeconds":300}}');
     await eventually(async () => (await job('quiet')).status?.observedGeneration === 2, 30_000, 'observedGeneration 2');
-    expect((await job('quiet')).status?.progress).toBe('0/4');
     // The aggregator restarts to read the new spec; once it is back, all is quiet again.
     await hub.kubectl('rollout', 'status', 'deployment/quiet-aggregator', `--namespace=${JOB_NAMESPACE}`, '--timeout=60s');
     await eventually(() => ready('quiet'), 30_000, 'the job to be Ready again');
@@ -172,10 +172,8 @@ describe('FederatedJob controllers', () => {
     await expect(hub.kubectl('get', 'secret', 'doomed-flotilla-ca', `--namespace=${JOB_NAMESPACE}`)).rejects.toThrow(/NotFound/);
   });
 
-  test('a job that cannot have its objects fails with the reason', async () => {
-    await hub.apply(federatedJob('x'.repeat(53)));
-    await eventually(async () => (await get('federatedjob', 'x'.repeat(53))).status?.phase === 'Failed', 30_000, 'the job to fail');
-    const { status } = await get('federatedjob', 'x'.repeat(53));
-    expect(status!.conditions).toContainEqual(expect.objectContaining({ type: 'Failed', status: 'True', reason: 'InvalidName' }));
+  // The CRD refuses such a name now; the operator's InvalidName is for jobs stored before it did.
+  test('a job that could not have its objects is refused by the API server', async () => {
+    await expect(hub.apply(federatedJob('x'.repeat(53)))).rejects.toThrow(/metadata\.name: Invalid value: a FederatedJob's name must start with a lower-case letter and have at most 52/);
   });
 });

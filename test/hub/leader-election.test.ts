@@ -70,7 +70,7 @@ describe('operator leader election', () => {
     expect(await phase()).toBe('Running');
 
     // A change after the failover is acted on by the new leader.
-    await hub.kubectl('patch', 'federatedjob', 'failover', ns, '--type=merge', '--patch={"spec":{"rounds":60}}');
+    await hub.kubectl('patch', 'federatedjob', 'failover', ns, '--type=merge', '--patch={"spec":{"roundDeadlineSeconds":300}}');
     await eventually(
       async () => (await hub.kubectl('get', 'federatedjob', 'failover', ns, '--output=jsonpath={.status.observedGeneration}')) === '2',
       30_000,

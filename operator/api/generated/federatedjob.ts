@@ -18,12 +18,27 @@ export interface FederatedJobSpec {
      * A label selector over Site resources.
      */
     selector?: {
+      /**
+       * Labels a Site must have, each with this value.
+       */
       matchLabels?: {
         [k: string]: string;
       };
+      /**
+       * Requirements on a Site's labels; a Site must meet all of them.
+       */
       matchExpressions?: {
+        /**
+         * The label the requirement is about.
+         */
         key: string;
+        /**
+         * In and NotIn compare the label's value with values; Exists and DoesNotExist ask only whether the Site has the label.
+         */
         operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+        /**
+         * The values for In and NotIn; empty for Exists and DoesNotExist.
+         */
         values?: string[];
       }[];
     };
@@ -54,9 +69,15 @@ export interface FederatedJobSpec {
        * Compute resources (core/v1 ResourceRequirements limits and requests), GPUs included (nvidia.com/gpu).
        */
       resources?: {
+        /**
+         * The most a container may use, by resource name (cpu, memory, nvidia.com/gpu).
+         */
         limits?: {
           [k: string]: number | string;
         };
+        /**
+         * What the scheduler reserves for a container, by resource name (cpu, memory, nvidia.com/gpu).
+         */
         requests?: {
           [k: string]: number | string;
         };
@@ -111,12 +132,18 @@ export interface FederatedJobSpec {
      * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021).
      */
     name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad';
+    /**
+     * Parameters of FedProx (only with name FedProx).
+     */
     fedProx?: {
       /**
        * Weight of the proximal term (mu/2)·||w - w_global||².
        */
       mu: number;
     };
+    /**
+     * Parameters of the server optimisers FedAdam, FedYogi and FedAdagrad (only with those names).
+     */
     fedOpt?: {
       /**
        * The server optimiser's step size (eta).
@@ -231,7 +258,13 @@ export interface FederatedJobSpec {
      * Mini-batch steps per round. Exclusive with localEpochs.
      */
     localSteps?: number;
+    /**
+     * Records per mini-batch of local training.
+     */
     batchSize: number;
+    /**
+     * Step size of each site's local optimiser (SGD).
+     */
     learningRate: number;
     /**
      * Longest a bring-your-own trainer may run in one round.
@@ -255,14 +288,23 @@ export interface FederatedJobSpec {
    * Settings of the job's aggregator pod.
    */
   aggregator: {
+    /**
+     * Container image of the aggregator (the operator's own image by default).
+     */
     image?: string;
     /**
      * Compute resources (core/v1 ResourceRequirements limits and requests), GPUs included (nvidia.com/gpu).
      */
     resources?: {
+      /**
+       * The most a container may use, by resource name (cpu, memory, nvidia.com/gpu).
+       */
       limits?: {
         [k: string]: number | string;
       };
+      /**
+       * What the scheduler reserves for a container, by resource name (cpu, memory, nvidia.com/gpu).
+       */
       requests?: {
         [k: string]: number | string;
       };
@@ -276,7 +318,13 @@ export interface FederatedJobSpec {
    * Where the aggregator keeps its checkpoints (written atomically after every round).
    */
   checkpoint: {
+    /**
+     * Size of the checkpoint claim (a quantity of bytes, such as 1Gi). It may grow while the job runs, where the storage class allows expansion, but not shrink.
+     */
     storageSize: string;
+    /**
+     * Storage class of the checkpoint claim (the cluster's default class when unset). Fixed once the job exists.
+     */
     storageClassName?: string;
   };
   /**
@@ -298,7 +346,13 @@ export interface FederatedJobSpec {
  * Observed state, written by the operator.
  */
 export interface FederatedJobStatus {
+  /**
+   * The metadata.generation of the spec this status was computed from.
+   */
   observedGeneration?: number;
+  /**
+   * Pending until the aggregator is up, Running while rounds run, then Succeeded or Failed (the conditions say why).
+   */
   phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed';
   /**
    * Round of the total, for display (7/20).
@@ -312,7 +366,13 @@ export interface FederatedJobStatus {
    * Sites whose client is running, of the sites selected (3/4).
    */
   sitesReady?: string;
+  /**
+   * When the job left Pending.
+   */
   startTime?: string;
+  /**
+   * When the job succeeded or failed.
+   */
   completionTime?: string;
   /**
    * Where the sites' clients dial the aggregator.
@@ -322,35 +382,92 @@ export interface FederatedJobStatus {
    * The global model on the sites' test sets, sample-weighted, after the last round.
    */
   latestMetrics?: {
+    /**
+     * Mean loss of the global model on the sites' test records.
+     */
     loss?: number;
+    /**
+     * Share of the sites' test records the global model classifies correctly.
+     */
     accuracy?: number;
+    /**
+     * How many sites' figures went into loss and accuracy.
+     */
     participants?: number;
   };
+  /**
+   * Each selected site's client and figures.
+   */
   sites?: {
+    /**
+     * The Site.
+     */
     name: string;
     /**
      * Pending, Running, Succeeded, Failed or Refused (by the site's policy).
      */
     phase?: string;
+    /**
+     * What the site agent last said about the job's client.
+     */
     message?: string;
+    /**
+     * The last round in which the site's update was folded in.
+     */
     lastRound?: number;
+    /**
+     * The global model's accuracy on the site's test records, as the site last evaluated it.
+     */
     accuracy?: number;
+    /**
+     * The site's training records.
+     */
     samples?: number;
   }[];
   /**
    * The final global model.
    */
   model?: {
+    /**
+     * Where the model file is, as pvc://<namespace>/<claim>/<path on the volume>.
+     */
     location?: string;
+    /**
+     * SHA-256 of the model file, hex.
+     */
     sha256?: string;
+    /**
+     * Size of the model file.
+     */
     bytes?: number;
   };
+  /**
+   * Ready (the aggregator is available to the sites) and Progressing (rounds are running), in the metav1.Condition shape.
+   */
   conditions?: {
+    /**
+     * The condition's name.
+     */
     type: string;
+    /**
+     * Whether the condition holds.
+     */
     status: 'True' | 'False' | 'Unknown';
+    /**
+     * The metadata.generation the condition was computed from.
+     */
     observedGeneration?: number;
+    /**
+     * When status last changed.
+     */
     lastTransitionTime: string;
+    /**
+     * Why, in one CamelCase word, for programs.
+     */
     reason: string;
+    /**
+     * Why, for people.
+     */
     message: string;
   }[];
 }

@@ -21,6 +21,9 @@ export interface SiteSpec {
  * Observed state, written by the operator.
  */
 export interface SiteStatus {
+  /**
+   * The metadata.generation of the spec this status was computed from.
+   */
   observedGeneration?: number;
   /**
    * Whether the site agent has joined (its join token is then spent).
@@ -30,8 +33,17 @@ export interface SiteStatus {
    * When the outstanding join token stops working.
    */
   joinTokenExpiry?: string;
+  /**
+   * When the hub last heard from the site agent.
+   */
   lastSeen?: string;
+  /**
+   * The version of flotilla the site agent runs.
+   */
   agentVersion?: string;
+  /**
+   * When the site agent's client certificate expires (the agent renews it before then).
+   */
   certificateExpiry?: string;
   /**
    * Client pods the site runs now.
@@ -41,20 +53,50 @@ export interface SiteStatus {
    * The site's assignments and their state as the agent last reported it.
    */
   jobs?: {
+    /**
+     * The FederatedJob's namespace at the hub.
+     */
     namespace: string;
+    /**
+     * The FederatedJob's name.
+     */
     name: string;
     /**
      * Pending, Running, Succeeded, Failed or Refused.
      */
     phase?: string;
+    /**
+     * What the site agent said about the job's client (why it refused it, for example).
+     */
     message?: string;
   }[];
+  /**
+   * Connected (the site agent holds its stream to the hub), in the metav1.Condition shape.
+   */
   conditions?: {
+    /**
+     * The condition's name.
+     */
     type: string;
+    /**
+     * Whether the condition holds.
+     */
     status: 'True' | 'False' | 'Unknown';
+    /**
+     * The metadata.generation the condition was computed from.
+     */
     observedGeneration?: number;
+    /**
+     * When status last changed.
+     */
     lastTransitionTime: string;
+    /**
+     * Why, in one CamelCase word, for programs.
+     */
     reason: string;
+    /**
+     * Why, for people.
+     */
     message: string;
   }[];
 }
