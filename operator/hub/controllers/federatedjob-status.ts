@@ -6,6 +6,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { isFinal, JOB_LABEL, Reason } from '../../api/vocabulary.js';
 import { applyStatus } from '../../kube/apply.js';
 import { equalStatus } from '../../kube/conditions.js';
 import type { EventRecorder } from '../../kube/events.js';
@@ -13,14 +14,13 @@ import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
 import type { SiteSessions } from '../contracts.js';
 import type { AssignmentStatus } from '../../sitelink/assignment.js';
-import { jobNameProblem, jobObjectNames, METRICS_PORT } from '../manifests/names.js';
+import { FIELD_MANAGER, jobNameProblem, jobObjectNames, METRICS_PORT } from '../manifests/names.js';
 import { aggregatorEndpoint } from './aggregator-endpoint.js';
-import { fetchAggregatorReport, isFinal, type AggregatorReport } from './aggregator-report.js';
+import { fetchAggregatorReport, type AggregatorReport } from './aggregator-report.js';
 import type { Deployment, HubCaches, Pod } from './hub-caches.js';
 import { milestones } from './job-milestones.js';
 import { selectedSites, selectionProblem } from './job-sites.js';
 import { jobStatus, type JobObservation } from './job-status.js';
-import { FIELD_MANAGER } from './federatedjob-workload.js';
 
 export interface StatusOptions {
   kc: k8s.KubeConfig;
@@ -66,12 +66,12 @@ export class FederatedJobStatusController {
     const base = { job, now: new Date(), sites, endpoint, siteReports: this.siteReports(job, sites), checkpointClaim: names.checkpoints };
 
     const nameProblem = jobNameProblem(job.metadata.name);
-    if (nameProblem) return { ...base, blocked: { reason: 'InvalidName', message: nameProblem, final: true }, aggregator: { available: false } };
+    if (nameProblem) return { ...base, blocked: { reason: Reason.InvalidName, message: nameProblem, final: true }, aggregator: { available: false } };
     const selection = job.spec.sites.names ? undefined : selectionProblem(job, sites);
-    if (selection) return { ...base, blocked: { reason: 'WaitingForSites', message: selection, final: false }, aggregator: { available: false } };
+    if (selection) return { ...base, blocked: { reason: Reason.WaitingForSites, message: selection, final: false }, aggregator: { available: false } };
     if (!endpoint) {
       const message = 'waiting for the load balancer to give the aggregator Service an address';
-      return { ...base, blocked: { reason: 'WaitingForAddress', message, final: false }, aggregator: { available: false } };
+      return { ...base, blocked: { reason: Reason.WaitingForAddress, message, final: false }, aggregator: { available: false } };
     }
     const aggregator = { available: isAvailable(deployment), message: podMessage(pod) };
     let report: AggregatorReport | undefined;
@@ -95,7 +95,7 @@ export class FederatedJobStatusController {
   private aggregatorPod(job: FederatedJob): Pod | undefined {
     return this.o.caches.pods
       .list()
-      .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.['flotilla.dev/job'] === job.metadata.name)
+      .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.[JOB_LABEL] === job.metadata.name)
       .filter((p) => !p.metadata?.deletionTimestamp)
       .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
   }

@@ -8,6 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { EventReason, isFinal } from '../../api/vocabulary.js';
 import { addFinalizer, apply, deleteIfExists, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { isConflict, isNotFound } from '../../kube/request.js';
@@ -20,16 +21,14 @@ import { aggregatorService } from '../manifests/aggregator-service.js';
 import { aggregatorTlsSecret, credentialsOf, type AggregatorCredentials } from '../manifests/aggregator-tls.js';
 import { checkpointClaim } from '../manifests/checkpoint-claim.js';
 import { specConfigMap } from '../manifests/job-manifest.js';
-import { jobNameProblem, jobObjectNames, MANAGED_BY } from '../manifests/names.js';
+import { FIELD_MANAGER, jobNameProblem, jobObjectNames } from '../manifests/names.js';
 import { jobCaSecretName, type HubPki } from '../pki.js';
 import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
-import { isFinal } from './aggregator-report.js';
 import type { HubCaches } from './hub-caches.js';
 import { sitesHoldingJob } from './job-cleanup.js';
 import { resolvedJob, selectedSites, selectionProblem } from './job-sites.js';
 
 export const FINALIZER = 'flotilla.dev/cleanup';
-export const FIELD_MANAGER = MANAGED_BY;
 
 export interface WorkloadOptions {
   kc: k8s.KubeConfig;
@@ -90,7 +89,7 @@ export class FederatedJobWorkload {
     const firstTime = !this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
     await apply(this.o.kc, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem: credentials.certificatePem }), { fieldManager });
     if (firstTime) {
-      void this.o.events.event(job, 'Normal', 'Created', `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
+      void this.o.events.event(job, 'Normal', EventReason.Created, `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
     }
     // Back to renew the certificate in time; at least hourly (a timer cannot wait 60 days).
     return { requeueAfterMs: Math.min(Math.max(renewAt - Date.now(), 1_000), HOUR_MS) };

@@ -6,6 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { SITE_LABEL } from '../../api/vocabulary.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { runWorkers, WorkQueue, type ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
@@ -133,7 +134,7 @@ export class HubControllers {
       caches.services.onEvent((_t, s) => this.owned(s, true)),
       caches.pods.onEvent((_t, p) => this.owned(p, false)),
       caches.secrets.onEvent((_t, secret) => {
-        const site = secret.metadata?.labels?.['flotilla.dev/site'];
+        const site = secret.metadata?.labels?.[SITE_LABEL];
         if (site && secret.metadata?.namespace === this.o.namespace) this.queue('site').add(site);
         else this.owned(secret, true);
       }),

@@ -10,10 +10,11 @@
  */
 import path from 'node:path';
 import type { FederatedJob, FederatedJobStatus } from '../../api/federatedjob.js';
+import { ConditionType, isFinal, Reason, type JobPhase } from '../../api/vocabulary.js';
 import { rfc3339, setCondition, type ConditionUpdate } from '../../kube/conditions.js';
 import type { AssignmentStatus } from '../../sitelink/assignment.js';
 import { AGGREGATOR_PATHS } from '../manifests/aggregator-deployment.js';
-import { isFinal, type AggregatorReport } from './aggregator-report.js';
+import type { AggregatorReport } from './aggregator-report.js';
 
 export type SiteStatus = NonNullable<FederatedJobStatus['sites']>[number];
 
@@ -62,7 +63,7 @@ export function jobStatus(o: JobObservation): FederatedJobStatus {
   return status;
 }
 
-function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): NonNullable<FederatedJobStatus['phase']> {
+function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): JobPhase {
   if (isFinal(previous)) return previous;
   if (o.blocked?.final) return 'Failed';
   if (o.report && isFinal(o.report.phase)) return o.report.phase;
@@ -122,28 +123,29 @@ function conditions(
   const { phase } = status;
   const rounds = `round ${status.round} of ${o.job.spec.rounds} closed`;
   let list = previous;
-  if (phase === 'Succeeded' || phase === 'Failed') {
-    const why = o.blocked?.final ? o.blocked : { reason: phase === 'Succeeded' ? 'RoundsCompleted' : 'AggregatorFailed', message: o.report?.message ?? rounds };
-    list = set(list, { type: 'Ready', status: 'False', reason: 'Finished', message: `the job has ended: ${phase}` });
-    list = set(list, { type: 'Progressing', status: 'False', reason: phase, message: why.message });
+  if (isFinal(phase)) {
+    const ended = phase === 'Succeeded' ? Reason.RoundsCompleted : Reason.AggregatorFailed;
+    const why = o.blocked?.final ? o.blocked : { reason: ended, message: o.report?.message ?? rounds };
+    list = set(list, { type: ConditionType.Ready, status: 'False', reason: Reason.Finished, message: `the job has ended: ${phase}` });
+    list = set(list, { type: ConditionType.Progressing, status: 'False', reason: phase, message: why.message });
     list = set(list, { type: phase, status: 'True', reason: why.reason, message: why.message });
     return list;
   }
   if (o.blocked) {
-    list = set(list, { type: 'Ready', status: 'False', reason: o.blocked.reason, message: o.blocked.message });
-    return set(list, { type: 'Progressing', status: 'False', reason: o.blocked.reason, message: o.blocked.message });
+    list = set(list, { type: ConditionType.Ready, status: 'False', reason: o.blocked.reason, message: o.blocked.message });
+    return set(list, { type: ConditionType.Progressing, status: 'False', reason: o.blocked.reason, message: o.blocked.message });
   }
   if (o.aggregator.available) {
-    list = set(list, { type: 'Ready', status: 'True', reason: 'AggregatorAvailable', message: `sites dial the aggregator at ${status.aggregatorEndpoint}` });
+    list = set(list, { type: ConditionType.Ready, status: 'True', reason: Reason.AggregatorAvailable, message: `sites dial the aggregator at ${status.aggregatorEndpoint}` });
   } else {
-    const reason = phase === 'Running' ? 'AggregatorUnavailable' : 'AggregatorStarting';
-    list = set(list, { type: 'Ready', status: 'False', reason, message: o.aggregator.message ?? 'waiting for the aggregator Deployment to become available' });
+    const reason = phase === 'Running' ? Reason.AggregatorUnavailable : Reason.AggregatorStarting;
+    list = set(list, { type: ConditionType.Ready, status: 'False', reason, message: o.aggregator.message ?? 'waiting for the aggregator Deployment to become available' });
   }
   const progressing = phase === 'Running';
   return set(list, {
-    type: 'Progressing',
+    type: ConditionType.Progressing,
     status: progressing ? 'True' : 'False',
-    reason: progressing ? 'RoundsInProgress' : 'Pending',
+    reason: progressing ? Reason.RoundsInProgress : Reason.Pending,
     message: progressing ? rounds : 'the aggregator has not started yet',
   });
 }
