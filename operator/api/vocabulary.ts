@@ -18,13 +18,15 @@ export function isFinal(phase: string | undefined): phase is FinalPhase {
 }
 
 export const ConditionType = {
-  /** FederatedJob: the sites can train now (the aggregator serves). */
+  /** FederatedJob: the sites can train now (the aggregator serves, nothing the job needs is refused). */
   Ready: 'Ready',
   /** FederatedJob: rounds are being run. */
   Progressing: 'Progressing',
   /** FederatedJob, once ended: how. */
   Succeeded: 'Succeeded',
   Failed: 'Failed',
+  /** FederatedJob: every selected site runs its client. */
+  SitesReady: 'SitesReady',
   /** Site: its agent holds its stream to the hub. */
   Connected: 'Connected',
 } as const;
@@ -34,6 +36,8 @@ export const Reason = {
   AggregatorAvailable: 'AggregatorAvailable',
   AggregatorStarting: 'AggregatorStarting',
   AggregatorUnavailable: 'AggregatorUnavailable',
+  /** The API server refused an object the job needs; the message names it and quotes the server. */
+  ObjectRefused: 'ObjectRefused',
   WaitingForSites: 'WaitingForSites',
   WaitingForAddress: 'WaitingForAddress',
   InvalidName: 'InvalidName',
@@ -44,6 +48,10 @@ export const Reason = {
   // FederatedJob Succeeded and Failed
   RoundsCompleted: 'RoundsCompleted',
   AggregatorFailed: 'AggregatorFailed',
+  // FederatedJob SitesReady
+  ClientsRunning: 'ClientsRunning',
+  ClientsNotRunning: 'ClientsNotRunning',
+  SiteRefused: 'SiteRefused',
   // Site Connected
   AgentConnected: 'AgentConnected',
   AgentDisconnected: 'AgentDisconnected',
@@ -57,6 +65,7 @@ export const EventReason = {
   Running: 'Running',
   RoundCompleted: 'RoundCompleted',
   SiteRefused: 'SiteRefused',
+  ObjectRefused: 'ObjectRefused',
   Succeeded: 'Succeeded',
   Failed: 'Failed',
 } as const;

@@ -3,7 +3,8 @@
  * pass: so a restarted operator, which compares against the stored status, repeats none.
  */
 import type { FederatedJobStatus } from '../../api/federatedjob.js';
-import { EventReason, isFinal } from '../../api/vocabulary.js';
+import { ConditionType, EventReason, isFinal, Reason } from '../../api/vocabulary.js';
+import { findCondition } from '../../kube/conditions.js';
 
 export interface Milestone {
   type: 'Normal' | 'Warning';
@@ -34,6 +35,11 @@ export function milestones(before: FederatedJobStatus | undefined, after: Federa
     if (site.phase === 'Refused' && earlier?.phase !== 'Refused') {
       events.push({ type: 'Warning', reason: EventReason.SiteRefused, message: `site ${site.name} refused the job: ${site.message ?? 'no reason given'}` });
     }
+  }
+  // A refusal once, when it appears or the API server's words change.
+  const [ready, wasReady] = [findCondition(after.conditions, ConditionType.Ready), findCondition(was.conditions, ConditionType.Ready)];
+  if (ready?.reason === Reason.ObjectRefused && (wasReady?.reason !== ready.reason || wasReady.message !== ready.message)) {
+    events.push({ type: 'Warning', reason: EventReason.ObjectRefused, message: ready.message });
   }
   if (was.phase !== after.phase && isFinal(after.phase)) {
     const condition = after.conditions?.find((c) => c.type === after.phase);
