@@ -5,12 +5,17 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { apply, deleteIfExists } from '../kube/apply.js';
+import { refusedAs } from '../kube/refusal.js';
 import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
-import { collectionPath, objectPath, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
+import { collectionPath, objectPath, refOf, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
 import { FIELD_MANAGER } from './client-objects.js';
 
+/**
+ * Server-side apply. A refusal (a quota, Pod Security, a policy of the hospital's cluster) fails
+ * with a message naming the object and quoting the server, which the agent reports to the hub.
+ */
 export function applyObject<T extends KubernetesObject>(kc: KubeConfig, obj: T): Promise<T> {
-  return apply(kc, obj, { fieldManager: FIELD_MANAGER });
+  return refusedAs(refOf(obj), () => apply(kc, obj, { fieldManager: FIELD_MANAGER }), "the site's API server");
 }
 
 export async function getObject<T extends KubernetesObject>(kc: KubeConfig, ref: ObjectRef): Promise<T | undefined> {
@@ -39,3 +44,4 @@ export async function deleteObject(kc: KubeConfig, ref: ObjectRef, uid?: string)
     if (!(uid && isConflict(err))) throw err;
   }
 }
+
