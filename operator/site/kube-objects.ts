@@ -8,7 +8,7 @@ import { apply, deleteIfExists } from '../kube/apply.js';
 import { refusedAs } from '../kube/refusal.js';
 import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
 import { collectionPath, objectPath, refOf, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
-import { FIELD_MANAGER } from './client-objects.js';
+import { FIELD_MANAGER, MANAGED_SELECTOR } from './client-objects.js';
 
 /**
  * Server-side apply. A refusal (a quota, Pod Security, a policy of the hospital's cluster) fails
@@ -45,3 +45,11 @@ export async function deleteObject(kc: KubeConfig, ref: ObjectRef, uid?: string)
   }
 }
 
+/** Deletes everything the agent made in its namespace: pods first, then what they mount. */
+export async function deleteAllManaged(kc: KubeConfig, namespace: string): Promise<void> {
+  for (const [plural, kind] of [['pods', 'Pod'], ['secrets', 'Secret'], ['configmaps', 'ConfigMap']] as const) {
+    for (const obj of await listObjects(kc, { group: '', version: 'v1', plural, namespace }, MANAGED_SELECTOR)) {
+      await deleteObject(kc, { apiVersion: 'v1', kind, namespace, name: obj.metadata!.name! });
+    }
+  }
+}

@@ -210,6 +210,8 @@ export class FreezableProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private readonly server = createServer((client) => this.relay(client));
   port = 0;
+  /** Connections accepted so far: how often the peer dialled. */
+  connections = 0;
 
   private constructor(private readonly targetPort: number) {}
 
@@ -238,6 +240,7 @@ export class FreezableProxy {
   }
 
   private relay(client: Socket): void {
+    this.connections++;
     const upstream = connect(this.targetPort, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
