@@ -20,6 +20,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
 import { packageRoot } from '../operator/api/crds.js';
+import { JOB_LABEL } from '../operator/api/vocabulary.js';
 import { startControlPlane, type ControlPlane } from '../test/support/envtest/controlplane.js';
 
 const { values } = parseArgs({
@@ -174,7 +175,7 @@ async function deliveredJobs(site: Api): Promise<number> {
   const list = (await ok(site, 'GET', `/api/v1/namespaces/${SITE_NAMESPACE}/pods?labelSelector=${encodeURIComponent(AGENT_SELECTOR)}`)) as {
     items: { metadata: { labels?: Record<string, string> } }[];
   };
-  return new Set(list.items.map((p) => p.metadata.labels?.['flotilla.dev/job']).filter(Boolean)).size;
+  return new Set(list.items.map((p) => p.metadata.labels?.[JOB_LABEL]).filter(Boolean)).size;
 }
 
 const planes: ControlPlane[] = [];

@@ -8,12 +8,13 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import { SITE_LABEL } from '../api/vocabulary.js';
 import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
 import { encodeJoinBundle } from '../sitelink/join-bundle.js';
+import { MANAGED_BY } from './manifests/names.js';
 
 const SECRET_PREFIX = 'flotilla-join-';
 const SECRET_TYPE = 'flotilla.dev/join-token';
-const SITE_LABEL = 'flotilla.dev/site';
 const TOKEN = /^([0-9a-f]{12})\.([A-Za-z0-9_-]{43})$/;
 
 export interface IssuedJoinToken {
@@ -64,7 +65,7 @@ export class JoinTokens {
         metadata: {
           name: SECRET_PREFIX + id,
           namespace,
-          labels: { [SITE_LABEL]: site, 'app.kubernetes.io/managed-by': 'flotilla-operator' },
+          labels: { [SITE_LABEL]: site, 'app.kubernetes.io/managed-by': MANAGED_BY },
         },
         stringData: { site, secretSha256: sha256(secret).toString('hex'), expiresAt: expiresAt.toISOString() },
       },

@@ -7,6 +7,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import { JOB_PHASES } from '../api/vocabulary.js';
 import { EventRecorder } from '../kube/events.js';
 import { startHealthServer } from '../kube/health.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
@@ -172,7 +173,7 @@ function operatorMetrics(caches: HubCaches, sessions: () => SiteSessionRegistry 
     registers: [registry],
     collect() {
       this.reset();
-      const counts = new Map<string, number>(['Pending', 'Running', 'Succeeded', 'Failed'].map((p) => [p, 0]));
+      const counts = new Map<string, number>(JOB_PHASES.map((p) => [p, 0]));
       for (const job of caches.jobs.list()) {
         const phase = job.status?.phase ?? 'Pending';
         counts.set(phase, (counts.get(phase) ?? 0) + 1);

@@ -3,15 +3,12 @@ import type * as k8s from '@kubernetes/client-node';
 import { isNotFound, kubeRequest } from './request.js';
 import { objectPath, refOf, type KubernetesObject, type ObjectRef, type OwnerReference } from './resources.js';
 
-/** The field manager of everything the hub's operator writes. The site agent uses its own. */
-export const FIELD_MANAGER = 'flotilla-operator';
-
 const APPLY_PATCH = 'application/apply-patch+yaml'; // JSON is YAML
 const MERGE_PATCH = 'application/merge-patch+json';
 
 export interface ApplyOptions {
-  /** Default FIELD_MANAGER. */
-  fieldManager?: string;
+  /** Who owns the fields written: each program names itself (the kit has no name of its own). */
+  fieldManager: string;
 }
 
 /**
@@ -37,14 +34,14 @@ const SERVER_SET_METADATA = [
 export async function apply<T extends KubernetesObject>(
   kc: k8s.KubeConfig,
   obj: T,
-  options: ApplyOptions = {},
+  options: ApplyOptions,
 ): Promise<T> {
   const metadata: Record<string, unknown> = { ...obj.metadata };
   for (const field of SERVER_SET_METADATA) delete metadata[field];
   return kubeRequest<T>(kc, {
     method: 'PATCH',
     path: await objectPath(kc, refOf(obj)),
-    query: { fieldManager: options.fieldManager ?? FIELD_MANAGER, force: true },
+    query: { fieldManager: options.fieldManager, force: true },
     body: { ...obj, metadata },
     contentType: APPLY_PATCH,
   });
@@ -57,13 +54,13 @@ export async function apply<T extends KubernetesObject>(
 export async function applyStatus<T extends KubernetesObject & { status?: unknown }>(
   kc: k8s.KubeConfig,
   obj: T,
-  options: ApplyOptions = {},
+  options: ApplyOptions,
 ): Promise<T> {
   const ref = refOf(obj);
   return kubeRequest<T>(kc, {
     method: 'PATCH',
     path: `${await objectPath(kc, ref)}/status`,
-    query: { fieldManager: options.fieldManager ?? FIELD_MANAGER, force: true },
+    query: { fieldManager: options.fieldManager, force: true },
     body: {
       apiVersion: ref.apiVersion,
       kind: ref.kind,
@@ -128,7 +125,7 @@ export async function addFinalizer<T extends KubernetesObject>(
   kc: k8s.KubeConfig,
   obj: T,
   finalizer: string,
-  options: ApplyOptions = {},
+  options: ApplyOptions,
 ): Promise<T> {
   if (hasFinalizer(obj, finalizer)) return obj;
   return patchFinalizers(kc, obj, [...(obj.metadata?.finalizers ?? []), finalizer], options);
@@ -139,7 +136,7 @@ export async function removeFinalizer<T extends KubernetesObject>(
   kc: k8s.KubeConfig,
   obj: T,
   finalizer: string,
-  options: ApplyOptions = {},
+  options: ApplyOptions,
 ): Promise<T> {
   if (!hasFinalizer(obj, finalizer)) return obj;
   return patchFinalizers(
@@ -161,7 +158,7 @@ async function patchFinalizers<T extends KubernetesObject>(
   return kubeRequest<T>(kc, {
     method: 'PATCH',
     path: await objectPath(kc, refOf(obj)),
-    query: { fieldManager: options.fieldManager ?? FIELD_MANAGER },
+    query: { fieldManager: options.fieldManager },
     body: { metadata: { resourceVersion, finalizers } },
     contentType: MERGE_PATCH,
   });

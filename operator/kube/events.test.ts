@@ -38,7 +38,7 @@ describe('EventRecorder against a real API server', () => {
   beforeAll(async () => {
     cluster = await startTestCluster('events');
     await cluster.controlPlane.kubectl(['create', 'namespace', ns]);
-    job = await apply(cluster.kc, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'job-a', namespace: ns } });
+    job = await apply(cluster.kc, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'job-a', namespace: ns } }, { fieldManager: 'flotilla-operator' });
     recorder = new EventRecorder(cluster.kc, { logger: quiet, instance: 'operator-0', now: () => clock });
   });
   afterAll(() => cluster?.stop());
@@ -116,7 +116,7 @@ describe('EventRecorder against a real API server', () => {
       kind: 'Site',
       metadata: { name: 'st-anne' },
       spec: {},
-    });
+    }, { fieldManager: 'flotilla-operator' });
     await recorder.event(site, 'Normal', 'Enrolled', 'site agent joined');
     const [enrolled] = await events('default', 'Enrolled');
     expect(enrolled?.involvedObject).toMatchObject({ kind: 'Site', name: 'st-anne', uid: site.metadata?.uid });

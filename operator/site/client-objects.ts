@@ -6,6 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { V1ConfigMap, V1Pod, V1Secret, V1Toleration } from '@kubernetes/client-node';
+import { JOB_LABEL } from '../api/vocabulary.js';
 import type { Assignment } from '../sitelink/assignment.js';
 import type { ObjectMeta } from '../kube/resources.js';
 import type { ClientResources } from './policy.js';
@@ -18,10 +19,10 @@ export type Pod = Raw<V1Pod>;
 export type Secret = Raw<V1Secret>;
 export type ConfigMap = Raw<V1ConfigMap>;
 
-export const FIELD_MANAGER = 'flotilla-site-agent';
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
 export const MANAGED_BY = 'flotilla-site-agent';
-export const JOB_LABEL = 'flotilla.dev/job';
+/** The agent's field manager in server-side apply: its name, as in the managed-by label. */
+export const FIELD_MANAGER = MANAGED_BY;
 export const JOB_NAMESPACE_LABEL = 'flotilla.dev/job-namespace';
 export const JOB_UID_LABEL = 'flotilla.dev/job-uid';
 /** A hash of everything the pod is made from; a pod whose hash differs is replaced. */

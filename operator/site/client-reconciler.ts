@@ -7,6 +7,7 @@
  * set after a start nothing is removed: a hub outage must not stop the work.
  */
 import type { KubeConfig } from '@kubernetes/client-node';
+import { JOB_LABEL } from '../api/vocabulary.js';
 import type { Logger } from '../log.js';
 import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { Informer } from '../kube/informer.js';
@@ -22,7 +23,6 @@ import {
   clientObjectNames,
   clientPod,
   clientTlsSecret,
-  JOB_LABEL,
   JOB_NAMESPACE_LABEL,
   JOB_UID_LABEL,
   jobConfigMap,

@@ -2,7 +2,8 @@
  * The agent's one outbound connection to the hub: a Connect stream held open, re-dialled with
  * exponential backoff and jitter when it drops (the client pods keep running meanwhile), and the
  * agent's certificate renewed at 2/3 of its life. A renewal opens a new stream with the new
- * certificate and drops the old one only once the new one has heard from the hub.
+ * certificate and drops the old one only once the new one has heard from the hub. A refusal that
+ * says the site is revoked ends it all: no more dialling, no more renewals.
  */
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { Backoff } from '../process/backoff.js';
@@ -11,6 +12,7 @@ import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { assignmentFromMessage, statusToMessage } from '../sitelink/convert.js';
 import { SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../sitelink/proto.js';
 import { createCsr } from '../pki/csr.js';
+import { isRevocation } from '../sitelink/revocation.js';
 import { generateKeyPair } from '../pki/keys.js';
 import { checkIdentity, saveIdentity, validityOf, type AgentIdentity } from './agent-identity.js';
 
@@ -22,6 +24,8 @@ export interface HubLinkOptions {
   onAssignments(assignments: Assignment[]): void;
   /** What the agent runs now: sent in each hello. */
   currentStatus(): AssignmentStatus[];
+  /** The hub revoked the site (its words); the link has stopped for good. */
+  onRevoked(reason: string): void;
   log: Logger;
   backoff?: { baseMs: number; maxMs: number };
   keepalive?: { timeMs: number; timeoutMs: number };
@@ -130,6 +134,7 @@ export class HubLink {
       if (generation !== this.generation || this.stopped) return;
       retire();
       this.active = undefined;
+      if (isRevocation(end)) return this.revoked(end.details);
       const wait = this.backoff.next();
       const refused = end.code === status.PERMISSION_DENIED || end.code === status.UNAUTHENTICATED;
       log[refused ? 'error' : 'warn']('the hub stream ended; reconnecting', {
@@ -143,6 +148,11 @@ export class HubLink {
     stream.call.write({
       hello: { agentVersion: this.options.agentVersion, status: { assignments: this.options.currentStatus().map(statusToMessage) } },
     });
+  }
+
+  private revoked(reason: string): void {
+    this.stop();
+    this.options.onRevoked(reason);
   }
 
   private scheduleRenewal(delayMs?: number): void {
@@ -186,6 +196,7 @@ export class HubLink {
       else replaced.close();
       this.scheduleRenewal();
     } catch (err) {
+      if ((err as Error).cause && isRevocation((err as Error).cause as ServiceError)) return this.revoked((err as Error).message);
       const left = validityOf(this.identity).notAfter.getTime() - Date.now();
       log.error('could not renew the agent certificate; will retry', { site: this.site, error: (err as Error).message, expiresInMs: left });
       this.scheduleRenewal(Math.max(1_000, Math.min(RENEW_RETRY_MS, left / 10)));

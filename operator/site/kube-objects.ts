@@ -5,12 +5,17 @@
  */
 import type { KubeConfig } from '@kubernetes/client-node';
 import { apply, deleteIfExists } from '../kube/apply.js';
+import { refusedAs } from '../kube/refusal.js';
 import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
-import { collectionPath, objectPath, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
-import { FIELD_MANAGER } from './client-objects.js';
+import { collectionPath, objectPath, refOf, type KubernetesObject, type ObjectRef, type ResourceType } from '../kube/resources.js';
+import { FIELD_MANAGER, MANAGED_SELECTOR } from './client-objects.js';
 
+/**
+ * Server-side apply. A refusal (a quota, Pod Security, a policy of the hospital's cluster) fails
+ * with a message naming the object and quoting the server, which the agent reports to the hub.
+ */
 export function applyObject<T extends KubernetesObject>(kc: KubeConfig, obj: T): Promise<T> {
-  return apply(kc, obj, { fieldManager: FIELD_MANAGER });
+  return refusedAs(refOf(obj), () => apply(kc, obj, { fieldManager: FIELD_MANAGER }), "the site's API server");
 }
 
 export async function getObject<T extends KubernetesObject>(kc: KubeConfig, ref: ObjectRef): Promise<T | undefined> {
@@ -37,5 +42,14 @@ export async function deleteObject(kc: KubeConfig, ref: ObjectRef, uid?: string)
     await deleteIfExists(kc, ref, uid ? { uid } : {});
   } catch (err) {
     if (!(uid && isConflict(err))) throw err;
+  }
+}
+
+/** Deletes everything the agent made in its namespace: pods first, then what they mount. */
+export async function deleteAllManaged(kc: KubeConfig, namespace: string): Promise<void> {
+  for (const [plural, kind] of [['pods', 'Pod'], ['secrets', 'Secret'], ['configmaps', 'ConfigMap']] as const) {
+    for (const obj of await listObjects(kc, { group: '', version: 'v1', plural, namespace }, MANAGED_SELECTOR)) {
+      await deleteObject(kc, { apiVersion: 'v1', kind, namespace, name: obj.metadata!.name! });
+    }
   }
 }

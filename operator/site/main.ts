@@ -1,6 +1,8 @@
 /**
  * `flotilla site-agent`: a hospital's agent. Enrols once with the join bundle, then holds one
  * outbound stream to the hub and runs the client pods of the site's assignments in its namespace.
+ * When the hub revokes the site the agent records it, removes its client pods, says so once and
+ * exits with EXIT_REVOKED; started again, it finds the record and does not dial the hub.
  */
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -13,8 +15,10 @@ import { loadIdentity, saveIdentity } from './agent-identity.js';
 import { ClientReconciler } from './client-reconciler.js';
 import { enrol } from './enrol.js';
 import { HubLink } from './hub-link.js';
+import { deleteAllManaged } from './kube-objects.js';
 import { loadPolicy, type SitePolicy } from './policy.js';
 import { loadClientPlacement, type ClientPlacement } from './client-placement.js';
+import { EXIT_REVOKED, loadRevocation, revokedMessage, saveRevocation, SiteRevoked, type Revocation } from './revocation.js';
 
 export interface SiteAgentOptions {
   /** The join bundle's text; read only when the state directory holds no identity yet. */
@@ -35,6 +39,8 @@ export interface SiteAgentOptions {
 
 export interface SiteAgent {
   site: string;
+  /** Resolves once the hub revoked the site and the agent recorded it, stopped and removed its clients. */
+  revoked: Promise<Revocation>;
   stop(): Promise<void>;
 }
 
@@ -45,13 +51,32 @@ function agentVersion(): string {
 export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAgent> {
   const log = options.log ?? createLogger('site-agent', { namespace: options.namespace });
   const version = agentVersion();
+  const kc = loadKubeConfig(options.kubeconfig);
+  const recorded = await loadRevocation(options.stateDir);
+  if (recorded) {
+    // An earlier run may have stopped before its clients were gone.
+    await deleteAllManaged(kc, options.namespace);
+    throw new SiteRevoked(recorded, options.stateDir);
+  }
   let identity = await loadIdentity(options.stateDir);
   if (!identity) {
     if (!options.joinBundle) throw new Error(`${options.stateDir} holds no agent identity yet: pass --join with the join bundle from the hub`);
     identity = await enrol(decodeJoinBundle(await options.joinBundle()), { agentVersion: version, log });
     await saveIdentity(options.stateDir, identity);
   }
-  const kc = loadKubeConfig(options.kubeconfig);
+  const { site, hub } = identity;
+  let onRevoked!: (reason: string) => void;
+  const revoked = new Promise<Revocation>((resolve) => {
+    onRevoked = (reason) => {
+      const revocation: Revocation = { site, hub, reason, revokedAt: new Date().toISOString() };
+      // Recorded first, so that an agent killed half-way does not dial again when restarted.
+      void saveRevocation(options.stateDir, revocation)
+        .then(() => reconciler.stop())
+        .then(() => deleteAllManaged(kc, options.namespace))
+        .catch((err: Error) => log.warn('could not finish stopping after the revocation', { site, error: err.message }))
+        .then(() => resolve(revocation));
+    };
+  });
   // The two call each other only once started: the link delivers sets to the reconciler, the
   // reconciler has the link sign client certificates and report status.
   const link: HubLink = new HubLink({
@@ -60,6 +85,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     agentVersion: version,
     onAssignments: (assignments) => reconciler.setAssignments(assignments),
     currentStatus: () => reconciler.currentStatus(),
+    onRevoked: (reason) => onRevoked(reason),
     log,
     ...(options.backoff ? { backoff: options.backoff } : {}),
     ...(options.keepalive ? { keepalive: options.keepalive } : {}),
@@ -79,9 +105,10 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
   // The pods are known before the first hello, so that it says what runs here.
   await reconciler.start();
   link.start();
-  log.info('site agent started', { site: identity.site, hub: identity.hub, version });
+  log.info('site agent started', { site, hub, version });
   return {
-    site: identity.site,
+    site,
+    revoked,
     stop: async () => {
       link.stop();
       await reconciler.stop();
@@ -112,13 +139,24 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
       log,
     });
   } catch (err) {
+    if (err instanceof SiteRevoked) {
+      log.error(err.message, { ...err.revocation });
+      return EXIT_REVOKED;
+    }
     log.error('site agent could not start', { error: (err as Error).message });
     return 1;
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', resolve);
-    process.once('SIGINT', resolve);
-  });
+  const revocation = await Promise.race([
+    agent.revoked,
+    new Promise<undefined>((resolve) => {
+      process.once('SIGTERM', () => resolve(undefined));
+      process.once('SIGINT', () => resolve(undefined));
+    }),
+  ]);
+  if (revocation) {
+    log.error(revokedMessage(values['state-dir']!), { ...revocation });
+    return EXIT_REVOKED;
+  }
   log.info('site agent stopping', { site: agent.site });
   await agent.stop();
   return 0;

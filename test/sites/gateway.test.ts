@@ -283,15 +283,20 @@ describe('revocation', () => {
       await cluster.controlPlane.kubectl(['patch', 'site', 'sus', '--type=merge', '-p', '{"spec":{"revoked":true}}']);
       await eventually(() => stream.ended !== undefined, 5_000, 'the stream to be cut');
       expect(stream.ended).toMatchObject({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/revoked/) });
+      // The trailer tells the agent that this refusal is final.
+      expect(stream.ended!.metadata.get('flotilla-refusal')).toEqual(['site-revoked']);
       expect(hub.sessions.get('sus')).toBeUndefined();
 
       const again = openStream(client);
       again.hello();
       await eventually(() => again.ended !== undefined, 5_000, 'the refusal');
       expect(again.ended).toMatchObject({ code: status.PERMISSION_DENIED });
+      expect(again.ended!.metadata.get('flotilla-refusal')).toEqual(['site-revoked']);
       const key = await generateKeyPair();
       const csr = await createCsr({ role: 'client', namespace: 'cardiology', job: 'heart', site: 'sus' }, key);
-      await expect(sign(client, 'cardiology', 'heart', csr)).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+      const signing = await sign(client, 'cardiology', 'heart', csr).catch((err: ServiceError) => err);
+      expect(signing).toMatchObject({ code: status.PERMISSION_DENIED });
+      expect((signing as ServiceError).metadata.get('flotilla-refusal')).toEqual(['site-revoked']);
       const renewal = await createCsr({ role: 'site-agent', site: 'sus' }, key);
       await expect(unary((cb) => client.renewCertificate({ csrPem: renewal }, cb))).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
       // Nor can it enrol again.

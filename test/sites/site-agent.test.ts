@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
@@ -26,8 +26,7 @@ import { loadIdentity } from '../../operator/site/agent-identity.js';
 import { clientObjectNames, JOB_FILE_KEY, MANAGED_SELECTOR, type Pod, type Secret, type ConfigMap } from '../../operator/site/client-objects.js';
 import { startSiteAgent, type SiteAgent } from '../../operator/site/main.js';
 import { parsePolicy } from '../../operator/site/policy.js';
-import { siteAgentRole, siteAgentRoleBinding } from '../../operator/site/rbac.js';
-import { applySite, assignment, startHub, type TestHub } from './support.js';
+import { agentNamespace as makeAgentNamespace, applySite, assignment, bindPendingPods, startHub, type TestHub } from './support.js';
 import { until } from '../support/clock.js';
 
 jest.setTimeout(180_000);
@@ -45,7 +44,7 @@ let hubCluster: TestCluster;
 let siteCluster: ControlPlane;
 let siteKc: KubeConfig;
 let hub: TestHub;
-let scheduler: NodeJS.Timeout;
+let stopScheduler: (() => void) | undefined;
 const cleanup: (() => Promise<unknown>)[] = [];
 
 beforeAll(() => resolveBinDir(), 30 * 60_000);
@@ -56,49 +55,16 @@ beforeAll(async () => {
   hub = await startHub(hubCluster.kc);
   await hubCluster.controlPlane.kubectl(['create', 'namespace', 'cardiology']);
   // The scheduler's part: bind every pending pod to the kwok node, which then runs it.
-  scheduler = setInterval(() => void bindPendingPods(), 200);
+  stopScheduler = bindPendingPods(siteCluster, NODE);
 });
 afterAll(async () => {
-  clearInterval(scheduler);
+  stopScheduler?.();
   for (const step of cleanup.reverse()) await step().catch(() => undefined);
   await hub?.stop();
   await Promise.all([hubCluster?.stop(), siteCluster?.stop()]);
 });
 
-async function bindPendingPods(): Promise<void> {
-  const pods = await kubeRequest<{ items: Pod[] }>(siteKc, { method: 'GET', path: '/api/v1/pods', query: { fieldSelector: 'spec.nodeName=' } }).catch(() => ({ items: [] }));
-  for (const pod of pods.items) {
-    if (pod.metadata?.deletionTimestamp) continue;
-    const { name, namespace } = pod.metadata!;
-    await kubeRequest(siteKc, {
-      method: 'POST',
-      path: `/api/v1/namespaces/${namespace}/pods/${name}/binding`,
-      body: { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: NODE } },
-    }).catch(() => undefined);
-  }
-}
-
-/** A namespace where Pod Security "restricted" is enforced, and a kubeconfig holding only the agent's Role there. */
-async function agentNamespace(namespace: string): Promise<string> {
-  await siteCluster.kubectl(['create', 'namespace', namespace]);
-  await siteCluster.kubectl(['label', 'namespace', namespace, 'pod-security.kubernetes.io/enforce=restricted']);
-  await siteCluster.kubectl(['create', 'serviceaccount', 'flotilla-site-agent', '-n', namespace]);
-  await siteCluster.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [siteAgentRole(namespace), siteAgentRoleBinding(namespace, 'flotilla-site-agent')] }));
-  const token = (await siteCluster.kubectl(['create', 'token', 'flotilla-site-agent', '-n', namespace, '--duration=2h'])).trim();
-  const kc = new KubeConfig();
-  kc.loadFromString(siteCluster.kubeconfig);
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 'site', cluster: { server: siteCluster.server, 'certificate-authority-data': Buffer.from(siteCluster.caPem).toString('base64') } }],
-    users: [{ name: 'agent', user: { token } }],
-    contexts: [{ name: 'agent', context: { cluster: 'site', user: 'agent', namespace } }],
-    'current-context': 'agent',
-  };
-  const file = join(siteCluster.dir, `${namespace}.kubeconfig`);
-  await writeFile(file, JSON.stringify(config), { mode: 0o600 });
-  return file;
-}
+const agentNamespace = (namespace: string) => makeAgentNamespace(siteCluster, namespace);
 
 async function objects(namespace: string) {
   const list = async <T>(plural: string) =>

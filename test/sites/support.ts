@@ -1,9 +1,12 @@
 /**
  * What the sites tests share: an AssignmentSource the test sets by hand (the seam the controllers
- * implement), a hub with its PKI, tokens, Site informer and gateway, and small gRPC helpers.
+ * implement), a hub with its PKI, tokens, Site informer and gateway, a hospital's cluster made
+ * ready for an agent, and small gRPC helpers.
  */
+import { writeFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import type * as k8s from '@kubernetes/client-node';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
 import { CoreV1Api } from '@kubernetes/client-node';
 import type { AssignmentSource, Site } from '../../operator/hub/contracts.js';
 import type { Assignment } from '../../operator/sitelink/assignment.js';
@@ -12,7 +15,11 @@ import { SiteSessionRegistry } from '../../operator/hub/gateway/sessions.js';
 import { HubPki, type HubPkiOptions } from '../../operator/hub/pki.js';
 import { JoinTokens } from '../../operator/hub/join-tokens.js';
 import { Informer } from '../../operator/kube/informer.js';
+import { kubeRequest } from '../../operator/kube/request.js';
 import { createLogger } from '../../operator/log.js';
+import type { Pod } from '../../operator/site/client-objects.js';
+import { siteAgentRole, siteAgentRoleBinding } from '../../operator/site/rbac.js';
+import type { ControlPlane } from '../support/envtest/controlplane.js';
 
 export const OPERATOR_NS = 'flotilla-system';
 
@@ -144,6 +151,52 @@ export async function applySite(kubectl: (args: string[], stdin?: string) => Pro
   await kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec }));
 }
 
+/**
+ * The scheduler's part at a hospital whose kwok node runs pods: binds every pending pod to `node`
+ * every 200 ms. Returns the stop.
+ */
+export function bindPendingPods(site: ControlPlane, node: string): () => void {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromString(site.kubeconfig);
+  const bind = async () => {
+    const pods = await kubeRequest<{ items: Pod[] }>(kc, { method: 'GET', path: '/api/v1/pods', query: { fieldSelector: 'spec.nodeName=' } }).catch(() => ({ items: [] }));
+    for (const pod of pods.items) {
+      if (pod.metadata?.deletionTimestamp) continue;
+      const { name, namespace } = pod.metadata!;
+      await kubeRequest(kc, {
+        method: 'POST',
+        path: `/api/v1/namespaces/${namespace}/pods/${name}/binding`,
+        body: { apiVersion: 'v1', kind: 'Binding', metadata: { name }, target: { apiVersion: 'v1', kind: 'Node', name: node } },
+      }).catch(() => undefined);
+    }
+  };
+  const timer = setInterval(() => void bind(), 200);
+  return () => clearInterval(timer);
+}
+
+/**
+ * A namespace at the hospital where Pod Security "restricted" is enforced, and the path of a
+ * kubeconfig holding only the agent's Role there.
+ */
+export async function agentNamespace(site: ControlPlane, namespace: string): Promise<string> {
+  await site.kubectl(['create', 'namespace', namespace]);
+  await site.kubectl(['label', 'namespace', namespace, 'pod-security.kubernetes.io/enforce=restricted']);
+  await site.kubectl(['create', 'serviceaccount', 'flotilla-site-agent', '-n', namespace]);
+  await site.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [siteAgentRole(namespace), siteAgentRoleBinding(namespace, 'flotilla-site-agent')] }));
+  const token = (await site.kubectl(['create', 'token', 'flotilla-site-agent', '-n', namespace, '--duration=2h'])).trim();
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'site', cluster: { server: site.server, 'certificate-authority-data': Buffer.from(site.caPem).toString('base64') } }],
+    users: [{ name: 'agent', user: { token } }],
+    contexts: [{ name: 'agent', context: { cluster: 'site', user: 'agent', namespace } }],
+    'current-context': 'agent',
+  };
+  const file = join(site.dir, `${namespace}.kubeconfig`);
+  await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+  return file;
+}
+
 export async function freePort(): Promise<number> {
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -157,6 +210,8 @@ export class FreezableProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private readonly server = createServer((client) => this.relay(client));
   port = 0;
+  /** Connections accepted so far: how often the peer dialled. */
+  connections = 0;
 
   private constructor(private readonly targetPort: number) {}
 
@@ -185,6 +240,7 @@ export class FreezableProxy {
   }
 
   private relay(client: Socket): void {
+    this.connections++;
     const upstream = connect(this.targetPort, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);

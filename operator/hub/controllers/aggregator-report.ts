@@ -11,10 +11,6 @@ export type AggregatorReport = AggregatorStatus;
 
 const TIMEOUT_MS = 2_000;
 
-export function isFinal(phase: string | undefined): phase is 'Succeeded' | 'Failed' {
-  return phase === 'Succeeded' || phase === 'Failed';
-}
-
 /** GET http://host:port/status; rejects on any failure (the caller keeps what it knew). */
 export function fetchAggregatorReport(hostPort: string): Promise<AggregatorReport> {
   return new Promise((resolve, reject) => {

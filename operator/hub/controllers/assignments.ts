@@ -6,6 +6,7 @@
  * nothing; a cordoned site keeps the jobs it already runs and gets no new ones.
  */
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { isFinal } from '../../api/vocabulary.js';
 import type { AssignmentSource, CacheView, Site, SiteSessions } from '../contracts.js';
 import type { Assignment } from '../../sitelink/assignment.js';
 import { jobManifest } from '../manifests/job-manifest.js';
@@ -22,7 +23,6 @@ export interface JobAssignmentsOptions {
 /** The client's command; the site agent adds the arguments that name its own paths and the site. */
 export const CLIENT_COMMAND = ['flotilla', 'client'];
 
-const FINISHED = new Set(['Succeeded', 'Failed']);
 /** What a site reports of a job it still runs. */
 const RUNNING = new Set(['Pending', 'Running']);
 
@@ -32,7 +32,7 @@ export function jobKey(job: FederatedJob): string {
 
 /** Whether the job should run at its sites now. */
 export function isActive(job: FederatedJob): boolean {
-  return !job.metadata.deletionTimestamp && !FINISHED.has(job.status?.phase ?? '') && Boolean(job.status?.aggregatorEndpoint);
+  return !job.metadata.deletionTimestamp && !isFinal(job.status?.phase) && Boolean(job.status?.aggregatorEndpoint);
 }
 
 export class JobAssignments implements AssignmentSource {

@@ -1,32 +1,39 @@
 /**
  * FederatedJob status: observes the aggregator (its Deployment, its pod, its /status report) and
  * the sites (their sessions), computes the status in memory (job-status.ts) and writes it through
- * the status subresource once per pass, only when it changed; Events mark the milestones. While
- * the job runs it looks again every POLL_MS.
+ * the status subresource once per pass, only when it changed; Events mark the milestones. It is
+ * also where what the API server refused of the job's objects reaches the user: the workload's
+ * refused writes (workload-refusals.ts) and the aggregator pods its ReplicaSet could not create.
+ * While the job runs it looks again every POLL_MS.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { isFinal, JOB_LABEL, Reason } from '../../api/vocabulary.js';
 import { applyStatus } from '../../kube/apply.js';
 import { equalStatus } from '../../kube/conditions.js';
 import type { EventRecorder } from '../../kube/events.js';
+import { describeRefusal } from '../../kube/refusal.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
 import type { SiteSessions } from '../contracts.js';
 import type { AssignmentStatus } from '../../sitelink/assignment.js';
-import { jobNameProblem, jobObjectNames, METRICS_PORT } from '../manifests/names.js';
+import { FIELD_MANAGER, jobNameProblem, jobObjectNames, METRICS_PORT } from '../manifests/names.js';
 import { aggregatorEndpoint } from './aggregator-endpoint.js';
-import { fetchAggregatorReport, isFinal, type AggregatorReport } from './aggregator-report.js';
-import type { Deployment, HubCaches, Pod } from './hub-caches.js';
+import { fetchAggregatorReport, type AggregatorReport } from './aggregator-report.js';
+import { aggregatorMessage, isAvailable, podsRefused } from './aggregator-workload.js';
+import type { HubCaches, Pod } from './hub-caches.js';
 import { milestones } from './job-milestones.js';
 import { selectedSites, selectionProblem } from './job-sites.js';
 import { jobStatus, type JobObservation } from './job-status.js';
-import { FIELD_MANAGER } from './federatedjob-workload.js';
+import type { WorkloadRefusals } from './workload-refusals.js';
 
 export interface StatusOptions {
   kc: k8s.KubeConfig;
   caches: HubCaches;
   sessions: SiteSessions;
   events: EventRecorder;
+  /** What the workload controller's writes were refused. */
+  refusals: WorkloadRefusals;
   log: Logger;
   endpointTemplate?: string;
   /** Reads an aggregator's report at host:port (its pod IP and metrics port). */
@@ -66,14 +73,17 @@ export class FederatedJobStatusController {
     const base = { job, now: new Date(), sites, endpoint, siteReports: this.siteReports(job, sites), checkpointClaim: names.checkpoints };
 
     const nameProblem = jobNameProblem(job.metadata.name);
-    if (nameProblem) return { ...base, blocked: { reason: 'InvalidName', message: nameProblem, final: true }, aggregator: { available: false } };
+    if (nameProblem) return { ...base, blocked: { reason: Reason.InvalidName, message: nameProblem, final: true }, aggregator: { available: false } };
     const selection = job.spec.sites.names ? undefined : selectionProblem(job, sites);
-    if (selection) return { ...base, blocked: { reason: 'WaitingForSites', message: selection, final: false }, aggregator: { available: false } };
-    if (!endpoint) {
+    if (selection) return { ...base, blocked: { reason: Reason.WaitingForSites, message: selection, final: false }, aggregator: { available: false } };
+    const refusal = this.o.refusals.get(`${ns}/${job.metadata.name}`, job.metadata.uid);
+    const refused = refusal ? describeRefusal(refusal) : podsRefused(deployment);
+    // A refused Service has no address to wait for.
+    if (!endpoint && !refused) {
       const message = 'waiting for the load balancer to give the aggregator Service an address';
-      return { ...base, blocked: { reason: 'WaitingForAddress', message, final: false }, aggregator: { available: false } };
+      return { ...base, blocked: { reason: Reason.WaitingForAddress, message, final: false }, aggregator: { available: false } };
     }
-    const aggregator = { available: isAvailable(deployment), message: podMessage(pod) };
+    const aggregator = { available: isAvailable(deployment), message: aggregatorMessage(pod) };
     let report: AggregatorReport | undefined;
     const podIP = pod?.status?.phase === 'Running' ? pod.status.podIP : undefined;
     if (podIP && !isFinal(job.status?.phase)) {
@@ -88,14 +98,14 @@ export class FederatedJobStatusController {
           return undefined;
         });
     }
-    return { ...base, aggregator, ...(report ? { report } : {}) };
+    return { ...base, aggregator, ...(refused ? { refused } : {}), ...(report ? { report } : {}) };
   }
 
   /** The job's aggregator pod (the newest, should a replaced one still linger). */
   private aggregatorPod(job: FederatedJob): Pod | undefined {
     return this.o.caches.pods
       .list()
-      .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.['flotilla.dev/job'] === job.metadata.name)
+      .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.[JOB_LABEL] === job.metadata.name)
       .filter((p) => !p.metadata?.deletionTimestamp)
       .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
   }
@@ -110,23 +120,4 @@ export class FederatedJobStatusController {
     }
     return reports;
   }
-}
-
-/** Available as apps/v1 says, for the Deployment's current generation. */
-function isAvailable(deployment: Deployment | undefined): boolean {
-  if (!deployment?.status) return false;
-  const current = (deployment.status.observedGeneration ?? 0) >= (deployment.metadata?.generation ?? 0);
-  const available = deployment.status.conditions?.some((c) => c.type === 'Available' && c.status === 'True');
-  return Boolean(current && available && (deployment.status.availableReplicas ?? 0) > 0);
-}
-
-/** What the aggregator pod's container says when it is not serving: waiting reason or last exit. */
-function podMessage(pod: Pod | undefined): string | undefined {
-  const container = pod?.status?.containerStatuses?.[0];
-  if (!container || container.ready) return undefined;
-  const waiting = container.state?.waiting;
-  if (waiting) return `the aggregator container is waiting: ${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`;
-  const last = container.lastState?.terminated;
-  if (last) return `the aggregator container exited with code ${last.exitCode} (${last.reason}) and restarted ${container.restartCount} time(s)`;
-  return 'the aggregator is starting';
 }

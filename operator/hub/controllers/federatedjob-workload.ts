@@ -3,15 +3,18 @@
  * ConfigMap, the checkpoint claim, the aggregator's Service, certificate Secret and Deployment),
  * holds the job with a finalizer, removes the aggregator when a finished job's cleanupPolicy says
  * so, and on deletion waits for the sites before removing everything and releasing the job.
- * Status is the status controller's (federatedjob-status.ts); this one only reads it.
+ * Status is the status controller's (federatedjob-status.ts); this one only reads it, and records
+ * what the API server refused (workload-refusals.ts) for that one to report.
  */
 import { X509Certificate } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { EventReason, isFinal } from '../../api/vocabulary.js';
 import { addFinalizer, apply, deleteIfExists, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
+import { refusalIn, refusedAs } from '../../kube/refusal.js';
 import { isConflict, isNotFound } from '../../kube/request.js';
-import type { ObjectRef } from '../../kube/resources.js';
+import { refOf, type KubernetesObject, type ObjectRef } from '../../kube/resources.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
 import type { SiteSessions } from '../contracts.js';
@@ -20,16 +23,15 @@ import { aggregatorService } from '../manifests/aggregator-service.js';
 import { aggregatorTlsSecret, credentialsOf, type AggregatorCredentials } from '../manifests/aggregator-tls.js';
 import { checkpointClaim } from '../manifests/checkpoint-claim.js';
 import { specConfigMap } from '../manifests/job-manifest.js';
-import { jobNameProblem, jobObjectNames, MANAGED_BY } from '../manifests/names.js';
+import { FIELD_MANAGER, jobNameProblem, jobObjectNames } from '../manifests/names.js';
 import { jobCaSecretName, type HubPki } from '../pki.js';
 import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
-import { isFinal } from './aggregator-report.js';
 import type { HubCaches } from './hub-caches.js';
 import { sitesHoldingJob } from './job-cleanup.js';
 import { resolvedJob, selectedSites, selectionProblem } from './job-sites.js';
+import type { WorkloadRefusals } from './workload-refusals.js';
 
 export const FINALIZER = 'flotilla.dev/cleanup';
-export const FIELD_MANAGER = MANAGED_BY;
 
 export interface WorkloadOptions {
   kc: k8s.KubeConfig;
@@ -37,6 +39,8 @@ export interface WorkloadOptions {
   sessions: SiteSessions;
   pki: HubPki;
   events: EventRecorder;
+  /** Where refusals are recorded for the status controller. */
+  refusals: WorkloadRefusals;
   log: Logger;
   /** The operator's image: the aggregator's unless the job names one. */
   image: string;
@@ -63,11 +67,18 @@ export class FederatedJobWorkload {
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const job = this.o.caches.jobs.get(key);
-    if (!job) return;
+    if (!job) return this.o.refusals.clear(key);
     if (job.metadata.deletionTimestamp) return this.finalize(job);
     if (!hasFinalizer(job, FINALIZER) && (await staleCache(addFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER })))) {
       return { requeueAfterMs: CACHE_CATCH_UP_MS };
     }
+    const result = await this.make(key, job);
+    // A pass that got here made, or rightly skipped, everything: nothing stands refused.
+    this.o.refusals.clear(key);
+    return result;
+  }
+
+  private async make(key: string, job: FederatedJob): Promise<ReconcileResult> {
     // The status controller fails such a job; there is nothing to make for it.
     if (jobNameProblem(job.metadata.name)) return;
     if (isFinal(job.status?.phase)) return this.finished(job);
@@ -77,30 +88,48 @@ export class FederatedJobWorkload {
     const resolved = resolvedJob(job, sites);
     const names = jobObjectNames(job.metadata.name);
     const ns = job.metadata.namespace!;
-    const fieldManager = FIELD_MANAGER;
 
-    await apply(this.o.kc, specConfigMap(resolved), { fieldManager });
-    await apply(this.o.kc, checkpointClaim(job), { fieldManager });
-    await apply(this.o.kc, aggregatorService(job, this.o.serviceType), { fieldManager });
+    await this.put(key, job, specConfigMap(resolved));
+    await this.put(key, job, checkpointClaim(job));
+    await this.put(key, job, aggregatorService(job, this.o.serviceType));
     const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
     // A load balancer without an address yet: the Service's update brings the job back.
     if (!endpoint) return;
 
-    const { credentials, renewAt } = await this.credentials(job, endpoint);
+    const { credentials, renewAt } = await this.credentials(key, job, endpoint);
     const firstTime = !this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
-    await apply(this.o.kc, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem: credentials.certificatePem }), { fieldManager });
+    await this.put(key, job, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem: credentials.certificatePem }));
     if (firstTime) {
-      void this.o.events.event(job, 'Normal', 'Created', `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
+      void this.o.events.event(job, 'Normal', EventReason.Created, `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
     }
     // Back to renew the certificate in time; at least hourly (a timer cannot wait 60 days).
     return { requeueAfterMs: Math.min(Math.max(renewAt - Date.now(), 1_000), HOUR_MS) };
   }
 
   /**
+   * Applies one of the job's objects. A refusal is recorded for the status controller and thrown:
+   * as a TerminalError when the object is invalid as the job makes it (a change of the job brings
+   * it back), else to be retried with backoff (a quota or a policy may be lifted; they are not watched).
+   */
+  private async put(key: string, job: FederatedJob, obj: KubernetesObject): Promise<void> {
+    await this.refused(key, job, refOf(obj), () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+  }
+
+  private async refused<T>(key: string, job: FederatedJob, ref: ObjectRef, write: () => Promise<T>): Promise<T> {
+    try {
+      return await refusedAs(ref, write);
+    } catch (err) {
+      const refusal = refusalIn(err);
+      if (refusal) this.o.refusals.set(key, job.metadata.uid!, refusal);
+      throw err;
+    }
+  }
+
+  /**
    * The aggregator's certificate: the one in its Secret while it is this job's, names the endpoint
    * and has a third of its life left; else a new one, issued by the job's CA.
    */
-  private async credentials(job: FederatedJob, endpoint: string): Promise<{ credentials: AggregatorCredentials; renewAt: number }> {
+  private async credentials(key: string, job: FederatedJob, endpoint: string): Promise<{ credentials: AggregatorCredentials; renewAt: number }> {
     const names = certificateNames(job, endpoint);
     const secret = this.o.caches.secrets.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).tls}`);
     const stored = secret?.metadata?.ownerReferences?.some((r) => r.uid === job.metadata.uid) ? credentialsOf(secret) : undefined;
@@ -109,9 +138,11 @@ export class FederatedJobWorkload {
     if (current && renewAt && renewAt > Date.now() && covers(current.certificatePem, names)) return { credentials: current, renewAt };
 
     const ref = { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
-    const issued = await this.o.pki.issueAggregatorCertificate(ref, names.dnsNames, names.ipAddresses);
+    // The job's CA Secret is the one object issuing writes.
+    const caSecret = { apiVersion: 'v1', kind: 'Secret', namespace: ref.namespace, name: jobCaSecretName(job.metadata.name) };
+    const issued = await this.refused(key, job, caSecret, () => this.o.pki.issueAggregatorCertificate(ref, names.dnsNames, names.ipAddresses));
     const credentials = { caPem: issued.caPem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
-    await apply(this.o.kc, aggregatorTlsSecret(job, credentials), { fieldManager: FIELD_MANAGER });
+    await this.put(key, job, aggregatorTlsSecret(job, credentials));
     this.issued.set(job.metadata.uid!, credentials);
     this.o.log.info('issued the aggregator certificate', { job: job.metadata.name, namespace: job.metadata.namespace, ...names, notAfter: issued.notAfter });
     return { credentials, renewAt: renewalTime(issued.certificatePem)! };
@@ -143,6 +174,7 @@ export class FederatedJobWorkload {
     for (const ref of ownedObjects(job)) await deleteIfExists(this.o.kc, ref);
     if (await staleCache(removeFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER }))) return { requeueAfterMs: CACHE_CATCH_UP_MS };
     this.issued.delete(uid!);
+    this.o.refusals.clear(`${namespace}/${name}`);
   }
 }
 

@@ -5,6 +5,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { JOB_LABEL } from '../../api/vocabulary.js';
 import { Informer } from '../../kube/informer.js';
 import type { ObjectMeta } from '../../kube/resources.js';
 import type { Logger } from '../../log.js';
@@ -48,6 +49,6 @@ export function allInformers(caches: HubCaches): Informer<never>[] {
 
 /** "namespace/job" of the FederatedJob that owns an object, from its job label. */
 export function owningJobKey(obj: { metadata?: ObjectMeta }): string | undefined {
-  const job = obj.metadata?.labels?.['flotilla.dev/job'];
+  const job = obj.metadata?.labels?.[JOB_LABEL];
   return job && obj.metadata?.namespace ? `${obj.metadata.namespace}/${job}` : undefined;
 }

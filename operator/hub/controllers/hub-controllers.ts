@@ -6,6 +6,7 @@
 import type * as k8s from '@kubernetes/client-node';
 import type { Registry } from 'prom-client';
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { SITE_LABEL } from '../../api/vocabulary.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { runWorkers, WorkQueue, type ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
@@ -18,6 +19,7 @@ import { FederatedJobWorkload } from './federatedjob-workload.js';
 import { owningJobKey, type HubCaches } from './hub-caches.js';
 import { selectedSites } from './job-sites.js';
 import { SiteController } from './site-controller.js';
+import { WorkloadRefusals } from './workload-refusals.js';
 
 export interface HubControllersOptions {
   kc: k8s.KubeConfig;
@@ -49,6 +51,7 @@ export class HubControllers {
   readonly workload: FederatedJobWorkload;
   readonly status: FederatedJobStatusController;
   readonly sites: SiteController;
+  private readonly refusals = new WorkloadRefusals();
   private readonly loops: Loop[];
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -56,6 +59,7 @@ export class HubControllers {
     const common = { kc: o.kc, caches: o.caches, sessions: o.sessions, events: o.events };
     this.workload = new FederatedJobWorkload({
       ...common,
+      refusals: this.refusals,
       pki: o.pki,
       log: o.log.child({ controller: 'federatedjob-workload' }),
       image: o.image,
@@ -63,7 +67,12 @@ export class HubControllers {
       endpointTemplate: o.endpointTemplate,
       disconnectedSiteGraceMs: o.disconnectedSiteGraceMs,
     });
-    this.status = new FederatedJobStatusController({ ...common, log: o.log.child({ controller: 'federatedjob-status' }), endpointTemplate: o.endpointTemplate });
+    this.status = new FederatedJobStatusController({
+      ...common,
+      refusals: this.refusals,
+      log: o.log.child({ controller: 'federatedjob-status' }),
+      endpointTemplate: o.endpointTemplate,
+    });
     this.sites = new SiteController({
       ...common,
       joinTokens: o.joinTokens,
@@ -132,8 +141,10 @@ export class HubControllers {
       caches.deployments.onEvent((_t, d) => this.owned(d, true)),
       caches.services.onEvent((_t, s) => this.owned(s, true)),
       caches.pods.onEvent((_t, p) => this.owned(p, false)),
+      // The workload's refusals are the status controller's to report.
+      this.refusals.onChange((key) => this.jobs(key, false)),
       caches.secrets.onEvent((_t, secret) => {
-        const site = secret.metadata?.labels?.['flotilla.dev/site'];
+        const site = secret.metadata?.labels?.[SITE_LABEL];
         if (site && secret.metadata?.namespace === this.o.namespace) this.queue('site').add(site);
         else this.owned(secret, true);
       }),

@@ -3,6 +3,8 @@
  * pass: so a restarted operator, which compares against the stored status, repeats none.
  */
 import type { FederatedJobStatus } from '../../api/federatedjob.js';
+import { ConditionType, EventReason, isFinal, Reason } from '../../api/vocabulary.js';
+import { findCondition } from '../../kube/conditions.js';
 
 export interface Milestone {
   type: 'Normal' | 'Warning';
@@ -19,27 +21,32 @@ export function milestones(before: FederatedJobStatus | undefined, after: Federa
   const events: Milestone[] = [];
   const was = before ?? {};
   if (was.phase !== 'Running' && after.phase === 'Running') {
-    events.push({ type: 'Normal', reason: 'Running', message: `the aggregator is up; sites dial it at ${after.aggregatorEndpoint}` });
+    events.push({ type: 'Normal', reason: EventReason.Running, message: `the aggregator is up; sites dial it at ${after.aggregatorEndpoint}` });
   }
   const every = roundEventInterval(rounds);
   const [from, to] = [was.round ?? 0, after.round ?? 0];
   if (to > from && (Math.floor(to / every) > Math.floor(from / every) || to === rounds)) {
     const metrics = after.latestMetrics;
     const figures = metrics?.accuracy !== undefined ? `: accuracy ${metrics.accuracy.toFixed(3)} over ${metrics.participants ?? 0} site(s)` : '';
-    events.push({ type: 'Normal', reason: 'RoundCompleted', message: `round ${to} of ${rounds} closed${figures}` });
+    events.push({ type: 'Normal', reason: EventReason.RoundCompleted, message: `round ${to} of ${rounds} closed${figures}` });
   }
   for (const site of after.sites ?? []) {
     const earlier = was.sites?.find((s) => s.name === site.name);
     if (site.phase === 'Refused' && earlier?.phase !== 'Refused') {
-      events.push({ type: 'Warning', reason: 'SiteRefused', message: `site ${site.name} refused the job: ${site.message ?? 'no reason given'}` });
+      events.push({ type: 'Warning', reason: EventReason.SiteRefused, message: `site ${site.name} refused the job: ${site.message ?? 'no reason given'}` });
     }
   }
-  if (was.phase !== after.phase && (after.phase === 'Succeeded' || after.phase === 'Failed')) {
+  // A refusal once, when it appears or the API server's words change.
+  const [ready, wasReady] = [findCondition(after.conditions, ConditionType.Ready), findCondition(was.conditions, ConditionType.Ready)];
+  if (ready?.reason === Reason.ObjectRefused && (wasReady?.reason !== ready.reason || wasReady.message !== ready.message)) {
+    events.push({ type: 'Warning', reason: EventReason.ObjectRefused, message: ready.message });
+  }
+  if (was.phase !== after.phase && isFinal(after.phase)) {
     const condition = after.conditions?.find((c) => c.type === after.phase);
     const model = after.model?.sha256 ? `; model ${after.model.location} (sha256 ${after.model.sha256})` : '';
     events.push({
       type: after.phase === 'Succeeded' ? 'Normal' : 'Warning',
-      reason: after.phase,
+      reason: after.phase === 'Succeeded' ? EventReason.Succeeded : EventReason.Failed,
       message: `${condition?.message ?? after.phase}${after.phase === 'Succeeded' ? model : ''}`,
     });
   }

@@ -1,5 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { parseFederatedJob, type FederatedJob } from '../../api/federatedjob.js';
+import type { AssignmentStatus } from '../../sitelink/assignment.js';
 import type { AggregatorReport } from './aggregator-report.js';
 import { milestones } from './job-milestones.js';
 import { jobStatus, type JobObservation } from './job-status.js';
@@ -58,6 +59,7 @@ describe('a job status computed from observations', () => {
     expect(status.conditions!.map((c) => [c.type, c.status, c.reason, c.observedGeneration])).toEqual([
       ['Ready', 'False', 'AggregatorStarting', 3],
       ['Progressing', 'False', 'Pending', 3],
+      ['SitesReady', 'False', 'ClientsNotRunning', 3],
     ]);
   });
 
@@ -116,6 +118,45 @@ describe('a job status computed from observations', () => {
     expect(after).toEqual(done);
   });
 
+  test("an object the API server refuses is why the job is not Ready, naming it in the server's words, until it is made", () => {
+    const refused = 'the API server refused PersistentVolumeClaim research/heart-checkpoints: persistentvolumeclaims "heart-checkpoints" is forbidden: exceeded quota: no-claims';
+    const status = jobStatus(observe(job(), { refused }));
+    expect(status.phase).toBe('Pending');
+    expect(status.conditions!.filter((c) => c.type !== 'SitesReady').map((c) => [c.type, c.status, c.reason, c.message])).toEqual([
+      ['Ready', 'False', 'ObjectRefused', refused],
+      ['Progressing', 'False', 'ObjectRefused', refused],
+    ]);
+    // Refused while running (a changed spec the API server will not take): the rounds go on, the job is not Ready.
+    const up = jobStatus(observe(job(), { aggregator: { available: true }, report: report() }));
+    const later = jobStatus(observe(job(up), { aggregator: { available: true }, report: report(), refused }, '2024-05-01T10:01:00Z'));
+    expect(later.phase).toBe('Running');
+    expect(later.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'False', reason: 'ObjectRefused', message: refused });
+    expect(later.conditions!.find((c) => c.type === 'Progressing')).toMatchObject({ status: 'True', reason: 'RoundsInProgress' });
+    // Made at last: Ready again.
+    const made = jobStatus(observe(job(later), { aggregator: { available: true }, report: report() }, '2024-05-01T10:02:00Z'));
+    expect(made.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'AggregatorAvailable', lastTransitionTime: '2024-05-01T10:02:00Z' });
+  });
+
+  test("SitesReady names each site that does not run its client, with what it reported", () => {
+    const quota = 'the site API server refused Pod flotilla/cardiology-heart-client: pods "cardiology-heart-client" is forbidden: exceeded quota: no-pods';
+    const siteReports = new Map<string, AssignmentStatus>([
+      ['a', running()],
+      ['b', { ...running(), phase: 'Pending', message: quota }],
+    ]);
+    const pending = jobStatus(observe(job(), { aggregator: { available: true }, report: report(), siteReports }));
+    expect(pending.conditions!.find((c) => c.type === 'SitesReady')).toMatchObject({
+      status: 'False',
+      reason: 'ClientsNotRunning',
+      message: `1/2 site(s) run their client; b Pending: ${quota}`,
+    });
+    siteReports.set('b', { ...running(), phase: 'Refused', message: 'image docker.io/x matches none of allowedImages' });
+    const refused = jobStatus(observe(job(pending), { aggregator: { available: true }, report: report(), siteReports }));
+    expect(refused.conditions!.find((c) => c.type === 'SitesReady')).toMatchObject({ status: 'False', reason: 'SiteRefused', message: expect.stringContaining('b Refused: image docker.io/x') });
+    siteReports.set('b', running());
+    const all = jobStatus(observe(job(refused), { aggregator: { available: true }, report: report(), siteReports }));
+    expect(all.conditions!.find((c) => c.type === 'SitesReady')).toMatchObject({ status: 'True', reason: 'ClientsRunning' });
+  });
+
   test('a job that can never run fails at once with the reason', () => {
     const status = jobStatus(observe(job(), { blocked: { reason: 'InvalidName', message: 'name too long', final: true } }));
     expect(status.phase).toBe('Failed');
@@ -141,5 +182,17 @@ describe('milestone events', () => {
     expect(milestones(r2, refused, 20)).toEqual([{ type: 'Warning', reason: 'SiteRefused', message: 'site b refused the job: image not allowed' }]);
     const done = jobStatus(observe(job(refused), { aggregator: { available: true }, report: report({ phase: 'Succeeded', round: 20, message: 'done' }) }));
     expect(milestones(refused, done, 20).map((e) => e.reason)).toEqual(['RoundCompleted', 'Succeeded']);
+  });
+
+  test('ObjectRefused: a Warning when a refusal appears or its words change, not again for the same', () => {
+    const pending = jobStatus(observe(job()));
+    const words = (used: number) => `the API server refused Service research/heart-aggregator: services "heart-aggregator" is forbidden: exceeded quota: q, used: services=${used}`;
+    const refused = jobStatus(observe(job(pending), { refused: words(1) }));
+    expect(milestones(pending, refused, 20)).toEqual([{ type: 'Warning', reason: 'ObjectRefused', message: words(1) }]);
+    const same = jobStatus(observe(job(refused), { refused: words(1) }));
+    expect(milestones(refused, same, 20)).toEqual([]);
+    const changed = jobStatus(observe(job(same), { refused: words(2) }));
+    expect(milestones(same, changed, 20)).toEqual([{ type: 'Warning', reason: 'ObjectRefused', message: words(2) }]);
+    expect(milestones(changed, jobStatus(observe(job(changed))), 20)).toEqual([]);
   });
 });

@@ -7,13 +7,19 @@
  * mid-job leaves the job Running, not Ready), Succeeded or Failed as the aggregator reports, and
  * final from then on. Progress, metrics and per-site figures keep their last known values while
  * the aggregator cannot be reached.
+ *
+ * Conditions (docs/architecture.md tables them): Ready says whether the sites can train now and,
+ * when not, why (the first of: the job cannot run as it is, an object refused by the API server,
+ * the aggregator not serving); Progressing whether rounds run; SitesReady which sites do not run
+ * their client, and why; Succeeded or Failed once the job ended.
  */
 import path from 'node:path';
 import type { FederatedJob, FederatedJobStatus } from '../../api/federatedjob.js';
+import { ConditionType, isFinal, Reason, type JobPhase } from '../../api/vocabulary.js';
 import { rfc3339, setCondition, type ConditionUpdate } from '../../kube/conditions.js';
 import type { AssignmentStatus } from '../../sitelink/assignment.js';
 import { AGGREGATOR_PATHS } from '../manifests/aggregator-deployment.js';
-import { isFinal, type AggregatorReport } from './aggregator-report.js';
+import type { AggregatorReport } from './aggregator-report.js';
 
 export type SiteStatus = NonNullable<FederatedJobStatus['sites']>[number];
 
@@ -24,6 +30,8 @@ export interface JobObservation {
   sites: string[];
   /** Why the job cannot run; `final` fails it for good (an invalid name), else it waits. */
   blocked?: { reason: string; message: string; final: boolean };
+  /** What the API server refuses of the job's objects, naming the object and quoting the server. */
+  refused?: string;
   endpoint?: string;
   /** Whether the aggregator Deployment is available, and if not, what its pod says. */
   aggregator: { available: boolean; message?: string };
@@ -62,7 +70,7 @@ export function jobStatus(o: JobObservation): FederatedJobStatus {
   return status;
 }
 
-function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): NonNullable<FederatedJobStatus['phase']> {
+function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): JobPhase {
   if (isFinal(previous)) return previous;
   if (o.blocked?.final) return 'Failed';
   if (o.report && isFinal(o.report.phase)) return o.report.phase;
@@ -117,33 +125,47 @@ function conditions(
   previous: FederatedJobStatus['conditions'],
   observedGeneration: number | undefined,
 ): FederatedJobStatus['conditions'] {
-  const set = (list: FederatedJobStatus['conditions'], c: Omit<ConditionUpdate, 'observedGeneration'>) =>
-    setCondition(list, { ...c, observedGeneration }, o.now);
+  const set: Setter = (list, c) => setCondition(list, { ...c, observedGeneration }, o.now);
   const { phase } = status;
-  const rounds = `round ${status.round} of ${o.job.spec.rounds} closed`;
-  let list = previous;
-  if (phase === 'Succeeded' || phase === 'Failed') {
-    const why = o.blocked?.final ? o.blocked : { reason: phase === 'Succeeded' ? 'RoundsCompleted' : 'AggregatorFailed', message: o.report?.message ?? rounds };
-    list = set(list, { type: 'Ready', status: 'False', reason: 'Finished', message: `the job has ended: ${phase}` });
-    list = set(list, { type: 'Progressing', status: 'False', reason: phase, message: why.message });
-    list = set(list, { type: phase, status: 'True', reason: why.reason, message: why.message });
-    return list;
-  }
+  if (!isFinal(phase)) return set(readiness(o, status, previous, set), sitesReady(status.sites ?? []));
+  const ended = phase === 'Succeeded' ? Reason.RoundsCompleted : Reason.AggregatorFailed;
+  const why = o.blocked?.final ? o.blocked : { reason: ended, message: o.report?.message ?? `round ${status.round} of ${o.job.spec.rounds} closed` };
+  let list = set(previous, { type: ConditionType.Ready, status: 'False', reason: Reason.Finished, message: `the job has ended: ${phase}` });
+  list = set(list, { type: ConditionType.Progressing, status: 'False', reason: phase, message: why.message });
+  return set(list, { type: phase, status: 'True', reason: why.reason, message: why.message });
+}
+
+type Setter = (list: FederatedJobStatus['conditions'], c: Omit<ConditionUpdate, 'observedGeneration'>) => FederatedJobStatus['conditions'];
+
+/** Ready and Progressing of a job that has not ended. */
+function readiness(o: JobObservation, status: FederatedJobStatus, previous: FederatedJobStatus['conditions'], set: Setter): FederatedJobStatus['conditions'] {
   if (o.blocked) {
-    list = set(list, { type: 'Ready', status: 'False', reason: o.blocked.reason, message: o.blocked.message });
-    return set(list, { type: 'Progressing', status: 'False', reason: o.blocked.reason, message: o.blocked.message });
+    const list = set(previous, { type: ConditionType.Ready, status: 'False', reason: o.blocked.reason, message: o.blocked.message });
+    return set(list, { type: ConditionType.Progressing, status: 'False', reason: o.blocked.reason, message: o.blocked.message });
   }
-  if (o.aggregator.available) {
-    list = set(list, { type: 'Ready', status: 'True', reason: 'AggregatorAvailable', message: `sites dial the aggregator at ${status.aggregatorEndpoint}` });
+  const progressing = status.phase === 'Running';
+  let list: FederatedJobStatus['conditions'];
+  if (o.refused) {
+    list = set(previous, { type: ConditionType.Ready, status: 'False', reason: Reason.ObjectRefused, message: o.refused });
+  } else if (o.aggregator.available) {
+    list = set(previous, { type: ConditionType.Ready, status: 'True', reason: Reason.AggregatorAvailable, message: `sites dial the aggregator at ${status.aggregatorEndpoint}` });
   } else {
-    const reason = phase === 'Running' ? 'AggregatorUnavailable' : 'AggregatorStarting';
-    list = set(list, { type: 'Ready', status: 'False', reason, message: o.aggregator.message ?? 'waiting for the aggregator Deployment to become available' });
+    const reason = progressing ? Reason.AggregatorUnavailable : Reason.AggregatorStarting;
+    list = set(previous, { type: ConditionType.Ready, status: 'False', reason, message: o.aggregator.message ?? 'waiting for the aggregator Deployment to become available' });
   }
-  const progressing = phase === 'Running';
-  return set(list, {
-    type: 'Progressing',
-    status: progressing ? 'True' : 'False',
-    reason: progressing ? 'RoundsInProgress' : 'Pending',
-    message: progressing ? rounds : 'the aggregator has not started yet',
-  });
+  if (progressing) {
+    return set(list, { type: ConditionType.Progressing, status: 'True', reason: Reason.RoundsInProgress, message: `round ${status.round} of ${o.job.spec.rounds} closed` });
+  }
+  const [reason, message] = o.refused ? [Reason.ObjectRefused, o.refused] : [Reason.Pending, 'the aggregator has not started yet'];
+  return set(list, { type: ConditionType.Progressing, status: 'False', reason, message });
+}
+
+/** Whether every selected site runs its client; if not, each other site's phase and what it said. */
+function sitesReady(sites: SiteStatus[]): Omit<ConditionUpdate, 'observedGeneration'> {
+  const type = ConditionType.SitesReady;
+  const waiting = sites.filter((s) => s.phase !== 'Running');
+  if (waiting.length === 0) return { type, status: 'True', reason: Reason.ClientsRunning, message: `all ${sites.length} site(s) run their client` };
+  const reason = waiting.some((s) => s.phase === 'Refused') ? Reason.SiteRefused : Reason.ClientsNotRunning;
+  const each = waiting.map((s) => `${s.name} ${s.phase}${s.message ? `: ${s.message}` : ''}`).join('; ');
+  return { type, status: 'False', reason, message: `${sites.length - waiting.length}/${sites.length} site(s) run their client; ${each}` };
 }

@@ -7,7 +7,7 @@ import { applyStatus } from '../../kube/apply.js';
 import { equalStatus } from '../../kube/conditions.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { SiteSessions } from '../contracts.js';
-import { MANAGED_BY } from '../manifests/names.js';
+import { FIELD_MANAGER } from '../manifests/names.js';
 import { JoinBundles, type JoinBundleOptions } from './site-join-bundle.js';
 import { siteStatus } from './site-status.js';
 
@@ -39,7 +39,7 @@ export class SiteController {
       await applyStatus(
         this.o.kc,
         { apiVersion: site.apiVersion, kind: site.kind, metadata: { name }, status: next },
-        { fieldManager: MANAGED_BY },
+        { fieldManager: FIELD_MANAGER },
       );
     }
     // Come back to replace the token when it expires.

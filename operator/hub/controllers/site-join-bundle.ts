@@ -6,10 +6,11 @@
  * token is spent).
  */
 import type * as k8s from '@kubernetes/client-node';
+import { SITE_LABEL } from '../../api/vocabulary.js';
 import { apply, deleteIfExists } from '../../kube/apply.js';
 import type { Site } from '../contracts.js';
 import type { JoinTokens } from '../join-tokens.js';
-import { MANAGED_BY } from '../manifests/names.js';
+import { FIELD_MANAGER, MANAGED_BY } from '../manifests/names.js';
 import type { HubCaches, Secret } from './hub-caches.js';
 
 export const BUNDLE_KEY = 'bundle';
@@ -58,7 +59,7 @@ export class JoinBundles {
         metadata: {
           name,
           namespace: o.namespace,
-          labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, 'app.kubernetes.io/component': 'join-bundle', 'flotilla.dev/site': site.metadata.name },
+          labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, 'app.kubernetes.io/component': 'join-bundle', [SITE_LABEL]: site.metadata.name },
           annotations: { [EXPIRES_AT]: issued.expiresAt.toISOString() },
           ownerReferences: [
             { apiVersion: site.apiVersion, kind: site.kind, name: site.metadata.name, uid: site.metadata.uid!, controller: true, blockOwnerDeletion: true },
@@ -66,7 +67,7 @@ export class JoinBundles {
         },
         data: { [BUNDLE_KEY]: Buffer.from(issued.bundle, 'utf8').toString('base64') },
       },
-      { fieldManager: MANAGED_BY },
+      { fieldManager: FIELD_MANAGER },
     );
     this.issued.set(site.metadata.uid!, issued.expiresAt.getTime());
     return issued.expiresAt;

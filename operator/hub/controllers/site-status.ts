@@ -8,6 +8,7 @@
  * agent is connected the Connected condition is what says it is alive.
  */
 import type { SiteStatus } from '../../api/generated/site.js';
+import { ConditionType, Reason } from '../../api/vocabulary.js';
 import { rfc3339, setCondition } from '../../kube/conditions.js';
 import type { Site, SiteSession } from '../contracts.js';
 
@@ -40,13 +41,13 @@ export function siteStatus(o: SiteObservation): SiteStatus {
   };
   const generation = o.site.metadata.generation;
   const connected = o.site.spec.revoked
-    ? { status: 'False' as const, reason: 'Revoked', message: 'the site is revoked: its certificates are refused' }
+    ? { status: 'False' as const, reason: Reason.Revoked, message: 'the site is revoked: its certificates are refused' }
     : session
-      ? { status: 'True' as const, reason: 'AgentConnected', message: `site agent ${session.agentVersion} holds its stream to the hub` }
+      ? { status: 'True' as const, reason: Reason.AgentConnected, message: `site agent ${session.agentVersion} holds its stream to the hub` }
       : enrolled
-        ? { status: 'False' as const, reason: 'AgentDisconnected', message: 'the site agent is not connected to the hub' }
-        : { status: 'False' as const, reason: 'NotEnrolled', message: 'waiting for the site agent to enrol with its join bundle' };
-  status.conditions = setCondition(previous.conditions, { type: 'Connected', observedGeneration: generation, ...connected }, o.now);
+        ? { status: 'False' as const, reason: Reason.AgentDisconnected, message: 'the site agent is not connected to the hub' }
+        : { status: 'False' as const, reason: Reason.NotEnrolled, message: 'waiting for the site agent to enrol with its join bundle' };
+  status.conditions = setCondition(previous.conditions, { type: ConditionType.Connected, observedGeneration: generation, ...connected }, o.now);
   return status;
 }
 

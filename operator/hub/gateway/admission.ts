@@ -1,11 +1,12 @@
 /**
  * Who is calling the gateway, and may they. The site comes from the peer certificate the TLS
  * handshake verified (never from a message); the Site resource must exist and not be revoked, on
- * every call.
+ * every call. A revoked site's refusals say so in their trailers (sitelink/revocation.ts).
  */
-import { status, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js';
+import { status, type Metadata, type ServerErrorResponse, type StatusObject } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import { identityOfPeer } from '../../pki/identity.js';
+import { revokedTrailers } from '../../sitelink/revocation.js';
 import type { CacheView, Site } from '../contracts.js';
 
 /** A refusal with the gRPC status it travels as. */
@@ -14,13 +15,16 @@ export class GatewayRefusal extends Error {
   constructor(
     readonly code: status,
     message: string,
+    readonly trailers?: Metadata,
   ) {
     super(message);
   }
 }
 
 export function toStatus(err: unknown): Partial<StatusObject> & ServerErrorResponse {
-  if (err instanceof GatewayRefusal) return { name: err.name, message: err.message, code: err.code, details: err.message };
+  if (err instanceof GatewayRefusal) {
+    return { name: err.name, message: err.message, code: err.code, details: err.message, ...(err.trailers ? { metadata: err.trailers } : {}) };
+  }
   const message = err instanceof Error ? err.message : String(err);
   return { name: 'Error', message, code: status.INTERNAL, details: `the hub could not complete the call: ${message}` };
 }
@@ -50,14 +54,18 @@ export class SiteAdmission {
   /** Throws GatewayRefusal unless the site exists and is not revoked. */
   admit(site: string): void {
     const refusal = this.refusal(site);
-    if (refusal) throw new GatewayRefusal(status.PERMISSION_DENIED, refusal);
+    if (refusal) throw refusal;
   }
 
   /** Why the site may not use the gateway now, or undefined if it may. */
-  refusal(site: string): string | undefined {
+  refusal(site: string): GatewayRefusal | undefined {
     const resource = this.sites.get(site);
-    if (!resource || resource.metadata.deletionTimestamp) return `site ${site} is not known to the hub (no Site resource)`;
-    if (resource.spec.revoked) return `site ${site} is revoked: enrol the hospital again as a new Site`;
+    if (!resource || resource.metadata.deletionTimestamp) {
+      return new GatewayRefusal(status.PERMISSION_DENIED, `site ${site} is not known to the hub (no Site resource)`);
+    }
+    if (resource.spec.revoked) {
+      return new GatewayRefusal(status.PERMISSION_DENIED, `site ${site} is revoked: enrol the hospital again as a new Site`, revokedTrailers());
+    }
     return undefined;
   }
 }

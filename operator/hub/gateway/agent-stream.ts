@@ -4,7 +4,7 @@
  * complete assignment set at once and whenever it may have changed.
  */
 import { X509Certificate } from 'node:crypto';
-import { status, type ServerDuplexStream } from '@grpc/grpc-js';
+import { status, type Metadata, type ServerDuplexStream } from '@grpc/grpc-js';
 import type { Logger } from '../../log.js';
 import type { AssignmentSource } from '../contracts.js';
 import { assignmentToMessage, statusesFromMessage } from '../../sitelink/convert.js';
@@ -60,11 +60,11 @@ export class AgentStream {
     this.call.write(message);
   }
 
-  /** Ends the stream with a status the agent sees. */
-  cut(code: status, details: string): void {
+  /** Ends the stream with a status (and trailers) the agent sees. */
+  cut(code: status, details: string, trailers?: Metadata): void {
     if (this.finished) return;
     this.context.log.info('agent stream cut', { site: this.site, code: status[code], reason: details });
-    this.call.emit('error', { code, details, name: 'Error', message: details });
+    this.call.emit('error', { code, details, name: 'Error', message: details, ...(trailers ? { metadata: trailers } : {}) });
     this.finish();
   }
 

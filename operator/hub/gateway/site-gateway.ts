@@ -148,7 +148,7 @@ export class SiteGatewayServer {
   private enforce(site: string): void {
     const refusal = this.admission.refusal(site);
     if (!refusal) return;
-    for (const stream of [...(this.streams.get(site) ?? [])]) stream.cut(status.PERMISSION_DENIED, refusal);
+    for (const stream of [...(this.streams.get(site) ?? [])]) stream.cut(refusal.code, refusal.message, refusal.trailers);
   }
 }
 

@@ -1,4 +1,5 @@
 import type { FederatedJob } from '../../api/federatedjob.js';
+import { JOB_LABEL } from '../../api/vocabulary.js';
 import { ownerReference } from '../../kube/apply.js';
 import type { ObjectMeta } from '../../kube/resources.js';
 
@@ -7,7 +8,8 @@ import type { ObjectMeta } from '../../kube/resources.js';
  * derives from the job's, so a restarted operator finds what an earlier one made.
  */
 export const MANAGED_BY = 'flotilla-operator';
-export const JOB_LABEL = 'flotilla.dev/job';
+/** The operator's field manager in server-side apply: its name, as in the managed-by label. */
+export const FIELD_MANAGER = MANAGED_BY;
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';
 
 /** A core object as the operator writes it: client-node's shape, metadata as JSON carries it. */
