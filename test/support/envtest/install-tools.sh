@@ -6,6 +6,8 @@
 #   install-tools.sh [kubernetes]   (the default) the envtest control plane:
 #     ${FLOTILLA_TOOLS_DIR:-$HOME/.cache/flotilla/tools}/<stamp>/bin
 #       kube-apiserver kube-controller-manager kubectl etcd kwok
+#       kubelet kube-scheduler kube-proxy  (for real nodes, test/support/real-node)
+#       pause  (the pod sandbox process of the local pause image, tools/pause)
 #       kwok-stages.yaml  (kwok's own "fast" node/pod stages, from the pinned module)
 #   install-tools.sh helm           helm, for the chart tests:
 #     ${FLOTILLA_TOOLS_DIR:-$HOME/.cache/flotilla/tools}/<helm stamp>/bin/helm
@@ -57,10 +59,15 @@ kubernetes_tools() {
     echo "---"
     cat "$stages/$f.yaml"
   done >"$1/kwok-stages.yaml"
+  build pause "-s -w" "$1/pause" .
+  # One go build for all of them: they share most packages.
   build kubernetes "$k8s_ldflags" "$1/" \
     k8s.io/kubernetes/cmd/kube-apiserver \
     k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kubectl
+    k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kube-proxy
 }
 
 # helm_tools <staging bin dir>
@@ -75,7 +82,7 @@ case "$group" in
     k8s_version="$(pinned kubernetes k8s.io/kubernetes)"
     etcd_version="$(pinned etcd go.etcd.io/etcd/server/v3)"
     kwok_version="$(pinned kwok sigs.k8s.io/kwok)"
-    modules=(kubernetes etcd kwok)
+    modules=(kubernetes etcd kwok pause)
     name="k8s-${k8s_version}_etcd-${etcd_version}_kwok-${kwok_version}"
     ;;
   helm)
@@ -95,7 +102,9 @@ platform="$(go env GOOS)-$(go env GOARCH)"
 # (the functions it runs) changes.
 inputs_hash="$(
   {
-    for m in "${modules[@]}"; do cat "$tools_src/$m/go.mod" "$tools_src/$m/go.sum"; done
+    # Our own tools (pause) have sources and no go.sum.
+    shopt -s nullglob
+    for m in "${modules[@]}"; do cat "$tools_src/$m"/go.mod "$tools_src/$m"/go.sum "$tools_src/$m"/*.go; done
     declare -f build "${group}_tools"
     echo "$GOFLAGS $CGO_ENABLED"
   } | sha256sum | cut -c1-12
