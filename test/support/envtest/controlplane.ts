@@ -39,6 +39,18 @@ export interface ControlPlaneOptions {
   fakeNodes?: string[];
   /** Deadline for each component to become ready. Default 120 s (slow on 2 cores). */
   readyTimeoutMs?: number;
+  /**
+   * The API server's address (default 127.0.0.1): real nodes in network namespaces of their own
+   * (test/support/real-node) reach it on the host's side of their link.
+   */
+  address?: string;
+  /** The Service range (default 10.96.0.0/16); its first address is the "kubernetes" Service. */
+  serviceCIDR?: string;
+  /**
+   * For real kubelets: Node,RBAC authorization with the NodeRestriction admission plugin, and the
+   * API server's client certificate for the kubelets' APIs (logs, exec, port-forward).
+   */
+  nodeAuthorization?: boolean;
 }
 
 export interface ControlPlane {
@@ -50,6 +62,8 @@ export interface ControlPlane {
   kubeconfig: string;
   /** CA that signed the serving and client certificates. */
   caPem: string;
+  /** The CA's files, for issuing more certificates (issueCertificate). */
+  ca: KeyPair;
   fakeNodes: string[];
   /** Temp dir holding PKI, etcd data and the components' *.log files. */
   dir: string;
@@ -60,12 +74,12 @@ export interface ControlPlane {
 }
 
 const SERVICE_CIDR = '10.96.0.0/16';
-const SERVICE_IP = '10.96.0.1'; // the in-cluster "kubernetes" Service
 const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node';
 const STOP_GRACE_MS = 10_000;
 
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const { name, withControllerManager = false, fakeNodes = [], readyTimeoutMs = 120_000 } = options;
+  const { address = '127.0.0.1', serviceCIDR = SERVICE_CIDR, nodeAuthorization = false } = options;
   const binDir = await resolveBinDir(options.binDir);
   const bin = (tool: string) => join(binDir, tool);
   const dir = await mkdtemp(join(tmpdir(), `flotilla-envtest-${name}-`));
@@ -76,11 +90,11 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   };
 
   try {
-    const pki = await generatePki(dir);
+    const pki = await generatePki(dir, address, firstAddress(serviceCIDR));
     const [etcdPort, etcdPeerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const etcdPeerUrl = `http://127.0.0.1:${etcdPeerPort}`;
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${address}:${apiPort}`;
 
     const etcd = startComponent('etcd', dir, bin('etcd'), [
       `--data-dir=${join(dir, 'etcd')}`,
@@ -96,17 +110,26 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
 
     const apiserver = startComponent('kube-apiserver', dir, bin('kube-apiserver'), [
       `--etcd-servers=${etcdUrl}`,
-      '--bind-address=127.0.0.1',
+      `--bind-address=${address}`,
       `--secure-port=${apiPort}`,
       `--cert-dir=${join(dir, 'apiserver')}`,
       `--tls-cert-file=${pki.serving.cert}`,
       `--tls-private-key-file=${pki.serving.key}`,
       `--client-ca-file=${pki.ca.cert}`,
-      '--authorization-mode=RBAC',
+      ...(nodeAuthorization
+        ? [
+            '--authorization-mode=Node,RBAC',
+            '--enable-admission-plugins=NodeRestriction',
+            `--kubelet-client-certificate=${pki.admin.cert}`,
+            `--kubelet-client-key=${pki.admin.key}`,
+            `--kubelet-certificate-authority=${pki.ca.cert}`,
+            '--kubelet-preferred-address-types=InternalIP',
+          ]
+        : ['--authorization-mode=RBAC']),
       '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
       `--service-account-key-file=${pki.serviceAccount.publicKey}`,
       `--service-account-signing-key-file=${pki.serviceAccount.privateKey}`,
-      `--service-cluster-ip-range=${SERVICE_CIDR}`,
+      `--service-cluster-ip-range=${serviceCIDR}`,
       '--allow-privileged=true',
       // Only kube-controller-manager creates the "default" ServiceAccounts this plugin requires.
       ...(withControllerManager ? [] : ['--disable-admission-plugins=ServiceAccount']),
@@ -169,6 +192,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       kubeconfigPath,
       kubeconfig,
       caPem: pki.ca.pem,
+      ca: { cert: pki.ca.cert, key: pki.ca.key },
       fakeNodes: [...fakeNodes],
       dir,
       kubectl,
@@ -235,32 +259,44 @@ async function runInstallTools(): Promise<string> {
 // ---------------------------------------------------------------------------
 // PKI (openssl CLI for certificates, node:crypto for the service-account keys)
 
-interface KeyPair {
+export interface KeyPair {
   cert: string;
   key: string;
 }
 
-async function generatePki(dir: string) {
-  const pkiDir = join(dir, 'pki');
-  const config = join(dir, 'openssl.cnf');
-  await writeFile(config, '[req]\ndistinguished_name = dn\n[dn]\n');
-  await mkdir(pkiDir);
+/** The extensions of a leaf certificate for a server or a client. */
+export const leafExtensions = (usage: 'serverAuth' | 'clientAuth') => [
+  'basicConstraints=critical,CA:FALSE',
+  'keyUsage=critical,digitalSignature',
+  `extendedKeyUsage=${usage}`,
+];
 
-  const issue = async (file: string, subject: string, extensions: string[], ca?: KeyPair): Promise<KeyPair> => {
-    const pair = { cert: join(pkiDir, `${file}.crt`), key: join(pkiDir, `${file}.key`) };
-    await execFileAsync('openssl', [
-      ...['req', '-x509', '-nodes', '-days', '365', '-config', config, '-subj', subject],
-      ...['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', pair.key, '-out', pair.cert],
-      ...(ca ? ['-CA', ca.cert, '-CAkey', ca.key] : []),
-      ...extensions.flatMap((e) => ['-addext', e]),
-    ]);
-    return pair;
-  };
-  const leaf = (usage: 'serverAuth' | 'clientAuth') => [
-    'basicConstraints=critical,CA:FALSE',
-    'keyUsage=critical,digitalSignature',
-    `extendedKeyUsage=${usage}`,
-  ];
+/** Writes DIR/FILE.crt and DIR/FILE.key: an ECDSA P-256 certificate signed by ca (else self-signed). */
+export async function issueCertificate(
+  dir: string,
+  file: string,
+  subject: string,
+  extensions: string[],
+  ca?: KeyPair,
+): Promise<KeyPair> {
+  const pair = { cert: join(dir, `${file}.crt`), key: join(dir, `${file}.key`) };
+  const config = join(dir, `${file}.openssl.cnf`); // one per call: calls run concurrently
+  await writeFile(config, '[req]\ndistinguished_name = dn\n[dn]\n');
+  await execFileAsync('openssl', [
+    ...['req', '-x509', '-nodes', '-days', '365', '-config', config, '-subj', subject],
+    ...['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-keyout', pair.key, '-out', pair.cert],
+    ...(ca ? ['-CA', ca.cert, '-CAkey', ca.key] : []),
+    ...extensions.flatMap((e) => ['-addext', e]),
+  ]);
+  return pair;
+}
+
+async function generatePki(dir: string, address: string, serviceIP: string) {
+  const pkiDir = join(dir, 'pki');
+  await mkdir(pkiDir);
+  const issue = (file: string, subject: string, extensions: string[], ca?: KeyPair) =>
+    issueCertificate(pkiDir, file, subject, extensions, ca);
+  const leaf = leafExtensions;
 
   const ca = await issue('ca', '/CN=flotilla-envtest-ca', [
     'basicConstraints=critical,CA:TRUE',
@@ -268,7 +304,8 @@ async function generatePki(dir: string) {
   ]);
   const sans = [
     'IP:127.0.0.1',
-    `IP:${SERVICE_IP}`,
+    ...(address === '127.0.0.1' ? [] : [`IP:${address}`]),
+    `IP:${serviceIP}`,
     'DNS:localhost',
     'DNS:kubernetes',
     'DNS:kubernetes.default',
@@ -294,7 +331,7 @@ async function generatePki(dir: string) {
 }
 
 /** Writes a kubeconfig with embedded credentials and returns its YAML. */
-async function writeKubeconfig(path: string, server: string, caPem: string, user: string, client: KeyPair) {
+export async function writeKubeconfig(path: string, server: string, caPem: string, user: string, client: KeyPair) {
   const b64 = (pem: string | Buffer) => Buffer.from(pem).toString('base64');
   const [certPem, keyPem] = await Promise.all([readFile(client.cert), readFile(client.key)]);
   const yaml = `apiVersion: v1
@@ -323,7 +360,7 @@ current-context: envtest
 // ---------------------------------------------------------------------------
 // Processes
 
-interface Component {
+export interface Component {
   /** Polls check() until it resolves to true (a rejection counts as false); fails fast if the process exits. */
   waitUntil(check: () => Promise<boolean>, timeoutMs: number): Promise<void>;
   stop(): Promise<void>;
@@ -341,7 +378,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
   }
 }
 
-function startComponent(name: string, dir: string, binary: string, args: string[]): Component {
+export function startComponent(name: string, dir: string, binary: string, args: string[]): Component {
   const logFile = join(dir, `${name}.log`);
   const log = openSync(logFile, 'a');
   let child: ChildProcess;
@@ -444,6 +481,13 @@ async function runKubectl(kubectl: string, args: string[], stdin?: string): Prom
   );
   if (code !== 0) throw new Error(`kubectl ${args.join(' ')} failed (exit code ${code}): ${stderr.trim()}`);
   return stdout;
+}
+
+/** The first host address of an IPv4 range: 10.96.0.0/16 -> 10.96.0.1. */
+function firstAddress(cidr: string): string {
+  const octets = cidr.split('/')[0]!.split('.').map(Number);
+  octets[3] = octets[3]! + 1;
+  return octets.join('.');
 }
 
 function sleep(ms: number): Promise<void> {
