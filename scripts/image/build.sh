@@ -22,9 +22,12 @@ done
 command -v podman >/dev/null || { echo "image: podman missing: run scripts/node-packages.sh" >&2; exit 1; }
 [[ -f dist/operator/cli/main.js ]] || { echo "image: dist/ missing: run npm run build" >&2; exit 1; }
 
-base="$(bash scripts/image/base.sh | tail -1)"
 context="$repo/out/image"
 mkdir -p "$context"
+# One build at a time per checkout (parallel test workers share the context folder).
+exec 9>"$context/.lock"
+flock 9
+base="$(bash scripts/image/base.sh | tail -1)"
 
 # Production dependencies, reinstalled only when the lockfile changed. No install scripts: none of
 # the production dependencies needs one, and the root package's own (a build) must not run here.

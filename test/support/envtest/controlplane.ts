@@ -51,6 +51,8 @@ export interface ControlPlaneOptions {
    * API server's client certificate for the kubelets' APIs (logs, exec, port-forward).
    */
   nodeAuthorization?: boolean;
+  /** Where the control plane's temp dir is made (default the OS temp dir). */
+  parentDir?: string;
 }
 
 export interface ControlPlane {
@@ -82,7 +84,7 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
   const { address = '127.0.0.1', serviceCIDR = SERVICE_CIDR, nodeAuthorization = false } = options;
   const binDir = await resolveBinDir(options.binDir);
   const bin = (tool: string) => join(binDir, tool);
-  const dir = await mkdtemp(join(tmpdir(), `flotilla-envtest-${name}-`));
+  const dir = await mkdtemp(join(options.parentDir ?? tmpdir(), `flotilla-envtest-${name}-`));
   const processes: Component[] = [];
   const stopAll = async () => {
     // Dependents first, etcd last.

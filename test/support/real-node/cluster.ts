@@ -5,7 +5,7 @@
  * imported. Stopping it follows REAL-NODE.md's order; what is left on the machine (mounts, the
  * namespace, cgroups) is the sweep's.
  */
-import { mkdir } from 'node:fs/promises';
+import { chown, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   issueCertificate,
@@ -16,6 +16,7 @@ import {
   type Component,
   type ControlPlane,
 } from '../../envtest/controlplane.js';
+import { NON_ROOT_UID } from '../../../operator/kube/pod-security.js';
 import { createCgroupRoot, CGROUP_PREFIX } from './cgroups.js';
 import { startContainerd, type Containerd } from './containerd.js';
 import type { LocalImage } from './images.js';
@@ -36,6 +37,11 @@ export interface RealCluster {
   network: NodeNetwork;
   /** Runs a command in the node's network namespace (to reach ClusterIPs as the node does). */
   onNode(command: string, args: string[]): Promise<string>;
+  /**
+   * A folder of the node as a PersistentVolume (hostPath) that only this claim binds, owned by uid
+   * (default the image's user, 65532): a hospital's records, a hub's checkpoints. Returns the folder.
+   */
+  persistentVolume(claim: { namespace: string; name: string }, options?: { uid?: number; size?: string }): Promise<string>;
   /** How long the start took, by phase (ms). */
   timings: Record<string, number>;
   /** Deletes the pods and stops the node's components and the control plane (see the module comment). */
@@ -53,8 +59,6 @@ export interface ClusterOptions {
   pauseImage: LocalImage;
   /** A fabric address for a load balancer of this cluster. */
   allocateLoadBalancerAddress(): string;
-  /** Called with each folder that processes of the cluster name, before they start (for the sweep). */
-  recordDir(dir: string): Promise<void>;
   readyTimeoutMs: number;
 }
 
@@ -121,10 +125,11 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
         serviceCIDR: network.serviceCIDR,
         withControllerManager: true,
         nodeAuthorization: true,
+        // In the run's folder: a sweep after a crash finds its processes by it.
+        parentDir: o.dir,
         readyTimeoutMs: o.readyTimeoutMs,
       }),
     );
-    await o.recordDir(controlPlane.dir);
     const cp = controlPlane;
     const client = async (file: string, subject: string) => {
       const pair = await issueCertificate(pki, file, subject, leafExtensions('clientAuth'), cp.ca);
@@ -199,6 +204,7 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
       nodeIP: network.nodeIP,
       network,
       onNode: (command, args) => runIn(network.netns, command, args),
+      persistentVolume: (claim, options) => persistentVolume(cp, path.join(o.dir, 'volumes'), claim, options),
       timings,
       stop,
     };
@@ -206,6 +212,33 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
     await stop().catch(() => undefined);
     throw error;
   }
+}
+
+async function persistentVolume(
+  cp: ControlPlane,
+  volumes: string,
+  claim: { namespace: string; name: string },
+  { uid = NON_ROOT_UID, size = '10Gi' }: { uid?: number; size?: string } = {},
+): Promise<string> {
+  const name = `${claim.namespace}-${claim.name}`;
+  const folder = path.join(volumes, name);
+  await mkdir(folder, { recursive: true });
+  await chown(folder, uid, uid);
+  const volume = {
+    apiVersion: 'v1',
+    kind: 'PersistentVolume',
+    metadata: { name },
+    spec: {
+      capacity: { storage: size },
+      accessModes: ['ReadWriteOnce', 'ReadOnlyMany'],
+      persistentVolumeReclaimPolicy: 'Retain',
+      claimRef: { namespace: claim.namespace, name: claim.name },
+      // The kubelet shares the host's mount namespace: a host folder is a node folder.
+      hostPath: { path: folder, type: 'Directory' },
+    },
+  };
+  await cp.kubectl(['apply', '-f', '-'], JSON.stringify(volume));
+  return folder;
 }
 
 const DELETE_PODS = ['delete', 'pods', '--all', '--all-namespaces', '--grace-period=1', '--wait=true', '--timeout=60s'];

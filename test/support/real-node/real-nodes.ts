@@ -37,6 +37,7 @@ export class RealNodes {
   readonly hostIP = HOST_IP;
   private readonly clusters: RealCluster[] = [];
   private loadBalancers = 0;
+  private clustersStarted = 0;
   private stopped = false;
 
   private constructor(
@@ -70,23 +71,20 @@ export class RealNodes {
     }
   }
 
-  /** A cluster with one real node; its name names its folders, network namespace and Node. */
+  /** A cluster with one real node; its name names its folders, network namespace and Node. Several may start at once. */
   async cluster(name: string): Promise<RealCluster> {
     if (this.stopped) throw new Error('RealNodes stopped');
+    const index = ++this.clustersStarted;
     const dir = path.join(this.dir, name);
     await mkdir(dir);
     const cluster = await startCluster({
       name,
-      index: this.clusters.length + 1,
+      index,
       binDir: this.binDir,
       dir,
       images: [this.image],
       pauseImage: this.pause,
       allocateLoadBalancerAddress: () => loadBalancerAddress(this.loadBalancers++),
-      recordDir: async (d) => {
-        this.record.dirs.push(d);
-        await writeRecord(this.record);
-      },
       readyTimeoutMs: this.readyTimeoutMs,
     });
     this.clusters.push(cluster);
