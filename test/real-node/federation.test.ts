@@ -122,6 +122,8 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
       60_000,
       'the aggregator Service to get an address',
     );
+    // The hub node's kube-proxy forwards that address (nftables mode, in the node's own namespace).
+    expect(await hub.onNode('nft', ['list', 'table', 'ip', 'kube-proxy'])).toContain(address);
 
     // Each hospital's client: a pod of the image on its own node, dialling that address.
     for (const [name, site] of sites) {
