@@ -1,10 +1,14 @@
 /**
- * The project's image on a real node: a pod per role runs `flotilla <role> --help` as the image's
+ * The project's image (its entrypoint, user, labels and contents), and on a real node: a pod per role runs `flotilla <role> --help` as the image's
  * non-root user with a read-only root filesystem and prints that role's usage; a pod reaches the
  * API server through the `kubernetes` Service with its ServiceAccount token, as the operator and
  * the site agent do in their pods.
  */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { packageRoot } from '../../operator/api/crds.js';
 import { RealNodes, realNodeSkipReason, type RealCluster } from '../support/real-node/real-nodes.js';
+import { run } from '../support/real-node/run.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../../operator/kube/pod-security.js';
 
 const skip = realNodeSkipReason();
@@ -28,6 +32,26 @@ describeReal('the flotilla image on a real node', () => {
     await nodes?.stop();
     console.log(`cluster stopped in ${Date.now() - t0} ms`);
   }, 5 * 60_000);
+
+  test('the image: flotilla as entrypoint, a numeric non-root user, OCI labels, production dependencies only', async () => {
+    const [image] = JSON.parse(await run('podman', ['image', 'inspect', nodes.image.name]));
+    expect(image.Config.Entrypoint).toEqual(['flotilla']);
+    expect(image.Config.User).toBe('65532:65532');
+    const { version, license } = JSON.parse(await readFile(path.join(packageRoot, 'package.json'), 'utf8'));
+    expect(nodes.image.name).toBe(`localhost/flotilla:${version}`);
+    expect(image.Config.Labels).toMatchObject({
+      'org.opencontainers.image.version': version,
+      'org.opencontainers.image.licenses': license,
+      'org.opencontainers.image.source': expect.stringMatching(/^https:\/\//),
+    });
+    // Node as the `node` package pins it; the dependencies without the devDependencies (type
+    // packages aside: production dependencies such as @kubernetes/client-node require @types/node).
+    const { devDependencies } = JSON.parse(await readFile(path.join(packageRoot, 'package.json'), 'utf8'));
+    const devOnly = Object.keys(devDependencies).filter((d) => !d.startsWith('@types/'));
+    const probe = `node --version; for d in ${devOnly.join(' ')} @grpc/grpc-js; do [ -e /app/node_modules/$d ] && echo has $d; done; true`;
+    const out = await run('podman', ['run', '--rm', '--network=none', '--read-only', '--entrypoint', 'sh', nodes.image.name, '-c', probe]);
+    expect(out.trim().split('\n')).toEqual([`v${devDependencies.node}`, 'has @grpc/grpc-js']);
+  });
 
   test('every role prints its usage from a pod running the image', async () => {
     const pods = ROLES.map((role) => ({
