@@ -1,5 +1,5 @@
 /**
- * One cluster with a real node: a control plane of test/envtest (API server on the host's fabric
+ * One cluster with a real node: a control plane of test/support/envtest (API server on the host's fabric
  * address, Node,RBAC authorization, kube-controller-manager) plus kube-scheduler on the host, and
  * in the node's network namespace containerd, the kubelet and kube-proxy, with the project's images
  * imported. Stopping it follows REAL-NODE.md's order; what is left on the machine (mounts, the
@@ -15,7 +15,7 @@ import {
   writeKubeconfig,
   type Component,
   type ControlPlane,
-} from '../../envtest/controlplane.js';
+} from '../envtest/controlplane.js';
 import { NON_ROOT_UID } from '../../../operator/kube/pod-security.js';
 import { createCgroupRoot, CGROUP_PREFIX } from './cgroups.js';
 import { startContainerd, type Containerd } from './containerd.js';

@@ -8,7 +8,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startComponent, type Component } from '../../envtest/controlplane.js';
+import { startComponent, type Component } from '../envtest/controlplane.js';
 import { FABRIC_CIDR, type NodeNetwork } from './network.js';
 import { inNetns, run } from './run.js';
 

@@ -5,7 +5,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startComponent, type Component } from '../../envtest/controlplane.js';
+import { startComponent, type Component } from '../envtest/controlplane.js';
 import { inNetns } from './run.js';
 
 export interface KubeProxyOptions {

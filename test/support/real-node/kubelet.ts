@@ -5,7 +5,7 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { startComponent, type Component, type KeyPair } from '../../envtest/controlplane.js';
+import { startComponent, type Component, type KeyPair } from '../envtest/controlplane.js';
 import { inNetns } from './run.js';
 
 export interface KubeletOptions {

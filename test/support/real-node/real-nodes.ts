@@ -13,7 +13,7 @@
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { resolveBinDir } from '../../envtest/controlplane.js';
+import { resolveBinDir } from '../envtest/controlplane.js';
 import { startCluster, type RealCluster } from './cluster.js';
 import { flotillaImage, pauseImage, type LocalImage } from './images.js';
 import { lockMachine, type MachineLock } from './lock.js';
