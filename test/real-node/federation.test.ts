@@ -13,6 +13,7 @@ import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
+import { eventually } from '../support/eventually.js';
 import { freePort, startOperator, type OperatorProcess } from '../support/operator-process.js';
 import { RealNodes, realNodeSkipReason, type RealCluster } from '../support/real-node/real-nodes.js';
 
@@ -23,6 +24,8 @@ const describeReal = skip ? describe.skip : describe;
 const OPERATOR_NAMESPACE = 'flotilla-system';
 const JOB_NAMESPACE = 'research';
 const SITE_NAMESPACE = 'flotilla-site';
+// Each check runs kubectl: poll at a pace two shared cores can bear.
+const POLL_MS = 500;
 const HOSPITALS = { cleveland: 'processed.cleveland.data', hungarian: 'processed.hungarian.data' } as const;
 type Hospital = keyof typeof HOSPITALS;
 
@@ -60,7 +63,7 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
       enrollmentPort,
       args: [`--image=${nodes.image.name}`, '--aggregator-service-type=LoadBalancer'],
     });
-    await until(() => operator.isReady(), 60_000, 'the operator to lead');
+    await eventually(() => operator.isReady(), 60_000, 'the operator to lead', POLL_MS);
 
     for (const [name, site] of sites) {
       await hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: {} }));
@@ -117,10 +120,12 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
     console.log(`aggregator pod Running ${Date.now() - applied} ms after the job was applied`);
     expect(aggregatorPod.spec.nodeName).toBe(hub.nodeName);
     expect(aggregatorPod.spec.containers[0].image).toBe(nodes.image.name);
-    const address = await until(
-      async () => (await hub.kubectl(['get', 'service', 'heart-aggregator', `--namespace=${JOB_NAMESPACE}`, '--output=jsonpath={.status.loadBalancer.ingress[0].ip}'])) || undefined,
+    let address = '';
+    await eventually(
+      async () => !!(address = await hub.kubectl(['get', 'service', 'heart-aggregator', `--namespace=${JOB_NAMESPACE}`, '--output=jsonpath={.status.loadBalancer.ingress[0].ip}'])),
       60_000,
       'the aggregator Service to get an address',
+      POLL_MS,
     );
     // The hub node's kube-proxy forwards that address (nftables mode, in the node's own namespace).
     expect(await hub.onNode('nft', ['list', 'table', 'ip', 'kube-proxy'])).toContain(address);
@@ -136,10 +141,11 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
       console.log(`${name}: client pod ${client.status.podIP} on ${client.spec.nodeName} -> aggregator ${address}`);
     }
 
-    await until(
+    await eventually(
       async () => ['Succeeded', 'Failed'].includes(await hub.kubectl(['get', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--output=jsonpath={.status.phase}'])),
       600_000,
       'the job to end',
+      POLL_MS,
     );
     console.log(`job ended ${Date.now() - applied} ms after it was applied`);
     const job = JSON.parse(await hub.kubectl(['get', 'federatedjob', 'heart', `--namespace=${JOB_NAMESPACE}`, '--output=json']));
@@ -203,26 +209,19 @@ function dataClaim() {
   };
 }
 
-/** The first pod matching the selector once it is Running (it is created by a controller, so wait for it to appear). */
+/** The first pod matching the selector once it is Running (a controller makes it: wait for it to appear). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 async function runningPod(cluster: RealCluster, namespace: string, selector: string): Promise<any> {
-  return until(
+  let pod: unknown;
+  await eventually(
     async () => {
       const list = JSON.parse(await cluster.kubectl(['get', 'pods', `--namespace=${namespace}`, `--selector=${selector}`, '--output=json']));
-      return list.items.find((p: { status: { phase: string } }) => p.status.phase === 'Running');
+      pod = list.items.find((p: { status: { phase: string } }) => p.status.phase === 'Running');
+      return pod !== undefined;
     },
     180_000,
     `a Running pod ${selector} in ${cluster.name}/${namespace}`,
+    POLL_MS,
   );
-}
-
-/** Polls until check() gives a truthy value (a throw counts as not yet). */
-async function until<T>(check: () => Promise<T | undefined | false>, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  return pod;
 }

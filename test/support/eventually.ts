@@ -3,6 +3,8 @@ export async function eventually(
   check: () => boolean | Promise<boolean>,
   timeoutMs = 20_000,
   what = 'condition',
+  /** Between checks; longer where each check runs a process (kubectl). */
+  intervalMs = 50,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -13,6 +15,6 @@ export async function eventually(
     )
       return;
     if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
