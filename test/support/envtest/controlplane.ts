@@ -472,12 +472,17 @@ async function httpGet(url: string, tls?: { ca: string; cert: Buffer; key: Buffe
 }
 
 async function runKubectl(kubectl: string, args: string[], stdin?: string): Promise<string> {
-  const child = spawn(kubectl, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(kubectl, args, { stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  child.stdin.end(stdin ?? '');
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (stdin !== undefined) {
+    // kubectl may exit (an error, or a command that reads no input) before it read all of stdin: the
+    // exit code and stderr say what happened; the EPIPE of the unread input adds nothing.
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(stdin);
+  }
   const code = await new Promise<number | null>((resolve, reject) =>
     child.once('error', reject).once('close', resolve),
   );
