@@ -1,4 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import type { Model } from '../federation/model.js';
 import type { UpdateMessage__Output } from '../federation/proto.js';
@@ -12,6 +13,7 @@ import type { AggregatorMetrics } from './metrics.js';
 import { Refusal } from './refusal.js';
 import type { RoundState } from './round-state.js';
 import { PhaseCloser } from './phase-closer.js';
+import { figuresOf } from './round-figures.js';
 
 const TICK_MS = 200;
 /** Longest a NextTask call is held, whatever the client asks. */
@@ -62,6 +64,12 @@ export class Aggregator {
   ) {
     this.job = new JobState(settings, checkpoint);
     this.closer = new PhaseCloser(this.job, store, stateDir, metrics, log);
+    const rounds = this.job.roundState;
+    metrics.watch({
+      deadline: () => rounds.deadlineAt,
+      selected: () => (rounds.result ? [] : rounds.selected),
+      lastSeen: (site) => rounds.lastSeenAt(site),
+    });
   }
 
   /** Starts the clock; resolves when the job is over and every site that could be told, was. */
@@ -126,6 +134,7 @@ export class Aggregator {
     checkHeaderFigures(header);
     const rounds = this.job.roundState;
     rounds.admit(site, header.kind, header.round, header.attempt, Date.now());
+    const started = performance.now();
     let intake: Intake;
     try {
       intake = this.job.openIntake(site, header, () => path.join(this.stateDir, 'journal', `${site}.${++this.journalCount}.undo`));
@@ -141,7 +150,7 @@ export class Aggregator {
         this.seen(site);
         intake.take(chunk);
         bytes += chunk.data.byteLength;
-        this.metrics.bytesReceived.inc(chunk.data.byteLength);
+        this.metrics.bytesReceived.inc({ site }, chunk.data.byteLength);
         await intake.drained();
       }
       intake.finish();
@@ -158,7 +167,7 @@ export class Aggregator {
       throw err;
     }
     this.job.closeIntake(site);
-    this.metrics.updatesAccepted.inc();
+    this.metrics.accepted(site, { kind: header.kind, numSamples: header.numSamples, eval: figuresOf(header.eval) }, (performance.now() - started) / 1000);
     setImmediate(() => this.tick());
     await intake.cleanup();
     return { round: header.round, bytesReceived: bytes };

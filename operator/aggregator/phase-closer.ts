@@ -50,7 +50,7 @@ export class PhaseCloser {
       case 'TRAIN': {
         const { record } = closed;
         this.metrics.roundDuration.observe(record.durationSeconds);
-        this.metrics.participants.set(record.participants.length);
+        this.metrics.roundClosed(t.round, record.participants);
         this.showGlobal(record.eval);
         this.log.info('round closed', {
           round: t.round,

@@ -105,6 +105,16 @@ export class RoundState {
     return [...this.expected];
   }
 
+  /** The deadline of the phase in progress; undefined once the job ended. */
+  get deadlineAt(): number | undefined {
+    return this.phase === 'DONE' ? undefined : this.deadline;
+  }
+
+  /** When the site was last heard from, if it was since this aggregator started. */
+  lastSeenAt(site: string): number | undefined {
+    return this.lastSeen.get(site);
+  }
+
   seen(site: string, now: number): void {
     this.lastSeen.set(site, now);
   }

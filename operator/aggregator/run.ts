@@ -64,7 +64,7 @@ export interface ServeOptions {
 export async function startAggregator(settings: JobSettings, options: ServeOptions): Promise<RunningAggregator> {
   const fields = { job: settings.job, namespace: settings.namespace };
   const log = options.log ? options.log.child({ component: 'aggregator', ...fields }) : createLogger('aggregator', fields);
-  const metrics = new AggregatorMetrics(settings.job, settings.namespace);
+  const metrics = new AggregatorMetrics(settings);
   const aggregator = await Aggregator.open(settings, options.stateDir, metrics, log);
 
   const tls = await readTlsFiles(options.tlsDir);

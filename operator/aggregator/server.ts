@@ -52,7 +52,7 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
   const refuse = (err: unknown, method: string, site: string | undefined): { code: status; details: string } => {
     const { phase, round, attempt } = aggregator.position;
     if (err instanceof Refusal) {
-      metrics.updatesRefused.inc({ reason: err.reason });
+      metrics.updatesRefused.inc({ site: site ?? '', reason: err.reason });
       log.warn(`refused ${method}: ${err.message}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
       return { code: err.code, details: err.message };
     }
@@ -106,7 +106,7 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
         for (const message of modelMessages(model)) {
           if (call.cancelled) return;
           if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);
-          if (message.chunk) metrics.bytesSent.inc(message.chunk.data.byteLength);
+          if (message.chunk) metrics.bytesSent.inc({ site }, message.chunk.data.byteLength);
           await sending.write(message);
         }
         call.end();

@@ -166,7 +166,7 @@ export function isTerminal(error: unknown): boolean {
 export interface RunWorkersOptions {
   /** Names the controller in logs and metrics. */
   controller: string;
-  /** Where flotilla_reconcile_* and flotilla_workqueue_depth are registered. */
+  /** Where flotilla_reconcile_* and flotilla_workqueue_* are registered. */
   registry?: Registry;
   logger?: Logger;
 }
@@ -210,6 +210,7 @@ export async function runWorkers(
           result = 'terminal';
         } else {
           queue.addRateLimited(key);
+          metrics?.retries.inc({ controller });
           log.error('reconcile failed; will retry', { key, retries: queue.numRequeues(key), error: describe(error) });
           result = 'error';
         }

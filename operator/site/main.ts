@@ -9,7 +9,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../api/crds.js';
 import { decodeJoinBundle } from '../sitelink/join-bundle.js';
+import { startHealthServer, type HealthServer } from '../kube/health.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { parseAddress } from '../process/address.js';
 import { createLogger, type Logger } from '../log.js';
 import { loadIdentity, saveIdentity } from './agent-identity.js';
 import { ClientReconciler } from './client-reconciler.js';
@@ -18,6 +20,7 @@ import { HubLink } from './hub-link.js';
 import { deleteAllManaged } from './kube-objects.js';
 import { loadPolicy, type SitePolicy } from './policy.js';
 import { loadClientPlacement, type ClientPlacement } from './client-placement.js';
+import { SiteAgentMetrics } from './metrics.js';
 import { EXIT_REVOKED, loadRevocation, revokedMessage, saveRevocation, SiteRevoked, type Revocation } from './revocation.js';
 
 export interface SiteAgentOptions {
@@ -34,6 +37,8 @@ export interface SiteAgentOptions {
   /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   keepalive?: { timeMs: number; timeoutMs: number };
+  /** Where the agent's metrics go (they name the site once it is known). */
+  metrics?: SiteAgentMetrics;
   log?: Logger;
 }
 
@@ -99,8 +104,16 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
     ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
     signer: link,
-    onStatus: (statuses) => link.report(statuses),
+    onStatus: (statuses) => {
+      link.report(statuses);
+      options.metrics?.reported(statuses);
+    },
     log,
+  });
+  options.metrics?.identify(site, {
+    hubConnected: () => link.linked,
+    assignments: () => reconciler.currentStatus(),
+    certificateNotAfter: () => link.certificateNotAfter,
   });
   // The pods are known before the first hello, so that it says what runs here.
   await reconciler.start();
@@ -124,6 +137,27 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
     return 2;
   }
   const log = createLogger('site-agent', { namespace: values.namespace });
+  const metrics = new SiteAgentMetrics();
+  let started = false;
+  let health: HealthServer | undefined;
+  if (values['listen-health']) {
+    // Up before enrolment, so that an agent that cannot reach its hub is seen to be down.
+    try {
+      const listen = parseAddress(values['listen-health']);
+      health = await startHealthServer({ listen, registry: metrics.registry, readyz: () => started || 'starting' });
+    } catch (err) {
+      log.error('could not serve /healthz, /readyz and /metrics', { listen: values['listen-health'], error: (err as Error).message });
+      return 1;
+    }
+  }
+  try {
+    return await runAgent(values, log, metrics, () => (started = true));
+  } finally {
+    await health?.close();
+  }
+}
+
+async function runAgent(values: Record<string, string | undefined>, log: Logger, metrics: SiteAgentMetrics, onStarted: () => void): Promise<number> {
   let agent: SiteAgent;
   try {
     const join = values.join;
@@ -136,6 +170,7 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
       ...(values['client-image'] ? { clientImage: values['client-image'] } : {}),
       clientPlacement: await loadClientPlacement(values['client-placement']),
       siteDataClaim: values['site-data-claim'] ?? 'site-data',
+      metrics,
       log,
     });
   } catch (err) {
@@ -146,6 +181,7 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
     log.error('site agent could not start', { error: (err as Error).message });
     return 1;
   }
+  onStarted();
   const revocation = await Promise.race([
     agent.revoked,
     new Promise<undefined>((resolve) => {
