@@ -76,14 +76,14 @@ export function alertGroups(settings: AlertSettings = {}): RuleGroup[] {
             '(\n' +
             '  time() - flotilla_site_last_seen_timestamp_seconds\n' +
             '    > on (namespace, federatedjob) group_left max by (namespace, federatedjob) (flotilla_heartbeat_timeout_seconds)\n' +
-            '  or flotilla_site_selected unless on (namespace, federatedjob, site) flotilla_site_last_seen_timestamp_seconds\n' +
+            '  or flotilla_site_awaited unless on (namespace, federatedjob, site) flotilla_site_last_seen_timestamp_seconds\n' +
             ')\n' +
-            'and on (namespace, federatedjob, site) flotilla_site_selected == 1',
+            'and on (namespace, federatedjob, site) flotilla_site_awaited == 1',
           for: '1m',
           labels: { severity: 'warning' },
           summary: `Site ${site} is silent in FederatedJob ${job}`,
           description:
-            `Site ${site} is selected for the phase in progress of FederatedJob ${job}, and its aggregator has not heard ` +
+            `The phase in progress of FederatedJob ${job} waits for an update from site ${site}, and its aggregator has not heard ` +
             'from it for longer than the heartbeat timeout (or at all since the aggregator started): the client at the site is not running or cannot reach the aggregator.',
         }),
         rule('FlotillaSiteUpdatesRefused', {

@@ -128,10 +128,10 @@ export function trainingDashboard(): Dashboard {
       .withPanel(
         timeseries(
           'Participation',
-          "Training rounds that aggregated each site's update, and whether the phase in progress waits for it.",
+          "Training rounds that aggregated each site's update, and whether the phase in progress still waits for the site's update.",
           'none',
           query(`flotilla_site_rounds_participated_total{${jobSite}}`, `rounds ${siteLegend}`),
-          query(`flotilla_site_selected{${jobSite}}`, `selected ${siteLegend}`),
+          query(`flotilla_site_awaited{${jobSite}}`, `awaited ${siteLegend}`),
         ),
       )
       .withPanel(
@@ -161,7 +161,7 @@ export function trainingDashboard(): Dashboard {
       .withPanel(
         timeseries(
           'Silence',
-          'Time since the aggregator last heard from each site; a selected site silent past the heartbeat timeout is dropped from the round.',
+          'Time since the aggregator last heard from each site; a site the round waits for, silent past the heartbeat timeout, is dropped from it.',
           's',
           query(`time() - flotilla_site_last_seen_timestamp_seconds{${jobSite}}`, siteLegend),
           query(`max by (namespace, federatedjob) (flotilla_heartbeat_timeout_seconds{${job}})`, `heartbeat timeout ${jobLegend}`),

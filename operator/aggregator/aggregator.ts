@@ -67,7 +67,7 @@ export class Aggregator {
     const rounds = this.job.roundState;
     metrics.watch({
       deadline: () => rounds.deadlineAt,
-      selected: () => (rounds.result ? [] : rounds.selected),
+      awaited: () => rounds.awaited,
       lastSeen: (site) => rounds.lastSeenAt(site),
     });
   }

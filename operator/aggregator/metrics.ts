@@ -10,7 +10,8 @@ import type { Figures } from './result.js';
 export interface RoundView {
   /** The deadline of the phase in progress; undefined once the job ended. */
   deadline(): number | undefined;
-  selected(): readonly string[];
+  /** The sites the phase in progress waits for (RoundState.awaited). */
+  awaited(): readonly string[];
   lastSeen(site: string): number | undefined;
 }
 
@@ -65,13 +66,13 @@ export class AggregatorMetrics {
       },
     });
     new Gauge({
-      name: 'flotilla_site_selected',
-      help: 'Whether the phase in progress waits for this site (1) or not (0).',
+      name: 'flotilla_site_awaited',
+      help: 'Whether the phase in progress asked the site for an update and has none from it yet (1), dropped for silence included, or not (0).',
       labelNames: ['site'],
       registers,
       collect() {
-        const selected = new Set(view()?.selected() ?? []);
-        for (const site of sites) this.set({ site }, selected.has(site) ? 1 : 0);
+        const awaited = new Set(view()?.awaited() ?? []);
+        for (const site of sites) this.set({ site }, awaited.has(site) ? 1 : 0);
       },
     });
     new Gauge({

@@ -105,6 +105,11 @@ export class RoundState {
     return [...this.expected];
   }
 
+  /** The sites the phase in progress asked for an update and has none from yet (those dropped for silence too). */
+  get awaited(): string[] {
+    return this.phase === 'DONE' ? [] : [...this.expected].filter((site) => !this.reported.has(site));
+  }
+
   /** The deadline of the phase in progress; undefined once the job ended. */
   get deadlineAt(): number | undefined {
     return this.phase === 'DONE' ? undefined : this.deadline;

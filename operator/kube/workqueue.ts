@@ -186,6 +186,8 @@ export async function runWorkers(
   const log = options.logger ?? createLogger('controller', { controller });
   const metrics = options.registry ? reconcileMetrics(options.registry) : undefined;
   const unwatchDepth = metrics?.watchDepth(controller, () => queue.len());
+  // From zero, so that rate() sees the first retry.
+  metrics?.retries.inc({ controller }, 0);
 
   const worker = async () => {
     for (;;) {

@@ -77,7 +77,7 @@ describe("each process's /metrics, scraped during a training run", () => {
       expect(at('flotilla_update_received_bytes_total', site)).toBeGreaterThan(0);
       expect(at('flotilla_site_last_seen_timestamp_seconds', site)).toBeGreaterThan(Date.now() / 1000 - 60);
       expect(at('flotilla_update_upload_duration_seconds_count', site)).toBeGreaterThanOrEqual(round - 1);
-      expect([0, 1]).toContain(at('flotilla_site_selected', site));
+      expect([0, 1]).toContain(at('flotilla_site_awaited', site));
       const accuracyAtSite = at('flotilla_site_test_accuracy', site);
       expect(accuracyAtSite).toBeGreaterThan(0);
       expect(accuracyAtSite).toBeLessThanOrEqual(1);
