@@ -1,4 +1,4 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -54,10 +54,23 @@ export class AggregatorMetrics {
     });
   }
 
-  /** Serves /metrics, /status, /healthz and /readyz over plain HTTP; resolves with the bound port. */
-  async serve(host: string, port: number, status?: () => Promise<unknown>): Promise<{ port: number; server: HttpServer }> {
+  /**
+   * Serves /metrics, /status, /healthz and /readyz over plain HTTP, and takes PUT /revocations (a
+   * signed list: `revocations` throws for one it refuses); resolves with the bound port.
+   */
+  async serve(
+    host: string,
+    port: number,
+    status?: () => Promise<unknown>,
+    revocations?: (signed: string) => unknown,
+  ): Promise<{ port: number; server: HttpServer }> {
     const server = createServer((req, res) => {
-      if (req.url === '/status' && status) {
+      if (req.url === '/revocations' && req.method === 'PUT' && revocations) {
+        readBody(req, MAX_REVOCATIONS_BODY).then(
+          (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(revocations(body))),
+          (err: Error) => res.writeHead(400).end(`${err.message}\n`),
+        );
+      } else if (req.url === '/status' && status) {
         status().then(
           (report) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
           (err: Error) => res.writeHead(500).end(err.message),
@@ -77,4 +90,24 @@ export class AggregatorMetrics {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
     return { port: (server.address() as AddressInfo).port, server };
   }
+}
+
+/** Revocation lists are small; more than this is refused unread. */
+const MAX_REVOCATIONS_BODY = 2 << 20;
+
+/** The request's body as text, or a rejection past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.destroy();
+        reject(new Error(`the body is over ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }
