@@ -66,10 +66,13 @@ export class AggregatorMetrics {
   ): Promise<{ port: number; server: HttpServer }> {
     const server = createServer((req, res) => {
       if (req.url === '/revocations' && req.method === 'PUT' && revocations) {
-        readBody(req, MAX_REVOCATIONS_BODY).then(
-          (body) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(revocations(body))),
-          (err: Error) => res.writeHead(400).end(`${err.message}\n`),
-        );
+        // A refused list is the caller's error, answered 400: it never reaches the process.
+        readBody(req, MAX_REVOCATIONS_BODY)
+          .then((body) => revocations(body))
+          .then(
+            (result) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result)),
+            (err: Error) => res.writeHead(400).end(`${err.message}\n`),
+          );
       } else if (req.url === '/status' && status) {
         status().then(
           (report) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
@@ -103,7 +106,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<string> {
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size > limit) {
-        req.destroy();
+        // Read no more of it; the answer says why.
+        req.removeAllListeners('data');
+        req.resume();
         reject(new Error(`the body is over ${limit} bytes`));
       } else chunks.push(chunk);
     });
