@@ -6,8 +6,10 @@
  * restarted agent or a reconnect neither duplicates nor orphans anything. Before the hub's first
  * set after a start nothing is removed: a hub outage must not stop the work.
  */
+import { X509Certificate } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { JOB_LABEL } from '../api/vocabulary.js';
+import { siteUidOfPeer } from '../pki/identity.js';
 import type { Logger } from '../log.js';
 import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { Informer } from '../kube/informer.js';
@@ -48,6 +50,8 @@ export interface ClientReconcilerOptions {
   /** The agent's own namespace, where client pods run. */
   namespace: string;
   site: string;
+  /** The uid of the Site the agent is enrolled as: a client certificate of another (an earlier Site of the name) is replaced. */
+  siteUid?: string;
   policy: SitePolicy;
   /** The site's data claim, for jobs that name none. */
   defaultDataClaim: string;
@@ -160,7 +164,8 @@ export class ClientReconciler {
     const secret = await getObject<Secret>(kc, { apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret });
     const dueAt = renewalDue(secret);
     const complete = ['ca.crt', 'tls.crt', 'tls.key'].every((k) => secret?.data?.[k]);
-    if (secret && complete && secret.metadata?.labels?.[JOB_UID_LABEL] === a.jobUid && dueAt > Date.now()) return dueAt - Date.now();
+    const ours = complete && (this.options.siteUid === undefined || siteUidOf(secret) === this.options.siteUid);
+    if (secret && ours && secret.metadata?.labels?.[JOB_UID_LABEL] === a.jobUid && dueAt > Date.now()) return dueAt - Date.now();
 
     const key = await generateKeyPair();
     const csr = await createCsr({ role: 'client', namespace: a.namespace, job: a.job, site }, key);
@@ -230,6 +235,15 @@ export class ClientReconciler {
 
 function identityOf(a: Assignment): Pick<AssignmentStatus, 'namespace' | 'job' | 'jobUid'> {
   return { namespace: a.namespace, job: a.job, jobUid: a.jobUid };
+}
+
+/** The Site uid the Secret's certificate names, if it can be read. */
+function siteUidOf(secret: Secret | undefined): string | undefined {
+  try {
+    return siteUidOfPeer(new X509Certificate(Buffer.from(secret?.data?.['tls.crt'] ?? '', 'base64')));
+  } catch {
+    return undefined;
+  }
 }
 
 /** When the Secret's certificate is due for renewal (0 when unknown: renew now). */
