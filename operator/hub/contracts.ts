@@ -10,7 +10,15 @@ import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 export interface Site {
   apiVersion: 'flotilla.dev/v1alpha1';
   kind: 'Site';
-  metadata: { name: string; uid?: string; generation?: number; resourceVersion?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    finalizers?: string[];
+  };
   spec: SiteSpec;
   status?: SiteStatus;
 }
@@ -31,6 +39,8 @@ export interface AssignmentSource {
 
 export interface SiteSession {
   site: string;
+  /** The uid of the Site incarnation the agent's certificate names. */
+  siteUid: string;
   agentVersion: string;
   connectedAt: Date;
   lastSeen: Date;
@@ -47,6 +57,12 @@ export interface SiteSessions {
   get(site: string): SiteSession | undefined;
   list(): SiteSession[];
   onChange(listener: (site: string) => void): () => void;
+}
+
+/** The revoked sites, as a job's aggregator takes them (pki/revocation-list.ts). */
+export interface RevocationSource {
+  /** The revocation list signed by the job's CA for its aggregator. */
+  signedFor(job: { namespace: string; name: string; uid: string }): Promise<string>;
 }
 
 export type { FederatedJob };

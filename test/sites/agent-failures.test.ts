@@ -87,7 +87,7 @@ describe("the site agent's failures", () => {
 
     const log = createLogger('site-agent-quota');
     log.level = 'error';
-    const { bundle } = await hub.tokens.issue('haugesund', 600);
+    const { bundle } = await hub.issueToken('haugesund', 600);
     const agent = await startSiteAgent({
       joinBundle: async () => bundle,
       namespace: NS,
@@ -153,10 +153,10 @@ describe('a revoked site', () => {
       namespace: OPERATOR_NS,
       gatewayAddress: `127.0.0.1:${relay.port}`,
       enrollmentAddress: `127.0.0.1:${hub.ports.enrollment}`,
-      caPem: hub.pki.rootCa().certPem,
+      caPem: hub.pki.siteCa().certPem,
     });
     const bundleFile = join(state, '..', `${NS}.bundle`);
-    await writeFile(bundleFile, (await tokens.issue('bodo', 600)).bundle);
+    await writeFile(bundleFile, (await tokens.issue({ name: 'bodo', uid: hub.sites.get('bodo')!.metadata.uid! }, 600)).bundle);
     cleanup.push(() => rm(bundleFile, { force: true }));
     hub.assignments.set('bodo', [assignment('heart')]);
 

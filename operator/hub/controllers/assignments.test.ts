@@ -126,6 +126,7 @@ describe('assignments derived from jobs and sites', () => {
     put(job('old', { names: ['a'] }));
     const lease = sessions.open({
       site: 'a',
+      siteUid: '5e0f0c2a-0000-4000-8000-000000000001',
       agentVersion: '0.1.0',
       certificateExpiry: new Date(),
       assignments: [{ namespace: 'research', job: 'old', jobUid: 'uid-old', phase: 'Running', message: '' }],

@@ -13,18 +13,18 @@ import { EventReason, isFinal } from '../../api/vocabulary.js';
 import { addFinalizer, apply, deleteIfExists, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { refusalIn, refusedAs } from '../../kube/refusal.js';
-import { isConflict, isNotFound } from '../../kube/request.js';
+import { isAlreadyExists, isConflict, isNotFound, kubeRequest } from '../../kube/request.js';
 import { refOf, type KubernetesObject, type ObjectRef } from '../../kube/resources.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
-import type { SiteSessions } from '../contracts.js';
-import { aggregatorDeployment } from '../manifests/aggregator-deployment.js';
+import type { RevocationSource, SiteSessions } from '../contracts.js';
+import { aggregatorDeployment, CERTIFICATE_ANNOTATION } from '../manifests/aggregator-deployment.js';
 import { aggregatorService } from '../manifests/aggregator-service.js';
-import { aggregatorTlsSecret, credentialsOf, type AggregatorCredentials } from '../manifests/aggregator-tls.js';
+import { aggregatorTlsSecret } from '../manifests/aggregator-tls.js';
 import { checkpointClaim } from '../manifests/checkpoint-claim.js';
 import { specConfigMap } from '../manifests/job-manifest.js';
 import { FIELD_MANAGER, jobNameProblem, jobObjectNames } from '../manifests/names.js';
-import { jobCaSecretName, type HubPki } from '../pki.js';
+import type { HubPki, JobRef } from '../pki.js';
 import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
 import type { HubCaches } from './hub-caches.js';
 import { sitesHoldingJob } from './job-cleanup.js';
@@ -38,6 +38,8 @@ export interface WorkloadOptions {
   caches: HubCaches;
   sessions: SiteSessions;
   pki: HubPki;
+  /** The revoked sites, signed for a job's aggregator: written beside its manifest. */
+  revocations: RevocationSource;
   events: EventRecorder;
   /** Where refusals are recorded for the status controller. */
   refusals: WorkloadRefusals;
@@ -58,10 +60,10 @@ const CACHE_CATCH_UP_MS = 250;
 
 export class FederatedJobWorkload {
   /**
-   * Credentials this process issued, by job uid: the Secret cache may not show a Secret just
+   * Certificates this process issued, by job uid: the Deployment cache may not show one just
    * written yet, and issuing again for that would restart the aggregator for nothing.
    */
-  private readonly issued = new Map<string, AggregatorCredentials>();
+  private readonly issued = new Map<string, string>();
 
   constructor(private readonly o: WorkloadOptions) {}
 
@@ -89,16 +91,16 @@ export class FederatedJobWorkload {
     const names = jobObjectNames(job.metadata.name);
     const ns = job.metadata.namespace!;
 
-    await this.put(key, job, specConfigMap(resolved));
+    await this.put(key, job, specConfigMap(resolved, await this.o.revocations.signedFor(jobRefOf(job))));
     await this.put(key, job, checkpointClaim(job));
     await this.put(key, job, aggregatorService(job, this.o.serviceType));
     const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
     // A load balancer without an address yet: the Service's update brings the job back.
     if (!endpoint) return;
 
-    const { credentials, renewAt } = await this.credentials(key, job, endpoint);
+    const { certificatePem, renewAt } = await this.certificate(key, job, endpoint);
     const firstTime = !this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
-    await this.put(key, job, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem: credentials.certificatePem }));
+    await this.put(key, job, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem }));
     if (firstTime) {
       void this.o.events.event(job, 'Normal', EventReason.Created, `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
     }
@@ -126,26 +128,30 @@ export class FederatedJobWorkload {
   }
 
   /**
-   * The aggregator's certificate: the one in its Secret while it is this job's, names the endpoint
-   * and has a third of its life left; else a new one, issued by the job's CA.
+   * The aggregator's certificate: the one its Deployment names while it names the endpoint and has
+   * a third of its life left; else a new one, issued by the job's CA, with its key in a new Secret.
    */
-  private async credentials(key: string, job: FederatedJob, endpoint: string): Promise<{ credentials: AggregatorCredentials; renewAt: number }> {
+  private async certificate(key: string, job: FederatedJob, endpoint: string): Promise<{ certificatePem: string; renewAt: number }> {
     const names = certificateNames(job, endpoint);
-    const secret = this.o.caches.secrets.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).tls}`);
-    const stored = secret?.metadata?.ownerReferences?.some((r) => r.uid === job.metadata.uid) ? credentialsOf(secret) : undefined;
-    const current = newest(stored, this.issued.get(job.metadata.uid!));
-    const renewAt = current && renewalTime(current.certificatePem);
-    if (current && renewAt && renewAt > Date.now() && covers(current.certificatePem, names)) return { credentials: current, renewAt };
+    const deployment = this.o.caches.deployments.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).aggregator}`);
+    const owned = deployment?.metadata?.ownerReferences?.some((r) => r.uid === job.metadata.uid);
+    const named = owned ? deployment?.spec?.template.metadata?.annotations?.[CERTIFICATE_ANNOTATION] : undefined;
+    const current = newest(named, this.issued.get(job.metadata.uid!));
+    const renewAt = current && renewalTime(current);
+    if (current && renewAt && renewAt > Date.now() && covers(current, names)) return { certificatePem: current, renewAt };
 
-    const ref = { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
-    // The job's CA Secret is the one object issuing writes.
-    const caSecret = { apiVersion: 'v1', kind: 'Secret', namespace: ref.namespace, name: jobCaSecretName(job.metadata.name) };
-    const issued = await this.refused(key, job, caSecret, () => this.o.pki.issueAggregatorCertificate(ref, names.dnsNames, names.ipAddresses));
-    const credentials = { caPem: issued.caPem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
-    await this.put(key, job, aggregatorTlsSecret(job, credentials));
-    this.issued.set(job.metadata.uid!, credentials);
+    const issued = await this.o.pki.issueAggregatorCertificate(jobRefOf(job), names.dnsNames, names.ipAddresses);
+    const secret = aggregatorTlsSecret(job, { caPem: issued.caPem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem });
+    const path = `/api/v1/namespaces/${encodeURIComponent(job.metadata.namespace!)}/secrets`;
+    await this.refused(key, job, refOf(secret), () =>
+      kubeRequest(this.o.kc, { method: 'POST', path, query: { fieldManager: FIELD_MANAGER }, body: secret }).catch((err: unknown) => {
+        // Named after the certificate: one of that name is this one.
+        if (!isAlreadyExists(err)) throw err;
+      }),
+    );
+    this.issued.set(job.metadata.uid!, issued.certificatePem);
     this.o.log.info('issued the aggregator certificate', { job: job.metadata.name, namespace: job.metadata.namespace, ...names, notAfter: issued.notAfter });
-    return { credentials, renewAt: renewalTime(issued.certificatePem)! };
+    return { certificatePem: issued.certificatePem, renewAt: renewalTime(issued.certificatePem)! };
   }
 
   /** A finished job keeps its claim (result and model) and, with cleanupPolicy Delete, loses its aggregator. */
@@ -172,23 +178,26 @@ export class FederatedJobWorkload {
       return { requeueAfterMs: WAIT_FOR_SITES_MS };
     }
     for (const ref of ownedObjects(job)) await deleteIfExists(this.o.kc, ref);
+    await this.o.pki.deleteJobCa(jobRefOf(job));
     if (await staleCache(removeFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER }))) return { requeueAfterMs: CACHE_CATCH_UP_MS };
     this.issued.delete(uid!);
     this.o.refusals.clear(`${namespace}/${name}`);
   }
 }
 
-/** Everything the job made at the hub, most dependent first. */
+/**
+ * Everything the job made at the hub that the operator removes itself, most dependent first. Its
+ * aggregator's TLS Secrets go with the job by their owner reference (the operator may only create
+ * Secrets in the job's namespace), its CA with deleteJobCa.
+ */
 export function ownedObjects(job: FederatedJob): ObjectRef[] {
   const namespace = job.metadata.namespace!;
   const names = jobObjectNames(job.metadata.name);
   return [
     { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.aggregator },
     { apiVersion: 'v1', kind: 'Service', namespace, name: names.aggregator },
-    { apiVersion: 'v1', kind: 'Secret', namespace, name: names.tls },
     { apiVersion: 'v1', kind: 'ConfigMap', namespace, name: names.spec },
     { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name: names.checkpoints },
-    { apiVersion: 'v1', kind: 'Secret', namespace, name: jobCaSecretName(job.metadata.name) },
   ];
 }
 
@@ -207,9 +216,13 @@ async function staleCache(change: Promise<unknown>): Promise<boolean> {
   }
 }
 
-function newest(a: AggregatorCredentials | undefined, b: AggregatorCredentials | undefined): AggregatorCredentials | undefined {
+function jobRefOf(job: FederatedJob): JobRef {
+  return { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
+}
+
+function newest(a: string | undefined, b: string | undefined): string | undefined {
   if (!a || !b) return a ?? b;
-  const issuedAt = (c: AggregatorCredentials) => Date.parse(new X509Certificate(c.certificatePem).validFrom);
+  const issuedAt = (certificatePem: string) => Date.parse(new X509Certificate(certificatePem).validFrom);
   return issuedAt(b) > issuedAt(a) ? b : a;
 }
 

@@ -28,7 +28,10 @@ export class SiteController {
     const site = this.o.caches.sites.get(name);
     if (!site || site.metadata.deletionTimestamp) return;
     const now = new Date();
-    const session = this.o.sessions.get(name);
+    // Only this Site's own agent counts: a session of an earlier Site of the name (cut as soon as
+    // the gateway sees the change) neither enrols it nor spends its join bundle.
+    const held = this.o.sessions.get(name);
+    const session = held?.siteUid === site.metadata.uid ? held : undefined;
     const enrolled = Boolean(site.status?.enrolled || session);
     let joinTokenExpiry: Date | undefined;
     if (enrolled || site.spec.revoked) await this.bundles.remove(site);

@@ -14,6 +14,7 @@ const site = (spec: Partial<Site['spec']> = {}, status?: Site['status']): Site =
 
 const session = (over: Partial<SiteSession> = {}): SiteSession => ({
   site: 'st-olav',
+  siteUid: '5e0f0c2a-0000-4000-8000-000000000001',
   agentVersion: '0.1.0',
   connectedAt: new Date('2024-05-01T09:00:00Z'),
   lastSeen: new Date('2024-05-01T09:59:50Z'),
@@ -74,7 +75,7 @@ describe('sites a deleted job waits for', () => {
 
   test('a connected site that still reports the client holds the job; one that reports nothing or refused does not', () => {
     const sessions = new SiteSessionRegistry();
-    const lease = sessions.open({ site: 'st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    const lease = sessions.open({ site: 'st-olav', siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
     expect(sitesHoldingJob(job, ['st-olav'], cache([site()]), sessions, now, grace)).toEqual([{ site: 'st-olav', reason: expect.stringMatching(/Running/) }]);
     lease.report([{ namespace: 'research', job: 'heart', jobUid: 'OTHER', phase: 'Running', message: '' }]);
     expect(sitesHoldingJob(job, ['st-olav'], cache([site()]), sessions, now, grace)).toEqual([]);
@@ -90,7 +91,7 @@ describe('sites a deleted job waits for', () => {
 
   test('revoked and unknown sites never hold a job', () => {
     const sessions = new SiteSessionRegistry();
-    sessions.open({ site: 'st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    sessions.open({ site: 'st-olav', siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
     expect(sitesHoldingJob(job, ['st-olav', 'gone'], cache([site({ revoked: true })]), sessions, now, grace)).toEqual([]);
   });
 });

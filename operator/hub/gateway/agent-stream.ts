@@ -9,6 +9,7 @@ import type { Logger } from '../../log.js';
 import type { AssignmentSource } from '../contracts.js';
 import { assignmentToMessage, statusesFromMessage } from '../../sitelink/convert.js';
 import type { AgentMessage__Output, HubMessage } from '../../sitelink/proto.js';
+import type { SiteRef } from '../pki.js';
 import type { SessionLease, SiteSessionRegistry } from './sessions.js';
 
 export type AgentCall = ServerDuplexStream<AgentMessage__Output, HubMessage>;
@@ -30,11 +31,17 @@ export class AgentStream {
   private finished = false;
   private readonly helloTimer: NodeJS.Timeout;
 
+  readonly site: string;
+  /** The uid of the Site incarnation the agent's certificate names. */
+  readonly siteUid: string;
+
   constructor(
-    readonly site: string,
+    ref: SiteRef,
     private readonly call: AgentCall,
     private readonly context: AgentStreamContext,
   ) {
+    this.site = ref.name;
+    this.siteUid = ref.uid;
     this.helloTimer = setTimeout(
       () => this.cut(status.DEADLINE_EXCEEDED, `no hello within ${context.helloTimeoutMs} ms of connecting`),
       context.helloTimeoutMs,
@@ -78,6 +85,7 @@ export class AgentStream {
       clearTimeout(this.helloTimer);
       this.lease = this.context.sessions.open({
         site: this.site,
+        siteUid: this.siteUid,
         agentVersion: message.hello.agentVersion,
         certificateExpiry: this.peerCertificateExpiry(),
         assignments: statusesFromMessage(message.hello.status),

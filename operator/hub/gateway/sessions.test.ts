@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { SiteSessionRegistry } from './sessions.js';
 
-const start = (site: string, agentVersion = '1') => ({ site, agentVersion, certificateExpiry: new Date(0), assignments: [] });
+const start = (site: string, agentVersion = '1') => ({ site, siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion, certificateExpiry: new Date(0), assignments: [] });
 const running = { namespace: 'n', job: 'j', jobUid: 'u', phase: 'Running' as const, message: '' };
 
 describe('SiteSessionRegistry', () => {

@@ -22,6 +22,7 @@ export interface SessionLease {
 
 export interface SessionStart {
   site: string;
+  siteUid: string;
   agentVersion: string;
   certificateExpiry: Date;
   assignments: AssignmentStatus[];
