@@ -11,12 +11,12 @@ import { join } from 'node:path';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { packageRoot } from '../../operator/api/crds.js';
-import { eventually } from '../../operator/kube/testing/cluster.js';
+import { eventually } from '../support/eventually.js';
 import { createLogger } from '../../operator/log.js';
 import { startSiteAgent, type SiteAgent } from '../../operator/site/main.js';
 import { parsePolicy } from '../../operator/site/policy.js';
 import { siteAgentRole, siteAgentRoleBinding } from '../../operator/site/rbac.js';
-import { startControlPlane, type ControlPlane } from '../envtest/controlplane.js';
+import { startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import { freePort, startOperator, type OperatorProcess } from '../support/operator-process.js';
 import { ProcessKubelet } from '../support/process-kubelet.js';
 import { tenantRoles } from '../../operator/hub/rbac.js';
@@ -139,7 +139,7 @@ export async function startTrustWorld(): Promise<TrustWorld> {
       bundleOf,
       async startAgent(name, bundle) {
         const agent = agents[name];
-        await agent.running?.stop();
+        await agent.running?.stop().catch(() => undefined);
         const log = createLogger(`site-agent-${name}`);
         log.level = 'error';
         agent.running = await startSiteAgent({

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { ControlPlane } from '../envtest/controlplane.js';
+import type { ControlPlane } from '../support/envtest/controlplane.js';
 import { operatorBindings, operatorClusterRole, operatorRole } from '../../operator/hub/rbac.js';
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import { loadCertificateAuthority, type CertificateAuthority } from '../../opera
 import type { Identity } from '../../operator/pki/identity.js';
 import { generateKeyPair } from '../../operator/pki/keys.js';
 import { SiteGateway, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../../operator/sitelink/proto.js';
-import { eventually } from '../../operator/kube/testing/cluster.js';
+import { eventually } from '../support/eventually.js';
 import { OPERATOR_NS, SITES, TENANTS, type TrustWorld } from './environment.js';
 
 export interface Credentials {

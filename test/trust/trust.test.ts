@@ -6,7 +6,7 @@
  * world, in order: revocation, last, revokes and re-creates bravo.
  */
 import { afterAll, beforeAll, describe, jest } from '@jest/globals';
-import { resolveBinDir } from '../envtest/controlplane.js';
+import { resolveBinDir } from '../support/envtest/controlplane.js';
 import { startTrustWorld, type TrustWorld } from './environment.js';
 import { settled } from './probes.js';
 import { enrolmentCases } from './cases/enrolment.js';

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, expect, test } from '@jest/globals';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { TOKEN_REFUSED } from '../../../operator/hub/gateway/certificates.js';
-import { eventually } from '../../../operator/kube/testing/cluster.js';
+import { eventually } from '../../support/eventually.js';
 import { createCsr } from '../../../operator/pki/csr.js';
 import { generateKeyPair } from '../../../operator/pki/keys.js';
 import { decodeJoinBundle } from '../../../operator/sitelink/join-bundle.js';

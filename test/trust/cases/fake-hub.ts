@@ -7,7 +7,7 @@
 import { expect, test } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { eventually } from '../../../operator/kube/testing/cluster.js';
+import { eventually } from '../../support/eventually.js';
 import { SITES, TENANTS, type TrustWorld } from '../environment.js';
 import { FakeHub, hubRoot, leakedJobCa, mint, settled, snapshot, type Credentials } from '../probes.js';
 

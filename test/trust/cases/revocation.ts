@@ -6,9 +6,9 @@
  */
 import { expect, test } from '@jest/globals';
 import { status } from '@grpc/grpc-js';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { join as joinPath } from 'node:path';
-import { eventually } from '../../../operator/kube/testing/cluster.js';
+import { eventually } from '../../support/eventually.js';
 import { signRevocationList } from '../../../operator/pki/revocation-list.js';
 import { createCsr } from '../../../operator/pki/csr.js';
 import { generateKeyPair } from '../../../operator/pki/keys.js';
@@ -27,6 +27,7 @@ import {
   siteUidOf,
   snapshot,
   tryConnect,
+  type Credentials,
 } from '../probes.js';
 
 const { a, b } = TENANTS;
@@ -41,7 +42,20 @@ async function putRevocations(ip: string, body: string): Promise<number> {
   return res.status;
 }
 
+/** What bravo held before it was revoked (its agent removes its clients on revocation, and stops). */
+interface Held {
+  clients: (Credentials & { ca: string })[];
+  agent: Credentials;
+}
+
+async function agentCredentials(w: TrustWorld, site: 'alpha' | 'bravo'): Promise<Credentials> {
+  const identity = JSON.parse(await readFile(joinPath(w.agents[site].stateDir, 'agent.json'), 'utf8')) as { keyPem: string; certificatePem: string };
+  return { key: identity.keyPem, cert: identity.certificatePem };
+}
+
 export function revocationCases(world: () => TrustWorld): void {
+  let bravo: Held | undefined;
+
   test("each aggregator takes its own job's clients only: another job's CA, or a job CA naming another job, fails the handshake", async () => {
     const w = world();
     const [heart, lungs] = [await aggregatorAddress(w, a.namespace, a.job), await aggregatorAddress(w, b.namespace, b.job)];
@@ -73,20 +87,21 @@ export function revocationCases(world: () => TrustWorld): void {
   test("a revoked site's client certificates are refused by every running aggregator within seconds; the others' are not", async () => {
     const w = world();
     const aggregators = [await aggregatorAddress(w, a.namespace, a.job), await aggregatorAddress(w, b.namespace, b.job)];
-    const bravo = [await clientCredentialsAt(w, 'bravo', a.job), await clientCredentialsAt(w, 'bravo', b.job)];
+    bravo = { clients: [await clientCredentialsAt(w, 'bravo', a.job), await clientCredentialsAt(w, 'bravo', b.job)], agent: await agentCredentials(w, 'bravo') };
+    const held = bravo.clients;
     const alpha = [await clientCredentialsAt(w, 'alpha', a.job), await clientCredentialsAt(w, 'alpha', b.job)];
-    for (const [i, address] of aggregators.entries()) expect((await join(address, bravo[i]!)).code).toBe(status.OK);
+    for (const [i, address] of aggregators.entries()) expect((await join(address, held[i]!)).code).toBe(status.OK);
 
     const revokedAt = Date.now();
     await w.kubectl('patch', 'site', 'bravo', '--type=merge', '-p', '{"spec":{"revoked":true}}');
     await eventually(
-      async () => (await Promise.all(aggregators.map((address, i) => join(address, bravo[i]!)))).every((r) => r.code === status.PERMISSION_DENIED),
+      async () => (await Promise.all(aggregators.map((address, i) => join(address, held[i]!)))).every((r) => r.code === status.PERMISSION_DENIED),
       10_000,
       "both aggregators to refuse bravo's certificates",
     );
     process.stdout.write(`revocation reached both aggregators in ${((Date.now() - revokedAt) / 1000).toFixed(1)} s\n`);
     for (const [i, address] of aggregators.entries()) {
-      expect(await join(address, bravo[i]!)).toEqual({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/site bravo \(uid [0-9a-f-]+\) is revoked at the hub/) });
+      expect(await join(address, held[i]!)).toEqual({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/site bravo \(uid [0-9a-f-]+\) is revoked at the hub/) });
       expect((await join(address, alpha[i]!)).code).toBe(status.OK);
     }
   });
@@ -94,8 +109,10 @@ export function revocationCases(world: () => TrustWorld): void {
   test("the revoked site's agent is cut off, and its certificate can neither reconnect nor renew", async () => {
     const w = world();
     await eventually(async () => (await snapshot(w)).sites.bravo?.connected === 'False', 10_000, 'bravo to be cut off');
-    const identity = JSON.parse(await (await import('node:fs/promises')).readFile(joinPath(w.agents.bravo.stateDir, 'agent.json'), 'utf8'));
-    const client = gatewayClient(w, { key: identity.keyPem, cert: identity.certificatePem }, await siteCaPem(w));
+    // Told it is revoked, the agent stops for good and removes its clients.
+    await w.agents.bravo.running!.revoked;
+    expect(Object.keys((await snapshot(w)).siteObjects[w.agents.bravo.namespace]!)).toEqual([]);
+    const client = gatewayClient(w, bravo!.agent, await siteCaPem(w));
     try {
       expect((await tryConnect(client)).end).toMatchObject({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/revoked/) });
       const csr = await createCsr({ role: 'site-agent', site: 'bravo' }, await generateKeyPair());
@@ -108,7 +125,6 @@ export function revocationCases(world: () => TrustWorld): void {
   test('a Site deleted and made again under its name: the old certificate stays refused, the new Site stays un-enrolled and keeps its join bundle', async () => {
     const w = world();
     const oldUid = await siteUidOf(w, 'bravo');
-    const identity = JSON.parse(await (await import('node:fs/promises')).readFile(joinPath(w.agents.bravo.stateDir, 'agent.json'), 'utf8'));
     await w.kubectl('delete', 'site', 'bravo', '--wait=true', '--timeout=60s');
     const revoked = JSON.parse(await w.kubectl('get', 'configmap', 'flotilla-revoked-sites', `--namespace=${OPERATOR_NS}`, '--output=jsonpath={.data.sites\\.json}'));
     expect(revoked).toContainEqual(expect.objectContaining({ name: 'bravo', uid: oldUid }));
@@ -119,8 +135,8 @@ export function revocationCases(world: () => TrustWorld): void {
     await eventually(async () => (await bundleUid().catch(() => '')) !== '', 30_000, "the new bravo's join bundle");
     const bundle = await bundleUid();
 
-    // The old agent, still running with its revoked certificate, dials again and again.
-    const client = gatewayClient(w, { key: identity.keyPem, cert: identity.certificatePem }, await siteCaPem(w));
+    // The old agent's certificate (stolen, say) dials again.
+    const client = gatewayClient(w, bravo!.agent, await siteCaPem(w));
     try {
       expect((await tryConnect(client)).end).toMatchObject({ code: status.PERMISSION_DENIED, details: expect.stringMatching(/earlier Site bravo/) });
       const csr = await createCsr({ role: 'site-agent', site: 'bravo' }, await generateKeyPair());
@@ -134,16 +150,15 @@ export function revocationCases(world: () => TrustWorld): void {
     expect(site.status?.conditions).toContainEqual(expect.objectContaining({ type: 'Connected', status: 'False', reason: 'NotEnrolled' }));
     expect(await bundleUid()).toBe(bundle);
     // Nor do the old Site's client certificates come back at the aggregators.
-    for (const { namespace, job } of [a, b]) {
-      const old = await clientCredentialsAt(w, 'bravo', job);
-      expect((await join(await aggregatorAddress(w, namespace, job), old)).code).toBe(status.PERMISSION_DENIED);
+    for (const [i, { namespace, job }] of [a, b].entries()) {
+      expect((await join(await aggregatorAddress(w, namespace, job), bravo!.clients[i]!)).code).toBe(status.PERMISSION_DENIED);
     }
   });
 
   test('the hospital enrols the new Site with its own bundle; its new certificates work, the old ones stay refused', async () => {
     const w = world();
-    const old = await clientCredentialsAt(w, 'bravo', a.job);
-    await w.agents.bravo.running?.stop();
+    const old = bravo!.clients[0]!;
+    await w.agents.bravo.running?.stop().catch(() => undefined);
     w.agents.bravo.running = undefined;
     w.agents.bravo.stateDir = await mkdtemp(joinPath(w.site.dir, 'site-bravo-state-'));
     await w.startAgent('bravo', await w.bundleOf('bravo'));
