@@ -93,7 +93,7 @@ describe("the site agent's failures", () => {
       namespace: NS,
       stateDir: await stateDir(),
       kubeconfig,
-      policy: parsePolicy({}),
+      policy: parsePolicy({ allowedJobNamespaces: ['cardiology'], allowedImages: ['ghcr.io/flotilla/**'], trainers: { builtin: true } }),
       siteDataClaim: 'site-data',
       backoff: { baseMs: 200, maxMs: 1_000 },
       keepalive: { timeMs: 1_000, timeoutMs: 1_000 },
@@ -157,10 +157,12 @@ describe('a revoked site', () => {
     });
     const bundleFile = join(state, '..', `${NS}.bundle`);
     await writeFile(bundleFile, (await tokens.issue('bodo', 600)).bundle);
-    cleanup.push(() => rm(bundleFile, { force: true }));
+    const policyFile = join(state, '..', `${NS}.policy.json`);
+    await writeFile(policyFile, JSON.stringify({ allowedJobNamespaces: ['cardiology'], allowedImages: ['ghcr.io/flotilla/**'], trainers: { builtin: true } }));
+    cleanup.push(() => rm(bundleFile, { force: true }), () => rm(policyFile, { force: true }));
     hub.assignments.set('bodo', [assignment('heart')]);
 
-    const first = siteAgent([`--namespace=${NS}`, `--state-dir=${state}`, `--join=${bundleFile}`, `--kubeconfig=${kubeconfig}`]);
+    const first = siteAgent([`--namespace=${NS}`, `--state-dir=${state}`, `--join=${bundleFile}`, `--kubeconfig=${kubeconfig}`, `--policy=${policyFile}`]);
     await eventually(() => reported('bodo', 'heart')?.phase === 'Running', 60_000, 'the client to run');
     expect(await clientObjects(NS)).toHaveLength(3);
 

@@ -42,17 +42,18 @@ export class TestAssignments implements AssignmentSource {
   }
 }
 
-export function assignment(job: string, overrides: Partial<Assignment> = {}): Assignment {
+/** An assignment as the hub makes one: its manifest names the job (uid included) and its trainer (built in, unless given). */
+export function assignment(job: string, overrides: Partial<Assignment> = {}, trainer: Record<string, unknown> = { builtin: { model: 'LogisticRegression' } }): Assignment {
   const namespace = overrides.namespace ?? 'cardiology';
+  const jobUid = overrides.jobUid ?? `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`;
   return {
     namespace,
     job,
-    jobUid: `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`,
+    jobUid,
     generation: 1,
     aggregatorAddress: `${job}-aggregator.${namespace}.hub.example.org:8443`,
     image: 'ghcr.io/flotilla/flotilla:0.1.0',
-    command: ['flotilla', 'client'],
-    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace } }),
+    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace, uid: jobUid }, spec: { trainer } }),
     resourceLimits: {},
     resourceRequests: { cpu: '500m', memory: '512Mi' },
     nodeSelector: {},

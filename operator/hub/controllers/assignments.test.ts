@@ -77,7 +77,6 @@ describe('assignments derived from jobs and sites', () => {
       generation: 1,
       aggregatorAddress: 'heart-aggregator.research.svc:8443',
       image: 'flotilla:test',
-      command: ['flotilla', 'client'],
       dataClaimName: 'records',
       dataPath: 'b.csv',
       resourceLimits: { cpu: '2' },

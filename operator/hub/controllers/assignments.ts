@@ -20,9 +20,6 @@ export interface JobAssignmentsOptions {
   defaultImage: string;
 }
 
-/** The client's command; the site agent adds the arguments that name its own paths and the site. */
-export const CLIENT_COMMAND = ['flotilla', 'client'];
-
 /** What a site reports of a job it still runs. */
 const RUNNING = new Set(['Pending', 'Running']);
 
@@ -112,7 +109,6 @@ export class JobAssignments implements AssignmentSource {
       generation: job.metadata.generation ?? 0,
       aggregatorAddress: job.status!.aggregatorEndpoint!,
       image: job.spec.trainer.image ?? this.options.defaultImage,
-      command: CLIENT_COMMAND,
       jobManifest: jobManifest(job),
       ...(data.claimName ? { dataClaimName: data.claimName } : {}),
       ...(data.path ? { dataPath: data.path } : {}),
