@@ -82,7 +82,7 @@ describe('sites a deleted job waits for', () => {
 
   test('a disconnected site holds the job for the grace period only if its last report listed it', () => {
     const sessions = new SiteSessionRegistry();
-    const lastReport = { lastSeen: '2024-05-01T09:55:00Z', jobs: [{ namespace: 'research', name: 'heart', phase: 'Running' }] };
+    const lastReport = { lastSeen: '2024-05-01T09:55:00Z', jobs: [{ namespace: 'research', name: 'heart', phase: 'Running' as const }] };
     expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, now, grace)).toHaveLength(1);
     expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, new Date('2024-05-01T10:06:00Z'), grace)).toEqual([]);
     expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, { ...lastReport, jobs: [] })]), sessions, now, grace)).toEqual([]);
