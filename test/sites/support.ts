@@ -25,15 +25,24 @@ export const OPERATOR_NS = 'flotilla-system';
 
 export class TestAssignments implements AssignmentSource {
   private readonly sets = new Map<string, Assignment[]>();
+  /** Every job a site was ever given here: the hub keeps reports of jobs that selected the site. */
+  private readonly given = new Map<string, Set<string>>();
   private readonly listeners = new Set<(sites: string[]) => void>();
 
   set(site: string, assignments: Assignment[]): void {
     this.sets.set(site, assignments);
+    const given = this.given.get(site) ?? new Set();
+    for (const a of assignments) given.add(`${a.namespace}/${a.job}/${a.jobUid}`);
+    this.given.set(site, given);
     for (const listener of this.listeners) listener([site]);
   }
 
   assignmentsFor(site: string): Assignment[] {
     return this.sets.get(site) ?? [];
+  }
+
+  reportable(site: string): ReadonlySet<string> {
+    return this.given.get(site) ?? new Set();
   }
 
   onChange(listener: (sites: string[]) => void): () => void {
