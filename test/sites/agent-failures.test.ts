@@ -108,7 +108,7 @@ describe("the site agent's failures", () => {
     expect(reported('haugesund', 'heart')!.phase).toBe('Pending');
     // What the hub's Site controller writes from that session says it too.
     const status = siteStatus({ site: hub.sites.get('haugesund')!, session: hub.sessions.get('haugesund'), now: new Date() });
-    expect(status.jobs).toEqual([{ namespace: 'cardiology', name: 'heart', phase: 'Pending', message }]);
+    expect(status.jobs).toEqual([{ namespace: 'cardiology', name: 'heart', jobUid: assignment('heart').jobUid, phase: 'Pending', message }]);
 
     await siteCluster.kubectl(['delete', 'resourcequota', 'no-pods', '-n', NS]);
     await eventually(() => reported('haugesund', 'heart')?.phase === 'Running', 90_000, 'the client to run once the quota is gone');

@@ -3,6 +3,7 @@
  * job assigned to the calling site, and the renewal of the agent's own certificate.
  */
 import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { MAX_AGENT_VERSION, printable } from '../../api/bounds.js';
 import { CsrRefusedError } from '../../pki/csr.js';
 import type { Logger } from '../../log.js';
 import type { AssignmentSource } from '../contracts.js';
@@ -41,10 +42,12 @@ export interface CertificateServices {
   joinTokens: JoinTokens;
   admission: SiteAdmission;
   assignments: AssignmentSource;
+  /** An agent enrolled: the site is enrolled from now on, though its agent has not connected yet. */
+  onEnrolled(site: string): void;
   log: Logger;
 }
 
-export function enrollmentHandlers({ pki, joinTokens, admission, log }: CertificateServices): SiteEnrollmentHandlers {
+export function enrollmentHandlers({ pki, joinTokens, admission, onEnrolled, log }: CertificateServices): SiteEnrollmentHandlers {
   return {
     Enroll: unary(log, 'Enroll', async (call) => {
       const { token, csrPem, agentVersion } = call.request;
@@ -53,7 +56,8 @@ export function enrollmentHandlers({ pki, joinTokens, admission, log }: Certific
         admission.admit(site);
         issued = await pki.signSiteAgentCsr(site, csrPem);
       });
-      log.info('site enrolled', { site, agentVersion, certificateExpiry: issued!.notAfter.toISOString() });
+      onEnrolled(site);
+      log.info('site enrolled', { site, agentVersion: printable(agentVersion, MAX_AGENT_VERSION), certificateExpiry: issued!.notAfter.toISOString() });
       return { site, certificate: signed(issued!) };
     }),
   };
