@@ -151,6 +151,8 @@ export class HubPki {
     const where = `${job.namespace}/${name}`;
     let secret = await readSecret(kc, job.namespace, name);
     if (secret && !ownedBy(secret, job)) {
+      // Someone else's Secret of the name is theirs: never replaced (the workload reports the conflict).
+      if (!ownedByEarlier(secret, job)) throw new Error(`${where} exists and is not this job's: the operator leaves it untouched`);
       // Left over from an earlier job of the same name, not yet garbage collected.
       await kubeRequest(kc, {
         method: 'DELETE',
@@ -188,6 +190,10 @@ export function jobOwner(job: JobRef): V1OwnerReference {
 
 function ownedBy(secret: V1Secret, job: JobRef): boolean {
   return (secret.metadata?.ownerReferences ?? []).some((o) => o.kind === 'FederatedJob' && o.uid === job.uid);
+}
+
+function ownedByEarlier(secret: V1Secret, job: JobRef): boolean {
+  return (secret.metadata?.ownerReferences ?? []).some((o) => o.kind === 'FederatedJob' && o.controller && o.name === job.name);
 }
 
 const secretPath = (namespace: string, name = '') =>
