@@ -5,10 +5,10 @@
  * asserts the refusal and that nothing of the hospital, the other team or the other tenant changed.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
-import { clientObjectNames } from '../../operator/site/client-objects.js';
-import { resolveBinDir } from '../support/envtest/controlplane.js';
-import { eventually } from '../support/eventually.js';
-import { AGGREGATOR_ADDRESS, BYO_COMMAND, HONEST, job, OTHER_NS, SITE_NS, startTrustWorld, TENANT_NS, type TrustWorld } from './trust-fixture.js';
+import { clientObjectNames } from '../../../operator/site/client-objects.js';
+import { resolveBinDir } from '../../support/envtest/controlplane.js';
+import { eventually } from '../../support/eventually.js';
+import { AGGREGATOR_ADDRESS, BYO_COMMAND, HONEST, job, OTHER_NS, SITE_NS, startTrustWorld, TENANT_NS, type TrustWorld } from './fixture.js';
 
 jest.setTimeout(300_000);
 

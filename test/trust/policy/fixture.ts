@@ -12,14 +12,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import * as k8s from '@kubernetes/client-node';
-import { createLogger } from '../../operator/log.js';
-import { createCsr } from '../../operator/pki/csr.js';
-import { generateKeyPair } from '../../operator/pki/keys.js';
-import type { AgentIdentity } from '../../operator/site/agent-identity.js';
-import { enrol } from '../../operator/site/enrol.js';
-import { startSiteAgent, type SiteAgent } from '../../operator/site/main.js';
-import { parsePolicy } from '../../operator/site/policy.js';
-import { decodeJoinBundle } from '../../operator/sitelink/join-bundle.js';
+import { createLogger } from '../../../operator/log.js';
+import { createCsr } from '../../../operator/pki/csr.js';
+import { generateKeyPair } from '../../../operator/pki/keys.js';
+import type { AgentIdentity } from '../../../operator/site/agent-identity.js';
+import { enrol } from '../../../operator/site/enrol.js';
+import { startSiteAgent, type SiteAgent } from '../../../operator/site/main.js';
+import { parsePolicy } from '../../../operator/site/policy.js';
+import { decodeJoinBundle } from '../../../operator/sitelink/join-bundle.js';
 import {
   SiteGateway,
   type AgentMessage,
@@ -27,12 +27,12 @@ import {
   type HubMessage__Output,
   type SignedCertificate__Output,
   type SiteGatewayClient,
-} from '../../operator/sitelink/proto.js';
-import { startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
-import { eventually } from '../support/eventually.js';
-import { freePort, startOperator, type OperatorProcess } from '../support/operator-process.js';
-import { installCrds } from '../support/test-cluster.js';
-import { agentNamespace, bindPendingPods } from '../sites/support.js';
+} from '../../../operator/sitelink/proto.js';
+import { startControlPlane, type ControlPlane } from '../../support/envtest/controlplane.js';
+import { eventually } from '../../support/eventually.js';
+import { freePort, startOperator, type OperatorProcess } from '../../support/operator-process.js';
+import { installCrds } from '../../support/test-cluster.js';
+import { agentNamespace, bindPendingPods } from '../../sites/support.js';
 
 export const OPERATOR_NS = 'flotilla-system';
 /** The tenant's namespace at the hub. */
