@@ -33,6 +33,12 @@ export interface CacheView<T> {
 export interface AssignmentSource {
   /** The complete set the site should run now (empty for a cordoned-and-idle or unknown site). */
   assignmentsFor(site: string): Assignment[];
+  /**
+   * The jobs ("namespace/name/uid") a site's reports are kept about: those the hub may give the
+   * site now, and those that selected it and are being deleted or have ended (their clients may
+   * still be there). A report of any other job is dropped at the gateway.
+   */
+  reportable(site: string): ReadonlySet<string>;
   /** Called with the sites whose set may have changed. */
   onChange(listener: (sites: string[]) => void): () => void;
 }
@@ -56,6 +62,10 @@ export interface SiteSession {
 export interface SiteSessions {
   get(site: string): SiteSession | undefined;
   list(): SiteSession[];
+  /** When this replica last saw the site's agent stream end (undefined: not since it started). */
+  disconnectedAt(site: string): Date | undefined;
+  /** When the agent of the Site with this uid enrolled at this replica (it may not have connected yet). */
+  enrolledAt(site: string, siteUid: string): Date | undefined;
   onChange(listener: (site: string) => void): () => void;
 }
 

@@ -53,6 +53,7 @@ function agentVersion(): string {
 export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAgent> {
   const log = options.log ?? createLogger('site-agent', { namespace: options.namespace });
   const version = agentVersion();
+  if (options.policy.unset) log.warn('no policy file (--policy): every assignment will be refused, nothing runs here until the hospital sets one');
   const kc = loadKubeConfig(options.kubeconfig);
   const recorded = await loadRevocation(options.stateDir);
   if (recorded) {

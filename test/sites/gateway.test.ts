@@ -160,7 +160,9 @@ describe('Connect', () => {
     await eventually(() => stream.sets.length === 2, 5_000, 'the second set');
     expect(stream.sets[1]).toEqual(['cardiology/heart', 'cardiology/lungs']);
 
-    stream.call.write({ status: { assignments: [{ namespace: 'cardiology', job: 'heart', jobUid: 'u', phase: 'Running', message: '' }] } });
+    // Of a report, the hub keeps what concerns jobs it gave the site.
+    const report = (job: string, jobUid: string) => ({ namespace: 'cardiology', job, jobUid, phase: 'Running', message: '' });
+    stream.call.write({ status: { assignments: [report('heart', assignment('heart').jobUid), report('made-up', 'u')] } });
     await eventually(() => hub.sessions.get('st-olav')?.assignments.length === 1, 5_000, 'the report');
     expect(hub.sessions.get('st-olav')!.assignments[0]).toMatchObject({ job: 'heart', phase: 'Running' });
     expect(hub.sessions.get('st-olav')!.certificateExpiry.getTime()).toBe(Date.parse(new X509Certificate(agent.certificatePem).validTo));

@@ -35,6 +35,7 @@ const NODE = 'site-node';
 const policy = parsePolicy({
   allowedJobNamespaces: ['cardiology'],
   allowedImages: ['ghcr.io/flotilla/**'],
+  trainers: { builtin: true },
   maxCpu: '2',
   maxMemory: '4Gi',
   allowGpu: false,

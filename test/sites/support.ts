@@ -26,15 +26,24 @@ export const OPERATOR_NS = 'flotilla-system';
 
 export class TestAssignments implements AssignmentSource {
   private readonly sets = new Map<string, Assignment[]>();
+  /** Every job a site was ever given here: the hub keeps reports of jobs that selected the site. */
+  private readonly given = new Map<string, Set<string>>();
   private readonly listeners = new Set<(sites: string[]) => void>();
 
   set(site: string, assignments: Assignment[]): void {
     this.sets.set(site, assignments);
+    const given = this.given.get(site) ?? new Set();
+    for (const a of assignments) given.add(`${a.namespace}/${a.job}/${a.jobUid}`);
+    this.given.set(site, given);
     for (const listener of this.listeners) listener([site]);
   }
 
   assignmentsFor(site: string): Assignment[] {
     return this.sets.get(site) ?? [];
+  }
+
+  reportable(site: string): ReadonlySet<string> {
+    return this.given.get(site) ?? new Set();
   }
 
   onChange(listener: (sites: string[]) => void): () => void {
@@ -43,17 +52,18 @@ export class TestAssignments implements AssignmentSource {
   }
 }
 
-export function assignment(job: string, overrides: Partial<Assignment> = {}): Assignment {
+/** An assignment as the hub makes one: its manifest names the job (uid included) and its trainer (built in, unless given). */
+export function assignment(job: string, overrides: Partial<Assignment> = {}, trainer: Record<string, unknown> = { builtin: { model: 'LogisticRegression' } }): Assignment {
   const namespace = overrides.namespace ?? 'cardiology';
+  const jobUid = overrides.jobUid ?? `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`;
   return {
     namespace,
     job,
-    jobUid: `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`,
+    jobUid,
     generation: 1,
     aggregatorAddress: `${job}-aggregator.${namespace}.hub.example.org:8443`,
     image: 'ghcr.io/flotilla/flotilla:0.1.0',
-    command: ['flotilla', 'client'],
-    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace } }),
+    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace, uid: jobUid }, spec: { trainer } }),
     resourceLimits: {},
     resourceRequests: { cpu: '500m', memory: '512Mi' },
     nodeSelector: {},

@@ -4,13 +4,14 @@
  * holds the job with a finalizer, removes the aggregator when a finished job's cleanupPolicy says
  * so, and on deletion waits for the sites before removing everything and releasing the job.
  * Status is the status controller's (federatedjob-status.ts); this one only reads it, and records
- * what the API server refused (workload-refusals.ts) for that one to report.
+ * what the API server refused, and which objects of the job's names are someone else's
+ * (owned-objects.ts: never applied over, never deleted), for that one to report.
  */
 import { X509Certificate } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { EventReason, isFinal } from '../../api/vocabulary.js';
-import { addFinalizer, apply, deleteIfExists, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
+import { addFinalizer, apply, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { refusalIn, refusedAs } from '../../kube/refusal.js';
 import { isAlreadyExists, isConflict, isNotFound, kubeRequest } from '../../kube/request.js';
@@ -27,7 +28,8 @@ import { FIELD_MANAGER, jobNameProblem, jobObjectNames } from '../manifests/name
 import type { HubPki, JobRef } from '../pki.js';
 import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
 import type { HubCaches } from './hub-caches.js';
-import { sitesHoldingJob } from './job-cleanup.js';
+import { cleanupDeadline, sitesHoldingJob } from './job-cleanup.js';
+import { claimName, deleteIfOwned, ObjectConflict } from './owned-objects.js';
 import { resolvedJob, selectedSites, selectionProblem } from './job-sites.js';
 import type { WorkloadRefusals } from './workload-refusals.js';
 
@@ -48,7 +50,7 @@ export interface WorkloadOptions {
   image: string;
   serviceType: 'ClusterIP' | 'LoadBalancer';
   endpointTemplate?: string;
-  /** How long a deleted job waits for a disconnected site that last reported its client. */
+  /** How long a deleted job waits for its sites to remove its clients (a disconnected site: since it was last heard). */
   disconnectedSiteGraceMs: number;
 }
 
@@ -109,12 +111,35 @@ export class FederatedJobWorkload {
   }
 
   /**
-   * Applies one of the job's objects. A refusal is recorded for the status controller and thrown:
-   * as a TerminalError when the object is invalid as the job makes it (a change of the job brings
-   * it back), else to be retried with backoff (a quota or a policy may be lifted; they are not watched).
+   * Applies one of the job's objects, unless an object of its name is someone else's: that is a
+   * conflict, recorded for the status controller and retried with backoff (the other object is not
+   * watched). A refusal is recorded too and thrown: as a TerminalError when the object is invalid as
+   * the job makes it (a change of the job brings it back), else to be retried with backoff (a quota
+   * or a policy may be lifted; they are not watched).
    */
   private async put(key: string, job: FederatedJob, obj: KubernetesObject): Promise<void> {
-    await this.refused(key, job, refOf(obj), () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+    const ref = refOf(obj);
+    await this.claim(key, job, ref);
+    await this.refused(key, job, ref, () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+  }
+
+  /** Throws ObjectConflict, recorded for the status controller, when the name is someone else's. */
+  private async claim(key: string, job: FederatedJob, ref: ObjectRef): Promise<void> {
+    try {
+      await claimName(this.o.kc, job, ref, this.cached(ref));
+    } catch (err) {
+      if (err instanceof ObjectConflict) this.o.refusals.setConflict(key, job.metadata.uid!, err.message);
+      throw err;
+    }
+  }
+
+  /** What the operator's caches hold of an object (they hold only the operator's Deployments, Services and Secrets). */
+  private cached(ref: ObjectRef): KubernetesObject | undefined {
+    const key = `${ref.namespace}/${ref.name}`;
+    if (ref.kind === 'Deployment') return this.o.caches.deployments.get(key);
+    if (ref.kind === 'Service') return this.o.caches.services.get(key);
+    if (ref.kind === 'Secret') return this.o.caches.secrets.get(key);
+    return undefined;
   }
 
   private async refused<T>(key: string, job: FederatedJob, ref: ObjectRef, write: () => Promise<T>): Promise<T> {
@@ -159,25 +184,26 @@ export class FederatedJobWorkload {
     if (job.spec.completion.cleanupPolicy !== 'Delete') return;
     const ns = job.metadata.namespace!;
     const { aggregator } = jobObjectNames(job.metadata.name);
-    await deleteIfExists(this.o.kc, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: aggregator });
-    await deleteIfExists(this.o.kc, { apiVersion: 'v1', kind: 'Service', namespace: ns, name: aggregator });
+    await deleteIfOwned(this.o.kc, job, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: aggregator });
+    await deleteIfOwned(this.o.kc, job, { apiVersion: 'v1', kind: 'Service', namespace: ns, name: aggregator });
   }
 
   /** Deletion: wait for the sites to report the job's clients gone, remove what the job made, release it. */
   private async finalize(job: FederatedJob): Promise<ReconcileResult> {
     if (!hasFinalizer(job, FINALIZER)) return;
     const { namespace, name, uid } = job.metadata;
-    const reporting = this.o.sessions
-      .list()
-      .filter((s) => s.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid))
-      .map((s) => s.site);
-    const candidates = [...new Set([...selectedSites(job, this.o.caches.sites.list()), ...reporting])];
-    const held = sitesHoldingJob(job, candidates, this.o.caches.sites, this.o.sessions, new Date(), this.o.disconnectedSiteGraceMs);
+    // The sites the job selected, now or when it ran (its status lists them): never a site that only reports it.
+    const selected = [...new Set([...selectedSites(job, this.o.caches.sites.list()), ...(job.status?.sites ?? []).map((s) => s.name)])];
+    const now = new Date();
+    const held = sitesHoldingJob(job, selected, this.o.caches.sites, this.o.sessions, now, this.o.disconnectedSiteGraceMs);
     if (held.length > 0) {
       this.o.log.info('deletion waits for sites', { job: name, namespace, sites: held });
-      return { requeueAfterMs: WAIT_FOR_SITES_MS };
+      const deadline = cleanupDeadline(job, this.o.disconnectedSiteGraceMs);
+      return { requeueAfterMs: Math.max(Math.min(WAIT_FOR_SITES_MS, deadline - now.getTime()), 100) };
     }
-    for (const ref of ownedObjects(job)) await deleteIfExists(this.o.kc, ref);
+    const reporting = selected.filter((site) => this.o.sessions.get(site)?.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid && a.phase !== 'Refused'));
+    if (reporting.length > 0) this.o.log.warn('released after the cleanup grace; sites still report the client', { job: name, namespace, sites: reporting });
+    for (const ref of ownedObjects(job)) await deleteIfOwned(this.o.kc, job, ref);
     await this.o.pki.deleteJobCa(jobRefOf(job));
     if (await staleCache(removeFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER }))) return { requeueAfterMs: CACHE_CATCH_UP_MS };
     this.issued.delete(uid!);
@@ -186,9 +212,9 @@ export class FederatedJobWorkload {
 }
 
 /**
- * Everything the job made at the hub that the operator removes itself, most dependent first. Its
- * aggregator's TLS Secrets go with the job by their owner reference (the operator may only create
- * Secrets in the job's namespace), its CA with deleteJobCa.
+ * Everything the job made at the hub that the operator removes itself, most dependent first, each
+ * only if the job owns it. Its aggregator's TLS Secrets go with the job by their owner reference
+ * (the operator may only create Secrets in the job's namespace), its CA with deleteJobCa.
  */
 export function ownedObjects(job: FederatedJob): ObjectRef[] {
   const namespace = job.metadata.namespace!;

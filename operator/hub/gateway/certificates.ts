@@ -3,6 +3,7 @@
  * job assigned to the calling site, and the renewal of the agent's own certificate.
  */
 import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js';
+import { MAX_AGENT_VERSION, printable } from '../../api/bounds.js';
 import { CsrRefusedError } from '../../pki/csr.js';
 import type { Logger } from '../../log.js';
 import type { AssignmentSource } from '../contracts.js';
@@ -50,10 +51,12 @@ export interface CertificateServices {
   joinTokens: JoinTokens;
   admission: SiteAdmission;
   assignments: AssignmentSource;
+  /** An agent enrolled: the site is enrolled from now on, though its agent has not connected yet. */
+  onEnrolled(site: { name: string; uid: string }): void;
   log: Logger;
 }
 
-export function enrollmentHandlers({ pki, limits, joinTokens, admission, log }: CertificateServices): SiteEnrollmentHandlers {
+export function enrollmentHandlers({ pki, limits, joinTokens, admission, onEnrolled, log }: CertificateServices): SiteEnrollmentHandlers {
   return {
     Enroll: unary(log, 'Enroll', async (call) => {
       // Before anything costs an API server read.
@@ -68,7 +71,8 @@ export function enrollmentHandlers({ pki, limits, joinTokens, admission, log }: 
         }
         issued = await pki.signSiteAgentCsr(site, csrPem);
       });
-      log.info('site enrolled', { site: site.name, siteUid: site.uid, agentVersion: agentVersion.slice(0, 64), certificateExpiry: issued!.notAfter.toISOString() });
+      onEnrolled(site);
+      log.info('site enrolled', { site: site.name, siteUid: site.uid, agentVersion: printable(agentVersion, MAX_AGENT_VERSION), certificateExpiry: issued!.notAfter.toISOString() });
       return { site: site.name, certificate: signed(issued!) };
     }),
   };

@@ -6,6 +6,8 @@
  *    renewals.
  * Revoked or deleted sites are refused on every call, and their live streams (those of an earlier
  * Site of the same name too) are cut as soon as the Site cache shows it. gRPC keepalive pings notice an agent that vanished without a word.
+ * Streams that have not said hello are bounded: a few per site, each for the hello timeout, and at
+ * most MAX_STREAMS_PER_CONNECTION streams of any kind on one connection.
  */
 import { Server, status, type ChannelOptions } from '@grpc/grpc-js';
 import { createLogger, type Logger } from '../../log.js';
@@ -50,6 +52,12 @@ export interface SiteGatewayOptions {
   log?: Logger;
 }
 
+/** Connect streams of one site waiting for their hello; a further one is refused. */
+export const MAX_WAITING_STREAMS_PER_SITE = 4;
+/** HTTP/2 streams one agent connection may hold at once (its Connect stream and a few calls). */
+export const MAX_STREAMS_PER_CONNECTION = 16;
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
+
 export interface GatewayPorts {
   main: number;
   enrollment: number;
@@ -83,6 +91,7 @@ export class SiteGatewayServer {
     const serverOptions: ChannelOptions = {
       'grpc.keepalive_time_ms': keepalive.timeMs,
       'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
     };
     const services: CertificateServices = {
       pki,
@@ -90,6 +99,7 @@ export class SiteGatewayServer {
       joinTokens: this.options.joinTokens,
       admission: this.admission,
       assignments: this.options.assignments,
+      onEnrolled: (site) => this.sessions.enrolled(site.name, site.uid),
       log: this.log,
     };
     const main = new Server(serverOptions);
@@ -127,10 +137,16 @@ export class SiteGatewayServer {
       call.emit('error', toStatus(err));
       return;
     }
+    const waiting = [...(this.streams.get(site.name) ?? [])].filter((s) => !s.opened).length;
+    if (waiting >= MAX_WAITING_STREAMS_PER_SITE) {
+      const details = `site ${site.name} already has ${waiting} connections waiting for their hello`;
+      call.emit('error', { code: status.RESOURCE_EXHAUSTED, details, message: details, name: 'Error' });
+      return;
+    }
     const stream: AgentStream = new AgentStream(site, call, {
       assignments: this.options.assignments,
       sessions: this.sessions,
-      helloTimeoutMs: this.options.helloTimeoutMs ?? 30_000,
+      helloTimeoutMs: this.options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
       log: this.log,
       onOpen: (opened) => {
         // One agent per site: a newer stream (a reconnect, a renewed certificate) replaces older ones.
