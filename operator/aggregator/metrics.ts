@@ -1,4 +1,4 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { collectProcessMetrics } from '../process/process-metrics.js';
@@ -40,6 +40,7 @@ export class AggregatorMetrics {
   private readonly siteLoss: Gauge<'site'>;
   private readonly roundsParticipated: Counter<'site'>;
   private readonly lastRound: Gauge<'site'>;
+  private readonly certificateExpiry: Gauge<'certificate'>;
   private view: RoundView | undefined;
 
   constructor(settings: Pick<JobSettings, 'job' | 'namespace' | 'sites' | 'rounds' | 'heartbeatTimeoutMs'>) {
@@ -87,6 +88,12 @@ export class AggregatorMetrics {
           if (at !== undefined) this.set({ site }, at / 1000);
         }
       },
+    });
+    this.certificateExpiry = new Gauge({
+      name: 'flotilla_certificate_expiry_timestamp_seconds',
+      help: "When the aggregator's serving certificate expires (notAfter); the operator renews it by a new Secret and a rollout.",
+      labelNames: ['certificate'],
+      registers,
     });
     this.roundDuration = new Histogram({
       name: 'flotilla_round_duration_seconds',
@@ -160,6 +167,11 @@ export class AggregatorMetrics {
     }
   }
 
+  /** The serving certificate this aggregator runs with. */
+  servingCertificate(notAfter: Date): void {
+    this.certificateExpiry.set({ certificate: 'aggregator' }, notAfter.getTime() / 1000);
+  }
+
   /** Where the collect-time gauges read the round state from. */
   watch(view: RoundView): void {
     this.view = view;
@@ -185,10 +197,26 @@ export class AggregatorMetrics {
     }
   }
 
-  /** Serves /metrics, /status, /healthz and /readyz over plain HTTP; resolves with the bound port. */
-  async serve(host: string, port: number, status?: () => Promise<unknown>): Promise<{ port: number; server: HttpServer }> {
+  /**
+   * Serves /metrics, /status, /healthz and /readyz over plain HTTP, and takes PUT /revocations (a
+   * signed list: `revocations` throws for one it refuses); resolves with the bound port.
+   */
+  async serve(
+    host: string,
+    port: number,
+    status?: () => Promise<unknown>,
+    revocations?: (signed: string) => unknown,
+  ): Promise<{ port: number; server: HttpServer }> {
     const server = createServer((req, res) => {
-      if (req.url === '/status' && status) {
+      if (req.url === '/revocations' && req.method === 'PUT' && revocations) {
+        // A refused list is the caller's error, answered 400: it never reaches the process.
+        readBody(req, MAX_REVOCATIONS_BODY)
+          .then((body) => revocations(body))
+          .then(
+            (result) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result)),
+            (err: Error) => res.writeHead(400).end(`${err.message}\n`),
+          );
+      } else if (req.url === '/status' && status) {
         status().then(
           (report) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
           (err: Error) => res.writeHead(500).end(err.message),
@@ -208,4 +236,26 @@ export class AggregatorMetrics {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
     return { port: (server.address() as AddressInfo).port, server };
   }
+}
+
+/** Revocation lists are small; more than this is refused unread. */
+const MAX_REVOCATIONS_BODY = 2 << 20;
+
+/** The request's body as text, or a rejection past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Read no more of it; the answer says why.
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new Error(`the body is over ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }

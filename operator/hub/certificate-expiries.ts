@@ -1,21 +1,22 @@
 import { X509Certificate } from 'node:crypto';
-import { JOB_LABEL } from '../api/vocabulary.js';
 import type { Site } from './contracts.js';
 import type { Secret } from './controllers/hub-caches.js';
+import { JOB_LABEL } from '../api/vocabulary.js';
 import { COMPONENT_LABEL } from './manifests/names.js';
-import { ROOT_SECRET } from './pki.js';
+import { JOB_CA_COMPONENT, JOB_ROOT_SECRET, SITE_CA_SECRET } from './pki.js';
 
 /** A certificate the hub issued, named by the labels of flotilla_certificate_expiry_timestamp_seconds. */
 export interface CertificateExpiry {
-  labels: { certificate: 'hub-ca' | 'job-ca' | 'aggregator' | 'site-agent'; namespace?: string; federatedjob?: string; site?: string };
+  labels: { certificate: 'site-ca' | 'job-root-ca' | 'job-ca' | 'site-agent'; namespace?: string; federatedjob?: string; site?: string };
   /** notAfter, ms since the epoch. */
   notAfter: number;
 }
 
 /**
- * The expiry of every certificate the hub issued, from what the operator caches: the root CA and
- * the jobs' CAs and aggregator certificates in its Secrets, the site agents' as each Site's status
- * records it. A Secret's certificate is parsed once per resourceVersion.
+ * The expiry of the certificates the hub holds or issued, from what the operator caches: the two
+ * roots and the jobs' CAs in the Secrets of its namespace, the site agents' as each Site's status
+ * records it. (An aggregator reports its own: the operator may not read a job's namespace's
+ * Secrets.) A Secret's certificate is parsed once per resourceVersion.
  */
 export class CertificateExpiries {
   private readonly parsed = new Map<string, { version: string; expiry: CertificateExpiry | undefined }>();
@@ -60,13 +61,12 @@ export class CertificateExpiries {
 
   /** Which of the hub's certificates a Secret of the operator's holds, if any. */
   private classify(secret: Secret): CertificateExpiry['labels'] | undefined {
-    const { name, namespace, labels = {}, ownerReferences = [] } = secret.metadata ?? {};
-    if (!name || !namespace) return undefined;
-    if (name === ROOT_SECRET && namespace === this.namespace) return { certificate: 'hub-ca' };
-    const job = labels[JOB_LABEL] ?? ownerReferences.find((o) => o.kind === 'FederatedJob')?.name;
-    if (!job) return undefined;
-    if (labels[COMPONENT_LABEL] === 'pki') return { certificate: 'job-ca', namespace, federatedjob: job };
-    if (labels[COMPONENT_LABEL] === 'aggregator') return { certificate: 'aggregator', namespace, federatedjob: job };
+    const { name, namespace, labels = {} } = secret.metadata ?? {};
+    if (!name || namespace !== this.namespace) return undefined;
+    if (name === SITE_CA_SECRET) return { certificate: 'site-ca' };
+    if (name === JOB_ROOT_SECRET) return { certificate: 'job-root-ca' };
+    const [job, jobNamespace] = [labels[JOB_LABEL], labels['flotilla.dev/job-namespace']];
+    if (labels[COMPONENT_LABEL] === JOB_CA_COMPONENT && job && jobNamespace) return { certificate: 'job-ca', namespace: jobNamespace, federatedjob: job };
     return undefined;
   }
 }

@@ -18,13 +18,34 @@ export interface AgentView {
 const PHASES: readonly AssignmentPhase[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Refused'];
 
 /** The policy rules an assignment can be refused by: the label of flotilla_site_agent_refusals_total. */
-export const REFUSAL_REASONS = ['namespace', 'image', 'gpu', 'cpu', 'memory', 'invalid_resources', 'concurrency', 'other'] as const;
+export const REFUSAL_REASONS = [
+  'no_policy',
+  'namespace',
+  'image',
+  'trainer',
+  'manifest',
+  'claim',
+  'node_selector',
+  'toleration',
+  'gpu',
+  'cpu',
+  'memory',
+  'invalid_resources',
+  'concurrency',
+  'other',
+] as const;
 export type AgentRefusalReason = (typeof REFUSAL_REASONS)[number];
 
-/** Which rule of the site's policy (operator/site/policy.ts) a refusal's message names. */
+/** Which rule of the site's policy (operator/site/policy-decision.ts) a refusal's message names. */
 export function refusalReason(message: string): AgentRefusalReason {
+  if (message.includes('without a policy file')) return 'no_policy';
   if (message.includes('(allowedJobNamespaces')) return 'namespace';
   if (message.includes('of allowedImages')) return 'image';
+  if (/\(trainers\.(builtin|commands)|names no trainer/.test(message)) return 'trainer';
+  if (message.includes('the job manifest')) return 'manifest';
+  if (message.includes('(allowedClaims')) return 'claim';
+  if (message.includes('(allowedNodeSelectors')) return 'node_selector';
+  if (/\(allowedTolerations|the job's tolerations/.test(message)) return 'toleration';
   if (message.includes('allows no GPUs')) return 'gpu';
   if (/: cpu (limit|request) .* ceiling/.test(message)) return 'cpu';
   if (/: memory (limit|request) .* ceiling/.test(message)) return 'memory';

@@ -69,6 +69,8 @@ export async function startFederation(prefix: string, sites: string[]): Promise<
         .kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`, '--output=jsonpath={.data.bundle}')
         .catch(() => '');
       if (bundle) await writeFile(path.join(dir, 'join-bundle'), Buffer.from(bundle, 'base64'));
+      // The site lets the hub's job namespace run the built-in trainer in the image the kubelet runs.
+      await writeFile(path.join(dir, 'policy.json'), JSON.stringify({ allowedJobNamespaces: [JOB_NAMESPACE], allowedImages: ['ghcr.io/flotilla-dev/**'], trainers: { builtin: true } }));
       const args = [
         path.join(packageRoot, 'dist/operator/cli/main.js'),
         'site-agent',
@@ -76,6 +78,7 @@ export async function startFederation(prefix: string, sites: string[]): Promise<
         `--state-dir=${h.stateDir}`,
         `--kubeconfig=${h.cluster.kubeconfigPath}`,
         `--listen-health=127.0.0.1:${h.healthPort}`,
+        `--policy=${path.join(dir, 'policy.json')}`,
         ...(bundle ? [`--join=${path.join(dir, 'join-bundle')}`] : []),
       ];
       const log = createWriteStream(path.join(h.cluster.dir, 'site-agent.log'), { flags: 'a' });
@@ -120,7 +123,7 @@ export async function startFederation(prefix: string, sites: string[]): Promise<
       hospitals.push({ name, cluster, kubelet, healthPort: await freePort(), stateDir: path.join(cluster.dir, 'agent', 'state') });
     }
     await eventually(() => federation.operator.isReady(), 60_000, 'the operator to lead');
-    for (const h of hospitals) await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: {} });
+    for (const h of hospitals) await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } });
     for (const h of hospitals) {
       await eventually(
         () => hub.kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`).then(() => true),

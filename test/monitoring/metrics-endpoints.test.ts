@@ -68,6 +68,8 @@ describe("each process's /metrics, scraped during a training run", () => {
     const accuracy = value(all, 'flotilla_global_accuracy');
     expect(accuracy).toBeGreaterThan(0.3);
     expect(accuracy).toBeLessThanOrEqual(1);
+    // Its own serving certificate (the operator may not read the Secret it is in).
+    expect((value(all, 'flotilla_certificate_expiry_timestamp_seconds', { certificate: 'aggregator' }) - Date.now() / 1000) / DAY).toBeCloseTo(90, 0);
     for (const site of ['a', 'b']) {
       // Initialization, statistics and the training rounds closed so far.
       expect(at('flotilla_updates_accepted_total', site)).toBeGreaterThanOrEqual(round - 1);
@@ -107,9 +109,9 @@ describe("each process's /metrics, scraped during a training run", () => {
     }
     const expiry = (labels: Record<string, string>) => value(all, 'flotilla_certificate_expiry_timestamp_seconds', labels) - now;
     // The lifetimes the hub issues with (operator/hub/pki.ts).
-    expect(expiry({ certificate: 'hub-ca' }) / DAY).toBeCloseTo(3650, 0);
+    expect(expiry({ certificate: 'site-ca' }) / DAY).toBeCloseTo(3650, 0);
+    expect(expiry({ certificate: 'job-root-ca' }) / DAY).toBeCloseTo(3650, 0);
     expect(expiry({ certificate: 'job-ca', namespace: JOB_NAMESPACE, federatedjob: 'heart' }) / DAY).toBeCloseTo(365, 0);
-    expect(expiry({ certificate: 'aggregator', namespace: JOB_NAMESPACE, federatedjob: 'heart' }) / DAY).toBeCloseTo(90, 0);
     expect(expiry({ certificate: 'site-agent', site: 'a' }) / DAY).toBeCloseTo(30, 0);
     const positive = (s: Sample[]) => s.reduce((n, x) => n + x.value, 0);
     expect(positive(series(all, 'flotilla_reconcile_total', { controller: 'federatedjob-workload' }))).toBeGreaterThan(0);

@@ -221,7 +221,8 @@ describe('a real Prometheus watching a federation train', () => {
     // A certificate for site b's agent, signed as the hub signs them, but for two days.
     const pki = await HubPki.open({ kc: hub().kc, namespace: OPERATOR_NAMESPACE, siteAgentValidSeconds: 2 * DAY });
     const key = await generateKeyPair();
-    const signed = await pki.signSiteAgentCsr('b', await createCsr({ role: 'site-agent', site: 'b' }, key));
+    const uid = await hub().kubectl('get', 'site', 'b', '--output=jsonpath={.metadata.uid}');
+    const signed = await pki.signSiteAgentCsr({ name: 'b', uid }, await createCsr({ role: 'site-agent', site: 'b' }, key));
     const identity = (await loadIdentity(b.stateDir))!;
     await saveIdentity(b.stateDir, { ...identity, keyPem: key.privateKeyPem, certificatePem: signed.certificatePem, receivedAt: new Date().toISOString() });
     await federation.startAgent(b);
