@@ -41,11 +41,11 @@ export function refusalReason(message: string): AgentRefusalReason {
   if (message.includes('without a policy file')) return 'no_policy';
   if (message.includes('(allowedJobNamespaces')) return 'namespace';
   if (message.includes('of allowedImages')) return 'image';
-  if (/\(trainers\.(builtin|commands)|names no trainer/.test(message)) return 'trainer';
+  if (/trainers\.(builtin|commands)|names no trainer/.test(message)) return 'trainer';
   if (message.includes('the job manifest')) return 'manifest';
-  if (message.includes('(allowedClaims')) return 'claim';
-  if (message.includes('(allowedNodeSelectors')) return 'node_selector';
-  if (/\(allowedTolerations|the job's tolerations/.test(message)) return 'toleration';
+  if (message.includes('allowedClaims:')) return 'claim';
+  if (message.includes('(allowedNodeSelectors.')) return 'node_selector';
+  if (/\(allowedTolerations:|the job's tolerations/.test(message)) return 'toleration';
   if (message.includes('allows no GPUs')) return 'gpu';
   if (/: cpu (limit|request) .* ceiling/.test(message)) return 'cpu';
   if (/: memory (limit|request) .* ceiling/.test(message)) return 'memory';
