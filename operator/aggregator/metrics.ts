@@ -61,9 +61,10 @@ export class AggregatorMetrics {
       help: 'When the phase in progress (a round, or initialization, statistics, evaluation) reaches its deadline; absent once the job ended.',
       registers,
       collect() {
-        this.reset();
         const deadline = view()?.deadline();
-        if (deadline !== undefined) this.set(deadline / 1000);
+        // remove(), not reset(): an unlabelled gauge reset reads 0, a deadline long past.
+        if (deadline === undefined) this.remove();
+        else this.set(deadline / 1000);
       },
     });
     new Gauge({
