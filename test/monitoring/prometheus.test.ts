@@ -40,6 +40,14 @@ jest.setTimeout(900_000);
 const JOBS = { operator: 'flotilla-operator', aggregators: 'flotilla-aggregators', agents: 'flotilla-site-agents' } as const;
 const TEST_ALERTS: AlertSettings = { for: '0s', stalledAfterSeconds: 10 };
 const DAY = 86_400;
+/** The parts of an alert's expression, shown when it did not hold where the alert fired. */
+const PARTS: Record<string, string[]> = {
+  FlotillaRoundStalled: [
+    'time() - max by (namespace, federatedjob) (last_over_time(flotilla_round_deadline_timestamp_seconds[1h]))',
+    'flotilla_round_deadline_timestamp_seconds',
+    'flotilla_federatedjob_phase{phase="Running"}',
+  ],
+};
 
 type Pod = { metadata?: { name?: string }; status?: { phase?: string; podIP?: string } };
 
@@ -203,6 +211,11 @@ describe('a real Prometheus watching a federation train', () => {
       expect(failed.annotations.summary).toBe('FederatedJob research/silent failed');
       expect(await phase('silent')).toBe('Failed');
       expect((await firingNow()).filter((x) => x.labels.alertname === 'FlotillaRoundStalled').map((x) => x.labels.federatedjob)).toEqual(['stall']);
+      // Frozen a few scrapes longer, so that the alert fires on data that is all in (the last
+      // scrape before a rule evaluation may end after it), not only on what had arrived.
+      const active = Date.parse(stalled.activeAt);
+      await eventually(async () => Date.now() - active > 6_000, 10_000, 'RoundStalled to have fired for 6 s');
+      expect((await firingNow()).some((x) => matches(x, 'FlotillaRoundStalled', { federatedjob: 'stall' }))).toBe(true);
     } finally {
       hub().kubelet.signalPod(JOB_NAMESPACE, aggregator!.name, 'SIGCONT');
       b.kubelet.signalPod(SITE_NAMESPACE, client!, 'SIGCONT');
@@ -282,6 +295,14 @@ describe('a real Prometheus watching a federation train', () => {
     for (const rule of rules) {
       const firingAt = await instants(`ALERTS{alertname="${rule.alert}", alertstate="firing"}`);
       const heldAt = [...(await instants(rule.expr))].filter((t) => firingAt.has(t));
+      if (heldAt.length === 0) {
+        // What Prometheus holds then, to tell why.
+        const first = Math.min(...firingAt);
+        const at = async (expr: string) => (await prometheus.queryRange(expr, first - 5, first + 5, 1)).map((x) => ({ metric: x.metric, values: x.values }));
+        process.stderr.write(
+          JSON.stringify({ alert: rule.alert, firingAt: [...firingAt], alerts: await at(`ALERTS{alertname="${rule.alert}"}`), parts: await Promise.all(PARTS[rule.alert]?.map(at) ?? []) }, null, 1) + '\n',
+        );
+      }
       expect({ alert: rule.alert, firing: firingAt.size > 0, held: heldAt.length > 0 }).toEqual({ alert: rule.alert, firing: true, held: true });
     }
     // These are the shipped expressions, but for RoundStalled's threshold (10 s past the deadline, not 120 s).
