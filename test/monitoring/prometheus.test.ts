@@ -168,7 +168,15 @@ describe('a real Prometheus watching a federation train', () => {
     // Scraped at the same instant: the rounds closed before the one in progress, or all of them.
     for (const s of participated) expect([value(rounds[0]!) - 1, value(rounds[0]!)]).toContain(value(s));
     expect(participated.map((s) => s.metric.site).sort()).toEqual(['a', 'b']);
-    const phases = await prometheus.query(`flotilla_federatedjob_phase{federatedjob="heart"} == 1`);
+    let phases: Series[] = [];
+    await eventually(
+      async () => {
+        phases = await prometheus.query(`flotilla_federatedjob_phase{federatedjob="heart"} == 1`);
+        return phases.some((p) => p.metric.phase === 'Succeeded');
+      },
+      10_000,
+      "the operator's Succeeded of heart scraped",
+    );
     expect(phases.map((s) => labels(s.metric))).toEqual([{ job: JOBS.operator, instance: expect.any(String), namespace: JOB_NAMESPACE, federatedjob: 'heart', phase: 'Succeeded' }]);
     const agents = await prometheus.query('flotilla_site_agent_hub_connected');
     expect(agents.map((s) => [s.metric.job, s.metric.site, value(s)]).sort()).toEqual([
