@@ -23,6 +23,7 @@ import { helmBinary, helmEnv } from '../charts/helm.js';
 import { GuideRunner } from '../charts/install-guide.js';
 import { resolveBinDir } from '../support/envtest/controlplane.js';
 import { eventually } from '../support/eventually.js';
+import { podLogs } from '../support/real-node/pod-logs.js';
 import { RealNodes, realNodeSkipReason, type RealCluster } from '../support/real-node/real-nodes.js';
 
 const skip = realNodeSkipReason();
@@ -78,7 +79,7 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
       binDirs: [await resolveBinDir(), path.dirname(await helmBinary())],
       env: helmEnv(),
       kubeconfigs: Object.fromEntries(all().map((c) => [c.name, c.controlPlane.kubeconfigPath])),
-      diagnostics: podLogs,
+      diagnostics: () => podLogs(all()),
     });
   }, 30 * 60_000);
 
@@ -90,20 +91,6 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
     if (workDir) await rm(workDir, { recursive: true, force: true });
     console.log(`real-node install: ${JSON.stringify(timings)}`);
   }, 5 * 60_000);
-
-  /** The last lines of every pod of ours, for a failed block's message. */
-  async function podLogs(): Promise<string> {
-    const out: string[] = [];
-    for (const cluster of all()) {
-      const pods = await cluster.kubectl(['get', 'pods', '--all-namespaces', '--output=jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']).catch(() => '');
-      for (const pod of pods.split('\n').filter((p) => p && !p.startsWith('kube-system/'))) {
-        const [namespace, name] = pod.split('/') as [string, string];
-        const tail = await cluster.kubectl(['logs', name, `--namespace=${namespace}`, '--all-containers', '--tail=15']).catch((e: Error) => e.message);
-        out.push(`--- ${cluster.name} ${pod} ---\n${tail.trimEnd()}`);
-      }
-    }
-    return out.join('\n');
-  }
 
   test('1. The hub: helm installs the operator, a container of the image on the hub node, which leads behind the gateway\'s load balancer', async () => {
     await timed('1. hub', () => guide.runSection('1. The hub'));
