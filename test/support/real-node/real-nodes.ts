@@ -71,6 +71,17 @@ export class RealNodes {
     }
   }
 
+  /** What a killed run left on the machine, swept (as the next start() would), holding the lock meanwhile. */
+  static async sweepLeftovers(): Promise<void> {
+    const lock = await lockMachine(path.join(STATE_DIR, 'lock'), () => console.log('real nodes: waiting for another run to release them'));
+    try {
+      await sweep((await readRecord()) ?? { dirs: [], sysctls: {} });
+      await rm(RECORD_FILE, { force: true });
+    } finally {
+      await lock.release();
+    }
+  }
+
   /** A cluster with one real node; its name names its folders, network namespace and Node. Several may start at once. */
   async cluster(name: string): Promise<RealCluster> {
     if (this.stopped) throw new Error('RealNodes stopped');
