@@ -91,6 +91,7 @@ describe('the hub chart in a real API server', () => {
         'create events default',
         'update leases/flotilla-operator',
         'create leases',
+        'patch pods flotilla-system',
     ]);
     expect(Object.entries(allowed).filter(([, yes]) => !yes)).toEqual([]);
     const denied = await canI(cluster, NS, 'flotilla-operator', [
@@ -109,6 +110,8 @@ describe('the hub chart in a real API server', () => {
       'update leases/kube-controller-manager kube-system',
       'update leases/another-lease',
       'create leases cardiology',
+      'patch pods cardiology',
+      'delete pods flotilla-system',
     ]);
     expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
   });
@@ -138,7 +141,13 @@ describe('the hub chart in a real API server', () => {
         ['enrollment', 30744],
       ],
     ]);
-    await eventually(async () => (await json<{ items: unknown[] }>('get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=operator')).items.length === 2, 60_000, 'two operator pods');
+    // The rollout replaces one pod at a time and waits for readiness, which nothing here reports
+    // (no kubelet): the new template's first pod is what shows the change was rolled out.
+    const debugPods = async () =>
+      (await json<{ items: { spec: { containers: { env: { name: string; value?: string }[] }[] } }[] }>('get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=operator')).items.filter(
+        (p) => p.spec.containers[0]!.env.some((e) => e.name === 'FLOTILLA_LOG_LEVEL' && e.value === 'debug'),
+      ).length;
+    await eventually(async () => (await debugPods()) >= 1, 60_000, 'a pod of the new template');
     expect(JSON.parse(await helmIn(['history', 'flotilla', '--namespace', NS, '--output=json'])).map((r: { revision: number; status: string }) => [r.revision, r.status])).toEqual([
       [1, 'superseded'],
       [2, 'deployed'],

@@ -45,7 +45,8 @@ describe('hub chart: RBAC', () => {
     // The Lease only in the operator's namespace, and only the operator's Lease beyond creating it.
     const role = one(objects, 'Role');
     expect(role.metadata.namespace).toBe('flotilla-system');
-    expect(rules(role)).toEqual(['coordination.k8s.io/leases: create', 'coordination.k8s.io/leases[flotilla-operator]: get update']);
+    // Pods: the leader labels its own (and takes the label off a previous leader's).
+    expect(rules(role)).toEqual(['coordination.k8s.io/leases: create', 'coordination.k8s.io/leases[flotilla-operator]: get update', 'core/pods: list patch']);
     const subjects = [one(objects, 'ClusterRoleBinding'), one(objects, 'RoleBinding')].map((b) => b.subjects);
     for (const s of subjects) expect(s).toEqual([{ kind: 'ServiceAccount', name: 'flotilla-operator', namespace: 'flotilla-system' }]);
     expect(one(objects, 'Deployment').spec.template.spec.serviceAccountName).toBe('flotilla-operator');
@@ -114,10 +115,10 @@ describe('hub chart: the operator pod', () => {
     expect(one(other, 'Deployment').spec.template.spec.containers[0].env).toContainEqual({ name: 'FLOTILLA_LOG_LEVEL', value: 'debug' });
   });
 
-  test('several replicas are spread over nodes and replaced at once; without a Lease there is one, recreated', async () => {
+  test('several replicas are spread over nodes and rolled one at a time; without a Lease there is one, recreated', async () => {
     const two = one(await hub({ operator: { replicas: 2 } }), 'Deployment').spec;
     expect(two.replicas).toBe(2);
-    expect(two.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: '100%' } });
+    expect(two.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     expect(two.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
     const alone = await hub({ operator: { leaderElection: { enabled: false } } });
     expect(one(alone, 'Deployment').spec.strategy).toEqual({ type: 'Recreate' });
@@ -148,7 +149,8 @@ describe('hub chart: exposing the gateway', () => {
       ['gateway', 7443, undefined],
       ['enrollment', 7444, undefined],
     ]);
-    expect(svc.spec.selector['app.kubernetes.io/component']).toBe('operator');
+    // The leader's pod only: it labels itself when it takes the Lease.
+    expect(svc.spec.selector).toMatchObject({ 'app.kubernetes.io/component': 'operator', 'flotilla.dev/leader': 'true' });
   });
 
   test('without a host the bundles name the in-cluster Service', async () => {

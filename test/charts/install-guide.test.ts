@@ -117,12 +117,22 @@ describe('docs/install.md, run', () => {
     await guide.run(install!);
     await podCredentials(hub, 'flotilla-system', 'flotilla-operator');
     for (const block of rest) await guide.run(block);
-    const lease = await hubGet<{ spec: { holderIdentity: string } }>('get', 'lease', 'flotilla-operator', '-n', 'flotilla-system');
-    const pods = await hubGet<{ items: { metadata: { name: string }; status: { conditions?: { type: string; status: string }[] } }[] }>(
-      'get', 'pods', '-n', 'flotilla-system', '-l', 'app.kubernetes.io/component=operator',
-    );
-    const ready = pods.items.filter((p) => p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
-    expect(ready.map((p) => p.metadata.name)).toEqual([lease.spec.holderIdentity]);
+    // The leader's pod, and it alone, carries the label the gateway Service selects.
+    let seen: unknown;
+    await eventually(
+      async () => {
+        const lease = await hubGet<{ spec: { holderIdentity: string } }>('get', 'lease', 'flotilla-operator', '-n', 'flotilla-system');
+        const pods = await hubGet<{ items: { metadata: { name: string; labels: Record<string, string> } }[] }>(
+          'get', 'pods', '-n', 'flotilla-system', '-l', 'app.kubernetes.io/component=operator',
+        );
+        seen = { holder: lease.spec.holderIdentity, labelled: pods.items.filter((p) => p.metadata.labels['flotilla.dev/leader'] === 'true').map((p) => p.metadata.name) };
+        return JSON.stringify(seen) === JSON.stringify({ holder: lease.spec.holderIdentity, labelled: [lease.spec.holderIdentity] });
+      },
+      60_000,
+      'the leader alone labelled',
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}: ${JSON.stringify(seen)}`);
+    });
   });
 
   test('2. Admitting a hospital: the operator makes each Site\'s join bundle, naming the load balancer', async () => {
