@@ -2,10 +2,10 @@
  * `npm run sandbox:down`: stops the sandbox's process, which stops the clusters and sweeps the
  * machine (test/support/real-node/sweep.ts); if that process is gone already, sweeps what it left.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { RealNodes } from '../test/support/real-node/real-nodes.js';
 import { showProgress } from './progress.js';
-import { isAlive, readState, SANDBOX_DIR } from './state.js';
+import { isAlive, readState, SANDBOX_DIR, type SandboxState } from './state.js';
 
 const DOWN_TIMEOUT_MS = 5 * 60_000;
 
@@ -30,13 +30,32 @@ export async function down(): Promise<number> {
     }
     await showProgress(shown, (line) => console.log(`  ${line}`));
   }
-  await cleanUp();
+  await cleanUp(state);
   console.log(`sandbox down in ${((Date.now() - started) / 1000).toFixed(1)} s; nothing of it is left on this machine`);
   return 0;
 }
 
-/** Sweeps whatever a sandbox (or a killed test) left of real nodes, and the sandbox's folder. */
-export async function cleanUp(): Promise<void> {
-  await RealNodes.sweepLeftovers();
+/** Sweeps what a sandbox left (of real nodes: as a killed test's; of process kubelets: its processes and folders), and its own folder. */
+export async function cleanUp(state: SandboxState | undefined): Promise<void> {
+  if (state?.nodes.startsWith('real nodes')) await RealNodes.sweepLeftovers();
+  for (const folder of state?.folders ?? []) {
+    await killNaming(folder);
+    await rm(folder, { recursive: true, force: true });
+  }
   await rm(SANDBOX_DIR, { recursive: true, force: true });
+}
+
+/** Kills the processes whose command line or environment names the folder (control planes, pods run as processes). */
+async function killNaming(folder: string): Promise<void> {
+  for (const pid of await readdir('/proc')) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const [cmdline, environ] = await Promise.all(['cmdline', 'environ'].map((f) => readFile(`/proc/${pid}/${f}`, 'utf8').catch(() => '')));
+    if (`${cmdline}\0${environ}`.includes(folder)) {
+      try {
+        process.kill(Number(pid), 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+    }
+  }
 }

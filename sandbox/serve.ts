@@ -1,10 +1,10 @@
 /**
- * The sandbox's background process: it holds a hub and two hospital clusters on real nodes (the
- * test harness of test/support/real-node, whose load balancers and volume provisioner live in this
- * process), runs docs/install.md's blocks on them as the end-to-end test does, applies the
- * heart-disease job and waits for SIGTERM (`npm run sandbox:down`), then stops and sweeps it all.
+ * The sandbox's background process: it holds a hub and two hospital clusters (clusters.ts: real
+ * nodes where they can run, else process kubelets; the load balancers, volume provisioner or
+ * process kubelets live in this process), runs docs/install.md's blocks on them as the tests do,
+ * applies the heart-disease job and waits for SIGTERM (`npm run sandbox:down`), then stops it all.
  */
-import { copyFile, mkdir, symlink } from 'node:fs/promises';
+import { mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../operator/api/crds.js';
@@ -12,27 +12,29 @@ import { helmBinary, helmEnv } from '../test/charts/helm.js';
 import { GuideRunner } from '../test/charts/install-guide.js';
 import { resolveBinDir } from '../test/support/envtest/controlplane.js';
 import { eventually } from '../test/support/eventually.js';
-import { podLogs } from '../test/support/real-node/pod-logs.js';
-import { RealNodes, realNodeSkipReason, type RealCluster } from '../test/support/real-node/real-nodes.js';
+import { realNodeSkipReason } from '../test/support/real-node/real-nodes.js';
+import { HOSPITALS, type SandboxClusters } from './clusters.js';
+import { processClusters } from './process-clusters.js';
 import { appendProgress } from './progress.js';
+import { realNodeClusters } from './real-node-clusters.js';
 import { SANDBOX_DIR, writeState, type SandboxState } from './state.js';
 
-export const HOSPITALS = ['cleveland', 'hungarian'] as const;
 const JOB_ROUNDS = 20;
 
 export async function serve(): Promise<void> {
   const started = Date.now();
-  const state: SandboxState = { pid: process.pid, phase: 'starting', nodes: 'real nodes', kubeconfigs: {} };
+  const skip = process.env.FLOTILLA_SANDBOX_NODES === 'process' ? 'FLOTILLA_SANDBOX_NODES=process asks for process kubelets' : realNodeSkipReason();
+  const state: SandboxState = { pid: process.pid, phase: 'starting', nodes: skip ? 'process kubelets' : 'real nodes', kubeconfigs: {} };
   await writeState(state);
   const say = (line: string) => appendProgress(`${line} (${((Date.now() - started) / 1000).toFixed(0)} s)`);
-  let nodes: RealNodes | undefined;
+  let clusters: SandboxClusters | undefined;
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     await writeState({ ...state, phase: 'stopping' });
-    await say('stopping the clusters and sweeping the machine');
-    await nodes?.stop();
+    await say('stopping the clusters and sweeping what they left');
+    await clusters?.stop();
     await say('down');
     process.exit(code);
   };
@@ -40,37 +42,28 @@ export async function serve(): Promise<void> {
   process.on('SIGINT', () => void stop(0));
 
   try {
-    const skip = realNodeSkipReason();
-    if (skip) throw new Error(`the sandbox needs real nodes here and ${skip}`);
     await say('the Kubernetes binaries (built from their Go modules on the first run)');
     const binDir = await resolveBinDir();
     const helm = await helmBinary();
-    await say('the image and three clusters, each with a real kubelet and containerd (hub, cleveland, hungarian)');
-    nodes = await RealNodes.start();
-    const clusters = await Promise.all(['hub', ...HOSPITALS].map((name) => nodes!.cluster(name)));
-    const [hub] = clusters as [RealCluster, ...RealCluster[]];
-    for (const cluster of clusters) {
-      const file = path.join(SANDBOX_DIR, `${cluster.name}.kubeconfig`);
-      await copyFile(cluster.controlPlane.kubeconfigPath, file);
-      state.kubeconfigs[cluster.name] = file;
+    if (skip) {
+      await say(`no real nodes (${skip}): three control planes whose pods run as processes of this checkout`);
+      const made = await processClusters(SANDBOX_DIR);
+      state.folders = made.folders;
+      clusters = made;
+    } else {
+      await say('the image and three clusters, each with a real kubelet and containerd (hub, cleveland, hungarian)');
+      clusters = await realNodeClusters(SANDBOX_DIR);
     }
+    state.nodes = clusters.kind;
+    state.kubeconfigs = clusters.kubeconfigs;
     await writeState(state);
-    // The hospitals' records, where the guide's site charts look for them.
-    for (const name of HOSPITALS) {
-      const folder = await nodes.hostFolder(`/srv/records/${name}`);
-      await copyFile(path.join(packageRoot, `examples/heart-disease/data/processed.${name}.data`), path.join(folder, 'heart.csv'));
-    }
+    for (const name of HOSPITALS) await clusters.placeRecords(name, path.join(packageRoot, `examples/heart-disease/data/processed.${name}.data`));
     // The guide reader's folder: the join bundles land here (down removes it with the rest).
     const workDir = path.join(SANDBOX_DIR, 'guide');
     await mkdir(workDir, { recursive: true });
     await symlink(path.join(packageRoot, 'charts'), path.join(workDir, 'charts'));
-    const guide = new GuideRunner({
-      workDir,
-      binDirs: [binDir, path.dirname(helm)],
-      env: helmEnv(),
-      kubeconfigs: state.kubeconfigs,
-      diagnostics: () => podLogs(clusters),
-    });
+    const c = clusters;
+    const guide = new GuideRunner({ workDir, binDirs: [binDir, path.dirname(helm)], env: helmEnv(), kubeconfigs: c.kubeconfigs, diagnostics: () => c.diagnostics() });
     for (const [section, what] of [
       ['1. The hub', 'helm install of the hub chart, then its gateway address'],
       ['2. Admitting a hospital', 'the two Sites and their join bundles'],
@@ -80,10 +73,11 @@ export async function serve(): Promise<void> {
       await guide.runSection(section);
     }
     await say(`the heart-disease job (${JOB_ROUNDS} rounds)`);
-    await hub.kubectl(['apply', '-f', '-'], YAML.stringify(await guideJob()));
+    await c.kubectl('hub', ['apply', '-f', '-'], YAML.stringify(guideJob(guide)));
     let address = '';
     await eventually(
-      async () => !!(address = await hub.kubectl(['get', 'service', 'heart-disease-aggregator', '--namespace=cardiology', '--output=jsonpath={.status.loadBalancer.ingress[0].ip}'])),
+      async () =>
+        !!(address = await c.kubectl('hub', ['get', 'service', 'heart-disease-aggregator', '--namespace=cardiology', '--output=jsonpath={.status.loadBalancer.ingress[0].ip}'])),
       120_000,
       'the aggregator Service to get an address',
       500,
@@ -104,10 +98,10 @@ export async function serve(): Promise<void> {
 }
 
 /** The guide's job (section 4), with more rounds to watch. */
-async function guideJob(): Promise<Record<string, unknown>> {
-  const block = new GuideRunner({ workDir: '', binDirs: [], env: {}, kubeconfigs: {} }).section('4. A job')[0]!;
+function guideJob(guide: GuideRunner): Record<string, unknown> {
+  const block = guide.section('4. A job')[0]!;
   const manifest = /<<'EOF'\n([\s\S]*?)\nEOF/.exec(block.code)?.[1];
-  if (!manifest) throw new Error('docs/install.md, section 4, has no manifest between <<\'EOF\' and EOF');
+  if (!manifest) throw new Error("docs/install.md, section 4, has no manifest between <<'EOF' and EOF");
   const job = YAML.parse(manifest) as { spec: { rounds: number } };
   job.spec.rounds = JOB_ROUNDS;
   return job as unknown as Record<string, unknown>;

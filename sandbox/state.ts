@@ -14,8 +14,10 @@ export const LOG_FILE = path.join(SANDBOX_DIR, 'sandbox.log');
 export interface SandboxState {
   pid: number;
   phase: 'starting' | 'up' | 'failed' | 'stopping';
-  /** 'real nodes' or why not. */
+  /** What runs the pods: 'real nodes ...' or 'process kubelets ...'. */
   nodes: string;
+  /** With process kubelets: the folders its processes name, for a sweep if this process dies. */
+  folders?: string[];
   /** Kubeconfig file of the hub and of each hospital. */
   kubeconfigs: Record<string, string>;
   /** Where the job's aggregator serves /status and /metrics, once it does. */

@@ -26,11 +26,13 @@ export async function up(): Promise<number> {
     return 1;
   }
   // A sandbox whose process died: take its leftovers away first.
-  if (existing) await cleanUp();
+  if (existing) await cleanUp(existing);
   await rm(SANDBOX_DIR, { recursive: true, force: true });
   await mkdir(SANDBOX_DIR, { recursive: true });
 
-  console.log('Flotilla sandbox: a hub and two hospitals (Cleveland, Hungary), each a cluster with a real node, on this machine.');
+  console.log(
+    'Flotilla sandbox: a hub and two hospitals (Cleveland, Hungary), each a cluster of its own on this machine: on real nodes where root and containerd are there, else with pods run as processes.',
+  );
   console.log(
     toolsBuilt()
       ? 'It takes about 2 minutes.'
@@ -80,7 +82,7 @@ function printNext(state: SandboxState): void {
   const hub = state.kubeconfigs.hub!;
   const lines = [
     '',
-    `The sandbox is up${state.upMs ? ` (in ${Math.round(state.upMs / 1000)} s)` : ''}: the operator and the site agents run from the charts, the heart-disease job is training.`,
+    `The sandbox is up${state.upMs ? ` (in ${Math.round(state.upMs / 1000)} s)` : ''} on ${state.nodes}: the operator and the site agents run from the charts, the heart-disease job is training.`,
     '',
     'Kubeconfigs:',
     ...Object.entries(state.kubeconfigs).map(([name, file]) => `  ${name.padEnd(10)} ${file}`),
