@@ -18,7 +18,7 @@ import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/
 import { ProcessKubelet } from '../support/process-kubelet.js';
 import { difference, eventually, everyObject, serviceAccountKubeconfig } from './cluster.js';
 import { helmBinary, helmEnv } from './helm.js';
-import { GuideRunner } from './install-guide.js';
+import { GuideRunner, ignoringNamespaceDefaults, whatTheGuideLeaves } from './install-guide.js';
 
 jest.setTimeout(600_000);
 
@@ -187,27 +187,7 @@ describe('docs/install.md, run', () => {
 
   test('6. Taking it down: nothing is left but the CRDs, the hub CA, its Lease and the hospitals\' records volumes', async () => {
     await guide.runSection('6. Taking it down');
-    const hospitalLeft = { added: ['Namespace flotilla', 'PersistentVolume flotilla-flotilla-site-site-data', 'PersistentVolumeClaim flotilla/site-data'], removed: [] };
-    const expected = {
-      hub: {
-        added: [
-          'APIService v1alpha1.flotilla.dev',
-          'CustomResourceDefinition federatedjobs.flotilla.dev',
-          'CustomResourceDefinition sites.flotilla.dev',
-          'Lease flotilla-system/flotilla-operator',
-          'Namespace cardiology',
-          'Namespace flotilla-system',
-          'Secret flotilla-system/flotilla-ca',
-        ],
-        removed: [],
-      },
-      ...Object.fromEntries(HOSPITALS.map((name) => [name, hospitalLeft])),
-    };
-    // The namespaces' own objects (default ServiceAccount, root CA ConfigMap) are the control plane's.
-    const ignoringNamespaceDefaults = (d: { added: string[]; removed: string[] }) => ({
-      added: d.added.filter((o) => !/^(ServiceAccount [^/]+\/default|ConfigMap [^/]+\/kube-root-ca\.crt)$/.test(o)),
-      removed: d.removed,
-    });
+    const expected = whatTheGuideLeaves(HOSPITALS);
     const left = async () => ({
       hub: ignoringNamespaceDefaults(difference(hubBaseline, await everyObject(hub))),
       ...Object.fromEntries(

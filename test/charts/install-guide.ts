@@ -39,6 +39,28 @@ export function atHospital(block: Block, hospital: string): Block {
   return { ...block, code: block.code.replace(new RegExp(`\\b${GUIDE_HOSPITAL}\\b`, 'g'), hospital) };
 }
 
+/** What section 6 says stays, per cluster, as objects added since before the guide ("Kind ns/name"). */
+export function whatTheGuideLeaves(hospitals: readonly string[]): Record<string, { added: string[]; removed: string[] }> {
+  const hospital = { added: ['Namespace flotilla', 'PersistentVolume flotilla-flotilla-site-site-data', 'PersistentVolumeClaim flotilla/site-data'], removed: [] };
+  const hub = {
+    added: [
+      'APIService v1alpha1.flotilla.dev',
+      'CustomResourceDefinition federatedjobs.flotilla.dev',
+      'CustomResourceDefinition sites.flotilla.dev',
+      'Lease flotilla-system/flotilla-operator',
+      'Namespace cardiology',
+      'Namespace flotilla-system',
+      'Secret flotilla-system/flotilla-ca',
+    ],
+    removed: [],
+  };
+  return { hub, ...Object.fromEntries(hospitals.map((name) => [name, hospital])) };
+}
+
+/** The namespaces' own objects (default ServiceAccount, root CA ConfigMap) are the control plane's, not the guide's. */
+export const isNamespaceDefault = (o: string) => /^(ServiceAccount [^/]+\/default|ConfigMap [^/]+\/kube-root-ca\.crt)$/.test(o);
+export const ignoringNamespaceDefaults = (d: { added: string[]; removed: string[] }) => ({ added: d.added.filter((o) => !isNamespaceDefault(o)), removed: d.removed });
+
 export interface GuideRunnerOptions {
   /** The reader's working folder (charts/ must be in it; the join bundles land in it). */
   workDir: string;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
 import { difference, everyObject } from '../charts/cluster.js';
 import { helmBinary, helmEnv } from '../charts/helm.js';
-import { GuideRunner } from '../charts/install-guide.js';
+import { GuideRunner, ignoringNamespaceDefaults, whatTheGuideLeaves } from '../charts/install-guide.js';
 import { resolveBinDir } from '../support/envtest/controlplane.js';
 import { eventually } from '../support/eventually.js';
 import { podLogs } from '../support/real-node/pod-logs.js';
@@ -34,13 +34,6 @@ const HOSPITALS = ['cleveland', 'hungarian'] as const;
 type Hospital = (typeof HOSPITALS)[number];
 // Each check runs kubectl: poll at a pace two shared cores can bear.
 const POLL_MS = 500;
-
-/** The namespaces' own objects (default ServiceAccount, root CA ConfigMap) are the control plane's. */
-const namespaceDefault = (o: string) => /^(ServiceAccount [^/]+\/default|ConfigMap [^/]+\/kube-root-ca\.crt)$/.test(o);
-const ignoringNamespaceDefaults = (d: { added: string[]; removed: string[] }) => ({
-  added: d.added.filter((o) => !namespaceDefault(o)),
-  removed: d.removed,
-});
 
 describeReal('docs/install.md on real nodes: a hub and two hospitals installed with helm', () => {
   let nodes: RealNodes;
@@ -179,23 +172,7 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
     await timed('6. uninstall', async () => {
       for (const block of rest) await guide.runEverywhere(block);
     });
-    const hospitalLeft = { added: ['Namespace flotilla', 'PersistentVolume flotilla-flotilla-site-site-data', 'PersistentVolumeClaim flotilla/site-data'], removed: [] };
-    const expected = {
-      hub: {
-        added: [
-          'APIService v1alpha1.flotilla.dev',
-          'CustomResourceDefinition federatedjobs.flotilla.dev',
-          'CustomResourceDefinition sites.flotilla.dev',
-          'Lease flotilla-system/flotilla-operator',
-          'Namespace cardiology',
-          'Namespace flotilla-system',
-          'Secret flotilla-system/flotilla-ca',
-        ],
-        removed: [],
-      },
-      cleveland: hospitalLeft,
-      hungarian: hospitalLeft,
-    };
+    const expected = whatTheGuideLeaves(HOSPITALS);
     const left = async () =>
       Object.fromEntries(await Promise.all(all().map(async (c) => [c.name, ignoringNamespaceDefaults(difference(baselines.get(c.name)!, await objectsOf(c)))])));
     await eventually(async () => JSON.stringify((last = await left())) === JSON.stringify(expected), 120_000, 'only what the guide says stays', POLL_MS).catch((e: Error) => {
