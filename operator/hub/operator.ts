@@ -22,6 +22,7 @@ import { SiteSessionRegistry } from './gateway/sessions.js';
 import { JoinTokens } from './join-tokens.js';
 import { LeaderLabel } from './leader-label.js';
 import { HubPki } from './pki.js';
+import { RevokedSites } from './revocation/revoked-sites.js';
 import { operatorSettings, serverNames, type OperatorSettings } from './operator-settings.js';
 
 const log = createLogger('operator');
@@ -43,7 +44,7 @@ export async function operatorMain(values: Record<string, string | boolean | und
     return 2;
   }
   const kc = loadKubeConfig(settings.kubeconfig);
-  const caches = hubCaches(kc, log);
+  const caches = hubCaches(kc, log, settings.namespace);
   const registry = operatorMetrics(caches, () => term?.sessions);
   let term: Term | undefined;
   let leading = false;
@@ -134,7 +135,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
     namespace: s.namespace,
     gatewayAddress: s.gatewayAddress,
     enrollmentAddress: s.enrollmentAddress,
-    caPem: pki.rootCa().certPem,
+    caPem: pki.siteCa().certPem,
   });
   const gateway = new SiteGatewayServer({
     pki,
@@ -154,6 +155,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
     sessions,
     assignments,
     pki,
+    revoked: await RevokedSites.load({ kc, namespace: s.namespace, pki }),
     joinTokens,
     events: new EventRecorder(kc, { component: 'flotilla-operator', instance: s.identity, logger: log }),
     log,

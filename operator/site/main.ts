@@ -6,6 +6,7 @@
  * With --listen-health it serves /healthz (the process answers, from the start: enrolment may
  * wait for the hub), /readyz (enrolled and holding its stream to the hub) and /metrics.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { parseAddress } from '../process/address.js';
 import { startHealthServer, type HealthServer } from '../kube/health.js';
 import { decodeJoinBundle } from '../sitelink/join-bundle.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { siteUidOfPeer } from '../pki/identity.js';
 import { createLogger, type Logger } from '../log.js';
 import { loadIdentity, saveIdentity } from './agent-identity.js';
 import { ClientReconciler } from './client-reconciler.js';
@@ -58,6 +60,7 @@ function agentVersion(): string {
 export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAgent> {
   const log = options.log ?? createLogger('site-agent', { namespace: options.namespace });
   const version = agentVersion();
+  if (options.policy.unset) log.warn('no policy file (--policy): every assignment will be refused, nothing runs here until the hospital sets one');
   const kc = loadKubeConfig(options.kubeconfig);
   const recorded = await loadRevocation(options.stateDir);
   if (recorded) {
@@ -101,6 +104,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     kc,
     namespace: options.namespace,
     site: identity.site,
+    siteUid: siteUidOfPeer(new X509Certificate(identity.certificatePem)),
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),

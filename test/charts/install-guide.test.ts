@@ -185,7 +185,7 @@ describe('docs/install.md, run', () => {
     expect(createHash('sha256').update(model).digest('hex')).toBe(status.model.sha256);
   });
 
-  test('6. Taking it down: nothing is left but the CRDs, the hub CA, its Lease and the hospitals\' records volumes', async () => {
+  test('6. Taking it down: nothing is left but the CRDs, the hub CAs, the revoked sites, its Lease and the hospitals\' records volumes', async () => {
     await guide.runSection('6. Taking it down');
     const expected = whatTheGuideLeaves(HOSPITALS);
     const left = async () => ({

@@ -45,12 +45,14 @@ export function whatTheGuideLeaves(hospitals: readonly string[]): Record<string,
   const hub = {
     added: [
       'APIService v1alpha1.flotilla.dev',
+      'ConfigMap flotilla-system/flotilla-revoked-sites',
       'CustomResourceDefinition federatedjobs.flotilla.dev',
       'CustomResourceDefinition sites.flotilla.dev',
       'Lease flotilla-system/flotilla-operator',
       'Namespace cardiology',
       'Namespace flotilla-system',
-      'Secret flotilla-system/flotilla-ca',
+      'Secret flotilla-system/flotilla-job-ca',
+      'Secret flotilla-system/flotilla-site-ca',
     ],
     removed: [],
   };

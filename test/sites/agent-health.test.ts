@@ -62,10 +62,10 @@ describe('the site agent\'s health endpoints', () => {
       namespace: OPERATOR_NS,
       gatewayAddress: `127.0.0.1:${gateway.port}`,
       enrollmentAddress: `127.0.0.1:${enrollmentPort}`,
-      caPem: hub.pki.rootCa().certPem,
+      caPem: hub.pki.siteCa().certPem,
     });
     const bundleFile = join(state, 'bundle');
-    await writeFile(bundleFile, (await tokens.issue('tromso', 600)).bundle);
+    await writeFile(bundleFile, (await tokens.issue({ name: 'tromso', uid: hub.sites.get('tromso')!.metadata.uid! }, 600)).bundle);
 
     const child = spawn(
       process.execPath,
