@@ -57,6 +57,8 @@ describe('the hub chart in a real API server', () => {
       'CustomResourceDefinition federatedjobs.flotilla.dev',
       'CustomResourceDefinition sites.flotilla.dev',
       'ClusterRole flotilla-operator',
+      'ClusterRole flotilla-federatedjobs-edit',
+      'ClusterRole flotilla-federatedjobs-view',
       'ClusterRoleBinding flotilla-operator',
       'Role flotilla-system/flotilla-leader-election',
       'RoleBinding flotilla-system/flotilla-leader-election',
@@ -114,6 +116,30 @@ describe('the hub chart in a real API server', () => {
       'delete pods flotilla-system',
     ]);
     expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
+  });
+
+  test('a tenant with `edit` in a namespace runs FederatedJobs there (the chart\'s roles aggregate into it), and touches no Site', async () => {
+    await kubectl('create', 'serviceaccount', 'tenant', '-n', 'cardiology');
+    await kubectl('create', 'rolebinding', 'tenant-edit', '--clusterrole=edit', '--serviceaccount=cardiology:tenant', '-n', 'cardiology');
+    await kubectl('create', 'rolebinding', 'tenant-view', '--clusterrole=view', '--serviceaccount=cardiology:tenant', '-n', NS);
+    // kube-controller-manager's aggregation controller copies the rules into edit and view.
+    const can = (checks: string[]) => canI(cluster, 'cardiology', 'tenant', checks);
+    await eventually(async () => Object.values(await can(['create federatedjobs.flotilla.dev', `list federatedjobs.flotilla.dev ${NS}`])).every(Boolean), 60_000, 'edit and view to grant FederatedJobs');
+    const allowed = await can(['get federatedjobs.flotilla.dev', 'delete federatedjobs.flotilla.dev', 'patch federatedjobs.flotilla.dev --subresource=status', `watch federatedjobs.flotilla.dev ${NS}`]);
+    expect(Object.entries(allowed).filter(([, yes]) => !yes)).toEqual([]);
+    const denied = await can([
+      `create federatedjobs.flotilla.dev ${NS}`,
+      'create federatedjobs.flotilla.dev default',
+      'get sites.flotilla.dev',
+      'list sites.flotilla.dev',
+      'create sites.flotilla.dev',
+      `get secrets ${NS}`,
+    ]);
+    expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
+    // Gone again, so that the uninstall below finds only the chart's objects.
+    await kubectl('delete', 'rolebinding', 'tenant-view', '-n', NS, '--wait');
+    await kubectl('delete', 'rolebinding', 'tenant-edit', '-n', 'cardiology', '--wait');
+    await kubectl('delete', 'serviceaccount', 'tenant', '-n', 'cardiology', '--wait');
   });
 
   test('upgrades: changed values take effect in the live objects', async () => {
