@@ -18,6 +18,7 @@ import { copyFile, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
+import { JOB_CA_COMPONENT } from '../../operator/hub/pki.js';
 import { difference, everyObject } from '../charts/cluster.js';
 import { helmBinary, helmEnv } from '../charts/helm.js';
 import { GuideRunner, ignoringNamespaceDefaults, whatTheGuideLeaves } from '../charts/install-guide.js';
@@ -50,6 +51,10 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
     timings[name] = Date.now() - t0;
   };
   const all = () => [hub, ...hospitals.values()];
+  const jobCaSecrets = async () =>
+    (await hub.kubectl(['get', 'secrets', '--all-namespaces', `--selector=app.kubernetes.io/component=${JOB_CA_COMPONENT}`, '--output=jsonpath={range .items[*]}{.metadata.namespace}/{.metadata.name} {end}']))
+      .split(' ')
+      .filter(Boolean);
 
   beforeAll(async () => {
     const t0 = Date.now();
@@ -147,6 +152,9 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
       ['hungarian', 5],
     ]);
     expect(status.latestMetrics.accuracy).toBeGreaterThan(0.6);
+    // The job's own issuing CA is kept in the operator's namespace, not in the tenant's.
+    const uid = await hub.kubectl(['get', 'federatedjob', 'heart-disease', '--namespace=cardiology', '--output=jsonpath={.metadata.uid}']);
+    expect(await jobCaSecrets()).toEqual([`flotilla-system/flotilla-job-ca-${uid}`]);
   }, 15 * 60_000);
 
   test('5. Where the model ends up: the file on the hub\'s checkpoint claim has the checksum the status gives', async () => {
@@ -161,6 +169,7 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
     const [deleteJob, ...rest] = guide.section('6. Taking it down');
     expect(deleteJob!.code).toContain('delete federatedjob');
     await timed('6. delete job', () => guide.run(deleteJob!));
+    await eventually(async () => (await jobCaSecrets()).length === 0, 60_000, "the job's CA to go with it", POLL_MS);
     // Nothing of the job is left anywhere: every cluster holds what it held before the job.
     const sinceJob = async () => Object.fromEntries(await Promise.all(all().map(async (c) => [c.name, difference(beforeJob.get(c.name)!, await objectsOf(c))])));
     const unchanged = Object.fromEntries(all().map((c) => [c.name, { added: [], removed: [] }]));
