@@ -96,8 +96,13 @@ describeReal('docs/install.md on real nodes: a hub and two hospitals installed w
     expect(pod.spec.nodeName).toBe(hub.nodeName);
     expect(pod.spec.containers[0].image).toBe(nodes.image.name);
     expect(ready(pod)).toBe(true);
-    const lease = JSON.parse(await hub.kubectl(['get', 'lease', 'flotilla-operator', '--namespace=flotilla-system', '--output=json']));
-    expect(lease.spec.holderIdentity).toBe(pod.metadata.name);
+    // Ready is not leading: the old pod of the upgrade handed the Lease over as it stopped, and the
+    // new one takes it at its next try.
+    const holder = () => hub.kubectl(['get', 'lease', 'flotilla-operator', '--namespace=flotilla-system', '--output=jsonpath={.spec.holderIdentity}']);
+    await eventually(async () => (await holder()) === pod.metadata.name, 30_000, 'the operator pod to lead', POLL_MS);
+    // And marks its pod, which the gateway Service selects.
+    const label = () => hub.kubectl(['get', 'pod', pod.metadata.name, '--namespace=flotilla-system', "--output=jsonpath={.metadata.labels['flotilla\\.dev/leader']}"]);
+    await eventually(async () => (await label()) === 'true', 30_000, 'the leader to label its pod', POLL_MS);
     const gateway = await hub.kubectl(['get', 'service', 'flotilla-gateway', '--namespace=flotilla-system', '--output=jsonpath={.status.loadBalancer.ingress[0].ip}']);
     // The hub node's kube-proxy forwards the gateway's address to the operator's pod.
     expect(await hub.onNode('nft', ['list', 'table', 'ip', 'kube-proxy'])).toContain(gateway);
