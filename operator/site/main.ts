@@ -3,6 +3,8 @@
  * outbound stream to the hub and runs the client pods of the site's assignments in its namespace.
  * When the hub revokes the site the agent records it, removes its client pods, says so once and
  * exits with EXIT_REVOKED; started again, it finds the record and does not dial the hub.
+ * With --listen-health it serves /healthz (the process answers, from the start: enrolment may
+ * wait for the hub), /readyz (enrolled and holding its stream to the hub) and /metrics.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -48,6 +50,8 @@ export interface SiteAgent {
   site: string;
   /** Resolves once the hub revoked the site and the agent recorded it, stopped and removed its clients. */
   revoked: Promise<Revocation>;
+  /** Whether it holds its stream to the hub now. */
+  connected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -126,6 +130,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
   return {
     site,
     revoked,
+    connected: () => link.connected,
     stop: async () => {
       link.stop();
       await reconciler.stop();
@@ -142,26 +147,30 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
   }
   const log = createLogger('site-agent', { namespace: values.namespace });
   const metrics = new SiteAgentMetrics();
-  let started = false;
+  let agent: SiteAgent | undefined;
   let health: HealthServer | undefined;
   if (values['listen-health']) {
-    // Up before enrolment, so that an agent that cannot reach its hub is seen to be down.
+    let listen: { host: string; port: number };
     try {
-      const listen = parseAddress(values['listen-health']);
-      health = await startHealthServer({ listen, registry: metrics.registry, readyz: () => started || 'starting' });
+      listen = parseAddress(values['listen-health']);
     } catch (err) {
-      log.error('could not serve /healthz, /readyz and /metrics', { listen: values['listen-health'], error: (err as Error).message });
-      return 1;
+      process.stderr.write(`flotilla site-agent: --listen-health: ${(err as Error).message}\n`);
+      return 2;
     }
+    health = await startHealthServer({
+      listen: { host: listen.host || '0.0.0.0', port: listen.port },
+      registry: metrics.registry,
+      readyz: () => (!agent ? 'enrolling with the hub or starting' : agent.connected() ? true : 'not connected to the hub'),
+    });
   }
   try {
-    return await runAgent(values, log, metrics, () => (started = true));
+    return await runAgent(values, log, metrics, (started) => (agent = started));
   } finally {
     await health?.close();
   }
 }
 
-async function runAgent(values: Record<string, string | undefined>, log: Logger, metrics: SiteAgentMetrics, onStarted: () => void): Promise<number> {
+async function runAgent(values: Record<string, string | undefined>, log: Logger, metrics: SiteAgentMetrics, started: (agent: SiteAgent) => void): Promise<number> {
   let agent: SiteAgent;
   try {
     const join = values.join;
@@ -185,7 +194,7 @@ async function runAgent(values: Record<string, string | undefined>, log: Logger,
     log.error('site agent could not start', { error: (err as Error).message });
     return 1;
   }
-  onStarted();
+  started(agent);
   const revocation = await Promise.race([
     agent.revoked,
     new Promise<undefined>((resolve) => {

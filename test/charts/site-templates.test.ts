@@ -74,10 +74,17 @@ describe('site chart: the agent pod', () => {
       '--join=/etc/flotilla/join/bundle',
       '--policy=/etc/flotilla/agent/policy.yaml',
       '--client-placement=/etc/flotilla/agent/client-placement.yaml',
-      '--site-data-claim=site-data',
       '--listen-health=0.0.0.0:8081',
+      '--site-data-claim=site-data',
     ]);
-    expect(agent(objects).containers[0].ports).toEqual([{ name: 'http-metrics', containerPort: 8081, protocol: 'TCP' }]);
+    // Probes on that port: alive from the start, ready once enrolled and linked to the hub.
+    const container = agent(objects).containers[0];
+    expect(container.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    expect([container.startupProbe.httpGet, container.livenessProbe.httpGet, container.readinessProbe.httpGet]).toEqual([
+      { path: '/healthz', port: 'health' },
+      { path: '/healthz', port: 'health' },
+      { path: '/readyz', port: 'health' },
+    ]);
     const mounts = agent(objects).containers[0].volumeMounts.map((m: { name: string; mountPath: string }) => `${m.name}:${m.mountPath}`);
     expect(mounts).toEqual(['state:/var/lib/flotilla', 'join:/etc/flotilla/join', 'config:/etc/flotilla/agent', 'tmp:/tmp']);
     const mirrored = await site({ clients: { image: 'registry.hospital.example/flotilla:0.1.0' }, data: { claimName: 'records' } });
@@ -226,15 +233,16 @@ describe('site chart: monitoring', () => {
   test("a PodMonitor for the agent's /metrics on request, keeping its labels; metricsFrom lets Prometheus through the policy", async () => {
     expect(all(await site(), 'PodMonitor')).toEqual([]);
     const prometheus = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
-    const objects = await site({ metrics: { port: 9100, podMonitor: { enabled: true, labels: { release: 'prom' } } }, networkPolicy: { metricsFrom: prometheus } });
+    const objects = await site({ metrics: { podMonitor: { enabled: true, labels: { release: 'prom' } } }, networkPolicy: { metricsFrom: prometheus } });
     const pm = one(objects, 'PodMonitor');
     expect(pm.metadata.labels?.release).toBe('prom');
     expect(pm.spec.selector.matchLabels).toEqual(one(objects, 'Deployment').spec.selector.matchLabels);
     expect(pm.spec.namespaceSelector).toEqual({ matchNames: ['flotilla'] });
-    expect(pm.spec.podMetricsEndpoints).toEqual([{ port: 'http-metrics', path: '/metrics', interval: '30s', honorLabels: true }]);
-    expect(args(objects)).toContain('--listen-health=0.0.0.0:9100');
+    // The agent's health port (8081, named health) serves /metrics too.
+    expect(pm.spec.podMetricsEndpoints).toEqual([{ port: 'health', path: '/metrics', interval: '30s', honorLabels: true }]);
+    expect(args(objects)).toContain('--listen-health=0.0.0.0:8081');
     const agentPolicy = all(objects, 'NetworkPolicy').find((p) => p.metadata.name.endsWith('-agent'))!.spec;
-    expect(agentPolicy.ingress).toEqual([{ from: prometheus, ports: [{ port: 9100, protocol: 'TCP' }] }]);
+    expect(agentPolicy.ingress).toEqual([{ from: prometheus, ports: [{ port: 'health', protocol: 'TCP' }] }]);
   });
 });
 

@@ -122,7 +122,7 @@ export async function startFederation(prefix: string, sites: string[]): Promise<
       await copyFile(path.join(packageRoot, 'examples/heart-disease/data', DATA[i % DATA.length]!), path.join(claim, 'heart.csv'));
       hospitals.push({ name, cluster, kubelet, healthPort: await freePort(), stateDir: path.join(cluster.dir, 'agent', 'state') });
     }
-    await eventually(() => federation.operator.isReady(), 60_000, 'the operator to lead');
+    await eventually(() => federation.operator.isLeading(), 60_000, 'the operator to lead');
     for (const h of hospitals) await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } });
     for (const h of hospitals) {
       await eventually(
