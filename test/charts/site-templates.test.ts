@@ -88,7 +88,7 @@ describe('site chart: the agent pod', () => {
     const mounts = agent(objects).containers[0].volumeMounts.map((m: { name: string; mountPath: string }) => `${m.name}:${m.mountPath}`);
     expect(mounts).toEqual(['state:/var/lib/flotilla', 'join:/etc/flotilla/join', 'config:/etc/flotilla/agent', 'tmp:/tmp']);
     const mirrored = await site({ clients: { image: 'registry.hospital.example/flotilla:0.1.0' }, data: { claimName: 'records' } });
-    expect(args(mirrored).slice(-3)).toEqual(['--site-data-claim=records', '--listen-health=0.0.0.0:8081', '--client-image=registry.hospital.example/flotilla:0.1.0']);
+    expect(args(mirrored).slice(-3)).toEqual(['--listen-health=0.0.0.0:8081', '--site-data-claim=records', '--client-image=registry.hospital.example/flotilla:0.1.0']);
   });
 
   test('a change of policy restarts the agent (it reads its files at start)', async () => {
