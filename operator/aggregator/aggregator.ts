@@ -4,6 +4,7 @@ import type { Model } from '../federation/model.js';
 import type { UpdateMessage__Output } from '../federation/proto.js';
 import type { Task } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { Logger } from '../log.js';
+import { faultPoint } from '../process/fault-points.js';
 import { CheckpointStore } from './checkpoint.js';
 import { checkHeaderFigures, type Intake } from './intake.js';
 import { JobState, type JobProgress } from './job-state.js';
@@ -93,7 +94,10 @@ export class Aggregator {
     const until = Date.now() + Math.min(waitMs, MAX_WAIT_MS);
     for (;;) {
       const task = this.job.taskFor(site, Date.now());
-      if (task.kind === 'DONE') this.told.add(site);
+      if (task.kind === 'DONE') {
+        await faultPoint(`job end told${task.succeeded ? ' (succeeded)' : ''}`);
+        this.told.add(site);
+      }
       const left = until - Date.now();
       if (task.kind !== 'WAIT' || left <= 0 || cancelled()) return task;
       let timer: NodeJS.Timeout | undefined;
@@ -160,6 +164,7 @@ export class Aggregator {
     this.job.closeIntake(site);
     this.metrics.updatesAccepted.inc();
     setImmediate(() => this.tick());
+    await faultPoint('update accepted');
     await intake.cleanup();
     return { round: header.round, bytesReceived: bytes };
   }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { faultPoint, pointName } from './fault-points.js';
 
 export interface AtomicWriteOptions {
   /** Permissions of the new file (before the umask); 0o644 unless given. */
@@ -22,6 +23,7 @@ export async function writeFileAtomic(
   const folder = dirname(path);
   // Hidden and unique, so that concurrent writers and readers listing the folder never collide.
   const temporary = join(folder, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const point = `write ${pointName(basename(path))}`;
   const file = await open(temporary, 'wx', options.mode ?? 0o644);
   try {
     try {
@@ -30,11 +32,13 @@ export async function writeFileAtomic(
     } finally {
       await file.close();
     }
+    await faultPoint(`${point} synced`);
     await rename(temporary, path);
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
   }
+  await faultPoint(`${point} renamed`);
   await syncFolder(folder);
 }
 
