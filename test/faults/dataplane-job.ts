@@ -61,6 +61,8 @@ export interface RunPlan {
   clientFaults?: Partial<Record<(typeof SITES)[number], Fault[]>>;
   /** Log every fault point passed (to learn where the points are). */
   trace?: boolean;
+  /** The aggregator's port (a free one by default). */
+  port?: number;
   /** The address a site's client dials, given the aggregator's (a proxy, say). */
   addressFor?: (site: string, aggregator: string) => string;
   /** Runs beside the job, with its processes. */
@@ -103,7 +105,7 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
   const logDir = path.join(dir, 'logs');
   await mkdir(logDir, { recursive: true });
   const stateDir = path.join(dir, 'state');
-  const [port, metricsPort] = [await freePort(), await freePort()];
+  const [port, metricsPort] = [plan.port ?? (await freePort()), await freePort()];
   const address = `127.0.0.1:${port}`;
   const metricsAddress = `127.0.0.1:${metricsPort}`;
   const env = { ...process.env, ...(plan.trace ? { FLOTILLA_FAULT_TRACE: '1' } : {}) };
@@ -156,6 +158,17 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
     clearTimeout(timer);
     await Promise.all(roles.map((r) => r.stop()));
   }
+}
+
+/** Waits until a line of the role's logs (any incarnation) matches. */
+export async function logged(role: RestartingRole, matches: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const line = (await logLines(role)).find(matches);
+    if (line) return line;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`${role.name} did not log the line awaited within ${timeoutMs / 1000}s`);
 }
 
 /** The JSON lines of every incarnation of a role. */
