@@ -87,8 +87,12 @@ export interface JobOutcome {
   model: Model | null;
   aggregator: RestartingRole;
   clients: Map<string, RestartingRole>;
+  /** How each role ended: the clients on their own, the aggregator when removed at the end (143, SIGTERM). */
   exitCodes: Record<string, number | string>;
 }
+
+/** Exit codes of a run that ended well: every client 0 (the job succeeded), the aggregator 143 (removed, lingering). */
+export const ENDED_WELL: Record<string, number> = { aggregator: 143, ...Object.fromEntries(SITES.map((s) => [s, 0])) };
 
 /** Where the last checkpoint stands (null before the first). */
 export async function checkpointPhase(stateDir: string): Promise<string | null> {
@@ -112,7 +116,8 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
   const jobArgs = ['--job', fixture.manifest, '--namespace', NAMESPACE];
   const aggregator = new RestartingRole({
     name: 'aggregator',
-    args: ['aggregator', ...jobArgs, '--listen', address, '--metrics-listen', metricsAddress, '--tls-dir', fixture.aggregatorTls, '--state-dir', stateDir],
+    // --linger as in its pod: it answers until removed, so a site back late still learns the end.
+    args: ['aggregator', ...jobArgs, '--listen', address, '--metrics-listen', metricsAddress, '--tls-dir', fixture.aggregatorTls, '--state-dir', stateDir, '--linger'],
     logDir,
     env,
     faults: plan.aggregatorFaults,
@@ -148,8 +153,12 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
     timer = setTimeout(() => reject(new Error(`${plan.name}: the job did not end within ${(plan.timeoutMs ?? 180_000) / 1000}s; logs in ${logDir}`)), plan.timeoutMs ?? 180_000);
   });
   try {
-    const ended = Promise.all([plan.during?.(running), ...roles.map((r) => r.done)]);
-    const [, ...codes] = await Promise.race([ended, timeout]);
+    // The clients end with the job; then the aggregator is removed, as the operator removes its pod.
+    const ended = Promise.all([plan.during?.(running), ...[...clients.values()].map((r) => r.done)]).then(async ([, ...codes]) => [
+      await aggregator.stop('SIGTERM'),
+      ...codes,
+    ]);
+    const codes = await Promise.race([ended, timeout]);
     const exitCodes = Object.fromEntries(roles.map((r, i) => [r.name, codes[i]!]));
     const result = JSON.parse(await readFile(path.join(stateDir, 'result.json'), 'utf8')) as JobResult;
     const model = result.model ? (await readSafetensors(path.join(stateDir, result.model))).model : null;

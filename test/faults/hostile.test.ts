@@ -10,6 +10,7 @@ import { codeName } from '../support/hostile/grpc-wire.js';
 import { CASES, type CaseClass } from './hostile-cases.js';
 import { jobCredentials, runHostileJob, sameBits, type JobCredentials, type JobRun } from './hostile-job.js';
 import { tempDir } from '../dataplane/fixtures.js';
+import { defect, named } from './defects.js';
 import { FaultFigures } from './figures.js';
 
 jest.setTimeout(60_000);
@@ -37,9 +38,8 @@ describe('a hostile site among honest ones', () => {
 
   for (const c of CASES) {
     byClass.set(c.class, (byClass.get(c.class) ?? 0) + 1);
-    // FLOTILLA_FAULTS_STRICT=1 runs them as ordinary tests, to read how each defect shows.
-    const run = c.defect && !process.env.FLOTILLA_FAULTS_STRICT ? test.failing : test;
-    run(`${c.name}${c.defect ? ` (item ${c.defect}, not fixed yet)` : ''}`, async () => {
+    const run = c.defect ? defect(c.defect) : test;
+    run(c.defect ? named(c.name, c.defect) : c.name, async () => {
       const speed = c.speed ?? {};
       const attacked = await runHostileJob({ phase: c.phase, at: c.at, run: c.run }, { speed, credentials });
       const met = attacked.outcome ? codeName(attacked.outcome.code) : 'no attack made';

@@ -69,12 +69,12 @@ export class RestartingRole {
     this.current?.child.kill('SIGKILL');
   }
 
-  /** Stops the role for good (the end of a test): no restart. */
-  async stop(): Promise<void> {
+  /** Stops the role for good, with SIGTERM as a pod's deletion does (or SIGKILL): no restart. */
+  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGKILL'): Promise<number | string> {
     this.faults.length = 0;
     this.stopped = true;
-    this.current?.child.kill('SIGKILL');
-    await this.done.catch(() => undefined);
+    this.current?.child.kill(signal);
+    return this.done;
   }
 
   private async run(): Promise<number | string> {
