@@ -11,7 +11,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseFederatedJob } from '../../operator/api/federatedjob.js';
 import { jobSettings, type JobSettings } from '../../operator/aggregator/job-settings.js';
-import { startAggregator } from '../../operator/aggregator/run.js';
 import type { JobResult } from '../../operator/aggregator/result.js';
 import { layerWidths, type BuiltinTrainerSpec } from '../../operator/trainer/builtin-spec.js';
 import { Network } from '../../operator/trainer/network.js';
@@ -22,7 +21,8 @@ import type { FederationClient, UpdateMessage } from '../../operator/federation/
 import type { Task__Output } from '../../operator/federation/generated/flotilla/federation/v1/Task.js';
 import type { UpdateHeader } from '../../operator/federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import { rng } from '../../operator/process/random.js';
-import { memoryLogger, nextTask, rawClient, submit, type Outcome } from '../dataplane/fixtures.js';
+import { nextTask, rawClient, submit, type Outcome } from '../dataplane/fixtures.js';
+import { aggregatorProcess, inProcessAggregator, type AggregatorHost } from './aggregator-host.js';
 import { HostileChannel } from '../support/hostile/grpc-wire.js';
 import { HostilePki } from '../support/hostile/pki.js';
 import type { WireUpdateHeader } from '../support/hostile/federation-wire.js';
@@ -37,7 +37,7 @@ const SEED = 7;
 /** An MLP of about 1.5 MB: its largest tensor (2.weight) takes two 1 MiB chunks, so refusals can come mid-stream. */
 export const TRAINER: BuiltinTrainerSpec = parseFederatedJob(manifest({})).spec.trainer.builtin!;
 
-function manifest(spec: Record<string, unknown>) {
+export function manifest(spec: Record<string, unknown>) {
   return {
     apiVersion: 'flotilla.dev/v1alpha1',
     kind: 'FederatedJob',
@@ -139,6 +139,8 @@ export interface AttackContext {
   channel(tlsDir?: string): Promise<HostileChannel>;
   /** Bytes the aggregator has logged so far. */
   logBytes(): number;
+  /** The aggregator's own process, when it runs as one. */
+  aggregatorPid: number | null;
   /** The attack delivered x's honest part itself: the runner does not send it again. */
   honestSent(): void;
 }
@@ -206,17 +208,22 @@ export interface RunOptions {
   speed?: Partial<JobSettings>;
   spec?: Record<string, unknown>;
   credentials?: JobCredentials;
+  /** The aggregator as a process of the built CLI (by default, in this one). */
+  process?: boolean;
+  /** Called once the job is over, before the aggregator is stopped. */
+  onEnded?: () => void;
 }
 
 /** Runs the job to its end, with x attacking once if `attack` is given. */
 export async function runHostileJob(attack: Attack | null, options: RunOptions = {}): Promise<JobRun> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-hostile-'));
-  const { log, lines } = memoryLogger();
   const settings = hostileJobSettings(options.spec, options.speed);
   const credentials = options.credentials ?? (await jobCredentials(dir));
   const stateDir = path.join(dir, 'state');
-  const aggregator = await startAggregator(settings, { listen: '127.0.0.1:0', tlsDir: credentials.aggregatorTls, stateDir, log });
-  const run = new HostileJobRun(aggregator.ready.address, settings, credentials, attack, lines);
+  const host = options.process
+    ? await aggregatorProcess(manifest(options.spec ?? {}), credentials.aggregatorTls, stateDir, dir)
+    : await inProcessAggregator(settings, credentials.aggregatorTls, stateDir);
+  const run = new HostileJobRun(host, settings, credentials, attack);
   try {
     await run.connect();
     try {
@@ -228,13 +235,14 @@ export async function runHostileJob(attack: Attack | null, options: RunOptions =
     await run.tellEveryoneDone();
     // Connections closed first: the aggregator's own shutdown waits for them.
     run.close();
-    await aggregator.outcome;
+    await host.ended();
+    options.onEnded?.();
     const result = JSON.parse(await readFile(path.join(stateDir, 'result.json'), 'utf8')) as JobResult;
     const model = result.model ? (await readSafetensors(path.join(stateDir, result.model))).model : null;
     return run.finished(digestOf(result), model);
   } finally {
     run.close();
-    await aggregator.close();
+    await host.close();
     // A phase close under way when the run stopped early may still be writing its checkpoint.
     await rm(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
@@ -253,13 +261,15 @@ class HostileJobRun {
   private pendingH1: Task__Output | null = null;
   private attacked: boolean;
 
+  private readonly address: string;
+
   constructor(
-    private readonly address: string,
+    private readonly host: AggregatorHost,
     private readonly settings: JobSettings,
     private readonly credentials: JobCredentials,
     private readonly attack: Attack | null,
-    private readonly logLines: Record<string, unknown>[],
   ) {
+    this.address = host.address;
     this.attacked = attack === null;
   }
 
@@ -273,7 +283,7 @@ class HostileJobRun {
   }
 
   finished(digest: JobDigest | null, model: Model | null): JobRun {
-    return { outcome: this.outcome, digest, model, honestRefusals: this.honestRefusals, honestWaitedMs: this.honestWaitedMs, logLines: this.logLines };
+    return { outcome: this.outcome, digest, model, honestRefusals: this.honestRefusals, honestWaitedMs: this.honestWaitedMs, logLines: this.host.logLines() };
   }
 
   /** The job, phase by phase, until h1 is told it is over. */
@@ -384,7 +394,8 @@ class HostileJobRun {
         this.channels.push(channel);
         return channel;
       },
-      logBytes: () => this.logLines.reduce((n, l) => n + JSON.stringify(l).length + 1, 0),
+      logBytes: () => this.host.logBytes(),
+      aggregatorPid: this.host.pid,
       honestSent: () => (delivered = true),
     });
     this.outcome = outcome;
