@@ -21,8 +21,8 @@ export interface RestartingRoleOptions {
   logDir: string;
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Faults for the next starts, one per start, taken in order. */
-  faults?: Fault[];
+  /** Faults for the next starts, one per start, taken in order; or a function asked at each start. */
+  faults?: Fault[] | (() => Fault | null);
   /**
    * Asked before a fault is armed and again before a timed kill: false skips it (for instance once
    * a job is in a phase the test must not disturb).
@@ -46,12 +46,14 @@ export class RestartingRole {
   private current: RoleProcess | null = null;
   private incarnation = 0;
   private readonly faults: Fault[];
+  private readonly nextFault: (() => Fault | null) | null;
   private stopped = false;
   /** Resolves with the exit code once the role exits on its own. */
   readonly done: Promise<number | string>;
 
   constructor(private readonly options: RestartingRoleOptions) {
-    this.faults = [...(options.faults ?? [])];
+    this.faults = Array.isArray(options.faults) ? [...options.faults] : [];
+    this.nextFault = typeof options.faults === 'function' ? options.faults : null;
     this.done = this.run();
   }
 
@@ -62,6 +64,11 @@ export class RestartingRole {
   /** The log files of every incarnation, in order. */
   get logFiles(): string[] {
     return Array.from({ length: this.incarnation }, (_, i) => `${this.options.logDir}/${this.options.name}-${i}.log`);
+  }
+
+  /** Whether an incarnation is running now. */
+  get running(): boolean {
+    return this.current !== null && this.current.child.exitCode === null && this.current.child.signalCode === null;
   }
 
   /** SIGKILLs the running incarnation now (it is restarted). */
@@ -79,7 +86,7 @@ export class RestartingRole {
 
   private async run(): Promise<number | string> {
     for (;;) {
-      const fault = this.faults.length > 0 && (await this.mayFault()) ? this.faults.shift()! : null;
+      const fault = !this.stopped && (await this.mayFault()) ? (this.nextFault ? this.nextFault() : (this.faults.shift() ?? null)) : null;
       const env = { ...(this.options.env ?? process.env), ...(fault?.point ? { FLOTILLA_FAULT_POINT: fault.point } : {}) };
       const n = this.incarnation++;
       const started = Date.now();
