@@ -3,7 +3,7 @@ import { ChunkValidator, StreamError, fromWireHeader, type Values } from '../fed
 import type { TensorChunk__Output, ModelHeader__Output } from '../federation/proto.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import { Refusal } from './refusal.js';
-import type { RunningSum } from './running-sum.js';
+import { OutOfRange, type RunningSum } from './running-sum.js';
 import { UndoJournal } from './undo-journal.js';
 
 /**
@@ -118,10 +118,20 @@ export class TrainIntake implements Intake {
   take(chunk: TensorChunk__Output): void {
     if (this.revoked || this.undone) throw new Refusal('stale_round', 'the round closed while this update arrived');
     const { tensor, offset, values } = checked(() => this.validator.accept(chunk));
-    // Journal and fold in the same tick: the journal always holds exactly what was folded. It gets
-    // the wire bytes (values may sit in the validator's scratch buffer, reused for the next chunk).
+    // Fold then journal in the same tick: the journal always holds exactly what was folded (a fold
+    // that throws folded nothing). It gets the wire bytes (values may sit in the validator's
+    // scratch buffer, reused for the next chunk).
+    try {
+      this.sum.fold(tensor, offset, values as Float32Array, this.weight);
+    } catch (err) {
+      if (!(err instanceof OutOfRange)) throw err;
+      throw new Refusal(
+        'out_of_range',
+        `tensor ${tensor} element ${err.element} is ${err.value.toPrecision(3)}, which with num_samples ${this.weight} moves the model by ` +
+          `${err.weighted.toPrecision(3)}: more than the ${err.limit.toPrecision(3)} the aggregator sums exactly; the update is refused, check the local training for divergence`,
+      );
+    }
     this.journal.record(tensor, offset, chunk.data);
-    this.sum.fold(tensor, offset, values as Float32Array, this.weight);
   }
 
   drained(): Promise<void> {

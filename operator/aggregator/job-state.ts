@@ -76,7 +76,7 @@ export class JobState {
     this.strategy = createStrategy(settings.strategy);
     this.strategy.restore(checkpoint?.optimizer ?? []);
     this.global = checkpoint?.model ?? null;
-    this.sum = this.global ? new RunningSum(this.global) : null;
+    this.sum = this.global ? new RunningSum(this.global, settings.sites.length) : null;
     this.statistics = checkpoint?.statistics ? Float64Array.from(checkpoint.statistics) : null;
     this.history = checkpoint?.history ?? [];
     this.finalEvaluation = checkpoint?.finalEvaluation ?? null;
@@ -200,7 +200,7 @@ export class JobState {
       case 'INITIALIZE': {
         const model = this.candidate!;
         this.global = model;
-        this.sum = new RunningSum(model);
+        this.sum = new RunningSum(model, this.settings.sites.length);
         this.candidate = null;
         this.modelVersion++;
         return { phase: 'INITIALIZE', tensors: model.length };
@@ -213,7 +213,7 @@ export class JobState {
         const record = this.ledger.record(t.round, t.attempt, t.startedAt, now);
         const sum = this.sum!;
         const started = performance.now();
-        this.strategy.step(this.global!, sum.sums, sum.totalWeight);
+        this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
         aggregated((performance.now() - started) / 1000);
         sum.reset();
         this.modelVersion++;

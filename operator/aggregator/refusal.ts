@@ -8,6 +8,7 @@ export type RefusalReason =
   | 'wrong_shape'
   | 'invalid_header'
   | 'not_finite'
+  | 'out_of_range'
   | 'too_large'
   | 'malformed_stream'
   | 'duplicate'
@@ -23,6 +24,7 @@ const CODE: Record<RefusalReason, status> = {
   wrong_shape: status.INVALID_ARGUMENT,
   invalid_header: status.INVALID_ARGUMENT,
   not_finite: status.INVALID_ARGUMENT,
+  out_of_range: status.INVALID_ARGUMENT,
   malformed_stream: status.INVALID_ARGUMENT,
   too_large: status.RESOURCE_EXHAUSTED,
   duplicate: status.ALREADY_EXISTS,
