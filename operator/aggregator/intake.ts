@@ -4,6 +4,7 @@ import type { TensorChunk__Output, ModelHeader__Output } from '../federation/pro
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import { Refusal } from './refusal.js';
 import { OutOfRange, type RunningSum } from './running-sum.js';
+import { checkFigures } from './site-records.js';
 import { UndoJournal } from './undo-journal.js';
 
 /**
@@ -83,14 +84,8 @@ export function specsOfUpdate(header: ModelHeader__Output | null, expected: read
 
 /** Checks that the header's figures are numbers a person could believe. */
 export function checkHeaderFigures(header: UpdateHeader__Output): void {
-  for (const [what, m] of [
-    ['train', header.train],
-    ['eval', header.eval],
-  ] as const) {
-    if (m && !(Number.isFinite(m.loss) && Number.isFinite(m.accuracy) && Object.values(m.extra).every(Number.isFinite))) {
-      throw new Refusal('not_finite', `the update's ${what} metrics hold NaN or Infinity`);
-    }
-  }
+  checkFigures('train', header.train);
+  checkFigures('eval', header.eval);
 }
 
 /** A TRAIN update: folded into the round's running sum chunk by chunk, journalled for undo. */

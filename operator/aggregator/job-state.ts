@@ -12,13 +12,14 @@ import type { FinalEvaluation, JobResult, RoundRecord, SiteRound } from './resul
 import { RoundState, describePhase, type Position, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { selectSites } from './selection.js';
+import { MAX_RECORDS, SiteRecords } from './site-records.js';
+import { expectedStatisticsLength } from './from-spec.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
 
 /** Bounds the initial model when the job sets no aggregator.maxUpdateBytes (there is no model to compare with yet). */
 const MAX_INITIAL_MODEL_BYTES = 4 * 2 ** 30;
-const MAX_STATISTICS_BYTES = 64 << 20;
 
 type Close = Extract<Transition, { kind: 'close' }>;
 
@@ -63,6 +64,9 @@ export class JobState {
   private finalEvaluation: FinalEvaluation | null;
   /** Bumped whenever the global model changes, so a model being sent can tell it went stale. */
   private modelVersion = 0;
+  /** What each site may claim of its records. */
+  private readonly records: SiteRecords;
+  private readonly statisticsLength: number | null;
 
   constructor(
     readonly settings: JobSettings,
@@ -80,6 +84,8 @@ export class JobState {
     this.statistics = checkpoint?.statistics ? Float64Array.from(checkpoint.statistics) : null;
     this.history = checkpoint?.history ?? [];
     this.finalEvaluation = checkpoint?.finalEvaluation ?? null;
+    this.statisticsLength = expectedStatisticsLength(settings);
+    this.records = new SiteRecords(settings.statistics ? (settings.builtin?.dataset.testFraction ?? null) : null, checkpoint?.siteRecords ?? {});
   }
 
   /** The site's task now, from the state alone. */
@@ -163,6 +169,7 @@ export class JobState {
       statistics: this.statistics ? [...this.statistics] : null,
       history: this.history,
       finalEvaluation: this.finalEvaluation,
+      siteRecords: this.records.known(),
       model: this.global,
       optimizer: this.strategy.state(),
     };
@@ -252,26 +259,25 @@ export class JobState {
         if (specs.length !== 1 || spec!.dtype !== 'F64' || spec!.shape.length !== 1) {
           throw new Refusal('wrong_shape', 'federated statistics travel as one F64 vector');
         }
-        if (tensorBytes(spec!) > MAX_STATISTICS_BYTES) throw new Refusal('too_large', `a statistics vector of ${sizeOf(tensorBytes(spec!))} is too large`);
-        const sameLength = (length: number) => {
-          if (this.statisticsSum && this.statisticsSum.length !== length) {
-            throw new Refusal('wrong_shape', `the statistics vector has ${length} values; other sites sent ${this.statisticsSum.length}`);
-          }
-        };
-        sameLength(spec!.shape[0]!);
-        // Checked again whole: another site's vector may have set the length meanwhile.
-        return new WholeIntake(specs, ([v]) => this.addStatistics(site, v as Float64Array), ([v]) => sameLength(v!.length));
+        // The length follows from the spec's features, never from what another site sent.
+        const length = this.statisticsLength!;
+        if (spec!.shape[0] !== length) {
+          throw new Refusal('wrong_shape', `the statistics vector has ${spec!.shape[0]} values; the job's features make ${length} (count, then a sum and a sum of squares per feature)`);
+        }
+        return new WholeIntake(specs, ([v]) => this.addStatistics(site, v as Float64Array), ([v]) => SiteRecords.checkStatistics(v as Float64Array));
       }
       case 'TRAIN': {
-        if (!Number.isSafeInteger(header.numSamples) || header.numSamples <= 0) {
-          throw new Refusal('invalid_header', `a training update needs num_samples > 0 (its weight), not ${header.numSamples}`);
+        if (!Number.isSafeInteger(header.numSamples) || header.numSamples <= 0 || header.numSamples > MAX_RECORDS) {
+          throw new Refusal('invalid_header', `a training update needs num_samples from 1 to ${MAX_RECORDS} (its weight), not ${header.numSamples}`);
         }
+        this.records.check(site, header);
         const global = this.global!;
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
         return new TrainIntake(specs, this.sum!, header.numSamples, journal(), () => this.ledger.add(entry(header.numSamples)));
       }
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');
+        this.records.check(site, header);
         return new WholeIntake([], () => this.ledger.add(entry(0)));
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
@@ -279,6 +285,7 @@ export class JobState {
   }
 
   private addStatistics(site: string, vector: Float64Array): void {
+    this.records.learn(site, vector[0]!);
     if (!this.statisticsSum) this.statisticsSum = new Float64Array(vector.length);
     for (let i = 0; i < vector.length; i++) this.statisticsSum[i]! += vector[i]!;
     this.ledger.add({ site, numSamples: 0, train: null, eval: null });
