@@ -9,7 +9,7 @@ import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
 import type { FinalEvaluation, JobResult, RoundRecord, SiteRound } from './result.js';
-import { RoundState, describePhase, type Position, type Transition } from './round-state.js';
+import { RoundState, describePhase, next, succeededMessage, type Position, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { selectSites } from './selection.js';
 import { MAX_RECORDS, SiteRecords } from './site-records.js';
@@ -29,6 +29,15 @@ export type ClosedPhase =
   | { phase: 'STATISTICS'; values: number }
   | { phase: 'TRAIN'; record: RoundRecord }
   | { phase: 'EVALUATE'; evaluation: FinalEvaluation };
+
+interface Pending {
+  /** Where the job goes next. */
+  position: Position;
+  /** How it ends, when position is DONE. */
+  outcome: { succeeded: boolean; message: string } | null;
+  record: RoundRecord | null;
+  finalEvaluation: FinalEvaluation | null;
+}
 
 /** What /status reports: read-only. */
 export interface JobProgress {
@@ -62,6 +71,8 @@ export class JobState {
   private statistics: Float64Array | null;
   private readonly history: RoundRecord[];
   private finalEvaluation: FinalEvaluation | null;
+  /** What a close or a failure decided and has not announced yet: announce() makes it so, once durable. */
+  private pending: Pending | null = null;
   /** Bumped whenever the global model changes, so a model being sent can tell it went stale. */
   private modelVersion = 0;
   /** What each site may claim of its records. */
@@ -141,8 +152,33 @@ export class JobState {
   close(t: Close, now: number, aggregated: (seconds: number) => void): ClosedPhase {
     const closed = this.adopt(t, now, aggregated);
     this.ledger.clear();
-    this.roundState.advance(Date.now());
+    const position = next(t.phase, t.round, this.settings);
+    this.pending = {
+      position,
+      outcome: position.phase === 'DONE' ? { succeeded: true, message: succeededMessage(this.settings.rounds) } : null,
+      record: closed.phase === 'TRAIN' ? closed.record : null,
+      finalEvaluation: closed.phase === 'EVALUATE' ? closed.evaluation : null,
+    };
     return closed;
+  }
+
+  /** Whether the close or failure being carried out ends the job. */
+  get ending(): boolean {
+    return this.pending?.position.phase === 'DONE';
+  }
+
+  /**
+   * Makes what the last close or failure decided known to the sites and to /status: the next phase,
+   * or the job's end. Call it only once that is durable (checkpoint, result.json).
+   */
+  announce(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    if (pending.record) this.history.push(pending.record);
+    if (pending.finalEvaluation) this.finalEvaluation = pending.finalEvaluation;
+    if (pending.outcome) this.roundState.finish(pending.outcome.succeeded, pending.outcome.message);
+    else this.roundState.advance(Date.now());
   }
 
   /** Forgets every update of the attempt, arrived or arriving. */
@@ -156,19 +192,26 @@ export class JobState {
     await revoked;
   }
 
-  /** Ends the job, unless it has ended already. */
+  /**
+   * Decides that the job ends in failure, unless its end was announced already; like a close, it
+   * holds every site off (closing) until announce().
+   */
   failUnlessEnded(message: string): void {
-    if (!this.roundState.result) this.roundState.finish(false, message);
+    if (this.roundState.result) return;
+    this.roundState.hold();
+    const { round } = this.roundState.position;
+    this.pending = { position: { phase: 'DONE', round }, outcome: { succeeded: false, message }, record: null, finalEvaluation: null };
   }
 
+  /** The checkpoint of the job as the close or failure under way leaves it. */
   checkpoint(): Checkpoint {
-    const { phase, round } = this.roundState.position;
+    const { phase, round } = this.pending?.position ?? this.roundState.position;
     return {
       position: { phase, round },
-      outcome: this.roundState.result,
+      outcome: this.outcome,
       statistics: this.statistics ? [...this.statistics] : null,
-      history: this.history,
-      finalEvaluation: this.finalEvaluation,
+      history: this.decidedHistory(),
+      finalEvaluation: this.pending?.finalEvaluation ?? this.finalEvaluation,
       siteRecords: this.records.known(),
       model: this.global,
       optimizer: this.strategy.state(),
@@ -177,26 +220,36 @@ export class JobState {
 
   /** The final model to keep beside result.json: the global model of a job that succeeded. */
   finalModel(): Model | null {
-    return this.roundState.result?.succeeded ? this.global : null;
+    return this.outcome?.succeeded ? this.global : null;
   }
 
   /** result.json of the ended job; `model` names the final model's file when there is one. */
   result(model: string | null, finishedAt: Date): JobResult {
-    const outcome = this.roundState.result!;
+    const outcome = this.outcome!;
     return {
       job: this.settings.job,
       namespace: this.settings.namespace,
       strategy: this.strategy.name,
       status: outcome.succeeded ? 'Succeeded' : 'Failed',
       reason: outcome.message,
-      rounds: this.history,
-      finalEvaluation: this.finalEvaluation,
+      rounds: this.decidedHistory(),
+      finalEvaluation: this.pending?.finalEvaluation ?? this.finalEvaluation,
       statistics: this.statistics ? [...this.statistics] : null,
       model,
       finishedAt: finishedAt.toISOString(),
     };
   }
 
+  /** How the job ends, once that is decided (announced or not). */
+  private get outcome(): { succeeded: boolean; message: string } | null {
+    return this.pending?.outcome ?? this.roundState.result;
+  }
+
+  private decidedHistory(): RoundRecord[] {
+    return this.pending?.record ? [...this.history, this.pending.record] : this.history;
+  }
+
+  /** What has been announced: never ahead of what is durable. */
   progress(): JobProgress {
     const { namespace, job, rounds } = this.settings;
     return { namespace, job, rounds, position: this.roundState.position, result: this.roundState.result, history: this.history, finalEvaluation: this.finalEvaluation };
@@ -227,13 +280,12 @@ export class JobState {
         if (!this.global!.every((tensor) => allFinite(tensor.data))) {
           throw new Error(`round ${t.round} made a global model with NaN or Infinity (strategy ${this.strategy.name}): lower the server learning rate`);
         }
-        this.history.push(record);
         return { phase: 'TRAIN', record };
       }
       case 'EVALUATE': {
         const sites = this.ledger.sites();
-        this.finalEvaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
-        return { phase: 'EVALUATE', evaluation: this.finalEvaluation };
+        const evaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
+        return { phase: 'EVALUATE', evaluation };
       }
     }
   }

@@ -124,7 +124,11 @@ describe('RoundState', () => {
       kind: 'fail',
       reason: `round 3 missed its quorum: 1 of 2 required sites reported within 60s (asked: ${second.join(', ')}), 1 retry exhausted`,
     });
-    expect(state.nextStep('a', 120_001)).toMatchObject({ kind: 'DONE', succeeded: false });
+    // Nobody hears of the failure before the runtime has written it down and finished the job.
+    expect(state.nextStep('a', 120_001)).toEqual({ kind: 'WAIT' });
+    expect(state.tick(120_002)).toBeNull();
+    state.finish(false, fail?.kind === 'fail' ? fail.reason : '');
+    expect(state.nextStep('a', 120_003)).toMatchObject({ kind: 'DONE', succeeded: false });
   });
 
   it('retries at once when every selected site fell silent', () => {

@@ -199,7 +199,8 @@ export class RoundState {
     }
     const retries = this.rules.maxRoundRetries;
     const reason = `${missed}, ${retries} ${retries === 1 ? 'retry' : 'retries'} exhausted`;
-    this.finish(false, reason);
+    // Held, not finished: the runtime writes the failure down, then finish() announces it.
+    this.hold();
     return { kind: 'fail', reason };
   }
 
@@ -207,9 +208,16 @@ export class RoundState {
   advance(now: number): Position {
     if (this.phase === 'DONE') return { phase: 'DONE', round: this.round };
     const to = next(this.phase, this.round, this.rules);
-    if (to.phase === 'DONE') this.finish(true, `trained ${this.rules.rounds} rounds and evaluated the final model`);
+    if (to.phase === 'DONE') this.finish(true, succeededMessage(this.rules.rounds));
     else this.enter(to.phase, to.round, 0, now);
     return to;
+  }
+
+  /** Takes nothing more and hands out no work (WAIT) until advance() or finish(). */
+  hold(): void {
+    if (this.phase === 'DONE' || this.closing) return;
+    this.closing = true;
+    this.changes++;
   }
 
   finish(succeeded: boolean, message: string): void {
@@ -256,6 +264,10 @@ export class RoundState {
     this.closing = false;
     this.changes++;
   }
+}
+
+export function succeededMessage(rounds: number): string {
+  return `trained ${rounds} rounds and evaluated the final model`;
 }
 
 /** The position after a phase closes. */
