@@ -146,7 +146,7 @@ export class Aggregator {
       }
       intake.finish();
       if (!this.job.holdsIntake(site, intake)) throw new Refusal('stale_round', 'the phase closed while this update arrived');
-      rounds.accept(site, Date.now());
+      rounds.accept(site, Date.now(), intake.digest);
       intake.commit();
     } catch (err) {
       // Still listed while it is undone, so that a phase closing meanwhile waits for the undo.

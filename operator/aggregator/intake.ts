@@ -27,6 +27,8 @@ export interface Intake {
   undo(): Promise<void>;
   /** The phase closed under the update: undo it (or, if the round's sums are being discarded, just drop it). */
   revoke(sumsDiscarded: boolean): Promise<void>;
+  /** After finish(), for an initial model: a digest of what it holds, which sites must agree on. */
+  readonly digest?: string;
 }
 
 function refusalOfStreamError(err: unknown): unknown {
@@ -43,7 +45,7 @@ function refusalOfStreamError(err: unknown): unknown {
   }
 }
 
-function checked<T>(fn: () => T): T {
+export function checked<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {

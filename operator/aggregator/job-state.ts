@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { allFinite } from '../federation/finite.js';
 import { modelBytes, specOf, tensorBytes, type Model } from '../federation/model.js';
@@ -13,12 +14,13 @@ import { RoundState, describePhase, next, succeededMessage, type Position, type 
 import { RunningSum } from './running-sum.js';
 import { selectSites } from './selection.js';
 import { MAX_RECORDS, SiteRecords } from './site-records.js';
-import { expectedStatisticsLength } from './from-spec.js';
+import { builtinInitialModel, expectedStatisticsLength } from './from-spec.js';
+import { InitialModelIntake, loadCandidate, type Candidate } from './initial-model-intake.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
 
-/** Bounds the initial model when the job sets no aggregator.maxUpdateBytes (there is no model to compare with yet). */
+/** Bounds an initial model (spooled to disk, not memory) when the job sets no aggregator.maxUpdateBytes. */
 const MAX_INITIAL_MODEL_BYTES = 4 * 2 ** 30;
 
 type Close = Extract<Transition, { kind: 'close' }>;
@@ -64,8 +66,9 @@ export class JobState {
   private readonly intakes = new Map<string, Intake>();
   private global: Model | null;
   private sum: RunningSum | null;
-  /** The initial model a site sent, adopted when initialization closes. */
-  private candidate: Model | null = null;
+  /** The initial models sites sent, by digest, and which site sent which: one is adopted when initialization closes. */
+  private readonly candidates = new Map<string, Candidate>();
+  private readonly candidateOf = new Map<string, string>();
   /** The statistics phase's running sum, and the final sum once it closed. */
   private statisticsSum: Float64Array | null = null;
   private statistics: Float64Array | null;
@@ -85,12 +88,14 @@ export class JobState {
   ) {
     const { sites, sitesPerRound, seed } = settings;
     const rules = { ...settings, select: (round: number, attempt: number) => selectSites(sites, sitesPerRound, seed, round, attempt) };
-    const start: Position = checkpoint?.position ?? { phase: 'INITIALIZE', round: 0 };
+    // A built-in trainer's initial model follows from the spec: no site is asked for it.
+    const initial = checkpoint ? null : builtinInitialModel(settings);
+    const start: Position = checkpoint?.position ?? (initial ? next('INITIALIZE', 0, settings) : { phase: 'INITIALIZE', round: 0 });
     this.roundState = new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
     this.strategy = createStrategy(settings.strategy);
     this.strategy.restore(checkpoint?.optimizer ?? []);
-    this.global = checkpoint?.model ?? null;
+    this.global = checkpoint?.model ?? initial;
     this.sum = this.global ? new RunningSum(this.global, settings.sites.length) : null;
     this.statistics = checkpoint?.statistics ? Float64Array.from(checkpoint.statistics) : null;
     this.history = checkpoint?.history ?? [];
@@ -149,8 +154,8 @@ export class JobState {
    * was, when a round made a model that is not finite. `aggregated` hears how long a round's
    * strategy step took.
    */
-  close(t: Close, now: number, aggregated: (seconds: number) => void): ClosedPhase {
-    const closed = this.adopt(t, now, aggregated);
+  async close(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
+    const closed = await this.adopt(t, now, aggregated);
     this.ledger.clear();
     const position = next(t.phase, t.round, this.settings);
     this.pending = {
@@ -187,9 +192,9 @@ export class JobState {
     const revoked = this.revokeIntakes(true);
     this.sum?.reset();
     this.statisticsSum = null;
-    this.candidate = null;
+    const candidates = this.forgetCandidates();
     this.ledger.clear();
-    await revoked;
+    await Promise.all([revoked, candidates]);
   }
 
   /**
@@ -255,13 +260,13 @@ export class JobState {
     return { namespace, job, rounds, position: this.roundState.position, result: this.roundState.result, history: this.history, finalEvaluation: this.finalEvaluation };
   }
 
-  private adopt(t: Close, now: number, aggregated: (seconds: number) => void): ClosedPhase {
+  private async adopt(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
     switch (t.phase) {
       case 'INITIALIZE': {
-        const model = this.candidate!;
+        const model = await loadCandidate(this.candidates.get(this.candidateOf.get(t.participants[0]!)!)!);
+        await this.forgetCandidates();
         this.global = model;
         this.sum = new RunningSum(model, this.settings.sites.length);
-        this.candidate = null;
         this.modelVersion++;
         return { phase: 'INITIALIZE', tensors: model.length };
       }
@@ -301,8 +306,11 @@ export class JobState {
         if (specs.length === 0) throw new Refusal('wrong_shape', 'the initial model has no tensors');
         if (f64) throw new Refusal('wrong_shape', `the initial model's tensor ${f64.name} is ${f64.dtype}: models are F32`);
         if (bytes > max) throw new Refusal('too_large', `the initial model holds ${sizeOf(bytes)}, more than the ${sizeOf(max)} allowed`);
-        return new WholeIntake(specs, (arrays) => {
-          this.candidate = specs.map((s, i) => ({ name: s.name, shape: s.shape, data: arrays[i] as Float32Array }));
+        return new InitialModelIntake(specs, journal(), (candidate) => {
+          this.candidateOf.set(site, candidate.digest);
+          // Another site sent these very bytes already: one copy is enough.
+          if (this.candidates.has(candidate.digest)) void candidate.written.finally(() => rm(candidate.file, { force: true }));
+          else this.candidates.set(candidate.digest, candidate);
         });
       }
       case 'STATISTICS': {
@@ -334,6 +342,13 @@ export class JobState {
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
     }
+  }
+
+  private async forgetCandidates(): Promise<void> {
+    const files = [...this.candidates.values()];
+    this.candidates.clear();
+    this.candidateOf.clear();
+    await Promise.all(files.map((c) => c.written.catch(() => {}).then(() => rm(c.file, { force: true }))));
   }
 
   private addStatistics(site: string, vector: Float64Array): void {

@@ -41,10 +41,10 @@ export class PhaseCloser {
 
   private async close(t: Close): Promise<void> {
     await this.job.revokeIntakes(false);
-    const closed = this.job.close(t, Date.now(), (seconds) => this.metrics.aggregationSeconds.observe(seconds));
+    const closed = await this.job.close(t, Date.now(), (seconds) => this.metrics.aggregationSeconds.observe(seconds));
     switch (closed.phase) {
       case 'INITIALIZE':
-        this.log.info('initial model adopted', { site: t.participants[0], tensors: closed.tensors });
+        this.log.info('initial model adopted', { sites: t.participants, tensors: closed.tensors });
         break;
       case 'STATISTICS':
         this.log.info('federated statistics summed', { sites: t.participants.length, values: closed.values });

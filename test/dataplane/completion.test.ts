@@ -29,13 +29,16 @@ function freePort(): Promise<number> {
   });
 }
 
-function model(value: number): UpdateMessage[] {
-  const data = Buffer.from(new Float32Array(W).fill(value).buffer);
+function model(value: number, size = W): UpdateMessage[] {
+  const data = Buffer.from(new Float32Array(size).fill(value).buffer);
   const chunks: UpdateMessage[] = [];
   for (let offset = 0; offset < data.length; offset += 1 << 20) chunks.push({ chunk: { tensor: 0, offset, data: data.subarray(offset, offset + (1 << 20)) }, body: 'chunk' });
   return chunks;
 }
-const header = { tensors: [{ name: 'w', dtype: 'F32' as const, shape: [W] }], totalBytes: W * 4 };
+const headerOf = (size: number) => ({ tensors: [{ name: 'w', dtype: 'F32' as const, shape: [size] }], totalBytes: size * 4 });
+const header = headerOf(W);
+/** The failing job's model is small: its round must reach its 5 s deadline with the uploads long done. */
+const SMALL = 1024;
 
 /** The first task that is not WAIT, asking again while the aggregator is still coming back. */
 async function firstTask(client: FederationClient): Promise<Task__Output> {
@@ -71,7 +74,7 @@ describe('an aggregator killed as it announces the end of the job', () => {
     const job = { apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: 'heart', namespace: NAMESPACE }, spec: { sites: { names: ['a', 'b'] }, rounds: 1, minSites: 2, trainer: { command: ['true'] }, ...spec } };
     await writeFile(manifest, JSON.stringify(job));
     const readyFile = path.join(dir, 'ready.json');
-    const args = ['aggregator', '--job', manifest, '--namespace', NAMESPACE, '--listen', `127.0.0.1:${await freePort()}`, '--tls-dir', await pki.aggregator()];
+    const args = ['aggregator', '--job', manifest, '--namespace', NAMESPACE, '--listen', `127.0.0.1:${await freePort()}`, '--metrics-listen', '127.0.0.1:0', '--tls-dir', await pki.aggregator()];
     args.push('--state-dir', path.join(dir, 'state'), '--ready-file', readyFile);
     let aggregator: RoleProcess = startRole(`${name}-aggregator`, args, tmp.dir);
     const { address } = await waitForReadyFile<{ address: string }>(aggregator, readyFile);
@@ -142,7 +145,7 @@ describe('an aggregator killed as it announces the end of the job', () => {
     expect(result).toMatchObject({ status: 'Succeeded', reason: told.message, model: 'model.safetensors' });
     const { model: final } = await readSafetensors(path.join(stateDir, 'model.safetensors'));
     expect(final[0]!.data.every((v) => v === 2)).toBe(true);
-  });
+  }, 120_000);
 
   it('tells a failure only once its result is on disk', async () => {
     const { told, again, result } = await killedAtTheEnd('failed', { maxRoundRetries: 0, roundDeadlineSeconds: 5, heartbeatTimeoutSeconds: 4 }, async (a, b) => {
@@ -151,9 +154,9 @@ describe('an aggregator killed as it announces the end of the job', () => {
         [a, b].map(async (client) => {
           for (;;) {
             const task = await nextTask(client);
-            if (task.kind === 'INITIALIZE') await submit(client, [{ header: { kind: 'INITIALIZE', round: 0, attempt: task.attempt, model: header }, body: 'header' }, ...model(0)]);
+            if (task.kind === 'INITIALIZE') await submit(client, [{ header: { kind: 'INITIALIZE', round: 0, attempt: task.attempt, model: headerOf(SMALL) }, body: 'header' }, ...model(0, SMALL)]);
             if (task.kind === 'TRAIN') {
-              if (client === a) await submit(client, [{ header: { kind: 'TRAIN', round: 1, attempt: task.attempt, numSamples: 5, model: header }, body: 'header' }, ...model(1)]);
+              if (client === a) await submit(client, [{ header: { kind: 'TRAIN', round: 1, attempt: task.attempt, numSamples: 5, model: headerOf(SMALL) }, body: 'header' }, ...model(1, SMALL)]);
               return;
             }
           }
@@ -166,5 +169,5 @@ describe('an aggregator killed as it announces the end of the job', () => {
       ['DONE', false, told.message],
     ]);
     expect(result).toMatchObject({ status: 'Failed', reason: told.message, model: null });
-  });
+  }, 120_000);
 });
