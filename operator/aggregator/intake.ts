@@ -65,14 +65,28 @@ function describeSpecs(specs: readonly TensorSpec[]): string {
   return shown.join(' ') + (specs.length > 4 ? ` … (${specs.length} tensors)` : '');
 }
 
+/** Longest tensor name a site may send: PyTorch's names run to a few dozen characters. */
+export const MAX_TENSOR_NAME = 256;
+
+/** Refuses names no model has, before any message quotes them. */
+function checkNames(header: ModelHeader__Output): void {
+  const long = header.tensors.findIndex((t) => t.name.length > MAX_TENSOR_NAME);
+  if (long >= 0) {
+    throw new Refusal('wrong_shape', `tensor ${long} has a tensor name of ${header.tensors[long]!.name.length} characters; names have at most ${MAX_TENSOR_NAME}`);
+  }
+}
+
 /** The tensors a header announces (none without a header), refused unless its figures add up. */
 export function specsOfHeader(header: ModelHeader__Output | null): TensorSpec[] {
-  return header ? checked(() => fromWireHeader(header)) : [];
+  if (!header) return [];
+  checkNames(header);
+  return checked(() => fromWireHeader(header));
 }
 
 /** The tensors an update header announces, checked against what the phase expects. */
 export function specsOfUpdate(header: ModelHeader__Output | null, expected: readonly TensorSpec[], maxBytes: number): TensorSpec[] {
   if (!header) throw new Refusal('wrong_shape', `the update header has no model; expected ${describeSpecs(expected)}`);
+  checkNames(header);
   const specs = checked(() => fromWireHeader(header));
   if (!sameSpec(specs, expected)) {
     throw new Refusal('wrong_shape', `the update's tensors (${describeSpecs(specs)}) differ from the global model's (${describeSpecs(expected)})`);

@@ -11,6 +11,7 @@ import type { JobSettings } from './job-settings.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { Refusal } from './refusal.js';
 import { SendWindow } from './send-window.js';
+import { bounded, MAX_MESSAGE, MAX_PEER_STRING } from './peer-text.js';
 
 /**
  * Encoded chunks a download may hold in memory at once: two keep the socket busy while the next is
@@ -52,12 +53,13 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
   const refuse = (err: unknown, method: string, site: string | undefined): { code: status; details: string } => {
     const { phase, round, attempt } = aggregator.position;
     if (err instanceof Refusal) {
+      const details = bounded(err.message);
       metrics.updatesRefused.inc({ reason: err.reason });
-      log.warn(`refused ${method}: ${err.message}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
-      return { code: err.code, details: err.message };
+      log.warn(`refused ${method}: ${details}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
+      return { code: err.code, details };
     }
-    log.error(`${method} failed`, { site, method, error: (err as Error).stack ?? String(err), phase, round });
-    return { code: status.INTERNAL, details: `the aggregator failed: ${(err as Error).message}` };
+    log.error(`${method} failed`, { site, method, error: bounded((err as Error).stack ?? String(err), 4 * MAX_MESSAGE), phase, round });
+    return { code: status.INTERNAL, details: bounded(`the aggregator failed: ${(err as Error).message}`) };
   };
 
   function unary<Req, Res>(method: string, answer: (site: string, request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>) {
@@ -78,7 +80,7 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
         throw new Refusal('protocol', `the client speaks protocol ${request.protocolVersion}, this aggregator ${PROTOCOL_VERSION}: run matching versions`);
       }
       aggregator.seen(site);
-      log.info('site joined', { site, clientVersion: request.clientVersion });
+      log.info('site joined', { site, clientVersion: bounded(request.clientVersion, MAX_PEER_STRING) });
       return {
         protocolVersion: PROTOCOL_VERSION,
         job: settings.job,
