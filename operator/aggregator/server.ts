@@ -34,9 +34,14 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
   const sites = new Set(settings.sites);
 
   const identify = (call: Peer): string => {
+    const certificate = call.getAuthContext().sslPeerCertificate;
+    // A certificate authority can mint sites; the handshake alone does not tell it from a leaf.
+    if (certificate && 'ca' in certificate && certificate.ca) {
+      throw new Refusal('identity', "the certificate is a CA certificate (CA:TRUE): a site's client presents a leaf certificate issued to it");
+    }
     let identity;
     try {
-      identity = identityOfPeer(call.getAuthContext().sslPeerCertificate);
+      identity = identityOfPeer(certificate);
     } catch (err) {
       if (err instanceof IdentityError) throw new Refusal('unauthenticated', `${err.message}: present a certificate issued to this job's site`);
       throw err;
