@@ -15,7 +15,8 @@ export type RefusalReason =
   | 'stale_round'
   | 'not_selected'
   | 'wrong_phase'
-  | 'cut_short';
+  | 'cut_short'
+  | 'busy';
 
 const CODE: Record<RefusalReason, status> = {
   unauthenticated: status.UNAUTHENTICATED,
@@ -32,6 +33,7 @@ const CODE: Record<RefusalReason, status> = {
   not_selected: status.FAILED_PRECONDITION,
   wrong_phase: status.FAILED_PRECONDITION,
   cut_short: status.CANCELLED,
+  busy: status.RESOURCE_EXHAUSTED,
 };
 
 /**

@@ -19,6 +19,8 @@ import { bounded, MAX_MESSAGE, MAX_PEER_STRING } from './peer-text.js';
  * 16-message stream buffer, would let each site hold 16).
  */
 const CHUNKS_IN_FLIGHT = 2;
+/** Downloads one site may have open at once: a client needs one; a retry may overlap a dying one. */
+const DOWNLOADS_PER_SITE = 2;
 
 interface Peer {
   getAuthContext(): { sslPeerCertificate?: Parameters<typeof identityOfPeer>[0] };
@@ -32,6 +34,8 @@ interface Peer {
  */
 export function federationHandlers(aggregator: Aggregator, settings: JobSettings, metrics: AggregatorMetrics, log: Logger): FederationHandlers {
   const sites = new Set(settings.sites);
+  /** Downloads each site has open: each holds up to CHUNKS_IN_FLIGHT chunks while its reader lags. */
+  const downloads = new Map<string, number>();
 
   const identify = (call: Peer): string => {
     const certificate = call.getAuthContext().sslPeerCertificate;
@@ -102,8 +106,15 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
 
     FetchModel(call: ServerWritableStream<FetchModelRequest__Output, ModelMessage>) {
       let site: string | undefined;
+      let counted = false;
       (async () => {
         site = identify(call);
+        const open = downloads.get(site) ?? 0;
+        if (open >= DOWNLOADS_PER_SITE) {
+          throw new Refusal('busy', `site ${site} has ${open} downloads of the model open already; read or cancel those first`);
+        }
+        downloads.set(site, open + 1);
+        counted = true;
         const round = call.request.round;
         const { model, version } = aggregator.modelFor(site, round);
         // Chunks are views onto the global model, which changes in place only when its round closes.
@@ -117,7 +128,11 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
           await sending.write(message);
         }
         call.end();
-      })().catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)));
+      })()
+        .catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)))
+        .finally(() => {
+          if (counted) downloads.set(site!, downloads.get(site!)! - 1);
+        });
     },
 
     SubmitUpdate(call: ServerReadableStream<UpdateMessage__Output, SubmitUpdateResponse>, callback: sendUnaryData<SubmitUpdateResponse>) {

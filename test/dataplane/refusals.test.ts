@@ -205,7 +205,8 @@ describe('an aggregator refusing bad updates', () => {
       expect(await submit(site(name), [{ header, body: 'header' }])).toMatchObject({ ok: true });
     }
     expect(await taskOf(site('c'), 'DONE')).toMatchObject({ succeeded: true });
-    for (const name of SITES) await taskOf(site(name), 'DONE');
+    // Once the last site has been told, the aggregator stops serving: ask each of the others once.
+    for (const name of ['a', 'b']) await taskOf(site(name), 'DONE');
     expect(await aggregator.outcome).toEqual({ succeeded: true, message: 'trained 1 rounds and evaluated the final model' });
 
     const state = path.join(tmp.dir, 'state');
