@@ -2,12 +2,27 @@ import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
 import { finished } from 'node:stream/promises';
-import { elementCount, type Model, type TensorSpec } from '../federation/model.js';
+import { elementCount, tensorBytes, type Model, type TensorSpec } from '../federation/model.js';
+import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import type { TensorChunk__Output } from '../federation/proto.js';
 import { ChunkValidator } from '../federation/tensor-stream.js';
 import { firstEvent } from '../process/first-event.js';
-import { checked, type Intake } from './intake.js';
+import { checked, sizeOf, specsOfHeader, type Intake } from './intake.js';
 import { Refusal } from './refusal.js';
+
+/** Bounds an initial model (spooled to disk, not memory) when the job sets no aggregator.maxUpdateBytes. */
+export const MAX_INITIAL_MODEL_BYTES = 4 * 2 ** 30;
+
+/** The tensors of an initial model's header, refused unless they make a model of at most maxBytes. */
+export function initialModelSpecs(header: UpdateHeader__Output, maxBytes: number): TensorSpec[] {
+  const specs = specsOfHeader(header.model);
+  const bytes = specs.reduce((n, s) => n + tensorBytes(s), 0);
+  const f64 = specs.find((s) => s.dtype !== 'F32');
+  if (specs.length === 0) throw new Refusal('wrong_shape', 'the initial model has no tensors');
+  if (f64) throw new Refusal('wrong_shape', `the initial model's tensor ${f64.name} is ${f64.dtype}: models are F32`);
+  if (bytes > maxBytes) throw new Refusal('too_large', `the initial model holds ${sizeOf(bytes)}, more than the ${sizeOf(maxBytes)} allowed`);
+  return specs;
+}
 
 /** An initial model a site sent whole, waiting on the state volume for other sites to agree. */
 export interface Candidate {
@@ -85,8 +100,38 @@ export class InitialModelIntake implements Intake {
   }
 }
 
+/**
+ * The initial models the sites sent in the phase in flight: one file per distinct model (a second
+ * site's identical bytes are not kept twice), and which site sent which.
+ */
+export class Candidates {
+  private readonly byDigest = new Map<string, Candidate>();
+  private readonly ofSite = new Map<string, string>();
+
+  add(site: string, candidate: Candidate): void {
+    this.ofSite.set(site, candidate.digest);
+    if (this.byDigest.has(candidate.digest)) void candidate.written.finally(() => rm(candidate.file, { force: true }));
+    else this.byDigest.set(candidate.digest, candidate);
+  }
+
+  /** The model `site` sent, read back; every candidate is forgotten. */
+  async adopt(site: string): Promise<Model> {
+    const model = await loadCandidate(this.byDigest.get(this.ofSite.get(site)!)!);
+    await this.forget();
+    return model;
+  }
+
+  /** Deletes every candidate's file. */
+  async forget(): Promise<void> {
+    const files = [...this.byDigest.values()];
+    this.byDigest.clear();
+    this.ofSite.clear();
+    await Promise.all(files.map((c) => c.written.catch(() => {}).then(() => rm(c.file, { force: true }))));
+  }
+}
+
 /** Reads a candidate's file back into a model, tensor by tensor. */
-export async function loadCandidate(candidate: Candidate): Promise<Model> {
+async function loadCandidate(candidate: Candidate): Promise<Model> {
   await candidate.written;
   const file = await open(candidate.file, 'r');
   try {

@@ -1,11 +1,10 @@
-import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { allFinite } from '../federation/finite.js';
-import { modelBytes, specOf, tensorBytes, type Model } from '../federation/model.js';
+import { modelBytes, specOf, type Model } from '../federation/model.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import type { Task } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { Checkpoint } from './checkpoint.js';
-import { TrainIntake, WholeIntake, sizeOf, specsOfHeader, specsOfUpdate, type Intake } from './intake.js';
+import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } from './intake.js';
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
@@ -15,13 +14,11 @@ import { RunningSum } from './running-sum.js';
 import { selectSites } from './selection.js';
 import { MAX_RECORDS, SiteRecords } from './site-records.js';
 import { builtinInitialModel, expectedStatisticsLength } from './from-spec.js';
-import { InitialModelIntake, loadCandidate, type Candidate } from './initial-model-intake.js';
+import { Candidates, InitialModelIntake, MAX_INITIAL_MODEL_BYTES, initialModelSpecs } from './initial-model-intake.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
 
-/** Bounds an initial model (spooled to disk, not memory) when the job sets no aggregator.maxUpdateBytes. */
-const MAX_INITIAL_MODEL_BYTES = 4 * 2 ** 30;
 
 type Close = Extract<Transition, { kind: 'close' }>;
 
@@ -66,9 +63,8 @@ export class JobState {
   private readonly intakes = new Map<string, Intake>();
   private global: Model | null;
   private sum: RunningSum | null;
-  /** The initial models sites sent, by digest, and which site sent which: one is adopted when initialization closes. */
-  private readonly candidates = new Map<string, Candidate>();
-  private readonly candidateOf = new Map<string, string>();
+  /** The initial models sites sent: one is adopted when initialization closes. */
+  private readonly candidates = new Candidates();
   /** The statistics phase's running sum, and the final sum once it closed. */
   private statisticsSum: Float64Array | null = null;
   private statistics: Float64Array | null;
@@ -192,7 +188,7 @@ export class JobState {
     const revoked = this.revokeIntakes(true);
     this.sum?.reset();
     this.statisticsSum = null;
-    const candidates = this.forgetCandidates();
+    const candidates = this.candidates.forget();
     this.ledger.clear();
     await Promise.all([revoked, candidates]);
   }
@@ -263,8 +259,7 @@ export class JobState {
   private async adopt(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
     switch (t.phase) {
       case 'INITIALIZE': {
-        const model = await loadCandidate(this.candidates.get(this.candidateOf.get(t.participants[0]!)!)!);
-        await this.forgetCandidates();
+        const model = await this.candidates.adopt(t.participants[0]!);
         this.global = model;
         this.sum = new RunningSum(model, this.settings.sites.length);
         this.modelVersion++;
@@ -299,19 +294,8 @@ export class JobState {
     const entry = (numSamples: number): SiteRound => ({ site, numSamples, train: figuresOf(header.train), eval: figuresOf(header.eval) });
     switch (header.kind) {
       case 'INITIALIZE': {
-        const specs = specsOfHeader(header.model);
-        const bytes = specs.reduce((n, s) => n + tensorBytes(s), 0);
-        const max = this.settings.maxUpdateBytes ?? MAX_INITIAL_MODEL_BYTES;
-        const f64 = specs.find((s) => s.dtype !== 'F32');
-        if (specs.length === 0) throw new Refusal('wrong_shape', 'the initial model has no tensors');
-        if (f64) throw new Refusal('wrong_shape', `the initial model's tensor ${f64.name} is ${f64.dtype}: models are F32`);
-        if (bytes > max) throw new Refusal('too_large', `the initial model holds ${sizeOf(bytes)}, more than the ${sizeOf(max)} allowed`);
-        return new InitialModelIntake(specs, journal(), (candidate) => {
-          this.candidateOf.set(site, candidate.digest);
-          // Another site sent these very bytes already: one copy is enough.
-          if (this.candidates.has(candidate.digest)) void candidate.written.finally(() => rm(candidate.file, { force: true }));
-          else this.candidates.set(candidate.digest, candidate);
-        });
+        const specs = initialModelSpecs(header, this.settings.maxUpdateBytes ?? MAX_INITIAL_MODEL_BYTES);
+        return new InitialModelIntake(specs, journal(), (candidate) => this.candidates.add(site, candidate));
       }
       case 'STATISTICS': {
         const specs = specsOfHeader(header.model);
@@ -342,13 +326,6 @@ export class JobState {
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
     }
-  }
-
-  private async forgetCandidates(): Promise<void> {
-    const files = [...this.candidates.values()];
-    this.candidates.clear();
-    this.candidateOf.clear();
-    await Promise.all(files.map((c) => c.written.catch(() => {}).then(() => rm(c.file, { force: true }))));
   }
 
   private addStatistics(site: string, vector: Float64Array): void {
