@@ -6,7 +6,8 @@ import { SyntheticTrainer } from './synthetic-trainer.js';
 /** One benchmark site: the real client task loop and connection, with the synthetic trainer. */
 const [address, tlsDir, site, index, parameters, tensors] = process.argv.slice(2);
 const log = createLogger('bench-client', { site });
-const connection = await AggregatorConnection.dial(address!, tlsDir!);
+// The benchmark's job is bench/bench (dataplane.ts).
+const connection = await AggregatorConnection.dial(address!, tlsDir!, { namespace: 'bench', job: 'bench' });
 const loop = new TaskLoop(connection, new SyntheticTrainer(Number(parameters), Number(tensors), Number(index)), log, {
   clientVersion: 'flotilla-bench',
 });

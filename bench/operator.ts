@@ -229,7 +229,7 @@ async function bench(): Promise<void> {
   await until('the operator to lead', 120_000, readyz);
 
   for (const [i, name] of SITES.entries()) {
-    await ok(hubApi, 'POST', '/apis/flotilla.dev/v1alpha1/sites', { apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: {} });
+    await ok(hubApi, 'POST', '/apis/flotilla.dev/v1alpha1/sites', { apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } });
     const bundle = await until(`the join bundle of site ${name}`, 60_000, async () => {
       const secret = (await ok(hubApi, 'GET', `/api/v1/namespaces/${OPERATOR_NAMESPACE}/secrets/flotilla-join-bundle-${name}`)) as { data: { bundle: string } };
       return secret.data.bundle;
@@ -237,8 +237,10 @@ async function bench(): Promise<void> {
     const dir = path.join(sites[i]!.dir, 'agent');
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, 'join-bundle'), Buffer.from(bundle, 'base64'));
+    // The site lets the hub's benchmark namespace run the built-in trainer in any image.
+    await writeFile(path.join(dir, 'policy.json'), JSON.stringify({ allowedJobNamespaces: [JOB_NAMESPACE], allowedImages: ['**'], trainers: { builtin: true } }));
     const agent = startProcess(
-      ['site-agent', `--namespace=${SITE_NAMESPACE}`, `--state-dir=${path.join(dir, 'state')}`, `--kubeconfig=${sites[i]!.kubeconfigPath}`, `--join=${path.join(dir, 'join-bundle')}`],
+      ['site-agent', `--namespace=${SITE_NAMESPACE}`, `--state-dir=${path.join(dir, 'state')}`, `--kubeconfig=${sites[i]!.kubeconfigPath}`, `--join=${path.join(dir, 'join-bundle')}`, `--policy=${path.join(dir, 'policy.json')}`],
       path.join(sites[i]!.dir, 'site-agent.log'),
     );
     children.push(agent);

@@ -21,6 +21,7 @@ export async function aggregatorMain(values: Record<string, string | boolean | u
       stateDir: flag('state-dir')!,
       metricsListen: flag('metrics-listen') ?? '0.0.0.0:9090',
       readyFile: flag('ready-file'),
+      revocationsFile: flag('revocations'),
       linger: values.linger === true,
       signal,
     }),

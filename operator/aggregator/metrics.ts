@@ -1,4 +1,4 @@
-import { createServer, type Server as HttpServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
@@ -54,10 +54,26 @@ export class AggregatorMetrics {
     });
   }
 
-  /** Serves /metrics, /status, /healthz and /readyz over plain HTTP; resolves with the bound port. */
-  async serve(host: string, port: number, status?: () => Promise<unknown>): Promise<{ port: number; server: HttpServer }> {
+  /**
+   * Serves /metrics, /status, /healthz and /readyz over plain HTTP, and takes PUT /revocations (a
+   * signed list: `revocations` throws for one it refuses); resolves with the bound port.
+   */
+  async serve(
+    host: string,
+    port: number,
+    status?: () => Promise<unknown>,
+    revocations?: (signed: string) => unknown,
+  ): Promise<{ port: number; server: HttpServer }> {
     const server = createServer((req, res) => {
-      if (req.url === '/status' && status) {
+      if (req.url === '/revocations' && req.method === 'PUT' && revocations) {
+        // A refused list is the caller's error, answered 400: it never reaches the process.
+        readBody(req, MAX_REVOCATIONS_BODY)
+          .then((body) => revocations(body))
+          .then(
+            (result) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(result)),
+            (err: Error) => res.writeHead(400).end(`${err.message}\n`),
+          );
+      } else if (req.url === '/status' && status) {
         status().then(
           (report) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(report)),
           (err: Error) => res.writeHead(500).end(err.message),
@@ -77,4 +93,26 @@ export class AggregatorMetrics {
     await new Promise<void>((resolve, reject) => server.once('error', reject).listen(port, host, () => resolve()));
     return { port: (server.address() as AddressInfo).port, server };
   }
+}
+
+/** Revocation lists are small; more than this is refused unread. */
+const MAX_REVOCATIONS_BODY = 2 << 20;
+
+/** The request's body as text, or a rejection past `limit` bytes. */
+function readBody(req: IncomingMessage, limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Read no more of it; the answer says why.
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new Error(`the body is over ${limit} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
 }

@@ -4,6 +4,7 @@ import { status } from '@grpc/grpc-js';
 export type RefusalReason =
   | 'unauthenticated'
   | 'identity'
+  | 'revoked'
   | 'protocol'
   | 'wrong_shape'
   | 'invalid_header'
@@ -21,6 +22,7 @@ export type RefusalReason =
 const CODE: Record<RefusalReason, status> = {
   unauthenticated: status.UNAUTHENTICATED,
   identity: status.PERMISSION_DENIED,
+  revoked: status.PERMISSION_DENIED,
   protocol: status.FAILED_PRECONDITION,
   wrong_shape: status.INVALID_ARGUMENT,
   invalid_header: status.INVALID_ARGUMENT,

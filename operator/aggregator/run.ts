@@ -12,6 +12,7 @@ import { jobSettings, type JobSettings } from './job-settings.js';
 import { AggregatorMetrics } from './metrics.js';
 import { StatusReporter } from './status.js';
 import { raiseReceiveWindow, receiveWindowFor } from './receive-window.js';
+import { SiteRevocations } from './revocations.js';
 import { federationHandlers } from './server.js';
 import { guardSessions } from './session-guard.js';
 
@@ -33,6 +34,8 @@ export interface AggregatorOptions {
   metricsListen?: string;
   /** Written atomically once listening: {"address", "metricsAddress"}. */
   readyFile?: string;
+  /** See ServeOptions.revocationsFile. */
+  revocationsFile?: string;
   /** Stops the aggregator early (what SIGTERM does); the job resumes from its checkpoint on restart. */
   signal?: AbortSignal;
   /** See ServeOptions.linger. */
@@ -58,6 +61,13 @@ export interface ServeOptions {
   tlsDir: string;
   stateDir: string;
   metricsListen?: string;
+  /**
+   * The revoked sites as the hub signed them for this job (the file beside the job manifest). With
+   * it, every caller's certificate must name its Site's uid, revoked ones are refused, and the
+   * metrics port takes newer lists (PUT /revocations). A file that is missing or not signed by the
+   * job's CA stops the start: an aggregator never serves without knowing the revocations it was given.
+   */
+  revocationsFile?: string;
   /** Keep serving /status and /metrics after the job ended, until stopped (in a pod: until the operator removes it). */
   linger?: boolean;
   /** Where the structured log goes (JSON on stderr by default). */
@@ -72,6 +82,9 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   const aggregator = await Aggregator.open(settings, options.stateDir, metrics, log);
 
   const tls = await readTlsFiles(options.tlsDir);
+  const revocations = options.revocationsFile
+    ? await SiteRevocations.fromFile(options.revocationsFile, tls.caPem, { namespace: settings.namespace, job: settings.job })
+    : undefined;
   const credentials = ServerCredentials.createSsl(Buffer.from(tls.caPem), [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], true);
   const server = new Server({
     ...grpcMessageLimits(),
@@ -81,7 +94,7 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   });
   raiseReceiveWindow(server, receiveWindowFor(settings.sites.length), log);
   guardSessions(server, settings, log);
-  server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log));
+  server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log, { anchorPem: tls.caPem, ...(revocations ? { revocations } : {}) }));
   const listen = parseAddress(options.listen);
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(joinAddress(listen.host || '0.0.0.0', listen.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
@@ -91,7 +104,14 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   if (options.metricsListen) {
     const { host, port: metricsPort } = parseAddress(options.metricsListen);
     const reporter = new StatusReporter(aggregator, options.stateDir);
-    const served = await metrics.serve(host, metricsPort, () => reporter.report());
+    const accept = revocations
+      ? (signed: string) => {
+          const result = revocations.accept(signed);
+          if (result.added.length > 0) log.warn('sites revoked: their certificates are refused from now on', { sites: result.added });
+          return result;
+        }
+      : undefined;
+    const served = await metrics.serve(host, metricsPort, () => reporter.report(), accept);
     metricsServer = served.server;
     metricsAddress = dialableAddress(host, served.port);
   }

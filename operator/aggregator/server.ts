@@ -4,11 +4,13 @@ import { PROTOCOL_VERSION, type FederationHandlers, type ModelMessage, type Upda
 import type { FetchModelRequest__Output } from '../federation/generated/flotilla/federation/v1/FetchModelRequest.js';
 import type { SubmitUpdateResponse } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
 import { modelMessages } from '../federation/tensor-stream.js';
-import { identityOfPeer, IdentityError } from '../pki/identity.js';
+import { identityOfPeer, IdentityError, siteUidOfPeer, type Identity } from '../pki/identity.js';
+import { identityIssuedBy } from '../pki/peer-check.js';
 import type { Logger } from '../log.js';
 import type { Aggregator } from './aggregator.js';
 import type { JobSettings } from './job-settings.js';
 import type { AggregatorMetrics } from './metrics.js';
+import type { SiteRevocations } from './revocations.js';
 import { Refusal } from './refusal.js';
 import { SendWindow } from './send-window.js';
 import { bounded, MAX_MESSAGE, MAX_PEER_STRING } from './peer-text.js';
@@ -26,26 +28,61 @@ interface Peer {
   getAuthContext(): { sslPeerCertificate?: Parameters<typeof identityOfPeer>[0] };
 }
 
+/** Whom the aggregator trusts: its job's CA, and the hub's word on revoked sites. */
+export interface FederationTrust {
+  /** The job's anchor: a caller's certificate must have been signed by that CA itself. */
+  anchorPem: string;
+  /** When given, a caller's certificate must name its Site's uid, and revoked ones are refused. */
+  revocations?: SiteRevocations;
+}
+
 /**
  * The Federation service's handlers. Every call first proves who is calling from its certificate:
- * a client of this job, in this namespace, for a site the job lists. Every refusal reaches the
- * caller as a status code with a message a person can act on, and is logged and counted; none
- * changes the round.
+ * a client of this job, in this namespace, for a site the job lists, issued by the job's CA, of a
+ * Site not revoked. Every refusal reaches the caller as a status code with a message a person can
+ * act on, and is logged and counted; none changes the round. A site revoked while a call of its is
+ * in flight has that call ended with the refusal.
  */
-export function federationHandlers(aggregator: Aggregator, settings: JobSettings, metrics: AggregatorMetrics, log: Logger): FederationHandlers {
+export function federationHandlers(
+  aggregator: Aggregator,
+  settings: JobSettings,
+  metrics: AggregatorMetrics,
+  log: Logger,
+  trust?: FederationTrust,
+): FederationHandlers {
   const sites = new Set(settings.sites);
   /** Downloads each site has open: each holds up to CHUNKS_IN_FLIGHT chunks while its reader lags. */
   const downloads = new Map<string, number>();
+  /** How to end each call in flight, by the caller's Site uid. */
+  const inFlight = new Map<string, Set<(refusal: Refusal) => void>>();
+  trust?.revocations?.onRevoked((uids) => {
+    for (const uid of uids) for (const end of inFlight.get(uid) ?? []) end(revokedRefusal(uid));
+  });
+  const revokedRefusal = (uid: string) =>
+    new Refusal('revoked', `site ${trust?.revocations?.revokedSite(uid)?.name ?? '?'} (uid ${uid}) is revoked at the hub: its certificates are refused`);
+  /** Registers how to end a call if its site is revoked; returns the deregistration. */
+  const track = (uid: string | undefined, end: (refusal: Refusal) => void): (() => void) => {
+    if (!uid) return () => undefined;
+    let set = inFlight.get(uid);
+    if (!set) inFlight.set(uid, (set = new Set()));
+    set.add(end);
+    return () => {
+      set.delete(end);
+      if (set.size === 0) inFlight.delete(uid);
+    };
+  };
 
-  const identify = (call: Peer): string => {
-    const certificate = call.getAuthContext().sslPeerCertificate;
+  const identify = (call: Peer): { site: string; uid: string | undefined } => {
+    const cert = call.getAuthContext().sslPeerCertificate;
     // A certificate authority can mint sites; the handshake alone does not tell it from a leaf.
-    if (certificate && 'ca' in certificate && certificate.ca) {
+    if (cert && 'ca' in cert && cert.ca) {
       throw new Refusal('identity', "the certificate is a CA certificate (CA:TRUE): a site's client presents a leaf certificate issued to it");
     }
-    let identity;
+    let identity: Identity;
+    let uid: string | undefined;
     try {
-      identity = identityOfPeer(certificate);
+      identity = trust ? identityIssuedBy(cert, trust.anchorPem, "this job's CA") : identityOfPeer(cert);
+      uid = siteUidOfPeer(cert);
     } catch (err) {
       if (err instanceof IdentityError) throw new Refusal('unauthenticated', `${err.message}: present a certificate issued to this job's site`);
       throw err;
@@ -55,7 +92,11 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
       throw new Refusal('identity', `the certificate is for ${who}; this aggregator serves job ${settings.namespace}/${settings.job}`);
     }
     if (!sites.has(identity.site)) throw new Refusal('identity', `site ${identity.site} is not one of job ${settings.job}'s sites (spec.sites.names)`);
-    return identity.site;
+    if (trust?.revocations) {
+      if (!uid) throw new Refusal('identity', `the certificate of site ${identity.site} names no Site uid: the hub issues every client certificate with one`);
+      if (trust.revocations.revokedSite(uid)) throw revokedRefusal(uid);
+    }
+    return { site: identity.site, uid };
   };
 
   /** The status a refused call ends with; unexpected errors become INTERNAL, logged in full. */
@@ -74,8 +115,17 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
   function unary<Req, Res>(method: string, answer: (site: string, request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>) {
     return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
       let site: string | undefined;
+      let untrack = () => undefined as void;
       Promise.resolve()
-        .then(() => answer((site = identify(call)), call.request, call))
+        .then(() => {
+          const caller = identify(call);
+          site = caller.site;
+          return new Promise<Res>((resolve, reject) => {
+            untrack = track(caller.uid, reject);
+            Promise.resolve(answer(caller.site, call.request, call)).then(resolve, reject);
+          });
+        })
+        .finally(() => untrack())
         .then(
           (response) => callback(null, response),
           (err: unknown) => callback(refuse(err, method, site)),
@@ -107,14 +157,18 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
     FetchModel(call: ServerWritableStream<FetchModelRequest__Output, ModelMessage>) {
       let site: string | undefined;
       let counted = false;
+      let revoked: Refusal | undefined;
+      let untrack = () => undefined as void;
       (async () => {
-        site = identify(call);
+        const caller = identify(call);
+        site = caller.site;
         const open = downloads.get(site) ?? 0;
         if (open >= DOWNLOADS_PER_SITE) {
           throw new Refusal('busy', `site ${site} has ${open} downloads of the model open already; read or cancel those first`);
         }
         downloads.set(site, open + 1);
         counted = true;
+        untrack = track(caller.uid, (refusal) => (revoked = refusal));
         const round = call.request.round;
         const { model, version } = aggregator.modelFor(site, round);
         // Chunks are views onto the global model, which changes in place only when its round closes.
@@ -123,6 +177,7 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
         const sending = new SendWindow(call, CHUNKS_IN_FLIGHT);
         for (const message of modelMessages(model)) {
           if (call.cancelled) return;
+          if (revoked) throw revoked;
           if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);
           if (message.chunk) metrics.bytesSent.inc(message.chunk.data.byteLength);
           await sending.write(message);
@@ -131,22 +186,29 @@ export function federationHandlers(aggregator: Aggregator, settings: JobSettings
       })()
         .catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)))
         .finally(() => {
+          untrack();
           if (counted) downloads.set(site!, downloads.get(site!)! - 1);
         });
     },
 
     SubmitUpdate(call: ServerReadableStream<UpdateMessage__Output, SubmitUpdateResponse>, callback: sendUnaryData<SubmitUpdateResponse>) {
       let site: string | undefined;
+      let untrack = () => undefined as void;
       (async () => {
-        site = identify(call);
+        const caller = identify(call);
+        site = caller.site;
+        // The update stream ends with the refusal: the update is refused and taken back.
+        untrack = track(caller.uid, (refusal) => call.destroy(refusal));
         const messages = idleLimited(call, settings.heartbeatTimeoutMs, site);
         const received = await aggregator.submit(site, messages);
         log.info('update accepted', { site, round: received.round, bytes: received.bytesReceived });
         return received;
-      })().then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(refuse(call.cancelled ? new Refusal('cut_short', 'the client cancelled the update stream') : err, 'SubmitUpdate', site)),
-      );
+      })()
+        .finally(() => untrack())
+        .then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(refuse(call.cancelled && !(err instanceof Refusal) ? new Refusal('cut_short', 'the client cancelled the update stream') : err, 'SubmitUpdate', site)),
+        );
     },
   };
 }

@@ -38,6 +38,8 @@ export const Reason = {
   AggregatorUnavailable: 'AggregatorUnavailable',
   /** The API server refused an object the job needs; the message names it and quotes the server. */
   ObjectRefused: 'ObjectRefused',
+  /** An object of a name the job needs exists and is someone else's: left untouched; the message names it. */
+  ObjectConflict: 'ObjectConflict',
   WaitingForSites: 'WaitingForSites',
   WaitingForAddress: 'WaitingForAddress',
   InvalidName: 'InvalidName',
@@ -52,6 +54,8 @@ export const Reason = {
   ClientsRunning: 'ClientsRunning',
   ClientsNotRunning: 'ClientsNotRunning',
   SiteRefused: 'SiteRefused',
+  /** A listed Site does not allow the job's namespace (its spec.allowedNamespaces): no assignment there. */
+  SiteNotAllowed: 'SiteNotAllowed',
   // Site Connected
   AgentConnected: 'AgentConnected',
   AgentDisconnected: 'AgentDisconnected',
@@ -65,7 +69,9 @@ export const EventReason = {
   Running: 'Running',
   RoundCompleted: 'RoundCompleted',
   SiteRefused: 'SiteRefused',
+  SiteNotAllowed: 'SiteNotAllowed',
   ObjectRefused: 'ObjectRefused',
+  ObjectConflict: 'ObjectConflict',
   Succeeded: 'Succeeded',
   Failed: 'Failed',
 } as const;

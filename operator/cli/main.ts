@@ -58,8 +58,18 @@ const commands: Record<string, Command> = {
   aggregator: {
     summary: "run a job's aggregator: rounds, strategies, checkpoints, /metrics",
     usage:
-      'flotilla aggregator --job FILE --tls-dir DIR --state-dir DIR [--namespace NS] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--ready-file FILE] [--linger]',
-    options: { job: str, namespace: str, listen: str, 'tls-dir': str, 'state-dir': str, 'metrics-listen': str, 'ready-file': str, linger: { type: 'boolean' } },
+      'flotilla aggregator --job FILE --tls-dir DIR --state-dir DIR [--namespace NS] [--listen HOST:PORT] [--metrics-listen HOST:PORT] [--ready-file FILE] [--revocations FILE] [--linger]',
+    options: {
+      job: str,
+      namespace: str,
+      listen: str,
+      'tls-dir': str,
+      'state-dir': str,
+      'metrics-listen': str,
+      'ready-file': str,
+      revocations: str,
+      linger: { type: 'boolean' },
+    },
     async run(v) {
       const { aggregatorMain } = await import('../aggregator/main.js');
       return aggregatorMain(v);

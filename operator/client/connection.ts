@@ -1,6 +1,7 @@
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { Federation, PROTOCOL_VERSION, grpcMessageLimits, type FederationClient } from '../federation/proto.js';
 import { readTlsFiles } from '../pki/files.js';
+import { expectServer } from '../pki/peer-check.js';
 import { receiveModel, tensorChunks, type Values } from '../federation/tensor-stream.js';
 import type { Model, TensorSpec } from '../federation/model.js';
 import type { JoinResponse__Output } from '../federation/generated/flotilla/federation/v1/JoinResponse.js';
@@ -20,10 +21,16 @@ const CALL_TIMEOUT_MS = 30_000;
 export class AggregatorConnection {
   private constructor(private readonly client: FederationClient) {}
 
-  /** Dials with the site's certificate; tlsDir has a TLS Secret's layout (tls.key, tls.crt, ca.crt). */
-  static async dial(address: string, tlsDir: string): Promise<AggregatorConnection> {
+  /**
+   * Dials with the site's certificate; tlsDir has a TLS Secret's layout (tls.key, tls.crt, ca.crt).
+   * The server must be the aggregator of `job`, its certificate signed by the job's CA (ca.crt) itself.
+   */
+  static async dial(address: string, tlsDir: string, job: { namespace: string; job: string }): Promise<AggregatorConnection> {
     const tls = await readTlsFiles(tlsDir);
-    const channel = credentials.createSsl(Buffer.from(tls.caPem), Buffer.from(tls.keyPem), Buffer.from(tls.certPem));
+    const aggregator = { role: 'aggregator' as const, namespace: job.namespace, job: job.job };
+    const channel = credentials.createSsl(Buffer.from(tls.caPem), Buffer.from(tls.keyPem), Buffer.from(tls.certPem), {
+      checkServerIdentity: expectServer(aggregator, tls.caPem, "the job's CA"),
+    });
     const client = new Federation(address, channel, {
       ...grpcMessageLimits(),
       'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,

@@ -37,7 +37,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
     log.info('trainer output', { stream, text: text.trimEnd() }),
   );
   try {
-    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir);
+    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, { namespace, job: job.metadata.name });
     // Closing the channel ends a pending long poll at once, so a stop is quick.
     options.signal?.addEventListener('abort', () => connection.close(), { once: true });
     try {

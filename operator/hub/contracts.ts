@@ -10,7 +10,15 @@ import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 export interface Site {
   apiVersion: 'flotilla.dev/v1alpha1';
   kind: 'Site';
-  metadata: { name: string; uid?: string; generation?: number; resourceVersion?: string; labels?: Record<string, string>; deletionTimestamp?: string };
+  metadata: {
+    name: string;
+    uid?: string;
+    generation?: number;
+    resourceVersion?: string;
+    labels?: Record<string, string>;
+    deletionTimestamp?: string;
+    finalizers?: string[];
+  };
   spec: SiteSpec;
   status?: SiteStatus;
 }
@@ -25,12 +33,20 @@ export interface CacheView<T> {
 export interface AssignmentSource {
   /** The complete set the site should run now (empty for a cordoned-and-idle or unknown site). */
   assignmentsFor(site: string): Assignment[];
+  /**
+   * The jobs ("namespace/name/uid") a site's reports are kept about: those the hub may give the
+   * site now, and those that selected it and are being deleted or have ended (their clients may
+   * still be there). A report of any other job is dropped at the gateway.
+   */
+  reportable(site: string): ReadonlySet<string>;
   /** Called with the sites whose set may have changed. */
   onChange(listener: (sites: string[]) => void): () => void;
 }
 
 export interface SiteSession {
   site: string;
+  /** The uid of the Site incarnation the agent's certificate names. */
+  siteUid: string;
   agentVersion: string;
   connectedAt: Date;
   lastSeen: Date;
@@ -46,7 +62,17 @@ export interface SiteSession {
 export interface SiteSessions {
   get(site: string): SiteSession | undefined;
   list(): SiteSession[];
+  /** When this replica last saw the site's agent stream end (undefined: not since it started). */
+  disconnectedAt(site: string): Date | undefined;
+  /** When the agent of the Site with this uid enrolled at this replica (it may not have connected yet). */
+  enrolledAt(site: string, siteUid: string): Date | undefined;
   onChange(listener: (site: string) => void): () => void;
+}
+
+/** The revoked sites, as a job's aggregator takes them (pki/revocation-list.ts). */
+export interface RevocationSource {
+  /** The revocation list signed by the job's CA for its aggregator. */
+  signedFor(job: { namespace: string; name: string; uid: string }): Promise<string>;
 }
 
 export type { FederatedJob };

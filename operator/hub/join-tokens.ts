@@ -2,7 +2,8 @@
  * Join tokens: how a hospital's site agent proves, once, that the hub's operator invited it.
  *
  * A token is "<id>.<secret>". The hub keeps a Secret `flotilla-join-<id>` holding the SHA-256 of
- * the secret (never the secret itself), the site and the expiry. Consuming a token deletes that
+ * the secret (never the secret itself), the site, the uid of the Site it was issued for (a token of
+ * a Site since deleted cannot enrol one made again under its name) and the expiry. Consuming a token deletes that
  * Secret with a precondition on its uid and resourceVersion, so of two enrolments racing with one
  * token exactly one succeeds.
  */
@@ -12,6 +13,7 @@ import { SITE_LABEL } from '../api/vocabulary.js';
 import { isConflict, isNotFound, kubeRequest } from '../kube/request.js';
 import { encodeJoinBundle } from '../sitelink/join-bundle.js';
 import { MANAGED_BY } from './manifests/names.js';
+import type { SiteRef } from './pki.js';
 
 const SECRET_PREFIX = 'flotilla-join-';
 const SECRET_TYPE = 'flotilla.dev/join-token';
@@ -35,7 +37,7 @@ export interface JoinTokensOptions {
   namespace: string;
   gatewayAddress: string;
   enrollmentAddress: string;
-  /** The hub's root CA certificate. */
+  /** The site CA's certificate: what the agent pins for both gateway ports. */
   caPem: string;
 }
 
@@ -45,10 +47,10 @@ export class JoinTokens {
   constructor(private readonly options: JoinTokensOptions) {}
 
   /**
-   * A new token for `site`, valid for ttlSeconds. It replaces any token the site still had
-   * outstanding, and expired tokens of every site are removed on the way.
+   * A new token for this incarnation of `site`, valid for ttlSeconds. It replaces any token the
+   * site still had outstanding, and expired tokens of every site are removed on the way.
    */
-  async issue(site: string, ttlSeconds: number): Promise<IssuedJoinToken> {
+  async issue({ name: site, uid: siteUid }: SiteRef, ttlSeconds: number): Promise<IssuedJoinToken> {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds <= 0) throw new Error(`ttlSeconds must be a positive integer, got ${ttlSeconds}`);
     const { kc, namespace } = this.options;
     const id = randomBytes(6).toString('hex');
@@ -67,7 +69,7 @@ export class JoinTokens {
           namespace,
           labels: { [SITE_LABEL]: site, 'app.kubernetes.io/managed-by': MANAGED_BY },
         },
-        stringData: { site, secretSha256: sha256(secret).toString('hex'), expiresAt: expiresAt.toISOString() },
+        stringData: { site, siteUid, secretSha256: sha256(secret).toString('hex'), expiresAt: expiresAt.toISOString() },
       },
     });
     const token = `${id}.${secret}`;
@@ -76,12 +78,13 @@ export class JoinTokens {
   }
 
   /**
-   * Checks a token and spends it. Resolves to the site it was issued for; throws JoinTokenRefused.
+   * Checks a token and spends it. Resolves to the Site it was issued for; throws JoinTokenRefused,
+   * whose message says why (for the hub's log: callers are told less, see the gateway).
    * beforeSpend runs once the token is known good and before it is spent: if it throws (say, the
    * agent's CSR is bad), the token stays usable. Whatever it produced must be used only if consume
    * resolves, since another enrolment may spend the token first.
    */
-  async consume(token: string, beforeSpend?: (site: string) => Promise<void>): Promise<{ site: string }> {
+  async consume(token: string, beforeSpend?: (site: SiteRef) => Promise<void>): Promise<SiteRef> {
     const match = TOKEN.exec(token);
     if (!match) throw new JoinTokenRefused('the join token is malformed: expected "<id>.<secret>" as the hub issued it');
     const [, id, secret] = match as unknown as [string, string, string];
@@ -95,8 +98,9 @@ export class JoinTokens {
     const field = (key: string) => Buffer.from(stored.data?.[key] ?? '', 'base64').toString('utf8');
     const expected = Buffer.from(field('secretSha256'), 'hex');
     const site = field('site');
+    const siteUid = field('siteUid');
     const expiresAt = new Date(field('expiresAt'));
-    if (stored.type !== SECRET_TYPE || expected.length !== 32 || !site || Number.isNaN(expiresAt.getTime())) {
+    if (stored.type !== SECRET_TYPE || expected.length !== 32 || !site || !siteUid || Number.isNaN(expiresAt.getTime())) {
       throw new JoinTokenRefused(`join token ${id} is not stored as the hub stores tokens: ask the hub for a new one`);
     }
     if (!timingSafeEqual(sha256(secret), expected)) {
@@ -106,11 +110,11 @@ export class JoinTokens {
       await this.delete(stored).catch(() => undefined);
       throw new JoinTokenRefused(`join token ${id} expired at ${expiresAt.toISOString()}: ask the hub for a new one`);
     }
-    await beforeSpend?.(site);
+    await beforeSpend?.({ name: site, uid: siteUid });
     if (!(await this.delete(stored))) {
       throw new JoinTokenRefused(`join token ${id} was already used: ask the hub for a new one`);
     }
-    return { site };
+    return { name: site, uid: siteUid };
   }
 
   /** Deletes a token Secret only if it is still the one read; false if someone got there first. */

@@ -20,6 +20,7 @@ import { SiteGatewayServer } from './gateway/site-gateway.js';
 import { SiteSessionRegistry } from './gateway/sessions.js';
 import { JoinTokens } from './join-tokens.js';
 import { HubPki } from './pki.js';
+import { RevokedSites } from './revocation/revoked-sites.js';
 import { operatorSettings, serverNames, type OperatorSettings } from './operator-settings.js';
 
 const log = createLogger('operator');
@@ -41,7 +42,7 @@ export async function operatorMain(values: Record<string, string | boolean | und
     return 2;
   }
   const kc = loadKubeConfig(settings.kubeconfig);
-  const caches = hubCaches(kc, log);
+  const caches = hubCaches(kc, log, settings.namespace);
   const registry = operatorMetrics(caches, () => term?.sessions);
   let term: Term | undefined;
   let leading = false;
@@ -121,7 +122,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
     namespace: s.namespace,
     gatewayAddress: s.gatewayAddress,
     enrollmentAddress: s.enrollmentAddress,
-    caPem: pki.rootCa().certPem,
+    caPem: pki.siteCa().certPem,
   });
   const gateway = new SiteGatewayServer({
     pki,
@@ -141,6 +142,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
     sessions,
     assignments,
     pki,
+    revoked: await RevokedSites.load({ kc, namespace: s.namespace, pki }),
     joinTokens,
     events: new EventRecorder(kc, { component: 'flotilla-operator', instance: s.identity, logger: log }),
     log,

@@ -1,30 +1,48 @@
 /**
- * The hub's certificates. The root CA lives in a Secret in the operator's namespace; each job has
- * its own issuing CA (path length 0) in a Secret beside the job. A job's aggregator and its clients
- * trust that job's anchor (the issuing CA's self-signed twin, see CertificateAuthority.anchorPem)
- * and so only each other: another job's client or aggregator fails at the handshake. Keys of site
- * agents and client pods are generated at the site: the hub signs their CSRs. The aggregator's and
- * the gateway's keys are generated here, where those servers run.
+ * The hub's certificates, in two trust domains that share nothing (docs/security.md):
+ *
+ * - The site CA (Secret flotilla-site-ca) signs the site gateway's server certificate and the site
+ *   agents' certificates, nothing else. Agents pin it to reach the hub; the gateway accepts only
+ *   agents it signed.
+ * - The job root (Secret flotilla-job-ca) signs one issuing CA per FederatedJob, name-constrained
+ *   to that job's trust domain (identity.ts); each job CA signs its aggregator's and its sites'
+ *   clients' certificates. A job's aggregator and clients trust that job's anchor (the issuing CA's
+ *   self-signed twin, see CertificateAuthority.anchorPem) and so only each other.
+ *
+ * Every private key of a CA lives in the operator's namespace, which tenants cannot read; a job's
+ * namespace gets only its anchor (in the aggregator's TLS Secret). Keys of site agents and client
+ * pods are generated at the site: the hub signs their CSRs. The aggregator's and the gateway's keys
+ * are generated here, where those servers are configured.
  */
-import type { KubeConfig, V1OwnerReference, V1Secret } from '@kubernetes/client-node';
-import { API_VERSION } from '../api/federatedjob.js';
+import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
 import { createCertificateAuthority, loadCertificateAuthority, type CertificateAuthority } from '../pki/ca.js';
 import { signCsr } from '../pki/csr.js';
-import type { Identity } from '../pki/identity.js';
+import { JOB_DOMAINS, jobTrustDomain, TRUST_DOMAIN, type Identity } from '../pki/identity.js';
 import { generateKeyPair } from '../pki/keys.js';
+import { signRevocationList, type RevokedSite } from '../pki/revocation-list.js';
 import { notAfterOf } from '../pki/x509.js';
-import { isAlreadyExists, isConflict, isNotFound, kubeRequest } from '../kube/request.js';
+import { isAlreadyExists, isNotFound, kubeRequest } from '../kube/request.js';
 
-export const ROOT_SECRET = 'flotilla-ca';
+export const SITE_CA_SECRET = 'flotilla-site-ca';
+export const JOB_ROOT_SECRET = 'flotilla-job-ca';
+/** The label on each job CA's Secret naming the job's uid (the Secret cannot be owned across namespaces). */
+export const JOB_UID_LABEL = 'flotilla.dev/job-uid';
+export const JOB_CA_COMPONENT = 'job-ca';
 
-/** The Secret holding a job's issuing CA, in the job's namespace. */
-export function jobCaSecretName(job: string): string {
-  return `${job}-flotilla-ca`;
+/** The Secret holding a job's issuing CA, in the operator's namespace: one per job incarnation. */
+export function jobCaSecretName(job: JobRef): string {
+  return `flotilla-job-ca-${job.uid}`;
 }
 
 /** A FederatedJob as the PKI needs it: where it lives and which incarnation (its uid) it is. */
 export interface JobRef {
   namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** A Site as the PKI needs it: its name and which incarnation (its uid) it is. */
+export interface SiteRef {
   name: string;
   uid: string;
 }
@@ -43,7 +61,7 @@ export interface ServerCertificate extends IssuedCertificate {
 
 export interface HubPkiOptions {
   kc: KubeConfig;
-  /** The operator's namespace: where the root CA Secret is. */
+  /** The operator's namespace: where every CA's Secret is. */
   namespace: string;
   rootValidDays?: number;
   jobCaValidDays?: number;
@@ -59,42 +77,53 @@ export class HubPki {
 
   private constructor(
     private readonly options: HubPkiOptions,
-    private readonly root: CertificateAuthority,
+    private readonly site: CertificateAuthority,
+    private readonly jobRoot: CertificateAuthority,
   ) {}
 
   /**
-   * Loads the root CA from its Secret, creating it on the very first start. Several operator
+   * Loads both roots from their Secrets, creating each on the very first start. Several operator
    * replicas may start at once: one create wins, the others read the winner's.
    */
   static async open(options: HubPkiOptions): Promise<HubPki> {
-    const { kc, namespace } = options;
-    let secret = await readSecret(kc, namespace, ROOT_SECRET);
-    if (!secret) {
-      const ca = await createCertificateAuthority({
-        commonName: 'Flotilla hub root CA',
-        validDays: options.rootValidDays ?? 3650,
-      });
-      secret = await createSecret(kc, caSecret(ROOT_SECRET, namespace, ca));
-    }
-    const { cert, key } = caPemsOf(secret, `${namespace}/${ROOT_SECRET}`);
-    return new HubPki(options, await loadCertificateAuthority(cert, key));
+    const validDays = options.rootValidDays ?? 3650;
+    const [site, jobRoot] = await Promise.all([
+      openRoot(options, SITE_CA_SECRET, () => createCertificateAuthority({ commonName: 'Flotilla site CA', validDays, permittedUriHosts: [TRUST_DOMAIN] })),
+      openRoot(options, JOB_ROOT_SECRET, () =>
+        createCertificateAuthority({ commonName: 'Flotilla job root CA', validDays, permittedUriHosts: [`.${JOB_DOMAINS}`] }),
+      ),
+    ]);
+    return new HubPki(options, site, jobRoot);
   }
 
-  rootCa(): CertificateAuthority {
-    return this.root;
+  /** The site CA: what site agents pin, and what the gateway takes agents' certificates from. */
+  siteCa(): CertificateAuthority {
+    return this.site;
   }
 
-  /** The job's issuing CA, created (once, race-safely) in the job's namespace, owned by the job. */
+  /** The root of every job CA: trusted by no verifier, it only signs job CAs. */
+  jobRootCa(): CertificateAuthority {
+    return this.jobRoot;
+  }
+
+  /** The job's issuing CA, created once (race-safely) in the operator's namespace. */
   jobCa(job: JobRef): Promise<CertificateAuthority> {
-    const key = `${job.namespace}/${job.name}/${job.uid}`;
-    let ca = this.jobCas.get(key);
+    let ca = this.jobCas.get(job.uid);
     if (!ca) {
       ca = this.loadOrCreateJobCa(job);
-      this.jobCas.set(key, ca);
+      this.jobCas.set(job.uid, ca);
       // A failure is not remembered: the next caller tries again.
-      ca.catch(() => this.jobCas.delete(key));
+      ca.catch(() => this.jobCas.delete(job.uid));
     }
     return ca;
+  }
+
+  /** Removes a deleted job's CA: its key signs nothing more, and what it signed expires. */
+  async deleteJobCa(job: JobRef): Promise<void> {
+    this.jobCas.delete(job.uid);
+    await kubeRequest(this.options.kc, { method: 'DELETE', path: secretPath(this.options.namespace, jobCaSecretName(job)) }).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err;
+    });
   }
 
   /** The aggregator's server certificate, issued by its job's CA; caPem is the job's anchor. */
@@ -112,82 +141,78 @@ export class HubPki {
     return { privateKeyPem: key.privateKeyPem, certificatePem, caPem: ca.anchorPem, notAfter: notAfterOf(certificatePem) };
   }
 
-  /** The site gateway's server certificate, issued by the root, which site agents pin. */
+  /** The site gateway's server certificate (spiffe://flotilla.dev/hub), issued by the site CA, which site agents pin. */
   async issueGatewayCertificate(dnsNames: string[], ipAddresses: string[] = []): Promise<ServerCertificate> {
     const key = await generateKeyPair();
-    const certificatePem = await this.root.issue({
+    const certificatePem = await this.site.issue({
+      identity: { role: 'hub' },
       dnsNames,
       ipAddresses,
       publicKey: key.publicKeyPem,
       validSeconds: this.options.serverValidSeconds ?? 90 * DAY_SECONDS,
       usage: 'server',
     });
-    return { privateKeyPem: key.privateKeyPem, certificatePem, caPem: this.root.certPem, notAfter: notAfterOf(certificatePem) };
+    return { privateKeyPem: key.privateKeyPem, certificatePem, caPem: this.site.certPem, notAfter: notAfterOf(certificatePem) };
   }
 
-  /** A site agent's certificate for spiffe://flotilla.dev/site/<site>; it trusts the root to reach the hub. */
-  async signSiteAgentCsr(site: string, csrPem: string): Promise<IssuedCertificate> {
-    const identity: Identity = { role: 'site-agent', site };
+  /** A site agent's certificate for spiffe://flotilla.dev/site/<site>, naming the Site's uid; it pins the site CA. */
+  async signSiteAgentCsr(site: SiteRef, csrPem: string): Promise<IssuedCertificate> {
+    const identity: Identity = { role: 'site-agent', site: site.name };
     const validSeconds = this.options.siteAgentValidSeconds ?? 30 * DAY_SECONDS;
-    const certificatePem = await signCsr(this.root, csrPem, { expectedIdentity: identity, validSeconds });
-    return { certificatePem, caPem: this.root.certPem, notAfter: notAfterOf(certificatePem) };
+    const certificatePem = await signCsr(this.site, csrPem, { expectedIdentity: identity, validSeconds, siteUid: site.uid });
+    return { certificatePem, caPem: this.site.certPem, notAfter: notAfterOf(certificatePem) };
   }
 
   /**
-   * A client pod's certificate for spiffe://flotilla.dev/ns/<ns>/job/<job>/site/<site>, issued by
-   * the job's CA (the chain carries that CA); caPem is the job's anchor, to verify the aggregator by.
+   * A client pod's certificate for spiffe://<job>.<ns>.jobs.flotilla.dev/site/<site>, naming the
+   * Site's uid, issued by the job's CA (the chain carries that CA); caPem is the job's anchor, to
+   * verify the aggregator by.
    */
-  async signClientCsr(job: JobRef, site: string, csrPem: string): Promise<IssuedCertificate> {
+  async signClientCsr(job: JobRef, site: SiteRef, csrPem: string): Promise<IssuedCertificate> {
     const ca = await this.jobCa(job);
-    const identity: Identity = { role: 'client', namespace: job.namespace, job: job.name, site };
+    const identity: Identity = { role: 'client', namespace: job.namespace, job: job.name, site: site.name };
     const validSeconds = this.options.clientValidSeconds ?? 7 * DAY_SECONDS;
-    const certificatePem = await signCsr(ca, csrPem, { expectedIdentity: identity, validSeconds });
+    const certificatePem = await signCsr(ca, csrPem, { expectedIdentity: identity, validSeconds, siteUid: site.uid });
     return { certificatePem, caPem: ca.anchorPem, notAfter: notAfterOf(certificatePem) };
   }
 
+  /** The revoked sites, signed for the job's aggregator by the job's CA (pki/revocation-list.ts). */
+  async signRevocations(job: JobRef, sites: RevokedSite[], now = new Date()): Promise<string> {
+    const ca = await this.jobCa(job);
+    return signRevocationList(ca.keyPem, { namespace: job.namespace, job: job.name, issuedAt: now.toISOString(), sites });
+  }
+
   private async loadOrCreateJobCa(job: JobRef): Promise<CertificateAuthority> {
-    const { kc } = this.options;
-    const name = jobCaSecretName(job.name);
-    const where = `${job.namespace}/${name}`;
-    let secret = await readSecret(kc, job.namespace, name);
-    if (secret && !ownedBy(secret, job)) {
-      // Left over from an earlier job of the same name, not yet garbage collected.
-      await kubeRequest(kc, {
-        method: 'DELETE',
-        path: secretPath(job.namespace, name),
-        body: { apiVersion: 'v1', kind: 'DeleteOptions', preconditions: { uid: secret.metadata!.uid! } },
-      }).catch((err: unknown) => {
-        if (!isNotFound(err) && !isConflict(err)) throw err;
-      });
-      secret = undefined;
-    }
+    const { kc, namespace } = this.options;
+    const name = jobCaSecretName(job);
+    const where = `${namespace}/${name}`;
+    let secret = await readSecret(kc, namespace, name);
     if (!secret) {
-      const ca = await this.root.issueIntermediate({
+      const ca = await this.jobRoot.issueIntermediate({
         // Unique per job (OpenSSL finds issuers by name) and within the 64 characters of a common name.
         commonName: `Flotilla job ${job.uid}`,
         validDays: this.options.jobCaValidDays ?? 365,
+        permittedUriHosts: [jobTrustDomain(job.namespace, job.name)],
       });
-      secret = await createSecret(kc, caSecret(name, job.namespace, ca, jobOwner(job)));
-      if (!ownedBy(secret, job)) throw new Error(`${where} belongs to another FederatedJob; it will be replaced on the next try`);
+      const labels = { 'flotilla.dev/job': job.name, 'flotilla.dev/job-namespace': job.namespace, [JOB_UID_LABEL]: job.uid };
+      secret = await createSecret(kc, caSecret(name, namespace, ca, JOB_CA_COMPONENT, labels));
     }
     const { cert, key, anchor } = caPemsOf(secret, where);
     try {
       if (!anchor) throw new Error('it has no anchor.crt');
-      return await loadCertificateAuthority(cert, key, { rootPem: this.root.certPem, anchorPem: anchor });
+      return await loadCertificateAuthority(cert, key, { rootPem: this.jobRoot.certPem, anchorPem: anchor });
     } catch (err) {
-      throw new Error(`${where} does not hold an issuing CA of this hub (${(err as Error).message}); delete it to have it made again`, {
-        cause: err,
-      });
+      throw new Error(`${where} does not hold a job CA of this hub (${(err as Error).message}); delete it to have it made again`, { cause: err });
     }
   }
 }
 
-export function jobOwner(job: JobRef): V1OwnerReference {
-  return { apiVersion: API_VERSION, kind: 'FederatedJob', name: job.name, uid: job.uid, controller: true, blockOwnerDeletion: true };
-}
-
-function ownedBy(secret: V1Secret, job: JobRef): boolean {
-  return (secret.metadata?.ownerReferences ?? []).some((o) => o.kind === 'FederatedJob' && o.uid === job.uid);
+async function openRoot(options: HubPkiOptions, name: string, create: () => Promise<CertificateAuthority>): Promise<CertificateAuthority> {
+  const { kc, namespace } = options;
+  let secret = await readSecret(kc, namespace, name);
+  if (!secret) secret = await createSecret(kc, caSecret(name, namespace, await create(), 'pki'));
+  const { cert, key } = caPemsOf(secret, `${namespace}/${name}`);
+  return loadCertificateAuthority(cert, key);
 }
 
 const secretPath = (namespace: string, name = '') =>
@@ -217,7 +242,7 @@ async function createSecret(kc: KubeConfig, secret: V1Secret): Promise<V1Secret>
  * kubernetes.io/tls with ca.crt, the shape cert-manager uses: tls.crt the CA, ca.crt its root; an
  * issuing CA also keeps its anchor (anchor.crt).
  */
-function caSecret(name: string, namespace: string, ca: CertificateAuthority, owner?: V1OwnerReference): V1Secret {
+function caSecret(name: string, namespace: string, ca: CertificateAuthority, component: string, labels: Record<string, string> = {}): V1Secret {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -225,8 +250,7 @@ function caSecret(name: string, namespace: string, ca: CertificateAuthority, own
     metadata: {
       name,
       namespace,
-      labels: { 'app.kubernetes.io/managed-by': 'flotilla-operator', 'app.kubernetes.io/component': 'pki' },
-      ...(owner ? { ownerReferences: [owner] } : {}),
+      labels: { 'app.kubernetes.io/managed-by': 'flotilla-operator', 'app.kubernetes.io/component': component, ...labels },
     },
     stringData: {
       'tls.crt': ca.certPem,

@@ -101,4 +101,9 @@ describe('equalStatus', () => {
     expect(equalStatus({ l: [] }, { l: {} })).toBe(false);
     expect(equalStatus(undefined, {})).toBe(false);
   });
+
+  test('a message of megabytes is cut to the bound of metav1.Condition', () => {
+    const [c] = setCondition([], { type: 'Ready', status: 'False', reason: 'R', message: 'x'.repeat(2 << 20) });
+    expect(c!.message).toHaveLength(32768);
+  });
 });

@@ -1,3 +1,5 @@
+import { bounded, MAX_CONDITION_MESSAGE } from '../api/bounds.js';
+
 /** metav1.Condition, the shape every status condition of ours takes. */
 export interface Condition {
   type: string;
@@ -21,7 +23,8 @@ export function rfc3339(time: Date): string {
 /**
  * Returns a new list with `next` set: replacing the condition of the same type in place, or
  * appended. lastTransitionTime is kept while the status stays the same and becomes `now` when it
- * changes (or when the condition is new and `next` gives none).
+ * changes (or when the condition is new and `next` gives none). The message is cut to the bound of
+ * metav1.Condition's (and our CRDs') schema.
  */
 export function setCondition(
   conditions: readonly Condition[] | undefined,
@@ -33,7 +36,7 @@ export function setCondition(
   const current = index >= 0 ? list[index] : undefined;
   const lastTransitionTime =
     current && current.status === next.status ? current.lastTransitionTime : (next.lastTransitionTime ?? rfc3339(now));
-  const condition: Condition = { ...next, lastTransitionTime };
+  const condition: Condition = { ...next, message: bounded(next.message, MAX_CONDITION_MESSAGE), lastTransitionTime };
   if (index >= 0) list[index] = condition;
   else list.push(condition);
   return list;

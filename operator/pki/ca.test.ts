@@ -68,7 +68,7 @@ describe('the root CA', () => {
     expect(leaf!.ca).toBe(false);
     expect(leaf!.subject).toBeUndefined();
     expect(leaf!.subjectAltName).toBe(
-      'URI:spiffe://flotilla.dev/ns/hospitals/job/heart/aggregator, DNS:aggregator.hospitals.svc, DNS:localhost, ' +
+      'URI:spiffe://heart.hospitals.jobs.flotilla.dev/aggregator, DNS:aggregator.hospitals.svc, DNS:localhost, ' +
         'IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1',
     );
     expect(leaf!.keyUsage).toEqual(['1.3.6.1.5.5.7.3.1', '1.3.6.1.5.5.7.3.2']);

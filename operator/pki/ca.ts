@@ -7,14 +7,17 @@ import { createPrivateKey, randomBytes, X509Certificate as NodeX509Certificate, 
 import { isIP } from 'node:net';
 import type { Extension, JsonGeneralNames, JsonName, PublicKey, X509Certificate } from '@peculiar/x509';
 import { x509 } from './x509.js';
-import { formatIdentity, type Identity } from './identity.js';
+import { checkSiteUid, formatIdentity, SITE_UID_ATTRIBUTE, type Identity } from './identity.js';
 import { generateKeyPair, loadKeyPair, SIGNING_ALGORITHM, type KeyPair } from './keys.js';
+import { permittedUriHosts } from './name-constraints.js';
 
 export type Usage = 'server' | 'client' | 'both';
 
 export interface IssueRequest {
   /** The peer's identity, written as the certificate's one URI SAN. Required for client usage. */
   identity?: Identity;
+  /** The uid of the Site a site agent's or client's certificate is for, written in its subject (identity.ts). */
+  siteUid?: string;
   /** DNS SANs of a server. A server certificate needs at least one DNS name or IP address. */
   dnsNames?: string[];
   /** IP SANs of a server, e.g. '127.0.0.1' and '::1' for one reached on loopback. */
@@ -29,6 +32,8 @@ export interface IntermediateRequest {
   /** Unique per issuing CA, e.g. 'flotilla job hospitals/heart': OpenSSL finds issuers by name. */
   commonName: string;
   validDays: number;
+  /** Name constraints: the only URI hosts it may sign for (name-constraints.ts); unconstrained when absent. */
+  permittedUriHosts?: string[];
 }
 
 export interface CertificateAuthority {
@@ -114,15 +119,16 @@ const EXTENDED_USAGES: Record<Usage, string[]> = {
 };
 
 /** The extensions of a CA certificate for `publicKey` but the authority key identifier. */
-async function caExtensions(publicKey: PublicKey, pathLength: number | undefined): Promise<Extension[]> {
+async function caExtensions(publicKey: PublicKey, pathLength: number | undefined, uriHosts: string[] | undefined): Promise<Extension[]> {
   return [
     new x509.BasicConstraintsExtension(true, pathLength, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     await x509.SubjectKeyIdentifierExtension.create(publicKey),
+    ...(uriHosts ? [permittedUriHosts(uriHosts)] : []),
   ];
 }
 
-async function selfSignedCa(key: KeyPair, name: JsonName, notBefore: Date, notAfter: Date, pathLength?: number) {
+async function selfSignedCa(key: KeyPair, name: JsonName, notBefore: Date, notAfter: Date, pathLength?: number, uriHosts?: string[]) {
   const publicKey = await x509.PublicKey.create(key.keys.publicKey);
   return x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serialNumber(),
@@ -132,7 +138,7 @@ async function selfSignedCa(key: KeyPair, name: JsonName, notBefore: Date, notAf
     keys: key.keys,
     signingAlgorithm: SIGNING_ALGORITHM,
     extensions: [
-      ...(await caExtensions(publicKey, pathLength)),
+      ...(await caExtensions(publicKey, pathLength, uriHosts)),
       await x509.AuthorityKeyIdentifierExtension.create(publicKey),
     ],
   });
@@ -190,8 +196,9 @@ class Authority implements CertificateAuthority {
     const leaf = await this.sign(
       publicKey,
       new Date(Date.now() + request.validSeconds * 1000),
-      // The identity lives in the SAN; with an empty subject that SAN is critical (RFC 5280 4.2.1.6).
-      [],
+      // The identity lives in the SAN, critical as the subject may be empty (RFC 5280 4.2.1.6); the
+      // subject names at most the Site's uid.
+      request.siteUid === undefined ? [] : [{ [SITE_UID_ATTRIBUTE]: [checkSiteUid(request.siteUid)] }],
       [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
@@ -210,16 +217,17 @@ class Authority implements CertificateAuthority {
     const name = caName(request.commonName);
     const publicKey = await x509.PublicKey.create(key.keys.publicKey);
     const notAfter = new Date(Date.now() + request.validDays * DAY_MS);
-    const cert = await this.sign(publicKey, notAfter, name, await caExtensions(publicKey, 0));
-    const anchor = await selfSignedCa(key, name, cert.notBefore, cert.notAfter, 0);
+    const cert = await this.sign(publicKey, notAfter, name, await caExtensions(publicKey, 0, request.permittedUriHosts));
+    const anchor = await selfSignedCa(key, name, cert.notBefore, cert.notAfter, 0, request.permittedUriHosts);
     return new Authority(cert, key, { root: this.cert, anchor });
   }
 }
 
-/** A new self-signed root CA with a fresh key. */
+/** A new self-signed root CA with a fresh key, optionally constrained to URI hosts (name-constraints.ts). */
 export async function createCertificateAuthority(options: {
   commonName: string;
   validDays: number;
+  permittedUriHosts?: string[];
 }): Promise<CertificateAuthority> {
   positiveInteger('validDays', options.validDays);
   const now = Date.now();
@@ -229,6 +237,8 @@ export async function createCertificateAuthority(options: {
     caName(options.commonName),
     new Date(now - CLOCK_SKEW_MS),
     new Date(now + options.validDays * DAY_MS),
+    undefined,
+    options.permittedUriHosts,
   );
   return new Authority(cert, key);
 }

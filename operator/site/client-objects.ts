@@ -5,11 +5,11 @@
  * it made by asking the cluster. The pod meets the Pod Security "restricted" profile.
  */
 import { createHash } from 'node:crypto';
-import type { V1ConfigMap, V1Pod, V1Secret, V1Toleration } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Pod, V1Secret } from '@kubernetes/client-node';
 import { JOB_LABEL } from '../api/vocabulary.js';
 import type { Assignment } from '../sitelink/assignment.js';
 import type { ObjectMeta } from '../kube/resources.js';
-import type { ClientResources } from './policy.js';
+import type { ClientSpec } from './policy-decision.js';
 import { NO_PLACEMENT, placeClientPod, type ClientPlacement } from './client-placement.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../kube/pod-security.js';
 
@@ -37,6 +37,12 @@ export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 export const JOB_FILE_KEY = 'job.json';
 const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp' };
 
+/**
+ * The client container's command: the agent's own, never the hub's. The arguments (clientPod) name
+ * the pod's paths, the site and the aggregator; which trainer runs is in the job file.
+ */
+export const CLIENT_COMMAND = ['flotilla', 'client'];
+
 /** "namespace/job" of the hub job: the agent's work-queue key. */
 export type JobKey = string;
 
@@ -51,11 +57,29 @@ export function jobKeyOfObject(obj: { metadata?: { labels?: Record<string, strin
   return namespace && job ? `${namespace}/${job}` : undefined;
 }
 
-/** Names unique per hub job: two hub namespaces may each have a job of the same name. */
+/**
+ * Names unique per hub job: two hub namespaces may each have a job of the same name. The hash of
+ * "namespace/job" is 128 bits of SHA-256, so that no one can search out a pair of jobs whose
+ * objects would share names.
+ */
 export function clientObjectNames(a: { namespace: string; job: string }) {
-  const hash = createHash('sha256').update(jobKeyOf(a)).digest('hex').slice(0, 8);
+  const hash = createHash('sha256').update(jobKeyOf(a)).digest('hex').slice(0, 32);
   const base = `${a.job.slice(0, 40).replace(/-+$/, '')}-${hash}`;
-  return { pod: `${base}-client`, secret: `${base}-client-tls`, configMap: `${base}-job` };
+  return { pod: `${base}-client`, secret: `${base}-client-tls`, configMap: `${base}-job`, networkPolicy: `${base}-client-egress` };
+}
+
+/** The labels that name a job's objects, as a label selector. */
+export function jobSelector(key: JobKey): string {
+  const [namespace, job] = key.split('/') as [string, string];
+  return `${MANAGED_SELECTOR},${JOB_NAMESPACE_LABEL}=${namespace},${JOB_LABEL}=${job}`;
+}
+
+/**
+ * Whether the agent made `obj` for this job: its managed-by and job labels say so. An object of a
+ * derived name without them is someone else's, and the agent neither changes nor deletes it.
+ */
+export function madeFor(obj: { metadata?: { labels?: Record<string, string> } }, key: JobKey): boolean {
+  return obj.metadata?.labels?.[MANAGED_BY_LABEL] === MANAGED_BY && jobKeyOfObject(obj) === key;
 }
 
 export function clientLabels(a: Assignment): Record<string, string> {
@@ -69,12 +93,13 @@ export function clientLabels(a: Assignment): Record<string, string> {
   };
 }
 
-export function jobConfigMap(a: Assignment, namespace: string): ConfigMap {
+/** The job file the client reads: the one the policy decision composed. */
+export function jobConfigMap(a: Assignment, namespace: string, jobFile: string): ConfigMap {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: clientObjectNames(a).configMap, namespace, labels: clientLabels(a) },
-    data: { [JOB_FILE_KEY]: a.jobManifest },
+    data: { [JOB_FILE_KEY]: jobFile },
   };
 }
 
@@ -107,32 +132,31 @@ export function clientTlsSecret(a: Assignment, namespace: string, c: ClientCrede
 export interface PodSettings {
   site: string;
   namespace: string;
-  /** The site's data claim when the job names none. */
-  defaultDataClaim: string;
-  resources: ClientResources;
+  /** What the policy decision allowed: resources, job file, claim, node labels, tolerations. */
+  client: ClientSpec;
   /** Where the site runs client pods, beneath the job's own placement. */
   placement?: ClientPlacement;
 }
 
 export function clientPod(a: Assignment, s: PodSettings): Pod {
   const names = clientObjectNames(a);
-  const tolerations = JSON.parse(a.tolerationsJson || '[]') as V1Toleration[];
+  const { client } = s;
   const spec: V1Pod['spec'] = {
     restartPolicy: 'OnFailure',
     automountServiceAccountToken: false,
     enableServiceLinks: false,
     securityContext: restrictedPodSecurityContext(),
-    ...placeClientPod(s.placement ?? NO_PLACEMENT, { nodeSelector: a.nodeSelector, tolerations }, s.resources),
+    ...placeClientPod(s.placement ?? NO_PLACEMENT, { nodeSelector: client.nodeSelector, tolerations: client.tolerations }, client.resources),
     containers: [
       {
         name: 'client',
         image: a.image,
-        command: a.command,
+        command: CLIENT_COMMAND,
         args: [
           ...['--job', `${PATHS.job}/${JOB_FILE_KEY}`, '--namespace', a.namespace, '--site', s.site],
           ...['--aggregator', a.aggregatorAddress, '--tls-dir', PATHS.tls, '--work-dir', PATHS.work, '--data-root', PATHS.data],
         ],
-        resources: s.resources,
+        resources: client.resources,
         securityContext: restrictedContainerSecurityContext(),
         volumeMounts: [
           { name: 'job', mountPath: PATHS.job, readOnly: true },
@@ -147,13 +171,13 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
       { name: 'job', configMap: { name: names.configMap } },
       // Group-readable: fsGroup makes the pod's group own the files.
       { name: 'tls', secret: { secretName: names.secret, defaultMode: 0o440 } },
-      { name: 'data', persistentVolumeClaim: { claimName: a.dataClaimName ?? s.defaultDataClaim, readOnly: true } },
+      { name: 'data', persistentVolumeClaim: { claimName: client.claimName, readOnly: true } },
       { name: 'work', emptyDir: {} },
       { name: 'tmp', emptyDir: {} },
     ],
   };
-  // The manifest's text is in the hash: a changed job restarts its client with the new job file.
-  const hash = createHash('sha256').update(JSON.stringify([spec, a.jobUid, a.jobManifest])).digest('hex').slice(0, 16);
+  // The job file is in the hash: a changed job restarts its client with the new file.
+  const hash = createHash('sha256').update(JSON.stringify([spec, a.jobUid, client.jobFile])).digest('hex').slice(0, 16);
   return {
     apiVersion: 'v1',
     kind: 'Pod',

@@ -1,6 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import type { Assignment } from '../sitelink/assignment.js';
 import { clientPod } from './client-objects.js';
+import type { ClientResources } from './policy-decision.js';
 import { parseClientPlacement } from './client-placement.js';
 
 const job: Assignment = {
@@ -10,7 +11,6 @@ const job: Assignment = {
   generation: 1,
   aggregatorAddress: 'heart-aggregator:8443',
   image: 'ghcr.io/flotilla/flotilla:0.1.0',
-  command: ['flotilla', 'client'],
   jobManifest: '{}',
   resourceLimits: {},
   resourceRequests: {},
@@ -26,8 +26,13 @@ const placement = parseClientPlacement({
     runtimeClassName: 'nvidia',
   },
 });
-const podFor = (resources: { limits: Record<string, string>; requests: Record<string, string> }) =>
-  clientPod(job, { site: 'st-olav', namespace: 'flotilla', defaultDataClaim: 'site-data', resources, placement }).spec!;
+const podFor = (resources: ClientResources) =>
+  clientPod(job, {
+    site: 'st-olav',
+    namespace: 'flotilla',
+    client: { resources, jobFile: '{}', claimName: 'site-data', nodeSelector: { pool: 'from-the-job' }, tolerations: [{ key: 'job', operator: 'Exists' }] },
+    placement,
+  }).spec!;
 
 describe('client placement', () => {
   test("a pod gets the site's node labels beneath the job's, and both sets of tolerations", () => {
@@ -53,5 +58,6 @@ describe('client placement', () => {
     expect(() => parseClientPlacement({ nodeSelector: { pool: 3 } }, 'p.yaml')).toThrow('p.yaml: nodeSelector must map label names to strings');
     expect(() => parseClientPlacement({ gpu: { runtime: 'nvidia' } }, 'p.yaml')).toThrow('unknown field gpu.runtime');
     expect(() => parseClientPlacement({ tolerations: 'all' }, 'p.yaml')).toThrow('tolerations must be a list');
+    expect(() => parseClientPlacement({ tolerations: [{ key: 'a', operater: 'Exists' }] }, 'p.yaml')).toThrow('p.yaml: tolerations[0] has an unknown field operater');
   });
 });

@@ -15,8 +15,9 @@
 import { readFile } from 'node:fs/promises';
 import type { V1PodSpec, V1Toleration } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import type { ClientResources } from './policy.js';
+import type { ClientResources } from './policy-decision.js';
 import { parseQuantity } from './quantity.js';
+import { parseTolerations } from './tolerations.js';
 
 export interface Placement {
   nodeSelector: Record<string, string>;
@@ -54,10 +55,13 @@ export function parseClientPlacement(doc: unknown, where = 'client placement'): 
     if (typeof nodeSelector !== 'object' || nodeSelector === null || Array.isArray(nodeSelector) || !Object.values(nodeSelector).every((v) => typeof v === 'string')) {
       fail(`${path}nodeSelector must map label names to strings`);
     }
-    if (!Array.isArray(tolerations) || !tolerations.every((t) => typeof t === 'object' && t !== null && !Array.isArray(t))) {
-      fail(`${path}tolerations must be a list of tolerations`);
+    let checked: V1Toleration[] = [];
+    try {
+      checked = parseTolerations(tolerations, `${path}tolerations`);
+    } catch (err) {
+      fail((err as Error).message);
     }
-    return { nodeSelector: nodeSelector as Record<string, string>, tolerations: tolerations as V1Toleration[] };
+    return { nodeSelector: nodeSelector as Record<string, string>, tolerations: checked };
   };
   const top = placement(doc ?? {}, '', ['gpu']);
   const rawGpu = (doc as Record<string, unknown> | null)?.gpu ?? {};

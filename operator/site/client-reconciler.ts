@@ -6,8 +6,10 @@
  * restarted agent or a reconnect neither duplicates nor orphans anything. Before the hub's first
  * set after a start nothing is removed: a hub outage must not stop the work.
  */
+import { X509Certificate } from 'node:crypto';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { JOB_LABEL } from '../api/vocabulary.js';
+import { siteUidOfPeer } from '../pki/identity.js';
 import type { Logger } from '../log.js';
 import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { Informer } from '../kube/informer.js';
@@ -28,6 +30,7 @@ import {
   jobConfigMap,
   jobKeyOf,
   jobKeyOfObject,
+  madeFor,
   MANAGED_SELECTOR,
   POD_SPEC_HASH,
   type ConfigMap,
@@ -35,8 +38,11 @@ import {
   type Pod,
   type Secret,
 } from './client-objects.js';
-import { applyObject, deleteObject, getObject, listObjects } from './kube-objects.js';
-import { decideAll, type PolicyDecision, type SitePolicy } from './policy.js';
+import { aggregatorRoute, clientNetworkPolicy, RESOLVE_EVERY_MS, type Resolve } from './client-network-policy.js';
+import { deleteObject, getObject, listObjects } from './kube-objects.js';
+import { applyOwned, createOwnedPod, ForeignObject, removeJobObjects } from './job-objects.js';
+import type { SitePolicy } from './policy.js';
+import { decideAll, type ClientSpec, type PolicyDecision } from './policy-decision.js';
 import type { ClientPlacement } from './client-placement.js';
 
 export interface ClientSigner {
@@ -48,6 +54,8 @@ export interface ClientReconcilerOptions {
   /** The agent's own namespace, where client pods run. */
   namespace: string;
   site: string;
+  /** The uid of the Site the agent is enrolled as: a client certificate of another (an earlier Site of the name) is replaced. */
+  siteUid?: string;
   policy: SitePolicy;
   /** The site's data claim, for jobs that name none. */
   defaultDataClaim: string;
@@ -56,6 +64,8 @@ export interface ClientReconcilerOptions {
   /** Where client pods run, beneath each job's own placement. */
   placement?: ClientPlacement;
   signer: ClientSigner;
+  /** How the aggregators' host names are resolved for the clients' NetworkPolicies (DNS by default). */
+  resolve?: Resolve;
   /** Called with the complete status whenever it changed. */
   onStatus(statuses: AssignmentStatus[]): void;
   log: Logger;
@@ -129,20 +139,26 @@ export class ClientReconciler {
     const assignment = this.assignments.get(key);
     const decision = assignment && this.decisions().get(key);
     if (!assignment || !decision?.allowed) {
-      await this.remove(key);
+      const gone = await removeJobObjects(this.options.kc, this.options.namespace, key);
       if (assignment && decision && !decision.allowed) this.setStatus(key, { ...identityOf(assignment), phase: 'Refused', message: decision.reason });
       else this.setStatus(key, undefined);
-      return;
+      // A pod's deletion event brings the key back; the look again is for a pod that lingers.
+      return gone ? undefined : { requeueAfterMs: 2_000 };
     }
     try {
-      const { namespace } = this.options;
-      await applyObject(this.options.kc, jobConfigMap(assignment, namespace));
-      const renewInMs = await this.ensureCertificate(assignment);
-      const pod = await this.ensurePod(assignment, decision);
+      const { kc, namespace } = this.options;
+      await applyOwned(kc, key, jobConfigMap(assignment, namespace, decision.jobFile));
+      const route = await aggregatorRoute(assignment.aggregatorAddress, this.options.resolve);
+      if (route.problem) this.options.log.warn('the client can reach no aggregator address', { site: this.options.site, namespace: assignment.namespace, job: assignment.job, problem: route.problem });
+      // Before the pod: the pod never runs without its NetworkPolicy.
+      await applyOwned(kc, key, clientNetworkPolicy(assignment, namespace, route));
+      const renewInMs = await this.ensureCertificate(key, assignment);
+      const pod = await this.ensurePod(key, assignment, decision);
       this.setStatus(key, { ...identityOf(assignment), ...podReport(pod) });
-      return { requeueAfterMs: Math.max(renewInMs, 1_000) };
+      return { requeueAfterMs: Math.max(Math.min(renewInMs, RESOLVE_EVERY_MS), 1_000) };
     } catch (err) {
-      this.setStatus(key, { ...identityOf(assignment), phase: 'Pending', message: (err as Error).message });
+      const message = (err as Error).message;
+      this.setStatus(key, { ...identityOf(assignment), phase: 'Pending', message });
       throw err;
     }
   }
@@ -150,33 +166,37 @@ export class ClientReconciler {
   /** The policy applied to the whole set; jobs that have a pod keep their place within the limits. */
   private decisions(): Map<JobKey, PolicyDecision> {
     const started = new Set(this.pods.list().map(jobKeyOfObject).filter((k): k is string => k !== undefined));
-    return decideAll(this.options.policy, [...this.assignments!.values()], started);
+    return decideAll(this.options.policy, [...this.assignments!.values()], started, { defaultDataClaim: this.options.defaultDataClaim });
   }
 
   /** Makes sure the pod's certificate is there, for this incarnation of the job and not due; returns when it is due. */
-  private async ensureCertificate(a: Assignment): Promise<number> {
+  private async ensureCertificate(key: JobKey, a: Assignment): Promise<number> {
     const { kc, namespace, site, signer } = this.options;
     const names = clientObjectNames(a);
     const secret = await getObject<Secret>(kc, { apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret });
+    if (secret && !madeFor(secret, key)) throw new ForeignObject(secret);
     const dueAt = renewalDue(secret);
     const complete = ['ca.crt', 'tls.crt', 'tls.key'].every((k) => secret?.data?.[k]);
-    if (secret && complete && secret.metadata?.labels?.[JOB_UID_LABEL] === a.jobUid && dueAt > Date.now()) return dueAt - Date.now();
+    const ours = complete && (this.options.siteUid === undefined || siteUidOf(secret) === this.options.siteUid);
+    if (secret && ours && secret.metadata?.labels?.[JOB_UID_LABEL] === a.jobUid && dueAt > Date.now()) return dueAt - Date.now();
 
-    const key = await generateKeyPair();
-    const csr = await createCsr({ role: 'client', namespace: a.namespace, job: a.job, site }, key);
+    const keyPair = await generateKeyPair();
+    const csr = await createCsr({ role: 'client', namespace: a.namespace, job: a.job, site }, keyPair);
     const signed = await signer.signClientCertificate(a.namespace, a.job, csr);
     const issuedAt = new Date();
     const notAfter = notAfterOf(signed.certificatePem);
-    await applyObject(kc, clientTlsSecret(a, namespace, { keyPem: key.privateKeyPem, certificatePem: signed.certificatePem, caPem: signed.caPem, issuedAt, notAfter }));
+    const tls = clientTlsSecret(a, namespace, { keyPem: keyPair.privateKeyPem, certificatePem: signed.certificatePem, caPem: signed.caPem, issuedAt, notAfter });
+    await applyOwned(kc, key, tls, secret ?? null);
     this.options.log.info('client certificate issued', { site, namespace: a.namespace, job: a.job, notAfter: notAfter.toISOString() });
     return (notAfter.getTime() - issuedAt.getTime()) * RENEW_AT_FRACTION;
   }
 
   /** The pod as it is (creating it if missing; replacing it if made from other inputs). */
-  private async ensurePod(a: Assignment, decision: PolicyDecision & { allowed: true }): Promise<Pod | undefined> {
-    const { kc, namespace, site, defaultDataClaim, placement } = this.options;
-    const desired = clientPod(a, { site, namespace, defaultDataClaim, resources: decision.resources, ...(placement ? { placement } : {}) });
+  private async ensurePod(key: JobKey, a: Assignment, client: ClientSpec): Promise<Pod | undefined> {
+    const { kc, namespace, site, placement } = this.options;
+    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}) });
     const existing = this.pods.get(`${namespace}/${desired.metadata!.name}`);
+    if (existing && !madeFor(existing, key)) throw new ForeignObject(existing);
     if (existing && existing.metadata?.annotations?.[POD_SPEC_HASH] !== desired.metadata!.annotations![POD_SPEC_HASH]) {
       // A pod's spec cannot change: replace it. Its deletion event brings this key back.
       if (!existing.metadata?.deletionTimestamp) {
@@ -186,35 +206,33 @@ export class ClientReconciler {
       return existing;
     }
     if (existing) return existing;
-    await applyObject(kc, desired);
-    this.options.log.info('client pod created', { site, namespace: a.namespace, job: a.job, pod: desired.metadata!.name });
-    return undefined;
+    const found = await createOwnedPod(kc, key, desired);
+    if (!found) this.options.log.info('client pod created', { site, namespace: a.namespace, job: a.job, pod: desired.metadata!.name });
+    return found;
   }
 
-  /** Deletes whatever was made for the key (pod first, then what it mounts). */
-  private async remove(key: JobKey): Promise<void> {
-    const { kc, namespace } = this.options;
-    const [jobNamespace, job] = key.split('/') as [string, string];
-    const names = clientObjectNames({ namespace: jobNamespace, job });
-    const pod = this.pods.get(`${namespace}/${names.pod}`);
-    if (pod && !pod.metadata?.deletionTimestamp) {
-      this.options.log.info('removing the client pod of a job no longer run here', { site: this.options.site, namespace: jobNamespace, job });
-    }
-    await deleteObject(kc, { apiVersion: 'v1', kind: 'Pod', namespace, name: names.pod });
-    await deleteObject(kc, { apiVersion: 'v1', kind: 'Secret', namespace, name: names.secret });
-    await deleteObject(kc, { apiVersion: 'v1', kind: 'ConfigMap', namespace, name: names.configMap });
-  }
-
-  /** Queues every job that has objects here, so that those no longer assigned are removed. */
+  /**
+   * Queues every job that has objects here, so that those no longer assigned are removed, and
+   * removes what an assigned job has under names it no longer uses (an older agent's).
+   */
   private async sweep(): Promise<void> {
     const { kc, namespace } = this.options;
-    const [secrets, configMaps] = await Promise.all([
+    const [secrets, configMaps, policies] = await Promise.all([
       listObjects<Secret>(kc, { group: '', version: 'v1', plural: 'secrets', namespace }, MANAGED_SELECTOR),
       listObjects<ConfigMap>(kc, { group: '', version: 'v1', plural: 'configmaps', namespace }, MANAGED_SELECTOR),
+      listObjects<ConfigMap>(kc, { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', namespace }, MANAGED_SELECTOR),
     ]);
-    for (const obj of [...this.pods.list(), ...secrets, ...configMaps]) {
+    const stale = new Set<JobKey>();
+    for (const obj of [...this.pods.list(), ...secrets, ...configMaps, ...policies]) {
       const key = jobKeyOfObject(obj);
-      if (key) this.queue.add(key);
+      if (!key) continue;
+      const assignment = this.assignments?.get(key);
+      if (!assignment) this.queue.add(key);
+      else if (!Object.values(clientObjectNames(assignment)).includes(obj.metadata!.name!)) stale.add(key);
+    }
+    for (const key of stale) {
+      const current = new Set(Object.values(clientObjectNames(this.assignments!.get(key)!)));
+      await removeJobObjects(kc, namespace, key, current);
     }
   }
 
@@ -230,6 +248,15 @@ export class ClientReconciler {
 
 function identityOf(a: Assignment): Pick<AssignmentStatus, 'namespace' | 'job' | 'jobUid'> {
   return { namespace: a.namespace, job: a.job, jobUid: a.jobUid };
+}
+
+/** The Site uid the Secret's certificate names, if it can be read. */
+function siteUidOf(secret: Secret | undefined): string | undefined {
+  try {
+    return siteUidOfPeer(new X509Certificate(Buffer.from(secret?.data?.['tls.crt'] ?? '', 'base64')));
+  } catch {
+    return undefined;
+  }
 }
 
 /** When the Secret's certificate is due for renewal (0 when unknown: renew now). */

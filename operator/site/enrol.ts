@@ -1,7 +1,8 @@
 /**
  * Enrolment: once, with the join bundle. The agent's key is generated here and stays here; the hub
  * signs a CSR for spiffe://flotilla.dev/site/<site> if the single-use token is good. The gateway's
- * enrolment port is verified against the hub CA carried in the bundle.
+ * enrolment port must be the hub (spiffe://flotilla.dev/hub) signed by the site CA carried in the
+ * bundle, which the agent pins from then on.
  */
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { Backoff } from '../process/backoff.js';
@@ -10,10 +11,11 @@ import type { JoinBundle } from '../sitelink/join-bundle.js';
 import { SiteEnrollment } from '../sitelink/proto.js';
 import { createCsr } from '../pki/csr.js';
 import { generateKeyPair } from '../pki/keys.js';
+import { expectServer } from '../pki/peer-check.js';
 import { checkIdentity, type AgentIdentity } from './agent-identity.js';
 
-/** Failures worth another try: the hub is not there (yet). Anything else is final. */
-const RETRYABLE = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.INTERNAL]);
+/** Failures worth another try: the hub is not there (yet), or asks to slow down. Anything else is final. */
+const RETRYABLE = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.INTERNAL, status.RESOURCE_EXHAUSTED]);
 
 export async function enrol(
   bundle: JoinBundle,
@@ -23,7 +25,10 @@ export async function enrol(
   const backoff = options.backoff ?? new Backoff(1_000, 30_000);
   const key = await generateKeyPair();
   const csrPem = await createCsr({ role: 'site-agent', site: bundle.site }, key);
-  const client = new SiteEnrollment(bundle.enrollment, credentials.createSsl(Buffer.from(bundle.caPem)));
+  const client = new SiteEnrollment(
+    bundle.enrollment,
+    credentials.createSsl(Buffer.from(bundle.caPem), null, null, { checkServerIdentity: expectServer({ role: 'hub' }, bundle.caPem, 'the site CA') }),
+  );
   try {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -41,7 +46,8 @@ export async function enrol(
             site: bundle.site,
             hub: bundle.hub,
             enrollment: bundle.enrollment,
-            caPem: response.caPem,
+            // The site CA of the bundle, handed over out of band, is the one pinned.
+            caPem: bundle.caPem,
             keyPem: key.privateKeyPem,
             certificatePem: response.certificatePem,
             receivedAt: new Date().toISOString(),

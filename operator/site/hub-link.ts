@@ -14,6 +14,7 @@ import { SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCer
 import { createCsr } from '../pki/csr.js';
 import { isRevocation } from '../sitelink/revocation.js';
 import { generateKeyPair } from '../pki/keys.js';
+import { expectServer } from '../pki/peer-check.js';
 import { checkIdentity, saveIdentity, validityOf, type AgentIdentity } from './agent-identity.js';
 
 export interface HubLinkOptions {
@@ -98,7 +99,10 @@ export class HubLink {
     const { timeMs = 30_000, timeoutMs = 10_000 } = this.options.keepalive ?? {};
     return new SiteGateway(
       identity.hub,
-      credentials.createSsl(Buffer.from(identity.caPem), Buffer.from(identity.keyPem), Buffer.from(identity.certificatePem)),
+      // The hub is spiffe://flotilla.dev/hub, signed by the site CA pinned at enrolment, and nothing else.
+      credentials.createSsl(Buffer.from(identity.caPem), Buffer.from(identity.keyPem), Buffer.from(identity.certificatePem), {
+        checkServerIdentity: expectServer({ role: 'hub' }, identity.caPem, 'the site CA'),
+      }),
       { 'grpc.keepalive_time_ms': timeMs, 'grpc.keepalive_timeout_ms': timeoutMs, 'grpc.keepalive_permit_without_calls': 1 },
     );
   }
@@ -180,7 +184,8 @@ export class HubLink {
           ...this.identity,
           keyPem: key.privateKeyPem,
           certificatePem: signed.certificatePem,
-          caPem: signed.caPem || this.identity.caPem,
+          // The pinned site CA stays: a renewal never changes whom the agent trusts.
+          caPem: this.identity.caPem,
           receivedAt: new Date().toISOString(),
         },
         'the renewed certificate',

@@ -4,12 +4,14 @@
  * When the hub revokes the site the agent records it, removes its client pods, says so once and
  * exits with EXIT_REVOKED; started again, it finds the record and does not dial the hub.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packageRoot } from '../api/crds.js';
 import { decodeJoinBundle } from '../sitelink/join-bundle.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { siteUidOfPeer } from '../pki/identity.js';
 import { createLogger, type Logger } from '../log.js';
 import { loadIdentity, saveIdentity } from './agent-identity.js';
 import { ClientReconciler } from './client-reconciler.js';
@@ -51,6 +53,7 @@ function agentVersion(): string {
 export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAgent> {
   const log = options.log ?? createLogger('site-agent', { namespace: options.namespace });
   const version = agentVersion();
+  if (options.policy.unset) log.warn('no policy file (--policy): every assignment will be refused, nothing runs here until the hospital sets one');
   const kc = loadKubeConfig(options.kubeconfig);
   const recorded = await loadRevocation(options.stateDir);
   if (recorded) {
@@ -94,6 +97,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     kc,
     namespace: options.namespace,
     site: identity.site,
+    siteUid: siteUidOfPeer(new X509Certificate(identity.certificatePem)),
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),

@@ -1,44 +1,76 @@
 /**
- * The site's local policy: what the hospital allows the hub to run in its cluster, whatever the
- * hub asks. Set by the hospital in a YAML file; an assignment outside it is refused and reported as
- * such, and nothing is created for it.
+ * The site's local policy: what the hospital lets the hub run beside its patient data, whatever the
+ * hub asks. Set by the hospital in a YAML file. Nothing is allowed that the file does not allow: a
+ * list left out allows nothing, and without a file at all every assignment is refused, saying so.
+ * An assignment outside the policy is refused and reported as such, and nothing is made for it
+ * (policy-decision.ts decides).
  *
  *   allowedJobNamespaces: [cardiology]        # hub namespaces whose jobs may run here
  *   allowedImages: ["ghcr.io/flotilla/**"]    # '*' any run of characters but '/', '**' any, '?' one
+ *   trainers:
+ *     builtin: true                           # the built-in tabular trainer
+ *     commands:                               # bring-your-own trainers: each argv, exactly as jobs give it
+ *       - [python3, /opt/trainer/train.py]
+ *   allowedClaims: [cardiology-records]       # claims a job may name in data.claimName (the site's
+ *                                             # own data claim is always allowed)
+ *   allowedNodeSelectors: {pool: [research]}  # node labels, and their values, a job may ask for
+ *   allowedTolerations:                       # tolerations a job may ask for (exactly these)
+ *     - {key: research, operator: Exists, effect: NoSchedule}
  *   maxCpu: "4"                               # per client pod; also its limit when the job sets none
  *   maxMemory: 8Gi
  *   allowGpu: false
  *   maxConcurrentJobs: 2
  *
- * A field left out sets no limit, except allowGpu, which defaults to false.
+ * The ceilings (maxCpu, maxMemory, maxConcurrentJobs) set no limit when left out; allowGpu
+ * defaults to false.
  */
 import { readFile } from 'node:fs/promises';
+import type { V1Toleration } from '@kubernetes/client-node';
 import YAML from 'yaml';
-import type { Assignment } from '../sitelink/assignment.js';
 import { parseQuantity } from './quantity.js';
+import { parseTolerations } from './tolerations.js';
+
+export interface TrainerAllowance {
+  /** The built-in tabular trainer. */
+  builtin: boolean;
+  /** Bring-your-own trainer commands, each an argv a job's trainer.command must equal. */
+  commands: string[][];
+}
 
 export interface SitePolicy {
+  /** The agent runs without a policy file: nothing is allowed, and every refusal says why. */
+  unset?: true;
   allowedJobNamespaces?: string[];
   allowedImages?: string[];
+  trainers?: TrainerAllowance;
+  allowedClaims?: string[];
+  allowedNodeSelectors?: Record<string, string[]>;
+  allowedTolerations?: V1Toleration[];
   maxCpu?: string;
   maxMemory?: string;
   allowGpu: boolean;
   maxConcurrentJobs?: number;
 }
 
-/** Container resources within the policy's ceilings. */
-export interface ClientResources {
-  limits: Record<string, string>;
-  requests: Record<string, string>;
-}
+/** The policy of an agent started without a policy file. */
+export const NO_POLICY: SitePolicy = { unset: true, allowGpu: false };
 
-export type PolicyDecision = { allowed: true; resources: ClientResources } | { allowed: false; reason: string };
+const FIELDS = new Set([
+  'allowedJobNamespaces',
+  'allowedImages',
+  'trainers',
+  'allowedClaims',
+  'allowedNodeSelectors',
+  'allowedTolerations',
+  'maxCpu',
+  'maxMemory',
+  'allowGpu',
+  'maxConcurrentJobs',
+]);
 
-const FIELDS = new Set(['allowedJobNamespaces', 'allowedImages', 'maxCpu', 'maxMemory', 'allowGpu', 'maxConcurrentJobs']);
-
-/** Reads and checks a policy file; no file means no limits but the GPU ban. */
+/** Reads and checks a policy file; no file is NO_POLICY, under which nothing runs. */
 export async function loadPolicy(file: string | undefined): Promise<SitePolicy> {
-  if (!file) return { allowGpu: false };
+  if (!file) return NO_POLICY;
   let doc: unknown;
   try {
     doc = YAML.parse(await readFile(file, 'utf8')) ?? {};
@@ -55,10 +87,11 @@ export function parsePolicy(doc: unknown, where = 'policy'): SitePolicy {
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) fail('expected a mapping of policy fields');
   const raw = doc as Record<string, unknown>;
   for (const key of Object.keys(raw)) if (!FIELDS.has(key)) fail(`unknown field ${key} (known: ${[...FIELDS].join(', ')})`);
+  const isStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((v) => typeof v === 'string');
   const strings = (key: string) => {
     const value = raw[key];
     if (value === undefined) return undefined;
-    if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) fail(`${key} must be a list of strings`);
+    if (!isStrings(value)) fail(`${key} must be a list of strings`);
     return value as string[];
   };
   const quantity = (key: string) => {
@@ -83,70 +116,40 @@ export function parsePolicy(doc: unknown, where = 'policy'): SitePolicy {
   };
   assign('allowedJobNamespaces', strings('allowedJobNamespaces'));
   assign('allowedImages', strings('allowedImages'));
+  assign('trainers', trainers(raw.trainers, fail));
+  assign('allowedClaims', strings('allowedClaims'));
+  assign('allowedNodeSelectors', nodeSelectors(raw.allowedNodeSelectors, fail));
+  if (raw.allowedTolerations !== undefined) {
+    try {
+      policy.allowedTolerations = parseTolerations(raw.allowedTolerations, 'allowedTolerations');
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
   assign('maxCpu', quantity('maxCpu'));
   assign('maxMemory', quantity('maxMemory'));
   assign('maxConcurrentJobs', maxConcurrentJobs as number | undefined);
   return policy;
 }
 
-/** A glob over image references: '**' any characters, '*' any but '/', '?' one but '/'. */
-export function imageMatches(glob: string, image: string): boolean {
-  const pattern = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*|\*|\?/g, (token) =>
-    token === '**' ? '.*' : token === '*' ? '[^/]*' : '[^/]',
-  );
-  return new RegExp(`^${pattern}$`).test(image);
+function trainers(value: unknown, fail: (message: string) => never): TrainerAllowance | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('trainers must be a mapping (builtin, commands)');
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) if (key !== 'builtin' && key !== 'commands') fail(`unknown field trainers.${key} (known: builtin, commands)`);
+  const { builtin = false, commands = [] } = raw;
+  if (typeof builtin !== 'boolean') fail('trainers.builtin must be true or false');
+  const argv = (c: unknown) => Array.isArray(c) && c.length > 0 && c.every((part) => typeof part === 'string' && part.length > 0);
+  if (!Array.isArray(commands) || !commands.every(argv)) fail('trainers.commands must be a list of commands, each a non-empty list of strings (argv, no shell)');
+  return { builtin: builtin as boolean, commands: (commands as string[][]).map((c) => [...c]) };
 }
 
-const isGpu = (resource: string) => /gpu/i.test(resource);
-
-/** Whether one assignment, alone, is within the policy; and if so the resources its pod gets. */
-export function decide(policy: SitePolicy, a: Assignment): PolicyDecision {
-  const no = (reason: string): PolicyDecision => ({ allowed: false, reason: `refused by the site's policy: ${reason}` });
-  if (policy.allowedJobNamespaces && !policy.allowedJobNamespaces.includes(a.namespace)) {
-    return no(`jobs of hub namespace ${a.namespace} are not allowed (allowedJobNamespaces: ${policy.allowedJobNamespaces.join(', ') || 'none'})`);
+function nodeSelectors(value: unknown, fail: (message: string) => never): Record<string, string[]> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail('allowedNodeSelectors must map node labels to lists of allowed values');
+  const entries = Object.entries(value as Record<string, unknown>);
+  for (const [label, values] of entries) {
+    if (!Array.isArray(values) || !values.every((v) => typeof v === 'string')) fail(`allowedNodeSelectors.${label} must be a list of allowed values`);
   }
-  if (policy.allowedImages && !policy.allowedImages.some((glob) => imageMatches(glob, a.image))) {
-    return no(`image ${a.image} matches none of allowedImages (${policy.allowedImages.join(', ') || 'none'})`);
-  }
-  const limits = { ...a.resourceLimits };
-  const requests = { ...a.resourceRequests };
-  for (const [resource, value] of [...Object.entries(limits), ...Object.entries(requests)]) {
-    let amount: number;
-    try {
-      amount = parseQuantity(value);
-    } catch (err) {
-      return no(`resource ${resource}: ${(err as Error).message}`);
-    }
-    if (isGpu(resource) && amount > 0 && !policy.allowGpu) return no(`${resource} asked for, and this site allows no GPUs`);
-  }
-  for (const [resource, ceiling] of [['cpu', policy.maxCpu], ['memory', policy.maxMemory]] as const) {
-    if (ceiling === undefined) continue;
-    const max = parseQuantity(ceiling);
-    for (const [kind, asked] of [['limit', limits[resource]], ['request', requests[resource]]] as const) {
-      if (asked !== undefined && parseQuantity(asked) > max) return no(`${resource} ${kind} ${asked} is above the site's ceiling ${ceiling}`);
-    }
-    // Without a limit the pod could take the node: the ceiling becomes its limit.
-    limits[resource] ??= ceiling;
-  }
-  return { allowed: true, resources: { limits, requests } };
-}
-
-/**
- * Decides a whole assignment set. Within maxConcurrentJobs, jobs that already run keep their place
- * ahead of new ones, so a new assignment never displaces one in progress.
- */
-export function decideAll(policy: SitePolicy, assignments: Assignment[], running: ReadonlySet<string>): Map<string, PolicyDecision> {
-  const decisions = new Map<string, PolicyDecision>();
-  const key = (a: Assignment) => `${a.namespace}/${a.job}`;
-  const ordered = [...assignments].sort((a, b) => Number(running.has(key(b))) - Number(running.has(key(a))));
-  let admitted = 0;
-  for (const a of ordered) {
-    let decision = decide(policy, a);
-    if (decision.allowed && policy.maxConcurrentJobs !== undefined && admitted >= policy.maxConcurrentJobs) {
-      decision = { allowed: false, reason: `refused by the site's policy: the site runs at most ${policy.maxConcurrentJobs} job(s) at once (maxConcurrentJobs)` };
-    }
-    if (decision.allowed) admitted++;
-    decisions.set(key(a), decision);
-  }
-  return decisions;
+  return Object.fromEntries(entries) as Record<string, string[]>;
 }

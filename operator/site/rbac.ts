@@ -1,7 +1,8 @@
 /**
- * What the site agent may do in the hospital's cluster: manage client pods, their Secrets and
- * ConfigMaps, in its own namespace and nowhere else. Applying an object that does not exist yet
- * needs "create" beside "patch".
+ * What the site agent may do in the hospital's cluster: manage client pods, their Secrets,
+ * ConfigMaps and NetworkPolicies, in its own namespace and nowhere else. Applying an object that
+ * does not exist yet needs "create" beside "patch"; each object of a name the agent needs is read
+ * first ("get"), so that one it did not make is left alone.
  * The site chart's Role has the same rules (a chart test keeps them equal); the integration tests
  * run the agent with exactly this Role.
  */
@@ -15,11 +16,13 @@ export function siteAgentRole(namespace: string): V1Role {
     kind: 'Role',
     metadata: { name: SITE_AGENT_ROLE, namespace, labels: { 'app.kubernetes.io/name': 'flotilla', 'app.kubernetes.io/component': 'site-agent' } },
     rules: [
-      // Cached by label, applied, replaced or removed.
-      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
-      // A certificate Secret is read back for its expiry; both are swept by label.
+      // Cached by label, created, replaced or removed; read when one of the name is there already.
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+      // A certificate Secret is read back for its expiry; each is swept by label.
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'create', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+      // Each client pod's own: nothing in, out to its aggregator only.
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
     ],
   };
 }

@@ -11,7 +11,6 @@ export interface Assignment {
   generation: number;
   aggregatorAddress: string;
   image: string;
-  command: string[];
   /** The FederatedJob the client runs with, as JSON. */
   jobManifest: string;
   dataClaimName?: string;

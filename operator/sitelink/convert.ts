@@ -2,6 +2,7 @@
  * Between the site protocol's types (sitelink/assignment.ts) and the site protocol's messages. The
  * wire has no "absent" for strings: an empty string there is an absent optional here.
  */
+import { bounded, MAX_REPORT_MESSAGE } from '../api/bounds.js';
 import type { Assignment, AssignmentPhase, AssignmentStatus } from './assignment.js';
 import type { AssignmentMessage, AssignmentMessage__Output, AssignmentStatusMessage, StatusReport__Output } from './proto.js';
 
@@ -13,7 +14,6 @@ export function assignmentToMessage(a: Assignment): AssignmentMessage {
     generation: a.generation,
     aggregatorAddress: a.aggregatorAddress,
     image: a.image,
-    command: a.command,
     jobManifest: a.jobManifest,
     dataClaimName: a.dataClaimName ?? '',
     dataPath: a.dataPath ?? '',
@@ -32,7 +32,6 @@ export function assignmentFromMessage(m: AssignmentMessage__Output): Assignment 
     generation: m.generation,
     aggregatorAddress: m.aggregatorAddress,
     image: m.image,
-    command: [...m.command],
     jobManifest: m.jobManifest,
     ...(m.dataClaimName ? { dataClaimName: m.dataClaimName } : {}),
     ...(m.dataPath ? { dataPath: m.dataPath } : {}),
@@ -59,6 +58,7 @@ export function statusesFromMessage(report: StatusReport__Output | null | undefi
   });
 }
 
+/** A status as the agent sends it: its message cut to what the hub keeps (api/bounds.ts). */
 export function statusToMessage(s: AssignmentStatus): AssignmentStatusMessage {
-  return { namespace: s.namespace, job: s.job, jobUid: s.jobUid, phase: s.phase, message: s.message };
+  return { namespace: s.namespace, job: s.job, jobUid: s.jobUid, phase: s.phase, message: bounded(s.message, MAX_REPORT_MESSAGE) };
 }

@@ -194,19 +194,21 @@ describe('docs/install.md, run', () => {
     expect(createHash('sha256').update(model).digest('hex')).toBe(status.model.sha256);
   });
 
-  test('6. Taking it down: nothing is left but the CRDs, the hub CA, its Lease and the hospital\'s records volume', async () => {
+  test('6. Taking it down: nothing is left but the CRDs, the hub CAs, the revoked sites, its Lease and the hospital\'s records volume', async () => {
     await runSection('6. Taking it down');
     const left = async () => ({ hub: difference(hubBaseline, await everyObject(hub)), hospital: difference(hospitalBaseline, await everyObject(hospital)) });
     const expected = {
       hub: {
         added: [
           'APIService v1alpha1.flotilla.dev',
+          'ConfigMap flotilla-system/flotilla-revoked-sites',
           'CustomResourceDefinition federatedjobs.flotilla.dev',
           'CustomResourceDefinition sites.flotilla.dev',
           'Lease flotilla-system/flotilla-operator',
           'Namespace cardiology',
           'Namespace flotilla-system',
-          'Secret flotilla-system/flotilla-ca',
+          'Secret flotilla-system/flotilla-job-ca',
+          'Secret flotilla-system/flotilla-site-ca',
         ],
         removed: [],
       },

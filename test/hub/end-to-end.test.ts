@@ -69,6 +69,8 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     await mkdir(dir, { recursive: true });
     const secret = await hub.kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`, '--output=jsonpath={.data.bundle}');
     await writeFile(path.join(dir, 'join-bundle'), Buffer.from(secret, 'base64'));
+    // The hospital lets the hub's job namespace run the built-in trainer in the Flotilla image.
+    await writeFile(path.join(dir, 'policy.json'), JSON.stringify({ allowedJobNamespaces: [JOB_NAMESPACE], allowedImages: ['ghcr.io/flotilla-dev/**'], trainers: { builtin: true } }));
     const args = [
       path.join(packageRoot, 'dist/operator/cli/main.js'),
       'site-agent',
@@ -76,6 +78,7 @@ describe('end to end: hub, two hospitals, one federated job', () => {
       `--state-dir=${path.join(dir, 'state')}`,
       `--kubeconfig=${h.cluster.kubeconfigPath}`,
       `--join=${path.join(dir, 'join-bundle')}`,
+      `--policy=${path.join(dir, 'policy.json')}`,
     ];
     const log = createWriteStream(path.join(h.cluster.dir, 'site-agent.log'));
     h.agent = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -84,7 +87,7 @@ describe('end to end: hub, two hospitals, one federated job', () => {
   };
 
   test('the operator makes a join bundle per Site; the agents enrol and connect', async () => {
-    for (const h of hospitals) await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: {} });
+    for (const h of hospitals) await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } });
     for (const h of hospitals) {
       await eventually(
         () => hub.kubectl('get', 'secret', `flotilla-join-bundle-${h.name}`, `--namespace=${OPERATOR_NAMESPACE}`).then(() => true),

@@ -11,7 +11,7 @@ import { Informer } from '../../operator/kube/informer.js';
 import { eventually } from '../support/eventually.js';
 import { resolveBinDir } from '../support/envtest/controlplane.js';
 import type { OperatorProcess } from '../support/operator-process.js';
-import { federatedJob, JOB_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
+import { federatedJob, JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
 
 jest.setTimeout(300_000);
 
@@ -83,9 +83,13 @@ describe('FederatedJob controllers', () => {
     await eventually(() => get('deployment', 'heart-aggregator').then(() => true), 60_000, 'the aggregator Deployment');
     const { metadata } = await job('heart');
     expect(metadata.finalizers).toContain('flotilla.dev/cleanup');
+    const deployment = await get('deployment', 'heart-aggregator');
+    const tlsName = (deployment as unknown as { spec: { template: { spec: { volumes: { name: string; secret?: { secretName: string } }[] } } } }).spec.template.spec.volumes.find(
+      (v) => v.name === 'tls',
+    )!.secret!.secretName;
     for (const [kind, name] of [
       ['configmap', 'heart-spec'],
-      ['secret', 'heart-aggregator-tls'],
+      ['secret', tlsName],
       ['persistentvolumeclaim', 'heart-checkpoints'],
       ['deployment', 'heart-aggregator'],
       ['service', 'heart-aggregator'],
@@ -93,19 +97,24 @@ describe('FederatedJob controllers', () => {
       const obj = await get(kind, name);
       expect(obj.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'FederatedJob', name: 'heart', uid: metadata.uid, controller: true })]);
       expect(obj.metadata.labels).toMatchObject({ 'flotilla.dev/job': 'heart', 'app.kubernetes.io/managed-by': 'flotilla-operator' });
-      expect(obj.metadata.managedFields).toContainEqual(expect.objectContaining({ manager: 'flotilla-operator', operation: 'Apply' }));
+      // Applied, but for the TLS Secret: created once (the operator may not change Secrets here).
+      const operation = kind === 'secret' ? 'Update' : 'Apply';
+      expect(obj.metadata.managedFields).toContainEqual(expect.objectContaining({ manager: 'flotilla-operator', operation }));
     }
     // The aggregator's certificate: its identity, the names sites dial, issued by the job's own CA.
-    const tls = await get('secret', 'heart-aggregator-tls');
+    const tls = await get('secret', tlsName);
     const pem = (key: string) => Buffer.from(tls.data![key]!, 'base64').toString('utf8');
     const cert = new X509Certificate(pem('tls.crt'));
-    expect(cert.subjectAltName).toContain('URI:spiffe://flotilla.dev/ns/research/job/heart/aggregator');
+    expect(cert.subjectAltName).toContain('URI:spiffe://heart.research.jobs.flotilla.dev/aggregator');
     expect(cert.subjectAltName).toContain('DNS:heart-aggregator.research.svc');
     expect(cert.verify(new X509Certificate(pem('ca.crt')).publicKey)).toBe(true);
-    const jobCa = new X509Certificate(Buffer.from((await get('secret', 'heart-flotilla-ca')).data!['tls.crt']!, 'base64'));
+    // The job's CA is in the operator's namespace; beside the job, only its public anchor.
+    const caSecret = JSON.parse(await hub.kubectl('get', 'secret', `flotilla-job-ca-${metadata.uid}`, `--namespace=${OPERATOR_NAMESPACE}`, '--output=json')) as Obj;
+    const jobCa = new X509Certificate(Buffer.from(caSecret.data!['tls.crt']!, 'base64'));
     const der = (c: X509Certificate) => c.publicKey.export({ type: 'spki', format: 'der' });
     expect(der(new X509Certificate(pem('ca.crt')))).toEqual(der(jobCa));
     expect(cert.verify(jobCa.publicKey)).toBe(true);
+    await expect(get('secret', 'heart-flotilla-ca')).rejects.toThrow(/NotFound/);
   });
 
   test('the aggregator pod passes the restricted Pod Security profile and the job runs', async () => {
@@ -154,10 +163,11 @@ describe('FederatedJob controllers', () => {
     expect(await updatesOver('quiet', 3)).toBe(0);
   });
 
-  test('deleting the job removes everything it made, then the job', async () => {
+  test('deleting the job removes everything it made, its CA too, then the job', async () => {
     await hub.apply(federatedJob('doomed'));
     // Running: the aggregator pod holds the checkpoint claim.
     await running('doomed');
+    const uid = (await get('federatedjob', 'doomed')).metadata.uid;
     await hub.kubectl('delete', 'federatedjob', 'doomed', `--namespace=${JOB_NAMESPACE}`, '--wait=true', '--timeout=60s');
     const left = () =>
       hub.kubectl(
@@ -169,7 +179,7 @@ describe('FederatedJob controllers', () => {
       );
     // The claim goes last: kube-controller-manager holds it until the aggregator pod using it is gone.
     await eventually(async () => (await left()).trim() === '', 60_000, 'every object of the job to be gone');
-    await expect(hub.kubectl('get', 'secret', 'doomed-flotilla-ca', `--namespace=${JOB_NAMESPACE}`)).rejects.toThrow(/NotFound/);
+    await expect(hub.kubectl('get', 'secret', `flotilla-job-ca-${uid}`, `--namespace=${OPERATOR_NAMESPACE}`)).rejects.toThrow(/NotFound/);
   });
 
   // The CRD refuses such a name now; the operator's InvalidName is for jobs stored before it did.

@@ -66,7 +66,7 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
     await eventually(() => operator.isReady(), 60_000, 'the operator to lead', POLL_MS);
 
     for (const [name, site] of sites) {
-      await hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: {} }));
+      await hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } }));
       await site.kubectl(['create', 'namespace', SITE_NAMESPACE]);
       // The hospital's records on its own node; they never leave this cluster.
       const data = await site.persistentVolume({ namespace: SITE_NAMESPACE, name: 'site-data' });
@@ -92,6 +92,8 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
     await hub.kubectl(['wait', '--for=create', '--timeout=60s', bundleSecret, `--namespace=${OPERATOR_NAMESPACE}`]);
     const bundle = await hub.kubectl(['get', bundleSecret, `--namespace=${OPERATOR_NAMESPACE}`, '--output=jsonpath={.data.bundle}']);
     await writeFile(path.join(dir, 'join-bundle'), Buffer.from(bundle, 'base64'));
+    // The hospital lets the hub's job namespace run the built-in trainer in its mirror of the image.
+    await writeFile(path.join(dir, 'policy.json'), JSON.stringify({ allowedJobNamespaces: [JOB_NAMESPACE], allowedImages: [nodes.image.name], trainers: { builtin: true } }));
     const log = createWriteStream(path.join(site.controlPlane.dir, 'site-agent.log'));
     const agent = spawn(
       process.execPath,
@@ -103,6 +105,7 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
         `--kubeconfig=${site.controlPlane.kubeconfigPath}`,
         `--join=${path.join(dir, 'join-bundle')}`,
         `--client-image=${nodes.image.name}`,
+        `--policy=${path.join(dir, 'policy.json')}`,
       ],
       { stdio: ['ignore', 'pipe', 'pipe'] },
     );

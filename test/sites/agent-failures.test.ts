@@ -87,13 +87,13 @@ describe("the site agent's failures", () => {
 
     const log = createLogger('site-agent-quota');
     log.level = 'error';
-    const { bundle } = await hub.tokens.issue('haugesund', 600);
+    const { bundle } = await hub.issueToken('haugesund', 600);
     const agent = await startSiteAgent({
       joinBundle: async () => bundle,
       namespace: NS,
       stateDir: await stateDir(),
       kubeconfig,
-      policy: parsePolicy({}),
+      policy: parsePolicy({ allowedJobNamespaces: ['cardiology'], allowedImages: ['ghcr.io/flotilla/**'], trainers: { builtin: true } }),
       siteDataClaim: 'site-data',
       backoff: { baseMs: 200, maxMs: 1_000 },
       keepalive: { timeMs: 1_000, timeoutMs: 1_000 },
@@ -108,7 +108,7 @@ describe("the site agent's failures", () => {
     expect(reported('haugesund', 'heart')!.phase).toBe('Pending');
     // What the hub's Site controller writes from that session says it too.
     const status = siteStatus({ site: hub.sites.get('haugesund')!, session: hub.sessions.get('haugesund'), now: new Date() });
-    expect(status.jobs).toEqual([{ namespace: 'cardiology', name: 'heart', phase: 'Pending', message }]);
+    expect(status.jobs).toEqual([{ namespace: 'cardiology', name: 'heart', jobUid: assignment('heart').jobUid, phase: 'Pending', message }]);
 
     await siteCluster.kubectl(['delete', 'resourcequota', 'no-pods', '-n', NS]);
     await eventually(() => reported('haugesund', 'heart')?.phase === 'Running', 90_000, 'the client to run once the quota is gone');
@@ -153,14 +153,16 @@ describe('a revoked site', () => {
       namespace: OPERATOR_NS,
       gatewayAddress: `127.0.0.1:${relay.port}`,
       enrollmentAddress: `127.0.0.1:${hub.ports.enrollment}`,
-      caPem: hub.pki.rootCa().certPem,
+      caPem: hub.pki.siteCa().certPem,
     });
     const bundleFile = join(state, '..', `${NS}.bundle`);
-    await writeFile(bundleFile, (await tokens.issue('bodo', 600)).bundle);
-    cleanup.push(() => rm(bundleFile, { force: true }));
+    await writeFile(bundleFile, (await tokens.issue({ name: 'bodo', uid: hub.sites.get('bodo')!.metadata.uid! }, 600)).bundle);
+    const policyFile = join(state, '..', `${NS}.policy.json`);
+    await writeFile(policyFile, JSON.stringify({ allowedJobNamespaces: ['cardiology'], allowedImages: ['ghcr.io/flotilla/**'], trainers: { builtin: true } }));
+    cleanup.push(() => rm(bundleFile, { force: true }), () => rm(policyFile, { force: true }));
     hub.assignments.set('bodo', [assignment('heart')]);
 
-    const first = siteAgent([`--namespace=${NS}`, `--state-dir=${state}`, `--join=${bundleFile}`, `--kubeconfig=${kubeconfig}`]);
+    const first = siteAgent([`--namespace=${NS}`, `--state-dir=${state}`, `--join=${bundleFile}`, `--kubeconfig=${kubeconfig}`, `--policy=${policyFile}`]);
     await eventually(() => reported('bodo', 'heart')?.phase === 'Running', 60_000, 'the client to run');
     expect(await clientObjects(NS)).toHaveLength(3);
 

@@ -35,6 +35,7 @@ const NODE = 'site-node';
 const policy = parsePolicy({
   allowedJobNamespaces: ['cardiology'],
   allowedImages: ['ghcr.io/flotilla/**'],
+  trainers: { builtin: true },
   maxCpu: '2',
   maxMemory: '4Gi',
   allowGpu: false,
@@ -123,7 +124,7 @@ describe('a site agent', () => {
   afterAll(() => agent?.stop());
 
   test('enrols with its token once: the key stays in its state directory, the token is spent', async () => {
-    const { bundle } = await hub.tokens.issue('st-olav', 600);
+    const { bundle } = await hub.issueToken('st-olav', 600);
     agent = await startAgent(NS, kubeconfig, stateDir, bundle);
     expect(agent.site).toBe('st-olav');
     const file = await stat(join(stateDir, 'agent.json'));
@@ -134,11 +135,11 @@ describe('a site agent', () => {
 
     const elsewhere = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
     cleanup.push(() => rm(elsewhere, { recursive: true, force: true }));
-    await expect(startAgent(NS, kubeconfig, elsewhere, bundle)).rejects.toThrow(/already used/);
+    await expect(startAgent(NS, kubeconfig, elsewhere, bundle)).rejects.toThrow(/join token was refused/);
 
-    const { bundle: shortLived, expiresAt } = await hub.tokens.issue('st-olav', 1);
+    const { bundle: shortLived, expiresAt } = await hub.issueToken('st-olav', 1);
     await until(expiresAt);
-    await expect(startAgent(NS, kubeconfig, elsewhere, shortLived)).rejects.toThrow(/expired/);
+    await expect(startAgent(NS, kubeconfig, elsewhere, shortLived)).rejects.toThrow(/join token was refused/);
   });
 
   test("runs an assignment's client pod, certificate and job manifest, within Pod Security restricted", async () => {
@@ -273,7 +274,7 @@ describe('certificate renewal', () => {
     const stateDir = await mkdtemp(join(tmpdir(), 'flotilla-agent-'));
     cleanup.push(() => rm(stateDir, { recursive: true, force: true }));
     shortHub.assignments.set('haukeland', [assignment('heart')]);
-    const { bundle } = await shortHub.tokens.issue('haukeland', 600);
+    const { bundle } = await shortHub.issueToken('haukeland', 600);
     const agentB = await startAgent(NS, kubeconfig, stateDir, bundle, 'site-agent-b');
     cleanup.push(() => agentB.stop());
 

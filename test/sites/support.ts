@@ -13,7 +13,8 @@ import type { Assignment } from '../../operator/sitelink/assignment.js';
 import { SiteGatewayServer, type GatewayPorts } from '../../operator/hub/gateway/site-gateway.js';
 import { SiteSessionRegistry } from '../../operator/hub/gateway/sessions.js';
 import { HubPki, type HubPkiOptions } from '../../operator/hub/pki.js';
-import { JoinTokens } from '../../operator/hub/join-tokens.js';
+import { JoinTokens, type IssuedJoinToken } from '../../operator/hub/join-tokens.js';
+import type { EnrolmentLimitsOptions } from '../../operator/hub/gateway/enrolment-limits.js';
 import { Informer } from '../../operator/kube/informer.js';
 import { kubeRequest } from '../../operator/kube/request.js';
 import { createLogger } from '../../operator/log.js';
@@ -25,15 +26,24 @@ export const OPERATOR_NS = 'flotilla-system';
 
 export class TestAssignments implements AssignmentSource {
   private readonly sets = new Map<string, Assignment[]>();
+  /** Every job a site was ever given here: the hub keeps reports of jobs that selected the site. */
+  private readonly given = new Map<string, Set<string>>();
   private readonly listeners = new Set<(sites: string[]) => void>();
 
   set(site: string, assignments: Assignment[]): void {
     this.sets.set(site, assignments);
+    const given = this.given.get(site) ?? new Set();
+    for (const a of assignments) given.add(`${a.namespace}/${a.job}/${a.jobUid}`);
+    this.given.set(site, given);
     for (const listener of this.listeners) listener([site]);
   }
 
   assignmentsFor(site: string): Assignment[] {
     return this.sets.get(site) ?? [];
+  }
+
+  reportable(site: string): ReadonlySet<string> {
+    return this.given.get(site) ?? new Set();
   }
 
   onChange(listener: (sites: string[]) => void): () => void {
@@ -42,17 +52,18 @@ export class TestAssignments implements AssignmentSource {
   }
 }
 
-export function assignment(job: string, overrides: Partial<Assignment> = {}): Assignment {
+/** An assignment as the hub makes one: its manifest names the job (uid included) and its trainer (built in, unless given). */
+export function assignment(job: string, overrides: Partial<Assignment> = {}, trainer: Record<string, unknown> = { builtin: { model: 'LogisticRegression' } }): Assignment {
   const namespace = overrides.namespace ?? 'cardiology';
+  const jobUid = overrides.jobUid ?? `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`;
   return {
     namespace,
     job,
-    jobUid: `00000000-0000-4000-8000-${Buffer.from(job).toString('hex').padEnd(12, '0').slice(0, 12)}`,
+    jobUid,
     generation: 1,
     aggregatorAddress: `${job}-aggregator.${namespace}.hub.example.org:8443`,
     image: 'ghcr.io/flotilla/flotilla:0.1.0',
-    command: ['flotilla', 'client'],
-    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace } }),
+    jobManifest: JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: job, namespace, uid: jobUid }, spec: { trainer } }),
     resourceLimits: {},
     resourceRequests: { cpu: '500m', memory: '512Mi' },
     nodeSelector: {},
@@ -70,6 +81,8 @@ export interface TestHub {
   sessions: SiteSessionRegistry;
   gateway: SiteGatewayServer;
   ports: GatewayPorts;
+  /** A join token for the Site of this name as it is now (its uid from the Site cache). */
+  issueToken(site: string, ttlSeconds: number): Promise<IssuedJoinToken>;
   /** Stops the gateway (agents lose their streams). */
   stopGateway(): Promise<void>;
   /** Starts a gateway again on the same ports. */
@@ -80,7 +93,12 @@ export interface TestHub {
 /** The hub's sites half, in this process, against the hub cluster `kc`. */
 export async function startHub(
   kc: k8s.KubeConfig,
-  options: { pki?: Partial<HubPkiOptions>; keepalive?: { timeMs: number; timeoutMs: number }; helloTimeoutMs?: number } = {},
+  options: {
+    pki?: Partial<HubPkiOptions>;
+    keepalive?: { timeMs: number; timeoutMs: number };
+    helloTimeoutMs?: number;
+    enrolmentLimits?: EnrolmentLimitsOptions;
+  } = {},
 ): Promise<TestHub> {
   const core = kc.makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: OPERATOR_NS } } }).catch(() => undefined);
@@ -98,7 +116,7 @@ export async function startHub(
     namespace: OPERATOR_NS,
     gatewayAddress: `127.0.0.1:${ports.main}`,
     enrollmentAddress: `127.0.0.1:${ports.enrollment}`,
-    caPem: pki.rootCa().certPem,
+    caPem: pki.siteCa().certPem,
   });
   const make = () =>
     new SiteGatewayServer({
@@ -112,6 +130,8 @@ export async function startHub(
       serverNames: { dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] },
       keepalive: options.keepalive ?? { timeMs: 1_000, timeoutMs: 1_000 },
       helloTimeoutMs: options.helloTimeoutMs ?? 2_000,
+      // Tests enrol many times from one address: generous unless a test is about the limits.
+      enrolmentLimits: options.enrolmentLimits ?? { perAddress: { burst: 1_000, perSecond: 1_000 }, global: { burst: 1_000, perSecond: 1_000 } },
       shutdownGraceMs: 500,
       log,
     });
@@ -129,6 +149,13 @@ export async function startHub(
       return gateway;
     },
     ports,
+    async issueToken(site, ttlSeconds) {
+      let uid: string | undefined;
+      const deadline = Date.now() + 10_000;
+      while (!(uid = sites.get(site)?.metadata.uid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      if (!uid) throw new Error(`no Site ${site} in the cache`);
+      return tokens.issue({ name: site, uid }, ttlSeconds);
+    },
     async stopGateway() {
       if (running) await gateway.stop();
       running = false;

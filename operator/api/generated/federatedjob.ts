@@ -83,16 +83,37 @@ export interface FederatedJobSpec {
         };
       };
       /**
-       * Node labels the site's client pod must run on.
+       * Node labels the site's client pod must run on (the site's policy must allow each).
        */
       nodeSelector?: {
         [k: string]: string;
       };
       /**
-       * Tolerations of the site's client pod (core/v1 Toleration).
+       * Tolerations of the site's client pod (core/v1 Toleration; the site's policy must allow each).
+       *
+       * @maxItems 32
        */
       tolerations?: {
-        [k: string]: unknown;
+        /**
+         * The taint key the toleration matches; empty with operator Exists matches every taint.
+         */
+        key?: string;
+        /**
+         * Equal (the taint's value must be value) or Exists (any value).
+         */
+        operator?: 'Equal' | 'Exists';
+        /**
+         * The taint value the toleration matches (operator Equal).
+         */
+        value?: string;
+        /**
+         * The taint effect to match (NoSchedule, PreferNoSchedule, NoExecute); empty matches all.
+         */
+        effect?: '' | 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+        /**
+         * How long a NoExecute toleration lets the pod stay once the taint appears.
+         */
+        tolerationSeconds?: number;
       }[];
     }[];
   };
@@ -397,6 +418,8 @@ export interface FederatedJobStatus {
   };
   /**
    * Each selected site's client and figures.
+   *
+   * @maxItems 1000
    */
   sites?: {
     /**
@@ -404,11 +427,11 @@ export interface FederatedJobStatus {
      */
     name: string;
     /**
-     * Pending, Running, Succeeded, Failed or Refused (by the site's policy).
+     * Pending, Running, Succeeded, Failed or Refused (by the site's policy, or by the Site's allowedNamespaces).
      */
-    phase?: string;
+    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Refused';
     /**
-     * What the site agent last said about the job's client.
+     * What the site agent last said about the job's client (or why the hub gives the site no assignment), cut to 1024 characters.
      */
     message?: string;
     /**
@@ -443,6 +466,8 @@ export interface FederatedJobStatus {
   };
   /**
    * Ready (the aggregator is available to the sites) and Progressing (rounds are running), in the metav1.Condition shape.
+   *
+   * @maxItems 16
    */
   conditions?: {
     /**

@@ -8,6 +8,12 @@ export interface SiteSpec {
    */
   displayName?: string;
   /**
+   * The hub namespaces whose FederatedJobs may use this site. None when left out or empty: a job of another namespace that names the site gets no assignment there and says why in its status, and a site selector does not pick the site for it. The hospital's own policy (the site agent's allowedJobNamespaces) is checked as well, at the site.
+   *
+   * @maxItems 256
+   */
+  allowedNamespaces?: string[];
+  /**
    * A cordoned site gets no new assignments; what it runs carries on.
    */
   cordoned: boolean;
@@ -38,7 +44,7 @@ export interface SiteStatus {
    */
   lastSeen?: string;
   /**
-   * The version of flotilla the site agent runs.
+   * The version of flotilla the site agent runs (as it says, cut to 64 characters).
    */
   agentVersion?: string;
   /**
@@ -50,7 +56,9 @@ export interface SiteStatus {
    */
   runningJobs?: number;
   /**
-   * The site's assignments and their state as the agent last reported it.
+   * The site's assignments and their state as the agent last reported it. Only reports of jobs the hub gave the site are kept, at most 1000.
+   *
+   * @maxItems 1000
    */
   jobs?: {
     /**
@@ -62,16 +70,22 @@ export interface SiteStatus {
      */
     name: string;
     /**
+     * The uid of the FederatedJob the report is about (a job re-created under the same name has another).
+     */
+    jobUid?: string;
+    /**
      * Pending, Running, Succeeded, Failed or Refused.
      */
-    phase?: string;
+    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Refused';
     /**
-     * What the site agent said about the job's client (why it refused it, for example).
+     * What the site agent said about the job's client (why it refused it, for example), cut to 1024 characters.
      */
     message?: string;
   }[];
   /**
    * Connected (the site agent holds its stream to the hub), in the metav1.Condition shape.
+   *
+   * @maxItems 16
    */
   conditions?: {
     /**

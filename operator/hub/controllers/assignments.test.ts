@@ -34,8 +34,14 @@ function job(name: string, sites: Record<string, unknown>, extra: Partial<Federa
   };
 }
 
-function site(name: string, spec: Partial<Site['spec']> = {}, labels: Record<string, string> = {}): Site {
-  return { apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name, labels }, spec: { cordoned: false, revoked: false, ...spec } };
+function site(name: string, spec: Partial<Site['spec']> = {}, labels: Record<string, string> = {}, status?: Site['status']): Site {
+  return {
+    apiVersion: 'flotilla.dev/v1alpha1',
+    kind: 'Site',
+    metadata: { name, labels },
+    spec: { cordoned: false, revoked: false, allowedNamespaces: ['research'], ...spec },
+    ...(status ? { status } : {}),
+  };
 }
 
 function setup() {
@@ -77,7 +83,6 @@ describe('assignments derived from jobs and sites', () => {
       generation: 1,
       aggregatorAddress: 'heart-aggregator.research.svc:8443',
       image: 'flotilla:test',
-      command: ['flotilla', 'client'],
       dataClaimName: 'records',
       dataPath: 'b.csv',
       resourceLimits: { cpu: '2' },
@@ -120,23 +125,69 @@ describe('assignments derived from jobs and sites', () => {
     expect(names('a')).toEqual([]);
   });
 
-  test('a cordoned site keeps the jobs its agent runs and gets no new ones', () => {
+  test('a Site gets only jobs of the namespaces it allows; a selector does not pick it for others', () => {
+    const { put, putSite, source, names } = setup();
+    putSite(site('a', { allowedNamespaces: ['cardiology'] }, { region: 'north' }));
+    putSite(site('b', { allowedNamespaces: [] }, { region: 'north' }));
+    putSite(site('c', {}, { region: 'north' }));
+    put(job('listed', { names: ['a', 'b', 'c'] }));
+    put(job('picked', { selector: { matchLabels: { region: 'north' } } }));
+    expect(names('a')).toEqual([]);
+    expect(names('b')).toEqual([]);
+    expect(names('c')).toEqual(['listed', 'picked']);
+    expect(JSON.parse(source.assignmentsFor('c').find((x) => x.job === 'picked')!.jobManifest).spec.sites.names).toEqual(['c']);
+    expect(source.reportable('a')).toEqual(new Set());
+  });
+
+  test('a cordoned site keeps the jobs the hub recorded it running and gets no new ones', () => {
     const { put, putSite, sessions, source, names } = setup();
     putSite(site('a'));
     put(job('old', { names: ['a'] }));
     const lease = sessions.open({
       site: 'a',
+      siteUid: '5e0f0c2a-0000-4000-8000-000000000001',
       agentVersion: '0.1.0',
       certificateExpiry: new Date(),
       assignments: [{ namespace: 'research', job: 'old', jobUid: 'uid-old', phase: 'Running', message: '' }],
     });
-    putSite(site('a', { cordoned: true }));
+    // The site controller's record of what the agent reported while the site was not cordoned.
+    putSite(site('a', { cordoned: true }, {}, { jobs: [{ namespace: 'research', name: 'old', jobUid: 'uid-old', phase: 'Running' }] }));
     put(job('new', { names: ['a'] }));
     expect(names('a')).toEqual(['old']);
     // Once the agent reports the job done, the cordoned site keeps nothing.
     lease.report([{ namespace: 'research', job: 'old', jobUid: 'uid-old', phase: 'Succeeded', message: '' }]);
     source.sessionChanged('a');
     expect(names('a')).toEqual([]);
+  });
+
+  test("claiming a job's uid does not get a cordoned site the job", () => {
+    const { put, putSite, sessions, source, names } = setup();
+    putSite(site('a', { cordoned: true }));
+    put(job('theirs', { names: ['a'] }));
+    // The agent says it runs the job (it learnt the uid elsewhere); the hub never recorded it here.
+    sessions.open({
+      site: 'a',
+      siteUid: 'uid-a',
+      agentVersion: '0.1.0',
+      certificateExpiry: new Date(),
+      assignments: [{ namespace: 'research', job: 'theirs', jobUid: 'uid-theirs', phase: 'Running', message: '' }],
+    });
+    source.sessionChanged('a');
+    expect(names('a')).toEqual([]);
+    // Nor is its report of the job kept: the gateway drops it, so the record never grows it either.
+    expect(source.reportable('a').has('research/theirs/uid-theirs')).toBe(false);
+  });
+
+  test('reports are kept of jobs the site may run, and of those that selected it and are going or gone', () => {
+    const { put, putSite, source } = setup();
+    putSite(site('a'));
+    put(job('live', { names: ['a'] }));
+    put(job('elsewhere', { names: ['b'] }));
+    const going = job('going', { names: ['a'] });
+    going.metadata.deletionTimestamp = '2024-01-01T00:00:00Z';
+    put(going);
+    put(job('done', { names: ['a'] }, { status: { phase: 'Succeeded', aggregatorEndpoint: 'x:1' } }));
+    expect([...source.reportable('a')].sort()).toEqual(['research/done/uid-done', 'research/going/uid-going', 'research/live/uid-live']);
   });
 
   test('listeners hear only of sites whose set changed', () => {

@@ -2,15 +2,18 @@
  * Assignments are derived state (docs/architecture.md): what a site should run is computed from the
  * FederatedJob and Site caches and, for a cordoned site, from what its agent reports it runs.
  * Nothing about them is stored. A site is assigned a job while the job exists, is not being
- * deleted, has not finished, has an aggregator address, and selects the site; a revoked site gets
- * nothing; a cordoned site keeps the jobs it already runs and gets no new ones.
+ * deleted, has not finished, has an aggregator address, selects the site, and is of a namespace the
+ * Site allows; a revoked site gets nothing; a cordoned site keeps the jobs it already runs and gets
+ * no new ones. "Already runs" is the hub's record (the Site's status.jobs, by job uid, kept only from
+ * reports of jobs the site was given) and the agent's report together: an agent that claims a job's
+ * uid does not get the job for it.
  */
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { isFinal } from '../../api/vocabulary.js';
 import type { AssignmentSource, CacheView, Site, SiteSessions } from '../contracts.js';
 import type { Assignment } from '../../sitelink/assignment.js';
 import { jobManifest } from '../manifests/job-manifest.js';
-import { resolvedJob, selectedSites } from './job-sites.js';
+import { resolvedJob, selectedSites, siteAllows } from './job-sites.js';
 
 export interface JobAssignmentsOptions {
   jobs: CacheView<FederatedJob>;
@@ -20,14 +23,16 @@ export interface JobAssignmentsOptions {
   defaultImage: string;
 }
 
-/** The client's command; the site agent adds the arguments that name its own paths and the site. */
-export const CLIENT_COMMAND = ['flotilla', 'client'];
-
 /** What a site reports of a job it still runs. */
 const RUNNING = new Set(['Pending', 'Running']);
 
 export function jobKey(job: FederatedJob): string {
   return `${job.metadata.namespace}/${job.metadata.name}`;
+}
+
+/** "namespace/name/uid": one incarnation of a job. */
+function incarnation(job: FederatedJob): string {
+  return `${jobKey(job)}/${job.metadata.uid}`;
 }
 
 /** Whether the job should run at its sites now. */
@@ -45,20 +50,43 @@ export class JobAssignments implements AssignmentSource {
   constructor(private readonly options: JobAssignmentsOptions) {}
 
   assignmentsFor(site: string): Assignment[] {
-    const { jobs, sites, sessions } = this.options;
-    const siteObject = sites.get(site);
-    if (!siteObject || siteObject.spec.revoked) return [];
-    const all = sites.list();
+    const siteObject = this.options.sites.get(site);
     const running = new Set(
-      (sessions.get(site)?.assignments ?? []).filter((a) => RUNNING.has(a.phase)).map((a) => `${a.namespace}/${a.job}/${a.jobUid}`),
+      (this.options.sessions.get(site)?.assignments ?? []).filter((a) => RUNNING.has(a.phase)).map((a) => `${a.namespace}/${a.job}/${a.jobUid}`),
     );
-    return jobs
+    const all = this.options.sites.list();
+    return this.eligible(site)
+      .filter((job) => !siteObject!.spec.cordoned || running.has(incarnation(job)))
+      .map((job) => this.assignment(resolvedJob(job, selectedSites(job, all)), site));
+  }
+
+  reportable(site: string): ReadonlySet<string> {
+    const siteObject = this.options.sites.get(site);
+    if (!siteObject || siteObject.spec.revoked) return new Set();
+    const all = this.options.sites.list();
+    const ended = this.options.jobs
+      .list()
+      .filter((job) => !isActive(job) && siteAllows(siteObject, job.metadata.namespace) && selectedSites(job, all).includes(site));
+    return new Set([...this.eligible(site), ...ended].map(incarnation));
+  }
+
+  /**
+   * The active jobs the site may be given, sorted: those that select it, of a namespace it allows;
+   * for a cordoned site, only those the hub recorded it running.
+   */
+  private eligible(site: string): FederatedJob[] {
+    const siteObject = this.options.sites.get(site);
+    if (!siteObject || siteObject.spec.revoked) return [];
+    const all = this.options.sites.list();
+    const recorded = new Set(
+      (siteObject.status?.jobs ?? []).filter((j) => j.jobUid && RUNNING.has(j.phase ?? '')).map((j) => `${j.namespace}/${j.name}/${j.jobUid}`),
+    );
+    return this.options.jobs
       .list()
       .filter(isActive)
-      .filter((job) => selectedSites(job, all).includes(site))
-      .filter((job) => !siteObject.spec.cordoned || running.has(`${jobKey(job)}/${job.metadata.uid}`))
-      .sort((a, b) => jobKey(a).localeCompare(jobKey(b)))
-      .map((job) => this.assignment(resolvedJob(job, selectedSites(job, all)), site));
+      .filter((job) => siteAllows(siteObject, job.metadata.namespace) && selectedSites(job, all).includes(site))
+      .filter((job) => !siteObject.spec.cordoned || recorded.has(incarnation(job)))
+      .sort((a, b) => jobKey(a).localeCompare(jobKey(b)));
   }
 
   onChange(listener: (sites: string[]) => void): () => void {
@@ -112,7 +140,6 @@ export class JobAssignments implements AssignmentSource {
       generation: job.metadata.generation ?? 0,
       aggregatorAddress: job.status!.aggregatorEndpoint!,
       image: job.spec.trainer.image ?? this.options.defaultImage,
-      command: CLIENT_COMMAND,
       jobManifest: jobManifest(job),
       ...(data.claimName ? { dataClaimName: data.claimName } : {}),
       ...(data.path ? { dataPath: data.path } : {}),

@@ -23,7 +23,7 @@ import { fetchAggregatorReport, type AggregatorReport } from './aggregator-repor
 import { aggregatorMessage, isAvailable, podsRefused } from './aggregator-workload.js';
 import type { HubCaches, Pod } from './hub-caches.js';
 import { milestones } from './job-milestones.js';
-import { selectedSites, selectionProblem } from './job-sites.js';
+import { selectedSites, selectionProblem, siteRefusals as hubSiteRefusals } from './job-sites.js';
 import { jobStatus, type JobObservation } from './job-status.js';
 import type { WorkloadRefusals } from './workload-refusals.js';
 
@@ -70,7 +70,8 @@ export class FederatedJobStatusController {
     const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
     const deployment = this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
     const pod = this.aggregatorPod(job);
-    const base = { job, now: new Date(), sites, endpoint, siteReports: this.siteReports(job, sites), checkpointClaim: names.checkpoints };
+    const siteRefusals = hubSiteRefusals(job, (name) => this.o.caches.sites.get(name));
+    const base = { job, now: new Date(), sites, endpoint, siteReports: this.siteReports(job, sites), siteRefusals, checkpointClaim: names.checkpoints };
 
     const nameProblem = jobNameProblem(job.metadata.name);
     if (nameProblem) return { ...base, blocked: { reason: Reason.InvalidName, message: nameProblem, final: true }, aggregator: { available: false } };
@@ -78,8 +79,9 @@ export class FederatedJobStatusController {
     if (selection) return { ...base, blocked: { reason: Reason.WaitingForSites, message: selection, final: false }, aggregator: { available: false } };
     const refusal = this.o.refusals.get(`${ns}/${job.metadata.name}`, job.metadata.uid);
     const refused = refusal ? describeRefusal(refusal) : podsRefused(deployment);
-    // A refused Service has no address to wait for.
-    if (!endpoint && !refused) {
+    const conflict = this.o.refusals.conflict(`${ns}/${job.metadata.name}`, job.metadata.uid);
+    // A refused Service, or someone else's of its name, has no address to wait for.
+    if (!endpoint && !refused && !conflict) {
       const message = 'waiting for the load balancer to give the aggregator Service an address';
       return { ...base, blocked: { reason: Reason.WaitingForAddress, message, final: false }, aggregator: { available: false } };
     }
@@ -98,7 +100,7 @@ export class FederatedJobStatusController {
           return undefined;
         });
     }
-    return { ...base, aggregator, ...(refused ? { refused } : {}), ...(report ? { report } : {}) };
+    return { ...base, aggregator, ...(refused ? { refused } : {}), ...(conflict ? { conflict } : {}), ...(report ? { report } : {}) };
   }
 
   /** The job's aggregator pod (the newest, should a replaced one still linger). */

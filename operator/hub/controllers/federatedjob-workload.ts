@@ -4,30 +4,32 @@
  * holds the job with a finalizer, removes the aggregator when a finished job's cleanupPolicy says
  * so, and on deletion waits for the sites before removing everything and releasing the job.
  * Status is the status controller's (federatedjob-status.ts); this one only reads it, and records
- * what the API server refused (workload-refusals.ts) for that one to report.
+ * what the API server refused, and which objects of the job's names are someone else's
+ * (owned-objects.ts: never applied over, never deleted), for that one to report.
  */
 import { X509Certificate } from 'node:crypto';
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { EventReason, isFinal } from '../../api/vocabulary.js';
-import { addFinalizer, apply, deleteIfExists, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
+import { addFinalizer, apply, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
 import type { EventRecorder } from '../../kube/events.js';
 import { refusalIn, refusedAs } from '../../kube/refusal.js';
-import { isConflict, isNotFound } from '../../kube/request.js';
+import { isAlreadyExists, isConflict, isNotFound, kubeRequest } from '../../kube/request.js';
 import { refOf, type KubernetesObject, type ObjectRef } from '../../kube/resources.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
-import type { SiteSessions } from '../contracts.js';
-import { aggregatorDeployment } from '../manifests/aggregator-deployment.js';
+import type { RevocationSource, SiteSessions } from '../contracts.js';
+import { aggregatorDeployment, CERTIFICATE_ANNOTATION } from '../manifests/aggregator-deployment.js';
 import { aggregatorService } from '../manifests/aggregator-service.js';
-import { aggregatorTlsSecret, credentialsOf, type AggregatorCredentials } from '../manifests/aggregator-tls.js';
+import { aggregatorTlsSecret } from '../manifests/aggregator-tls.js';
 import { checkpointClaim } from '../manifests/checkpoint-claim.js';
 import { specConfigMap } from '../manifests/job-manifest.js';
 import { FIELD_MANAGER, jobNameProblem, jobObjectNames } from '../manifests/names.js';
-import { jobCaSecretName, type HubPki } from '../pki.js';
+import type { HubPki, JobRef } from '../pki.js';
 import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
 import type { HubCaches } from './hub-caches.js';
-import { sitesHoldingJob } from './job-cleanup.js';
+import { cleanupDeadline, sitesHoldingJob } from './job-cleanup.js';
+import { claimName, deleteIfOwned, ObjectConflict } from './owned-objects.js';
 import { resolvedJob, selectedSites, selectionProblem } from './job-sites.js';
 import type { WorkloadRefusals } from './workload-refusals.js';
 
@@ -38,6 +40,8 @@ export interface WorkloadOptions {
   caches: HubCaches;
   sessions: SiteSessions;
   pki: HubPki;
+  /** The revoked sites, signed for a job's aggregator: written beside its manifest. */
+  revocations: RevocationSource;
   events: EventRecorder;
   /** Where refusals are recorded for the status controller. */
   refusals: WorkloadRefusals;
@@ -46,7 +50,7 @@ export interface WorkloadOptions {
   image: string;
   serviceType: 'ClusterIP' | 'LoadBalancer';
   endpointTemplate?: string;
-  /** How long a deleted job waits for a disconnected site that last reported its client. */
+  /** How long a deleted job waits for its sites to remove its clients (a disconnected site: since it was last heard). */
   disconnectedSiteGraceMs: number;
 }
 
@@ -58,10 +62,10 @@ const CACHE_CATCH_UP_MS = 250;
 
 export class FederatedJobWorkload {
   /**
-   * Credentials this process issued, by job uid: the Secret cache may not show a Secret just
+   * Certificates this process issued, by job uid: the Deployment cache may not show one just
    * written yet, and issuing again for that would restart the aggregator for nothing.
    */
-  private readonly issued = new Map<string, AggregatorCredentials>();
+  private readonly issued = new Map<string, string>();
 
   constructor(private readonly o: WorkloadOptions) {}
 
@@ -89,16 +93,16 @@ export class FederatedJobWorkload {
     const names = jobObjectNames(job.metadata.name);
     const ns = job.metadata.namespace!;
 
-    await this.put(key, job, specConfigMap(resolved));
+    await this.put(key, job, specConfigMap(resolved, await this.o.revocations.signedFor(jobRefOf(job))));
     await this.put(key, job, checkpointClaim(job));
     await this.put(key, job, aggregatorService(job, this.o.serviceType));
     const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
     // A load balancer without an address yet: the Service's update brings the job back.
     if (!endpoint) return;
 
-    const { credentials, renewAt } = await this.credentials(key, job, endpoint);
+    const { certificatePem, renewAt } = await this.certificate(key, job, endpoint);
     const firstTime = !this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
-    await this.put(key, job, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem: credentials.certificatePem }));
+    await this.put(key, job, aggregatorDeployment(resolved, { defaultImage: this.o.image, certificatePem }));
     if (firstTime) {
       void this.o.events.event(job, 'Normal', EventReason.Created, `made the aggregator ${names.aggregator} with its Service, certificate, spec and checkpoint claim`);
     }
@@ -107,12 +111,35 @@ export class FederatedJobWorkload {
   }
 
   /**
-   * Applies one of the job's objects. A refusal is recorded for the status controller and thrown:
-   * as a TerminalError when the object is invalid as the job makes it (a change of the job brings
-   * it back), else to be retried with backoff (a quota or a policy may be lifted; they are not watched).
+   * Applies one of the job's objects, unless an object of its name is someone else's: that is a
+   * conflict, recorded for the status controller and retried with backoff (the other object is not
+   * watched). A refusal is recorded too and thrown: as a TerminalError when the object is invalid as
+   * the job makes it (a change of the job brings it back), else to be retried with backoff (a quota
+   * or a policy may be lifted; they are not watched).
    */
   private async put(key: string, job: FederatedJob, obj: KubernetesObject): Promise<void> {
-    await this.refused(key, job, refOf(obj), () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+    const ref = refOf(obj);
+    await this.claim(key, job, ref);
+    await this.refused(key, job, ref, () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+  }
+
+  /** Throws ObjectConflict, recorded for the status controller, when the name is someone else's. */
+  private async claim(key: string, job: FederatedJob, ref: ObjectRef): Promise<void> {
+    try {
+      await claimName(this.o.kc, job, ref, this.cached(ref));
+    } catch (err) {
+      if (err instanceof ObjectConflict) this.o.refusals.setConflict(key, job.metadata.uid!, err.message);
+      throw err;
+    }
+  }
+
+  /** What the operator's caches hold of an object (they hold only the operator's Deployments, Services and Secrets). */
+  private cached(ref: ObjectRef): KubernetesObject | undefined {
+    const key = `${ref.namespace}/${ref.name}`;
+    if (ref.kind === 'Deployment') return this.o.caches.deployments.get(key);
+    if (ref.kind === 'Service') return this.o.caches.services.get(key);
+    if (ref.kind === 'Secret') return this.o.caches.secrets.get(key);
+    return undefined;
   }
 
   private async refused<T>(key: string, job: FederatedJob, ref: ObjectRef, write: () => Promise<T>): Promise<T> {
@@ -126,26 +153,30 @@ export class FederatedJobWorkload {
   }
 
   /**
-   * The aggregator's certificate: the one in its Secret while it is this job's, names the endpoint
-   * and has a third of its life left; else a new one, issued by the job's CA.
+   * The aggregator's certificate: the one its Deployment names while it names the endpoint and has
+   * a third of its life left; else a new one, issued by the job's CA, with its key in a new Secret.
    */
-  private async credentials(key: string, job: FederatedJob, endpoint: string): Promise<{ credentials: AggregatorCredentials; renewAt: number }> {
+  private async certificate(key: string, job: FederatedJob, endpoint: string): Promise<{ certificatePem: string; renewAt: number }> {
     const names = certificateNames(job, endpoint);
-    const secret = this.o.caches.secrets.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).tls}`);
-    const stored = secret?.metadata?.ownerReferences?.some((r) => r.uid === job.metadata.uid) ? credentialsOf(secret) : undefined;
-    const current = newest(stored, this.issued.get(job.metadata.uid!));
-    const renewAt = current && renewalTime(current.certificatePem);
-    if (current && renewAt && renewAt > Date.now() && covers(current.certificatePem, names)) return { credentials: current, renewAt };
+    const deployment = this.o.caches.deployments.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).aggregator}`);
+    const owned = deployment?.metadata?.ownerReferences?.some((r) => r.uid === job.metadata.uid);
+    const named = owned ? deployment?.spec?.template.metadata?.annotations?.[CERTIFICATE_ANNOTATION] : undefined;
+    const current = newest(named, this.issued.get(job.metadata.uid!));
+    const renewAt = current && renewalTime(current);
+    if (current && renewAt && renewAt > Date.now() && covers(current, names)) return { certificatePem: current, renewAt };
 
-    const ref = { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
-    // The job's CA Secret is the one object issuing writes.
-    const caSecret = { apiVersion: 'v1', kind: 'Secret', namespace: ref.namespace, name: jobCaSecretName(job.metadata.name) };
-    const issued = await this.refused(key, job, caSecret, () => this.o.pki.issueAggregatorCertificate(ref, names.dnsNames, names.ipAddresses));
-    const credentials = { caPem: issued.caPem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem };
-    await this.put(key, job, aggregatorTlsSecret(job, credentials));
-    this.issued.set(job.metadata.uid!, credentials);
+    const issued = await this.o.pki.issueAggregatorCertificate(jobRefOf(job), names.dnsNames, names.ipAddresses);
+    const secret = aggregatorTlsSecret(job, { caPem: issued.caPem, certificatePem: issued.certificatePem, privateKeyPem: issued.privateKeyPem });
+    const path = `/api/v1/namespaces/${encodeURIComponent(job.metadata.namespace!)}/secrets`;
+    await this.refused(key, job, refOf(secret), () =>
+      kubeRequest(this.o.kc, { method: 'POST', path, query: { fieldManager: FIELD_MANAGER }, body: secret }).catch((err: unknown) => {
+        // Named after the certificate: one of that name is this one.
+        if (!isAlreadyExists(err)) throw err;
+      }),
+    );
+    this.issued.set(job.metadata.uid!, issued.certificatePem);
     this.o.log.info('issued the aggregator certificate', { job: job.metadata.name, namespace: job.metadata.namespace, ...names, notAfter: issued.notAfter });
-    return { credentials, renewAt: renewalTime(issued.certificatePem)! };
+    return { certificatePem: issued.certificatePem, renewAt: renewalTime(issued.certificatePem)! };
   }
 
   /** A finished job keeps its claim (result and model) and, with cleanupPolicy Delete, loses its aggregator. */
@@ -153,42 +184,46 @@ export class FederatedJobWorkload {
     if (job.spec.completion.cleanupPolicy !== 'Delete') return;
     const ns = job.metadata.namespace!;
     const { aggregator } = jobObjectNames(job.metadata.name);
-    await deleteIfExists(this.o.kc, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: aggregator });
-    await deleteIfExists(this.o.kc, { apiVersion: 'v1', kind: 'Service', namespace: ns, name: aggregator });
+    await deleteIfOwned(this.o.kc, job, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: aggregator });
+    await deleteIfOwned(this.o.kc, job, { apiVersion: 'v1', kind: 'Service', namespace: ns, name: aggregator });
   }
 
   /** Deletion: wait for the sites to report the job's clients gone, remove what the job made, release it. */
   private async finalize(job: FederatedJob): Promise<ReconcileResult> {
     if (!hasFinalizer(job, FINALIZER)) return;
     const { namespace, name, uid } = job.metadata;
-    const reporting = this.o.sessions
-      .list()
-      .filter((s) => s.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid))
-      .map((s) => s.site);
-    const candidates = [...new Set([...selectedSites(job, this.o.caches.sites.list()), ...reporting])];
-    const held = sitesHoldingJob(job, candidates, this.o.caches.sites, this.o.sessions, new Date(), this.o.disconnectedSiteGraceMs);
+    // The sites the job selected, now or when it ran (its status lists them): never a site that only reports it.
+    const selected = [...new Set([...selectedSites(job, this.o.caches.sites.list()), ...(job.status?.sites ?? []).map((s) => s.name)])];
+    const now = new Date();
+    const held = sitesHoldingJob(job, selected, this.o.caches.sites, this.o.sessions, now, this.o.disconnectedSiteGraceMs);
     if (held.length > 0) {
       this.o.log.info('deletion waits for sites', { job: name, namespace, sites: held });
-      return { requeueAfterMs: WAIT_FOR_SITES_MS };
+      const deadline = cleanupDeadline(job, this.o.disconnectedSiteGraceMs);
+      return { requeueAfterMs: Math.max(Math.min(WAIT_FOR_SITES_MS, deadline - now.getTime()), 100) };
     }
-    for (const ref of ownedObjects(job)) await deleteIfExists(this.o.kc, ref);
+    const reporting = selected.filter((site) => this.o.sessions.get(site)?.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid && a.phase !== 'Refused'));
+    if (reporting.length > 0) this.o.log.warn('released after the cleanup grace; sites still report the client', { job: name, namespace, sites: reporting });
+    for (const ref of ownedObjects(job)) await deleteIfOwned(this.o.kc, job, ref);
+    await this.o.pki.deleteJobCa(jobRefOf(job));
     if (await staleCache(removeFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER }))) return { requeueAfterMs: CACHE_CATCH_UP_MS };
     this.issued.delete(uid!);
     this.o.refusals.clear(`${namespace}/${name}`);
   }
 }
 
-/** Everything the job made at the hub, most dependent first. */
+/**
+ * Everything the job made at the hub that the operator removes itself, most dependent first, each
+ * only if the job owns it. Its aggregator's TLS Secrets go with the job by their owner reference
+ * (the operator may only create Secrets in the job's namespace), its CA with deleteJobCa.
+ */
 export function ownedObjects(job: FederatedJob): ObjectRef[] {
   const namespace = job.metadata.namespace!;
   const names = jobObjectNames(job.metadata.name);
   return [
     { apiVersion: 'apps/v1', kind: 'Deployment', namespace, name: names.aggregator },
     { apiVersion: 'v1', kind: 'Service', namespace, name: names.aggregator },
-    { apiVersion: 'v1', kind: 'Secret', namespace, name: names.tls },
     { apiVersion: 'v1', kind: 'ConfigMap', namespace, name: names.spec },
     { apiVersion: 'v1', kind: 'PersistentVolumeClaim', namespace, name: names.checkpoints },
-    { apiVersion: 'v1', kind: 'Secret', namespace, name: jobCaSecretName(job.metadata.name) },
   ];
 }
 
@@ -207,9 +242,13 @@ async function staleCache(change: Promise<unknown>): Promise<boolean> {
   }
 }
 
-function newest(a: AggregatorCredentials | undefined, b: AggregatorCredentials | undefined): AggregatorCredentials | undefined {
+function jobRefOf(job: FederatedJob): JobRef {
+  return { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
+}
+
+function newest(a: string | undefined, b: string | undefined): string | undefined {
   if (!a || !b) return a ?? b;
-  const issuedAt = (c: AggregatorCredentials) => Date.parse(new X509Certificate(c.certificatePem).validFrom);
+  const issuedAt = (certificatePem: string) => Date.parse(new X509Certificate(certificatePem).validFrom);
   return issuedAt(b) > issuedAt(a) ? b : a;
 }
 

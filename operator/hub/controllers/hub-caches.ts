@@ -1,7 +1,8 @@
 /**
  * The operator's informer caches. They run on every replica, leader or not, so a standby that
  * takes over starts with warm caches. Objects the operator makes are watched by its managed-by
- * label only: the operator never caches the cluster's other Secrets, Pods or Deployments.
+ * label only: the operator never caches the cluster's other Pods or Deployments; Secrets it caches
+ * in its own namespace only (it may not read them anywhere else, see hub/rbac.ts).
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
@@ -25,13 +26,13 @@ export interface HubCaches {
   deployments: Informer<Deployment>;
   services: Informer<Service>;
   pods: Informer<Pod>;
-  /** The operator's Secrets: aggregator TLS, job CAs, join tokens and bundles. */
+  /** The Secrets of the operator's namespace: CAs, join tokens and bundles. */
   secrets: Informer<Secret>;
 }
 
 const MANAGED = `app.kubernetes.io/managed-by=${MANAGED_BY}`;
 
-export function hubCaches(kc: k8s.KubeConfig, logger: Logger): HubCaches {
+export function hubCaches(kc: k8s.KubeConfig, logger: Logger, namespace: string): HubCaches {
   const options = { logger };
   return {
     jobs: new Informer<FederatedJob>(kc, { group: 'flotilla.dev', version: 'v1alpha1', plural: 'federatedjobs' }, options),
@@ -39,7 +40,7 @@ export function hubCaches(kc: k8s.KubeConfig, logger: Logger): HubCaches {
     deployments: new Informer<Deployment>(kc, { group: 'apps', version: 'v1', plural: 'deployments', labelSelector: MANAGED }, options),
     services: new Informer<Service>(kc, { group: '', version: 'v1', plural: 'services', labelSelector: MANAGED }, options),
     pods: new Informer<Pod>(kc, { group: '', version: 'v1', plural: 'pods', labelSelector: MANAGED }, options),
-    secrets: new Informer<Secret>(kc, { group: '', version: 'v1', plural: 'secrets', labelSelector: MANAGED }, options),
+    secrets: new Informer<Secret>(kc, { group: '', version: 'v1', plural: 'secrets', namespace, labelSelector: MANAGED }, options),
   };
 }
 

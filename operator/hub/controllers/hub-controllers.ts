@@ -13,6 +13,9 @@ import type { Logger } from '../../log.js';
 import type { SiteSessions } from '../contracts.js';
 import type { JoinTokens } from '../join-tokens.js';
 import type { HubPki } from '../pki.js';
+import { RevocationPublisher } from '../revocation/revocation-publisher.js';
+import type { RevokedSites } from '../revocation/revoked-sites.js';
+import { SiteRevocationController } from '../revocation/site-revocation.js';
 import { jobKey, JobAssignments } from './assignments.js';
 import { FederatedJobStatusController } from './federatedjob-status.js';
 import { FederatedJobWorkload } from './federatedjob-workload.js';
@@ -27,6 +30,7 @@ export interface HubControllersOptions {
   sessions: SiteSessions;
   assignments: JobAssignments;
   pki: HubPki;
+  revoked: RevokedSites;
   joinTokens: JoinTokens;
   events: EventRecorder;
   log: Logger;
@@ -51,6 +55,8 @@ export class HubControllers {
   readonly workload: FederatedJobWorkload;
   readonly status: FederatedJobStatusController;
   readonly sites: SiteController;
+  readonly revocation: SiteRevocationController;
+  readonly publisher: RevocationPublisher;
   private readonly refusals = new WorkloadRefusals();
   private readonly loops: Loop[];
   private readonly unsubscribe: (() => void)[] = [];
@@ -61,6 +67,7 @@ export class HubControllers {
       ...common,
       refusals: this.refusals,
       pki: o.pki,
+      revocations: o.revoked,
       log: o.log.child({ controller: 'federatedjob-workload' }),
       image: o.image,
       serviceType: o.serviceType,
@@ -79,6 +86,8 @@ export class HubControllers {
       namespace: o.namespace,
       tokenTtlSeconds: o.joinTokenTtlSeconds,
     });
+    this.revocation = new SiteRevocationController({ kc: o.kc, sites: o.caches.sites, revoked: o.revoked });
+    this.publisher = new RevocationPublisher({ caches: o.caches, revoked: o.revoked, log: o.log.child({ controller: 'revocation-publisher' }) });
     const loop = (name: string, concurrency: number, reconcile: (key: string) => Promise<ReconcileResult>): Loop => ({
       name,
       queue: new WorkQueue(),
@@ -89,6 +98,8 @@ export class HubControllers {
       loop('federatedjob-workload', 4, (k) => this.workload.reconcile(k)),
       loop('federatedjob-status', 4, (k) => this.status.reconcile(k)),
       loop('site', 2, (k) => this.sites.reconcile(k)),
+      loop('site-revocation', 1, (k) => this.revocation.reconcile(k)),
+      loop('revocation-publisher', 4, (k) => this.publisher.reconcile(k)),
     ];
   }
 
@@ -96,7 +107,10 @@ export class HubControllers {
   async run(): Promise<void> {
     this.route();
     for (const job of this.o.caches.jobs.list()) this.jobs(jobKey(job), true);
-    for (const site of this.o.caches.sites.list()) this.queue('site').add(site.metadata.name);
+    for (const site of this.o.caches.sites.list()) {
+      this.queue('site').add(site.metadata.name);
+      this.queue('site-revocation').add(site.metadata.name);
+    }
     await Promise.all(
       this.loops.map((l) => runWorkers(l.queue, l.concurrency, (k) => l.reconcile(k), { controller: l.name, registry: this.o.registry, logger: this.o.log })),
     );
@@ -108,13 +122,14 @@ export class HubControllers {
     await Promise.all(this.loops.map((l) => l.queue.shutDownWithDrain()));
   }
 
-  private queue(name: 'federatedjob-workload' | 'federatedjob-status' | 'site'): WorkQueue {
+  private queue(name: 'federatedjob-workload' | 'federatedjob-status' | 'site' | 'site-revocation' | 'revocation-publisher'): WorkQueue {
     return this.loops.find((l) => l.name === name)!.queue;
   }
 
   /** A job's key to its controllers: the workload one only when something it acts on changed. */
   private jobs(key: string, workload: boolean): void {
     this.queue('federatedjob-status').add(key);
+    this.queue('revocation-publisher').add(key);
     if (workload) this.queue('federatedjob-workload').add(key);
   }
 
@@ -132,8 +147,13 @@ export class HubControllers {
         const workload = specChanged || workloadInputs(job) !== workloadInputs(old);
         if (specChanged || workload) this.jobs(key, workload);
       }),
+      // A new list goes to every aggregator, and beside every job's manifest (the workload).
+      this.o.revoked.onChange(() => {
+        for (const job of caches.jobs.list()) this.jobs(jobKey(job), true);
+      }),
       caches.sites.onEvent((_type, site) => {
         this.queue('site').add(site.metadata.name);
+        this.queue('site-revocation').add(site.metadata.name);
         assignments.siteChanged(site.metadata.name);
         // Labels may change which sites a selector job runs at.
         for (const job of caches.jobs.list()) if (!job.spec.sites.names || job.spec.sites.names.includes(site.metadata.name)) this.jobs(jobKey(job), true);

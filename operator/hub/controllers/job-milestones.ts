@@ -5,6 +5,7 @@
 import type { FederatedJobStatus } from '../../api/federatedjob.js';
 import { ConditionType, EventReason, isFinal, Reason } from '../../api/vocabulary.js';
 import { findCondition } from '../../kube/conditions.js';
+import { isNotAllowedMessage } from './job-sites.js';
 
 export interface Milestone {
   type: 'Normal' | 'Warning';
@@ -33,13 +34,19 @@ export function milestones(before: FederatedJobStatus | undefined, after: Federa
   for (const site of after.sites ?? []) {
     const earlier = was.sites?.find((s) => s.name === site.name);
     if (site.phase === 'Refused' && earlier?.phase !== 'Refused') {
-      events.push({ type: 'Warning', reason: EventReason.SiteRefused, message: `site ${site.name} refused the job: ${site.message ?? 'no reason given'}` });
+      // The hub's own refusal (the Site does not allow the namespace) speaks for itself.
+      events.push(
+        isNotAllowedMessage(site.name, site.message)
+          ? { type: 'Warning', reason: EventReason.SiteNotAllowed, message: site.message! }
+          : { type: 'Warning', reason: EventReason.SiteRefused, message: `site ${site.name} refused the job: ${site.message ?? 'no reason given'}` },
+      );
     }
   }
-  // A refusal once, when it appears or the API server's words change.
+  // A refusal or a conflict once, when it appears or its words change.
   const [ready, wasReady] = [findCondition(after.conditions, ConditionType.Ready), findCondition(was.conditions, ConditionType.Ready)];
-  if (ready?.reason === Reason.ObjectRefused && (wasReady?.reason !== ready.reason || wasReady.message !== ready.message)) {
-    events.push({ type: 'Warning', reason: EventReason.ObjectRefused, message: ready.message });
+  const obstacle = ready?.reason === Reason.ObjectRefused ? EventReason.ObjectRefused : ready?.reason === Reason.ObjectConflict ? EventReason.ObjectConflict : undefined;
+  if (obstacle && (wasReady?.reason !== ready!.reason || wasReady.message !== ready!.message)) {
+    events.push({ type: 'Warning', reason: obstacle, message: ready!.message });
   }
   if (was.phase !== after.phase && isFinal(after.phase)) {
     const condition = after.conditions?.find((c) => c.type === after.phase);

@@ -137,6 +137,32 @@ describe('a job status computed from observations', () => {
     expect(made.conditions!.find((c) => c.type === 'Ready')).toMatchObject({ status: 'True', reason: 'AggregatorAvailable', lastTransitionTime: '2024-05-01T10:02:00Z' });
   });
 
+  test("an object of the job's names that is someone else's is why the job is not Ready, named, with one Warning Event", () => {
+    const conflict = "PersistentVolumeClaim research/heart-checkpoints exists and is not this job's (it has no owner): the operator leaves it untouched; remove it, or give the job another name";
+    const status = jobStatus(observe(job(), { conflict }));
+    expect(status.conditions!.filter((c) => c.type !== 'SitesReady').map((c) => [c.type, c.status, c.reason, c.message])).toEqual([
+      ['Ready', 'False', 'ObjectConflict', conflict],
+      ['Progressing', 'False', 'ObjectConflict', conflict],
+    ]);
+    expect(milestones(job().status, status, 20)).toEqual([{ type: 'Warning', reason: 'ObjectConflict', message: conflict }]);
+    expect(milestones(status, jobStatus(observe(job(status), { conflict })), 20)).toEqual([]);
+  });
+
+  test('a listed Site that does not allow the namespace is refused by the hub, and said so once', () => {
+    const why = 'Site b does not allow jobs of namespace research (its spec.allowedNamespaces: cardiology): the hub gives it no assignment';
+    const status = jobStatus(observe(job(), { aggregator: { available: true }, report: report(), siteReports: new Map([['a', running()]]), siteRefusals: new Map([['b', why]]) }));
+    expect(status.sites!.find((s) => s.name === 'b')).toMatchObject({ phase: 'Refused', message: why });
+    expect(status.conditions!.find((c) => c.type === 'SitesReady')).toMatchObject({ status: 'False', reason: 'SiteNotAllowed', message: expect.stringContaining(why) });
+    expect(milestones(job().status, status, 20)).toContainEqual({ type: 'Warning', reason: 'SiteNotAllowed', message: why });
+  });
+
+  test('a site report of megabytes is cut to the bound of the status schema', () => {
+    const huge = { ...running(), phase: 'Pending' as const, message: 'x'.repeat(2 << 20) };
+    const status = jobStatus(observe(job(), { siteReports: new Map([['a', huge]]) }));
+    expect(status.sites![0]!.message!.length).toBe(1024);
+    expect(JSON.stringify(status).length).toBeLessThan(40_000);
+  });
+
   test("SitesReady names each site that does not run its client, with what it reported", () => {
     const quota = 'the site API server refused Pod flotilla/cardiology-heart-client: pods "cardiology-heart-client" is forbidden: exceeded quota: no-pods';
     const siteReports = new Map<string, AssignmentStatus>([

@@ -9,11 +9,12 @@
  * the aggregator cannot be reached.
  *
  * Conditions (docs/architecture.md tables them): Ready says whether the sites can train now and,
- * when not, why (the first of: the job cannot run as it is, an object refused by the API server,
- * the aggregator not serving); Progressing whether rounds run; SitesReady which sites do not run
+ * when not, why (the first of: the job cannot run as it is, an object of its names that is someone
+ * else's, an object refused by the API server, the aggregator not serving); Progressing whether rounds run; SitesReady which sites do not run
  * their client, and why; Succeeded or Failed once the job ended.
  */
 import path from 'node:path';
+import { bounded, MAX_JOB_SITES, MAX_REPORT_MESSAGE } from '../../api/bounds.js';
 import type { FederatedJob, FederatedJobStatus } from '../../api/federatedjob.js';
 import { ConditionType, isFinal, Reason, type JobPhase } from '../../api/vocabulary.js';
 import { rfc3339, setCondition, type ConditionUpdate } from '../../kube/conditions.js';
@@ -32,6 +33,8 @@ export interface JobObservation {
   blocked?: { reason: string; message: string; final: boolean };
   /** What the API server refuses of the job's objects, naming the object and quoting the server. */
   refused?: string;
+  /** An object of one of the job's names that is someone else's, named (left untouched). */
+  conflict?: string;
   endpoint?: string;
   /** Whether the aggregator Deployment is available, and if not, what its pod says. */
   aggregator: { available: boolean; message?: string };
@@ -39,6 +42,8 @@ export interface JobObservation {
   report?: AggregatorReport;
   /** Each site's report of this job (same uid), from its session. */
   siteReports: Map<string, AssignmentStatus>;
+  /** Listed sites the hub gives no assignment, with why (a Site that does not allow the namespace). */
+  siteRefusals?: Map<string, string>;
   checkpointClaim: string;
 }
 
@@ -50,7 +55,7 @@ export function jobStatus(o: JobObservation): FederatedJobStatus {
   const final = isFinal(phase);
   const report = o.report;
   const round = report?.round ?? previous.round ?? 0;
-  const sites = o.sites.map((name) => siteStatus(name, o, previous.sites?.find((s) => s.name === name), final));
+  const sites = o.sites.slice(0, MAX_JOB_SITES).map((name) => siteStatus(name, o, previous.sites?.find((s) => s.name === name), final));
 
   const status: FederatedJobStatus = {
     observedGeneration: generation,
@@ -79,11 +84,13 @@ function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): Jo
 }
 
 function siteStatus(name: string, o: JobObservation, previous: SiteStatus | undefined, final: boolean): SiteStatus {
-  const reported = o.siteReports.get(name);
+  const refusal = o.siteRefusals?.get(name);
+  const reported: Pick<AssignmentStatus, 'phase' | 'message'> | undefined = refusal ? { phase: 'Refused', message: refusal } : o.siteReports.get(name);
   const figures = o.report?.sites[name];
   // After the end the agents remove their clients and stop reporting the job: keep what they said last.
   const phase = reported?.phase ?? (final ? previous?.phase : undefined) ?? 'Pending';
-  const message = reported ? reported.message : final ? previous?.message : 'no client at the site yet';
+  const said = reported ? reported.message : final ? previous?.message : 'no client at the site yet';
+  const message = said && bounded(said, MAX_REPORT_MESSAGE);
   const lastRound = figures?.lastRound ?? previous?.lastRound;
   const accuracy = figures?.accuracy ?? previous?.accuracy;
   const samples = figures?.samples ?? previous?.samples;
@@ -127,7 +134,7 @@ function conditions(
 ): FederatedJobStatus['conditions'] {
   const set: Setter = (list, c) => setCondition(list, { ...c, observedGeneration }, o.now);
   const { phase } = status;
-  if (!isFinal(phase)) return set(readiness(o, status, previous, set), sitesReady(status.sites ?? []));
+  if (!isFinal(phase)) return set(readiness(o, status, previous, set), sitesReady(status.sites ?? [], o.siteRefusals));
   const ended = phase === 'Succeeded' ? Reason.RoundsCompleted : Reason.AggregatorFailed;
   const why = o.blocked?.final ? o.blocked : { reason: ended, message: o.report?.message ?? `round ${status.round} of ${o.job.spec.rounds} closed` };
   let list = set(previous, { type: ConditionType.Ready, status: 'False', reason: Reason.Finished, message: `the job has ended: ${phase}` });
@@ -145,7 +152,9 @@ function readiness(o: JobObservation, status: FederatedJobStatus, previous: Fede
   }
   const progressing = status.phase === 'Running';
   let list: FederatedJobStatus['conditions'];
-  if (o.refused) {
+  if (o.conflict) {
+    list = set(previous, { type: ConditionType.Ready, status: 'False', reason: Reason.ObjectConflict, message: o.conflict });
+  } else if (o.refused) {
     list = set(previous, { type: ConditionType.Ready, status: 'False', reason: Reason.ObjectRefused, message: o.refused });
   } else if (o.aggregator.available) {
     list = set(previous, { type: ConditionType.Ready, status: 'True', reason: Reason.AggregatorAvailable, message: `sites dial the aggregator at ${status.aggregatorEndpoint}` });
@@ -156,16 +165,24 @@ function readiness(o: JobObservation, status: FederatedJobStatus, previous: Fede
   if (progressing) {
     return set(list, { type: ConditionType.Progressing, status: 'True', reason: Reason.RoundsInProgress, message: `round ${status.round} of ${o.job.spec.rounds} closed` });
   }
-  const [reason, message] = o.refused ? [Reason.ObjectRefused, o.refused] : [Reason.Pending, 'the aggregator has not started yet'];
+  const [reason, message] = o.conflict
+    ? [Reason.ObjectConflict, o.conflict]
+    : o.refused
+      ? [Reason.ObjectRefused, o.refused]
+      : [Reason.Pending, 'the aggregator has not started yet'];
   return set(list, { type: ConditionType.Progressing, status: 'False', reason, message });
 }
 
 /** Whether every selected site runs its client; if not, each other site's phase and what it said. */
-function sitesReady(sites: SiteStatus[]): Omit<ConditionUpdate, 'observedGeneration'> {
+function sitesReady(sites: SiteStatus[], hubRefused: ReadonlyMap<string, string> = new Map()): Omit<ConditionUpdate, 'observedGeneration'> {
   const type = ConditionType.SitesReady;
   const waiting = sites.filter((s) => s.phase !== 'Running');
   if (waiting.length === 0) return { type, status: 'True', reason: Reason.ClientsRunning, message: `all ${sites.length} site(s) run their client` };
-  const reason = waiting.some((s) => s.phase === 'Refused') ? Reason.SiteRefused : Reason.ClientsNotRunning;
+  const reason = waiting.some((s) => hubRefused.has(s.name))
+    ? Reason.SiteNotAllowed
+    : waiting.some((s) => s.phase === 'Refused')
+      ? Reason.SiteRefused
+      : Reason.ClientsNotRunning;
   const each = waiting.map((s) => `${s.name} ${s.phase}${s.message ? `: ${s.message}` : ''}`).join('; ');
   return { type, status: 'False', reason, message: `${sites.length - waiting.length}/${sites.length} site(s) run their client; ${each}` };
 }

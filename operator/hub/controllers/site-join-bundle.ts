@@ -49,7 +49,7 @@ export class JoinBundles {
     const expiresAt = Math.max(Number.isFinite(cached) ? cached : 0, this.issued.get(site.metadata.uid!) ?? 0);
     if (expiresAt - now.getTime() > REPLACE_BEFORE_MS) return new Date(expiresAt);
 
-    const issued = await o.joinTokens.issue(site.metadata.name, o.tokenTtlSeconds);
+    const issued = await o.joinTokens.issue({ name: site.metadata.name, uid: site.metadata.uid! }, o.tokenTtlSeconds);
     await apply(
       o.kc,
       {

@@ -14,6 +14,7 @@ const site = (spec: Partial<Site['spec']> = {}, status?: Site['status']): Site =
 
 const session = (over: Partial<SiteSession> = {}): SiteSession => ({
   site: 'st-olav',
+  siteUid: '5e0f0c2a-0000-4000-8000-000000000001',
   agentVersion: '0.1.0',
   connectedAt: new Date('2024-05-01T09:00:00Z'),
   lastSeen: new Date('2024-05-01T09:59:50Z'),
@@ -45,8 +46,8 @@ describe('a site status from its session', () => {
       certificateExpiry: '2024-06-01T00:00:00Z',
       runningJobs: 1,
       jobs: [
-        { namespace: 'research', name: 'heart', phase: 'Running' },
-        { namespace: 'research', name: 'lung', phase: 'Refused', message: 'image not allowed' },
+        { namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running' },
+        { namespace: 'research', name: 'lung', jobUid: 'u2', phase: 'Refused', message: 'image not allowed' },
       ],
     });
     expect(status.joinTokenExpiry).toBeUndefined();
@@ -62,35 +63,81 @@ describe('a site status from its session', () => {
     expect(away.conditions![0]).toMatchObject({ status: 'False', reason: 'AgentDisconnected', lastTransitionTime: '2024-05-01T10:05:00Z' });
   });
 
+  test('enrolled before its agent first connects: not waiting for enrolment, no new token', () => {
+    const status = siteStatus({ site: site(), session: undefined, now, enrolledNow: true });
+    expect(status).toMatchObject({ enrolled: true });
+    expect(status.joinTokenExpiry).toBeUndefined();
+    expect(status.conditions![0]).toMatchObject({ status: 'False', reason: 'AgentDisconnected' });
+  });
+
+  test('what the agent said is cut to the bounds of the schema, and each job carries its uid', () => {
+    const huge = session({ agentVersion: 'v'.repeat(1 << 20), assignments: [{ namespace: 'research', job: 'heart', jobUid: 'u1', phase: 'Running', message: 'm'.repeat(2 << 20) }] });
+    const status = siteStatus({ site: site(), session: huge, now });
+    expect(status.agentVersion!.length).toBe(64);
+    expect(status.jobs).toEqual([{ namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running', message: expect.any(String) }]);
+    expect(status.jobs![0]!.message!.length).toBe(1024);
+  });
+
   test('revoked: not connected, whatever the session', () => {
     expect(siteStatus({ site: site({ revoked: true }), session: session(), now }).conditions![0]).toMatchObject({ status: 'False', reason: 'Revoked' });
   });
 });
 
 describe('sites a deleted job waits for', () => {
-  const job = { metadata: { namespace: 'research', name: 'heart', uid: 'u1' } } as Parameters<typeof sitesHoldingJob>[0];
+  const deletedAt = '2024-05-01T09:58:00Z';
+  const job = { metadata: { namespace: 'research', name: 'heart', uid: 'u1', deletionTimestamp: deletedAt } } as unknown as Parameters<typeof sitesHoldingJob>[0];
   const cache = (sites: Site[]): CacheView<Site> => ({ get: (k) => sites.find((s) => s.metadata.name === k), list: () => sites });
   const grace = 10 * 60_000;
+  const at = (iso: string) => new Date(iso);
 
   test('a connected site that still reports the client holds the job; one that reports nothing or refused does not', () => {
     const sessions = new SiteSessionRegistry();
-    const lease = sessions.open({ site: 'st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    const lease = sessions.open({ site: 'st-olav', siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
     expect(sitesHoldingJob(job, ['st-olav'], cache([site()]), sessions, now, grace)).toEqual([{ site: 'st-olav', reason: expect.stringMatching(/Running/) }]);
     lease.report([{ namespace: 'research', job: 'heart', jobUid: 'OTHER', phase: 'Running', message: '' }]);
     expect(sitesHoldingJob(job, ['st-olav'], cache([site()]), sessions, now, grace)).toEqual([]);
   });
 
+  test('a connected site holds the job no longer than the grace after its deletion began', () => {
+    const sessions = new SiteSessionRegistry();
+    sessions.open({ site: 'st-olav', siteUid: 'uid-st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    expect(sitesHoldingJob(job, ['st-olav'], cache([site()]), sessions, at('2024-05-01T10:07:59Z'), grace)).toHaveLength(1);
+    expect(sitesHoldingJob(job, ['st-olav'], cache([site()]), sessions, at('2024-05-01T10:08:00Z'), grace)).toEqual([]);
+  });
+
+  test('only the sites the job selected are asked', () => {
+    const sessions = new SiteSessionRegistry();
+    sessions.open({ site: 'st-olav', siteUid: 'uid-st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    expect(sitesHoldingJob(job, ['haukeland'], cache([site()]), sessions, now, grace)).toEqual([]);
+  });
+
   test('a disconnected site holds the job for the grace period only if its last report listed it', () => {
     const sessions = new SiteSessionRegistry();
-    const lastReport = { lastSeen: '2024-05-01T09:55:00Z', jobs: [{ namespace: 'research', name: 'heart', phase: 'Running' }] };
+    const lastReport = { lastSeen: '2024-05-01T09:55:00Z', jobs: [{ namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running' as const }] };
     expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, now, grace)).toHaveLength(1);
-    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, new Date('2024-05-01T10:06:00Z'), grace)).toEqual([]);
+    // From the latest moment the recorded lastSeen allows (it is written to within 30 s), not from the stale value.
+    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, at('2024-05-01T10:05:10Z'), grace)).toHaveLength(1);
+    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, at('2024-05-01T10:05:30Z'), grace)).toEqual([]);
     expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, { ...lastReport, jobs: [] })]), sessions, now, grace)).toEqual([]);
+    // The last report was of another incarnation of the job.
+    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, { ...lastReport, jobs: [{ ...lastReport.jobs[0]!, jobUid: 'u0' }] })]), sessions, now, grace)).toEqual([]);
+  });
+
+  test('a disconnect this replica saw counts from when it saw it', () => {
+    const sessions = new SiteSessionRegistry();
+    const lease = sessions.open({ site: 'st-olav', siteUid: 'uid-st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    lease.close();
+    const seenEnd = sessions.disconnectedAt('st-olav')!;
+    // lastSeen recorded long ago: the fresh clock is what counts.
+    const stale = site({}, { lastSeen: '2024-04-01T00:00:00Z', jobs: [{ namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running' }] });
+    const fresh = { ...job, metadata: { ...job.metadata, deletionTimestamp: seenEnd.toISOString() } } as typeof job;
+    expect(sitesHoldingJob(fresh, ['st-olav'], cache([stale]), sessions, new Date(seenEnd.getTime() + grace - 1_000), grace)).toHaveLength(1);
+    expect(sitesHoldingJob(fresh, ['st-olav'], cache([stale]), sessions, new Date(seenEnd.getTime() + grace), grace)).toEqual([]);
   });
 
   test('revoked and unknown sites never hold a job', () => {
     const sessions = new SiteSessionRegistry();
-    sessions.open({ site: 'st-olav', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
+    sessions.open({ site: 'st-olav', siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
     expect(sitesHoldingJob(job, ['st-olav', 'gone'], cache([site({ revoked: true })]), sessions, now, grace)).toEqual([]);
   });
 });

@@ -1,12 +1,16 @@
 /**
  * A Site's status from its agent's session at the gateway (pure; the site controller writes it).
- * What the agent said last stays while it is away: version, certificate expiry, its jobs.
+ * What the agent said last stays while it is away: version, certificate expiry, its jobs (each with
+ * the job's uid: a cordoned site keeps only what is recorded here, assignments.ts). A site is
+ * enrolled from its agent's enrolment on, before it first connects. What the agent said is cut to
+ * the schema's bounds (api/bounds.ts).
  *
  * lastSeen is when the agent last sent a message. It is written when something else about the site
  * changes (a connect, a report, a disconnect: the gateway wakes the controller for those) and only
  * when it moved by more than LAST_SEEN_RESOLUTION_MS: an idle hub writes nothing, and while the
  * agent is connected the Connected condition is what says it is alive.
  */
+import { bounded, MAX_AGENT_VERSION, MAX_REPORT_MESSAGE, MAX_SITE_JOBS } from '../../api/bounds.js';
 import type { SiteStatus } from '../../api/generated/site.js';
 import { ConditionType, Reason } from '../../api/vocabulary.js';
 import { rfc3339, setCondition } from '../../kube/conditions.js';
@@ -20,24 +24,23 @@ export interface SiteObservation {
   now: Date;
   /** When the outstanding join token expires; undefined when there is none. */
   joinTokenExpiry?: Date;
+  /** The agent enrolled (at this replica), though it may not have connected yet. */
+  enrolledNow?: boolean;
 }
 
 export function siteStatus(o: SiteObservation): SiteStatus {
   const previous = o.site.status ?? {};
   const { session } = o;
-  const enrolled = Boolean(previous.enrolled || session);
+  const enrolled = Boolean(previous.enrolled || session || o.enrolledNow);
   const status: SiteStatus = {
     observedGeneration: o.site.metadata.generation,
     enrolled,
     ...(o.joinTokenExpiry ? { joinTokenExpiry: rfc3339(o.joinTokenExpiry) } : {}),
     ...(lastSeen(previous.lastSeen, session) ? { lastSeen: lastSeen(previous.lastSeen, session) } : {}),
-    ...optional('agentVersion', session?.agentVersion ?? previous.agentVersion),
+    ...optional('agentVersion', session ? bounded(session.agentVersion, MAX_AGENT_VERSION) : previous.agentVersion),
     ...optional('certificateExpiry', session ? rfc3339(session.certificateExpiry) : previous.certificateExpiry),
     ...optional('runningJobs', session ? session.assignments.filter((a) => a.phase === 'Running').length : previous.runningJobs),
-    ...optional(
-      'jobs',
-      session ? session.assignments.map((a) => ({ namespace: a.namespace, name: a.job, phase: a.phase, ...(a.message ? { message: a.message } : {}) })) : previous.jobs,
-    ),
+    ...optional('jobs', session ? jobsOf(session) : previous.jobs),
   };
   const generation = o.site.metadata.generation;
   const connected = o.site.spec.revoked
@@ -49,6 +52,16 @@ export function siteStatus(o: SiteObservation): SiteStatus {
         : { status: 'False' as const, reason: Reason.NotEnrolled, message: 'waiting for the site agent to enrol with its join bundle' };
   status.conditions = setCondition(previous.conditions, { type: ConditionType.Connected, observedGeneration: generation, ...connected }, o.now);
   return status;
+}
+
+function jobsOf(session: SiteSession): NonNullable<SiteStatus['jobs']> {
+  return session.assignments.slice(0, MAX_SITE_JOBS).map((a) => ({
+    namespace: a.namespace,
+    name: a.job,
+    ...(a.jobUid ? { jobUid: a.jobUid } : {}),
+    phase: a.phase,
+    ...(a.message ? { message: bounded(a.message, MAX_REPORT_MESSAGE) } : {}),
+  }));
 }
 
 function lastSeen(previous: string | undefined, session: SiteSession | undefined): string | undefined {

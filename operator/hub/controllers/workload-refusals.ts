@@ -1,13 +1,17 @@
 /**
- * What the API server last refused of each job's objects at the hub. The workload controller
- * records a refusal when a write of it is refused and clears it once a pass made everything; the
- * status controller, the one writer of a job's status, reports it (a condition and a Warning
- * Event). In memory on the leader: a new leader's first workload pass finds the refusal again.
+ * What last stood in the way of each job's objects at the hub: what the API server refused of
+ * them, or an object of one of their names that is someone else's (a conflict, owned-objects.ts).
+ * The workload controller records it when a write is refused or a name is taken, and clears it once
+ * a pass made everything; the status controller, the one writer of a job's status, reports it (a
+ * condition and a Warning Event). In memory on the leader: a new leader's first workload pass finds
+ * it again.
  */
 import type { Refusal } from '../../kube/refusal.js';
 
+type Entry = { uid: string; refusal: Refusal; conflict?: undefined } | { uid: string; conflict: string; refusal?: undefined };
+
 export class WorkloadRefusals {
-  private readonly byJob = new Map<string, { uid: string; refusal: Refusal }>();
+  private readonly byJob = new Map<string, Entry>();
   private readonly listeners = new Set<(key: string) => void>();
 
   /** The refusal standing against this incarnation of the job. */
@@ -16,10 +20,23 @@ export class WorkloadRefusals {
     return entry && entry.uid === uid ? entry.refusal : undefined;
   }
 
-  set(key: string, uid: string, refusal: Refusal): void {
+  /** The conflict standing against this incarnation of the job: which object, and whose. */
+  conflict(key: string, uid: string | undefined): string | undefined {
     const entry = this.byJob.get(key);
-    if (entry && entry.uid === uid && JSON.stringify(entry.refusal) === JSON.stringify(refusal)) return;
-    this.byJob.set(key, { uid, refusal });
+    return entry && entry.uid === uid ? entry.conflict : undefined;
+  }
+
+  set(key: string, uid: string, refusal: Refusal): void {
+    this.put(key, { uid, refusal });
+  }
+
+  setConflict(key: string, uid: string, conflict: string): void {
+    this.put(key, { uid, conflict });
+  }
+
+  private put(key: string, next: Entry): void {
+    if (JSON.stringify(this.byJob.get(key)) === JSON.stringify(next)) return;
+    this.byJob.set(key, next);
     this.notify(key);
   }
 

@@ -1,7 +1,8 @@
 /**
- * One site agent's Connect stream, at the hub. The first message must be a hello; from then on the
- * stream holds the site's session, the agent's reports update it, and the hub pushes the site's
- * complete assignment set at once and whenever it may have changed.
+ * One site agent's Connect stream, at the hub. The first message must be a hello, within the hello
+ * timeout; from then on the stream holds the site's session, the agent's reports update it (what
+ * reports.ts keeps of them), and the hub pushes the site's complete assignment set at once and
+ * whenever it may have changed.
  */
 import { X509Certificate } from 'node:crypto';
 import { status, type Metadata, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -9,6 +10,10 @@ import type { Logger } from '../../log.js';
 import type { AssignmentSource } from '../contracts.js';
 import { assignmentToMessage, statusesFromMessage } from '../../sitelink/convert.js';
 import type { AgentMessage__Output, HubMessage } from '../../sitelink/proto.js';
+import { printable } from '../../api/bounds.js';
+import type { AssignmentStatus } from '../../sitelink/assignment.js';
+import type { SiteRef } from '../pki.js';
+import { keptReports, keptVersion } from './reports.js';
 import type { SessionLease, SiteSessionRegistry } from './sessions.js';
 
 export type AgentCall = ServerDuplexStream<AgentMessage__Output, HubMessage>;
@@ -30,11 +35,17 @@ export class AgentStream {
   private finished = false;
   private readonly helloTimer: NodeJS.Timeout;
 
+  readonly site: string;
+  /** The uid of the Site incarnation the agent's certificate names. */
+  readonly siteUid: string;
+
   constructor(
-    readonly site: string,
+    ref: SiteRef,
     private readonly call: AgentCall,
     private readonly context: AgentStreamContext,
   ) {
+    this.site = ref.name;
+    this.siteUid = ref.uid;
     this.helloTimer = setTimeout(
       () => this.cut(status.DEADLINE_EXCEEDED, `no hello within ${context.helloTimeoutMs} ms of connecting`),
       context.helloTimeoutMs,
@@ -48,6 +59,11 @@ export class AgentStream {
     call.on('cancelled', () => this.finish());
     call.on('error', () => this.finish());
     call.on('close', () => this.finish());
+  }
+
+  /** Whether the agent has said hello (the stream holds, or held, the site's session). */
+  get opened(): boolean {
+    return this.lease !== undefined;
   }
 
   /** Sends the site's assignment set if it differs from what this stream last sent. */
@@ -76,20 +92,26 @@ export class AgentStream {
         return;
       }
       clearTimeout(this.helloTimer);
+      const agentVersion = keptVersion(message.hello.agentVersion);
       this.lease = this.context.sessions.open({
         site: this.site,
-        agentVersion: message.hello.agentVersion,
+        siteUid: this.siteUid,
+        agentVersion,
         certificateExpiry: this.peerCertificateExpiry(),
-        assignments: statusesFromMessage(message.hello.status),
+        assignments: this.kept(statusesFromMessage(message.hello.status)),
       });
-      this.context.log.info('site agent connected', { site: this.site, agentVersion: message.hello.agentVersion });
+      this.context.log.info('site agent connected', { site: this.site, agentVersion: printable(agentVersion, 64) });
       this.context.onOpen(this);
       this.push();
       return;
     }
-    if (message.body === 'status') this.lease.report(statusesFromMessage(message.status));
-    else if (message.body === 'hello') this.lease.report(statusesFromMessage(message.hello?.status));
+    if (message.body === 'status') this.lease.report(this.kept(statusesFromMessage(message.status)));
+    else if (message.body === 'hello') this.lease.report(this.kept(statusesFromMessage(message.hello?.status)));
     else this.lease.seen();
+  }
+
+  private kept(statuses: AssignmentStatus[]): AssignmentStatus[] {
+    return keptReports(statuses, this.context.assignments.reportable(this.site));
   }
 
   private peerCertificateExpiry(): Date {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
 import { SiteSessionRegistry } from './sessions.js';
 
-const start = (site: string, agentVersion = '1') => ({ site, agentVersion, certificateExpiry: new Date(0), assignments: [] });
+const start = (site: string, agentVersion = '1') => ({ site, siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion, certificateExpiry: new Date(0), assignments: [] });
 const running = { namespace: 'n', job: 'j', jobUid: 'u', phase: 'Running' as const, message: '' };
 
 describe('SiteSessionRegistry', () => {
@@ -31,6 +31,34 @@ describe('SiteSessionRegistry', () => {
     expect(registry.get('a')).toMatchObject({ agentVersion: 'new', assignments: [] });
     newer.close();
     expect(registry.list()).toEqual([]);
+  });
+
+  test('a flood of reports wakes the listeners once per interval, the last notice carrying the latest', async () => {
+    const registry = new SiteSessionRegistry(200);
+    const heard: string[] = [];
+    registry.onChange((site) => heard.push(site));
+    const lease = registry.open(start('a'));
+    for (let i = 0; i < 5_000; i++) lease.report([{ ...running, message: `report ${i}` }]);
+    expect(heard).toEqual(['a', 'a']);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(heard).toEqual(['a', 'a', 'a']);
+    expect(registry.get('a')!.assignments[0]!.message).toBe('report 4999');
+  });
+
+  test('it remembers when a site enrolled and when its stream ended', () => {
+    const registry = new SiteSessionRegistry();
+    const heard: string[] = [];
+    registry.onChange((site) => heard.push(site));
+    expect(registry.enrolledAt('a', 'uid-a')).toBeUndefined();
+    registry.enrolled('a', 'uid-a');
+    expect(registry.enrolledAt('a', 'uid-a')).toBeInstanceOf(Date);
+    // An enrolment of an earlier Site of the name is not this Site's.
+    expect(registry.enrolledAt('a', 'uid-a2')).toBeUndefined();
+    expect(registry.disconnectedAt('a')).toBeUndefined();
+    const before = Date.now();
+    registry.open(start('a')).close();
+    expect(registry.disconnectedAt('a')!.getTime()).toBeGreaterThanOrEqual(before);
+    expect(heard).toEqual(['a', 'a', 'a']);
   });
 
   test('what it hands out are copies', () => {

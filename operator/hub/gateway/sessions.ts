@@ -1,11 +1,16 @@
 /**
  * The gateway's record of connected site agents (SiteSessions for the controllers). One session per
  * site: a newer stream of the same site takes the session over, and the end of an older stream then
- * changes nothing. Listeners hear of connects, disconnects, new reports and new certificates; a
- * message that only moves lastSeen does not wake them (the controllers read it when they next run).
+ * changes nothing. Listeners hear of connects, disconnects, enrolments, new reports and new
+ * certificates; a message that only moves lastSeen does not wake them (the controllers read it when
+ * they next run). A flood of reports wakes them at most once per REPORT_NOTICE_MS per site: the
+ * session always holds the latest report, and one notice after the flood carries it.
  */
 import type { SiteSession, SiteSessions } from '../contracts.js';
 import type { AssignmentStatus } from '../../sitelink/assignment.js';
+
+/** The least time between two notices of a site's reports. */
+export const REPORT_NOTICE_MS = 1_000;
 
 /** The handle of one stream's hold on its site's session. */
 export interface SessionLease {
@@ -22,14 +27,25 @@ export interface SessionLease {
 
 export interface SessionStart {
   site: string;
+  siteUid: string;
   agentVersion: string;
   certificateExpiry: Date;
   assignments: AssignmentStatus[];
 }
 
+interface Notices {
+  last: number;
+  timer?: NodeJS.Timeout;
+}
+
 export class SiteSessionRegistry implements SiteSessions {
   private readonly sessions = new Map<string, { session: SiteSession; owner: object }>();
   private readonly listeners = new Set<(site: string) => void>();
+  private readonly notices = new Map<string, Notices>();
+  private readonly disconnects = new Map<string, Date>();
+  private readonly enrolments = new Map<string, { siteUid: string; at: Date }>();
+
+  constructor(private readonly reportNoticeMs = REPORT_NOTICE_MS) {}
 
   get(site: string): SiteSession | undefined {
     const entry = this.sessions.get(site);
@@ -40,9 +56,24 @@ export class SiteSessionRegistry implements SiteSessions {
     return [...this.sessions.values()].map((e) => copy(e.session));
   }
 
+  disconnectedAt(site: string): Date | undefined {
+    return this.disconnects.get(site);
+  }
+
+  enrolledAt(site: string, siteUid: string): Date | undefined {
+    const enrolment = this.enrolments.get(site);
+    return enrolment?.siteUid === siteUid ? enrolment.at : undefined;
+  }
+
   onChange(listener: (site: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** The agent of this Site (by uid) enrolled (its token is spent), before it first connects. */
+  enrolled(site: string, siteUid: string): void {
+    this.enrolments.set(site, { siteUid, at: new Date() });
+    this.changed(site);
   }
 
   /** Starts the session of a stream that sent its hello, replacing any older stream's. */
@@ -71,14 +102,34 @@ export class SiteSessionRegistry implements SiteSessions {
         session.lastSeen = new Date();
         if (JSON.stringify(session.assignments) === JSON.stringify(assignments)) return;
         session.assignments = [...assignments];
-        this.changed(site);
+        this.reported(site);
       },
       close: () => {
         if (!held()) return;
         this.sessions.delete(site);
+        this.disconnects.set(site, new Date());
         this.changed(site);
       },
     };
+  }
+
+  /** A new report: a notice now, or one at the end of the interval if one went out within it. */
+  private reported(site: string): void {
+    const notices = this.notices.get(site) ?? { last: 0 };
+    this.notices.set(site, notices);
+    if (notices.timer) return;
+    const wait = notices.last + this.reportNoticeMs - Date.now();
+    if (wait <= 0) {
+      notices.last = Date.now();
+      this.changed(site);
+      return;
+    }
+    notices.timer = setTimeout(() => {
+      notices.timer = undefined;
+      notices.last = Date.now();
+      this.changed(site);
+    }, wait);
+    notices.timer.unref();
   }
 
   private changed(site: string): void {

@@ -1,20 +1,24 @@
 /**
  * The site gateway: two gRPC servers in the operator process.
  *  - The enrolment port: server-authenticated TLS; a join token authenticates the agent's Enroll.
- *  - The main port: mutual TLS against the hub's root CA; the site is read from the peer
- *    certificate. Connect streams, client certificates, renewals.
- * Revoked or deleted sites are refused on every call, and their live streams are cut as soon as
- * the Site cache shows it. gRPC keepalive pings notice an agent that vanished without a word.
+ *  - The main port: mutual TLS against the site CA alone; the site is read from the peer
+ *    certificate, which must name the Site's current uid. Connect streams, client certificates,
+ *    renewals.
+ * Revoked or deleted sites are refused on every call, and their live streams (those of an earlier
+ * Site of the same name too) are cut as soon as the Site cache shows it. gRPC keepalive pings notice an agent that vanished without a word.
+ * Streams that have not said hello are bounded: a few per site, each for the hello timeout, and at
+ * most MAX_STREAMS_PER_CONNECTION streams of any kind on one connection.
  */
 import { Server, status, type ChannelOptions } from '@grpc/grpc-js';
 import { createLogger, type Logger } from '../../log.js';
 import type { InformerHandler } from '../../kube/informer.js';
 import type { AssignmentSource, CacheView, Site } from '../contracts.js';
 import type { JoinTokens } from '../join-tokens.js';
-import type { HubPki } from '../pki.js';
+import type { HubPki, SiteRef } from '../pki.js';
 import { SiteAdmission, toStatus } from './admission.js';
 import { AgentStream, type AgentCall } from './agent-stream.js';
 import { certificateHandlers, enrollmentHandlers, type CertificateServices } from './certificates.js';
+import { DEFAULT_ENROLMENT_LIMITS, EnrolmentLimits, type EnrolmentLimitsOptions } from './enrolment-limits.js';
 import { SiteEnrollment, SiteGateway } from '../../sitelink/proto.js';
 import { RotatingServerCredentials } from './server-identity.js';
 import { SiteSessionRegistry } from './sessions.js';
@@ -39,12 +43,20 @@ export interface SiteGatewayOptions {
   serverNames: { dnsNames: string[]; ipAddresses?: string[] };
   /** HTTP/2 pings to each agent every timeMs; no answer within timeoutMs ends its connection. */
   keepalive?: { timeMs: number; timeoutMs: number };
+  /** Rate limits of the enrolment port (enrolment-limits.ts). */
+  enrolmentLimits?: EnrolmentLimitsOptions;
   /** How long a new Connect stream may take to send its hello. */
   helloTimeoutMs?: number;
   /** How long stop() lets calls in flight finish. */
   shutdownGraceMs?: number;
   log?: Logger;
 }
+
+/** Connect streams of one site waiting for their hello; a further one is refused. */
+export const MAX_WAITING_STREAMS_PER_SITE = 4;
+/** HTTP/2 streams one agent connection may hold at once (its Connect stream and a few calls). */
+export const MAX_STREAMS_PER_CONNECTION = 16;
+export const DEFAULT_HELLO_TIMEOUT_MS = 10_000;
 
 export interface GatewayPorts {
   main: number;
@@ -63,7 +75,7 @@ export class SiteGatewayServer {
   constructor(private readonly options: SiteGatewayOptions) {
     this.sessions = options.sessions ?? new SiteSessionRegistry();
     this.log = options.log ?? createLogger('site-gateway');
-    this.admission = new SiteAdmission(options.sites);
+    this.admission = new SiteAdmission(options.sites, options.pki.siteCa().certPem);
   }
 
   async start(): Promise<GatewayPorts> {
@@ -71,7 +83,7 @@ export class SiteGatewayServer {
     const issue = () => pki.issueGatewayCertificate(serverNames.dnsNames, serverNames.ipAddresses);
     const onError = (err: Error) => this.log.error('could not renew the gateway certificate', { error: err.message });
     const [mainCredentials, enrollmentCredentials] = await Promise.all([
-      RotatingServerCredentials.start(issue, pki.rootCa().certPem, onError),
+      RotatingServerCredentials.start(issue, pki.siteCa().certPem, onError),
       RotatingServerCredentials.start(issue, undefined, onError),
     ]);
     this.credentials.push(mainCredentials, enrollmentCredentials);
@@ -79,12 +91,15 @@ export class SiteGatewayServer {
     const serverOptions: ChannelOptions = {
       'grpc.keepalive_time_ms': keepalive.timeMs,
       'grpc.keepalive_timeout_ms': keepalive.timeoutMs,
+      'grpc.max_concurrent_streams': MAX_STREAMS_PER_CONNECTION,
     };
     const services: CertificateServices = {
       pki,
+      limits: new EnrolmentLimits(this.options.enrolmentLimits ?? DEFAULT_ENROLMENT_LIMITS),
       joinTokens: this.options.joinTokens,
       admission: this.admission,
       assignments: this.options.assignments,
+      onEnrolled: (site) => this.sessions.enrolled(site.name, site.uid),
       log: this.log,
     };
     const main = new Server(serverOptions);
@@ -115,40 +130,47 @@ export class SiteGatewayServer {
   }
 
   private connect(call: AgentCall): void {
-    let site: string;
+    let site: SiteRef;
     try {
       site = this.admission.siteOf(call);
     } catch (err) {
       call.emit('error', toStatus(err));
       return;
     }
+    const waiting = [...(this.streams.get(site.name) ?? [])].filter((s) => !s.opened).length;
+    if (waiting >= MAX_WAITING_STREAMS_PER_SITE) {
+      const details = `site ${site.name} already has ${waiting} connections waiting for their hello`;
+      call.emit('error', { code: status.RESOURCE_EXHAUSTED, details, message: details, name: 'Error' });
+      return;
+    }
     const stream: AgentStream = new AgentStream(site, call, {
       assignments: this.options.assignments,
       sessions: this.sessions,
-      helloTimeoutMs: this.options.helloTimeoutMs ?? 30_000,
+      helloTimeoutMs: this.options.helloTimeoutMs ?? DEFAULT_HELLO_TIMEOUT_MS,
       log: this.log,
       onOpen: (opened) => {
         // One agent per site: a newer stream (a reconnect, a renewed certificate) replaces older ones.
-        for (const older of this.streams.get(site) ?? []) {
+        for (const older of this.streams.get(site.name) ?? []) {
           if (older !== opened) older.cut(status.ABORTED, 'superseded by a newer connection of the same site');
         }
       },
       onClose: (closed) => {
-        const set = this.streams.get(site);
+        const set = this.streams.get(site.name);
         set?.delete(closed);
-        if (set?.size === 0) this.streams.delete(site);
+        if (set?.size === 0) this.streams.delete(site.name);
       },
     });
-    let set = this.streams.get(site);
-    if (!set) this.streams.set(site, (set = new Set()));
+    let set = this.streams.get(site.name);
+    if (!set) this.streams.set(site.name, (set = new Set()));
     set.add(stream);
   }
 
-  /** Cuts the streams of a site that may no longer use the gateway. */
+  /** Cuts the streams of a site, or of an earlier Site of its name, that may no longer use the gateway. */
   private enforce(site: string): void {
-    const refusal = this.admission.refusal(site);
-    if (!refusal) return;
-    for (const stream of [...(this.streams.get(site) ?? [])]) stream.cut(refusal.code, refusal.message, refusal.trailers);
+    for (const stream of [...(this.streams.get(site) ?? [])]) {
+      const refusal = this.admission.refusal({ name: site, uid: stream.siteUid });
+      if (refusal) stream.cut(refusal.code, refusal.message, refusal.trailers);
+    }
   }
 }
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { V1Deployment, V1ResourceRequirements } from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
-import { JOB_MANIFEST_KEY, jobManifest } from './job-manifest.js';
+import { aggregatorTlsSecretName } from './aggregator-tls.js';
+import { JOB_MANIFEST_KEY, jobManifest, REVOCATIONS_KEY } from './job-manifest.js';
 import { aggregatorSelector, GRPC_PORT, jobLabels, jobObjectNames, METRICS_PORT, ownedMetadata, type Manifest } from './names.js';
 import { restrictedContainerSecurityContext, restrictedPodSecurityContext } from '../../kube/pod-security.js';
 
@@ -18,9 +19,16 @@ export const AGGREGATOR_PATHS = {
 export interface AggregatorDeploymentOptions {
   /** The operator's own image, used unless the job names one in spec.aggregator.image. */
   defaultImage: string;
-  /** The aggregator's certificate: a new one rolls the pod, which reads its TLS files only at start. */
+  /**
+   * The aggregator's certificate chain (public): a new one rolls the pod, which reads its TLS files
+   * only at start. The Deployment keeps it, so the operator knows when to renew without reading the
+   * Secret.
+   */
   certificatePem: string;
 }
+
+/** The pod template's annotation holding the aggregator's certificate chain. */
+export const CERTIFICATE_ANNOTATION = 'flotilla.dev/certificate';
 
 /**
  * One aggregator per job, running the job as given (its sites resolved: job-sites.ts). Recreate, never two at once: two aggregators of one job would split its
@@ -44,7 +52,7 @@ export function aggregatorDeployment(job: FederatedJob, options: AggregatorDeplo
             // The aggregator reads its job and certificate once, at start: a change restarts it,
             // and it resumes from its last checkpoint.
             'flotilla.dev/job-sha256': sha256(jobManifest(job)),
-            'flotilla.dev/certificate-sha256': sha256(options.certificatePem),
+            [CERTIFICATE_ANNOTATION]: options.certificatePem,
           },
         },
         spec: {
@@ -64,6 +72,8 @@ export function aggregatorDeployment(job: FederatedJob, options: AggregatorDeplo
                 `--metrics-listen=0.0.0.0:${METRICS_PORT}`,
                 `--tls-dir=${AGGREGATOR_PATHS.tls}`,
                 `--state-dir=${AGGREGATOR_PATHS.state}`,
+                // The sites revoked when the pod starts; the operator sends later ones to the metrics port.
+                `--revocations=${AGGREGATOR_PATHS.job}/${REVOCATIONS_KEY}`,
                 // A Deployment's pod must not exit at the end: it keeps /status readable until the
                 // operator has recorded the outcome and removes it (cleanupPolicy Delete).
                 '--linger',
@@ -85,7 +95,7 @@ export function aggregatorDeployment(job: FederatedJob, options: AggregatorDeplo
           ],
           volumes: [
             { name: 'job', configMap: { name: names.spec } },
-            { name: 'tls', secret: { secretName: names.tls, defaultMode: 0o440 } },
+            { name: 'tls', secret: { secretName: aggregatorTlsSecretName(job.metadata.name, options.certificatePem), defaultMode: 0o440 } },
             { name: 'state', persistentVolumeClaim: { claimName: names.checkpoints } },
             { name: 'tmp', emptyDir: { sizeLimit: '256Mi' } },
           ],

@@ -1,10 +1,12 @@
 import type { V1Service } from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
-import { aggregatorSelector, GRPC_PORT, jobObjectNames, METRICS_PORT, ownedMetadata, type Manifest } from './names.js';
+import { aggregatorSelector, GRPC_PORT, jobObjectNames, ownedMetadata, type Manifest } from './names.js';
 
 /**
- * The aggregator's stable address for the sites' clients (grpc) and for scrapers (metrics).
- * LoadBalancer exposes it to hospitals outside the hub's network (see aggregator-endpoint.ts).
+ * The aggregator's stable address for the sites' clients: the federation port alone.
+ * LoadBalancer exposes it to hospitals outside the hub's network (see aggregator-endpoint.ts). The
+ * metrics and status port (plain HTTP) is only the pod's: the operator and Prometheus reach it at
+ * the pod's address, and no Service, public or not, carries it.
  */
 export function aggregatorService(job: FederatedJob, type: 'ClusterIP' | 'LoadBalancer' = 'ClusterIP'): Manifest<V1Service> {
   return {
@@ -14,10 +16,7 @@ export function aggregatorService(job: FederatedJob, type: 'ClusterIP' | 'LoadBa
     spec: {
       type,
       selector: aggregatorSelector(job),
-      ports: [
-        { name: 'grpc', port: GRPC_PORT, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'grpc' },
-        { name: 'metrics', port: METRICS_PORT, targetPort: 'metrics', protocol: 'TCP', appProtocol: 'http' },
-      ],
+      ports: [{ name: 'grpc', port: GRPC_PORT, targetPort: 'grpc', protocol: 'TCP', appProtocol: 'grpc' }],
     },
   };
 }

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { TLS_FILE_NAMES } from '../../pki/files.js';
@@ -5,19 +6,28 @@ import { jobObjectNames, ownedMetadata, type Manifest } from './names.js';
 
 /** The aggregator's serving credentials: the layout `flotilla aggregator --tls-dir` reads (operator/pki/files.ts). */
 export interface AggregatorCredentials {
-  /** The job's issuing CA: the aggregator trusts client certificates it signed. */
+  /** The job's anchor: the aggregator trusts client certificates its job's CA signed, and no others. */
   caPem: string;
   certificatePem: string;
   privateKeyPem: string;
+}
+
+/**
+ * One Secret per certificate, named after it and immutable: the operator only ever creates it (it
+ * holds no right to read, change or delete Secrets in a job's namespace, see hub/rbac.ts), the
+ * Deployment names the current one, and the job's deletion takes them all (owner reference).
+ */
+export function aggregatorTlsSecretName(job: string, certificatePem: string): string {
+  return `${jobObjectNames(job).tls}-${createHash('sha256').update(certificatePem).digest('hex').slice(0, 10)}`;
 }
 
 export function aggregatorTlsSecret(job: FederatedJob, credentials: AggregatorCredentials): Manifest<V1Secret> {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
-    metadata: ownedMetadata(job, jobObjectNames(job.metadata.name).tls, 'aggregator'),
+    metadata: ownedMetadata(job, aggregatorTlsSecretName(job.metadata.name, credentials.certificatePem), 'aggregator'),
     type: 'kubernetes.io/tls',
-    // data, not stringData: stringData is write-only, so server-side apply would never see it settle.
+    immutable: true,
     data: {
       [TLS_FILE_NAMES.ca]: base64(credentials.caPem),
       [TLS_FILE_NAMES.cert]: base64(credentials.certificatePem),
@@ -27,11 +37,3 @@ export function aggregatorTlsSecret(job: FederatedJob, credentials: AggregatorCr
 }
 
 const base64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
-
-/** The credentials a Secret made by aggregatorTlsSecret holds, or undefined when it is incomplete. */
-export function credentialsOf(secret: Pick<V1Secret, 'data'> | undefined): AggregatorCredentials | undefined {
-  const data = secret?.data;
-  const text = (key: string) => (data?.[key] ? Buffer.from(data[key], 'base64').toString('utf8') : undefined);
-  const [caPem, certificatePem, privateKeyPem] = [text(TLS_FILE_NAMES.ca), text(TLS_FILE_NAMES.cert), text(TLS_FILE_NAMES.key)];
-  return caPem && certificatePem && privateKeyPem ? { caPem, certificatePem, privateKeyPem } : undefined;
-}

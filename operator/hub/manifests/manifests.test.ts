@@ -1,9 +1,10 @@
+import { createHash } from 'node:crypto';
 import { describe, expect, test } from '@jest/globals';
 import type { V1Container, V1PodSpec } from '@kubernetes/client-node';
 import { parseFederatedJob, type FederatedJob } from '../../api/federatedjob.js';
 import { aggregatorDeployment } from './aggregator-deployment.js';
 import { aggregatorService, aggregatorServiceDnsNames } from './aggregator-service.js';
-import { aggregatorTlsSecret, credentialsOf } from './aggregator-tls.js';
+import { aggregatorTlsSecret } from './aggregator-tls.js';
 import { checkpointClaim } from './checkpoint-claim.js';
 import { jobManifest, specConfigMap } from './job-manifest.js';
 import { jobNameProblem } from './names.js';
@@ -28,7 +29,7 @@ const credentials = { caPem: 'CA PEM', certificatePem: 'CERT PEM', privateKeyPem
 const deploymentOptions = { defaultImage: 'ghcr.io/flotilla/flotilla:0.1.0', certificatePem: credentials.certificatePem };
 
 function allObjects(j: FederatedJob) {
-  return [specConfigMap(j), aggregatorTlsSecret(j, credentials), checkpointClaim(j), aggregatorDeployment(j, deploymentOptions), aggregatorService(j)];
+  return [specConfigMap(j, 'SIGNED LIST'), aggregatorTlsSecret(j, credentials), checkpointClaim(j), aggregatorDeployment(j, deploymentOptions), aggregatorService(j)];
 }
 
 describe("a job's objects at the hub", () => {
@@ -36,7 +37,7 @@ describe("a job's objects at the hub", () => {
     const objects = allObjects(job());
     expect(objects.map((o) => `${o.kind}/${o.metadata!.name}`)).toEqual([
       'ConfigMap/heart-spec',
-      'Secret/heart-aggregator-tls',
+      `Secret/heart-aggregator-tls-${createHash('sha256').update('CERT PEM').digest('hex').slice(0, 10)}`,
       'PersistentVolumeClaim/heart-checkpoints',
       'Deployment/heart-aggregator',
       'Service/heart-aggregator',
@@ -53,12 +54,13 @@ describe("a job's objects at the hub", () => {
   test('cannot be owned by a job that was not read from the API server', () => {
     const j = job();
     delete j.metadata.uid;
-    expect(() => specConfigMap(j)).toThrow(/no uid/);
+    expect(() => specConfigMap(j, '')).toThrow(/no uid/);
   });
 
   test('the spec ConfigMap holds the job as the aggregator parses it, without status or bookkeeping', () => {
     const j = job();
-    const text = specConfigMap(j).data!['job.json']!;
+    const text = specConfigMap(j, 'SIGNED LIST').data!['job.json']!;
+    expect(specConfigMap(j, 'SIGNED LIST').data!['revocations.json']).toBe('SIGNED LIST');
     expect(text).toBe(jobManifest(j));
     const manifest = JSON.parse(text);
     expect(manifest.status).toBeUndefined();
@@ -66,11 +68,14 @@ describe("a job's objects at the hub", () => {
     expect(parseFederatedJob(manifest).spec).toEqual(j.spec);
   });
 
-  test('the TLS Secret round-trips the credentials in the --tls-dir layout', () => {
+  test('the TLS Secret holds the credentials in the --tls-dir layout, under a name of its certificate', () => {
     const secret = aggregatorTlsSecret(job(), credentials);
     expect(Object.keys(secret.data!).sort()).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
-    expect(credentialsOf(secret)).toEqual(credentials);
-    expect(credentialsOf({ data: { 'ca.crt': 'eA==' } })).toBeUndefined();
+    // Created once, never changed: the operator may not read or write it afterwards.
+    expect(secret.immutable).toBe(true);
+    const text = (key: string) => Buffer.from(secret.data![key]!, 'base64').toString('utf8');
+    expect({ caPem: text('ca.crt'), certificatePem: text('tls.crt'), privateKeyPem: text('tls.key') }).toEqual(credentials);
+    expect(aggregatorTlsSecret(job(), { ...credentials, certificatePem: 'RENEWED' }).metadata.name).not.toBe(secret.metadata.name);
   });
 
   test('the checkpoint claim takes its size and class from spec.checkpoint', () => {
@@ -92,6 +97,12 @@ describe('the aggregator Deployment', () => {
     expect(aggregatorService(job()).spec!.selector).toEqual(deployment.spec!.selector.matchLabels);
   });
 
+  test('its Service carries the federation port only, a load balancer too: metrics and /status stay on the pod', () => {
+    for (const type of ['ClusterIP', 'LoadBalancer'] as const) {
+      expect(aggregatorService(job(), type).spec!.ports!.map((p) => `${p.name}:${p.port}`)).toEqual(['grpc:8443']);
+    }
+  });
+
   test('runs `flotilla aggregator` on the mounted job, TLS files and checkpoint volume', () => {
     expect(container.image).toBe('ghcr.io/flotilla/flotilla:0.1.0');
     expect(container.command).toEqual(['flotilla', 'aggregator']);
@@ -102,11 +113,12 @@ describe('the aggregator Deployment', () => {
       '--metrics-listen=0.0.0.0:9090',
       '--tls-dir=/etc/flotilla/tls',
       '--state-dir=/var/lib/flotilla',
+      '--revocations=/etc/flotilla/job/revocations.json',
       '--linger',
     ]);
     const volumes = Object.fromEntries(pod.volumes!.map((v) => [v.name, v]));
     expect(volumes.job!.configMap!.name).toBe('heart-spec');
-    expect(volumes.tls!.secret!.secretName).toBe('heart-aggregator-tls');
+    expect(volumes.tls!.secret!.secretName).toBe(aggregatorTlsSecret(job(), credentials).metadata.name);
     expect(volumes.state!.persistentVolumeClaim!.claimName).toBe('heart-checkpoints');
     for (const mount of container.volumeMounts!) expect(volumes[mount.name]).toBeDefined();
     expect(container.ports!.map((p) => `${p.name}:${p.containerPort}`)).toEqual(['grpc:8443', 'metrics:9090']);

@@ -13,10 +13,6 @@ export interface Assignment {
   'aggregatorAddress'?: (string);
   'image'?: (string);
   /**
-   * the client container's command (flotilla client ...)
-   */
-  'command'?: (string)[];
-  /**
    * the FederatedJob, as JSON, that the client runs with
    */
   'jobManifest'?: (string);
@@ -47,10 +43,6 @@ export interface Assignment__Output {
    */
   'aggregatorAddress': (string);
   'image': (string);
-  /**
-   * the client container's command (flotilla client ...)
-   */
-  'command': (string)[];
   /**
    * the FederatedJob, as JSON, that the client runs with
    */
