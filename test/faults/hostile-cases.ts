@@ -4,8 +4,8 @@
  * gRPC status it must meet. Every case also requires that the job's result and final model come out
  * bit for bit as in the run without the attack (hostile.test.ts checks that for all of them).
  *
- * `defect` names the item of issue 9 a case shows while that defect stands: such a case is expected
- * to fail until the fix lands (jest's test.failing), and then flips.
+ * `item` names the item of issue 9 whose defect a case showed before its fix (the test that failed
+ * then, and guards the fix now).
  */
 import { Code, frame, type HostileChannel } from '../support/hostile/grpc-wire.js';
 import { heartbeatRequest, joinRequest, fetchModelRequest, message, sub, text, uint, updateChunkMessage, updateHeaderMessage, type WireUpdateHeader, type WireChunk } from '../support/hostile/federation-wire.js';
@@ -18,8 +18,8 @@ export type CaseClass = 'identity' | 'strings' | 'header' | 'figures' | 'phase' 
 export interface HostileCase {
   name: string;
   class: CaseClass;
-  /** The issue item whose defect this case shows until it is fixed. */
-  defect?: number;
+  /** The item of issue 9 whose defect this case showed before it was fixed. */
+  item?: number;
   phase: AttackPhase;
   /** When in the phase x attacks (see Attack.at): attacks that deliver x's own update go last. */
   at?: 'first' | 'between' | 'last';
@@ -29,6 +29,8 @@ export interface HostileCase {
   speed?: { deadlineMs?: number; heartbeatTimeoutMs?: number };
   /** Further checks of the run. */
   check?(run: JobRun, ctx: { deadlineMs: number }): void;
+  /** The case measures this process's memory or the time a phase took: no other run beside it. */
+  alone?: true;
 }
 
 const W2 = 2; // 2.weight [600, 600]: two chunks
@@ -185,7 +187,7 @@ export const CASES: HostileCase[] = [
     name: "a CA:TRUE certificate as x's leaf, sending x's update",
     at: 'last',
     class: 'identity',
-    defect: 9,
+    item: 9,
     phase: 'TRAIN',
     expect: [HANDSHAKE, Code.UNAUTHENTICATED, Code.PERMISSION_DENIED],
     run: async (ctx) => {
@@ -216,7 +218,7 @@ export const CASES: HostileCase[] = [
   {
     name: 'twenty Joins with a 4 MB client version',
     class: 'strings',
-    defect: 7,
+    item: 7,
     phase: 'TRAIN',
     expect: [Code.OK, Code.INVALID_ARGUMENT],
     run: async (ctx) => {
@@ -235,7 +237,7 @@ export const CASES: HostileCase[] = [
   {
     name: 'a 100 kB tensor name in a refused update, then a call on the same session',
     class: 'strings',
-    defect: 7,
+    item: 7,
     phase: 'TRAIN',
     expect: Code.INVALID_ARGUMENT,
     run: async (ctx) => {
@@ -288,13 +290,13 @@ export const CASES: HostileCase[] = [
   { name: 'a dimension of 2^40', class: 'header', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, withTensor(ctx, W2, { shape: [2n ** 40n, 600] })) },
   { name: 'zero samples', class: 'figures', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { numSamples: 0 }) },
   { name: 'num_samples 2^64 - 1', class: 'figures', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { numSamples: 2n ** 64n - 1n }) },
-  { name: 'num_samples 2^53 - 1', class: 'figures', defect: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { numSamples: Number.MAX_SAFE_INTEGER }) },
-  { name: 'num_samples far past the records the site counted', class: 'figures', defect: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { numSamples: 1_000_000 }) },
+  { name: 'num_samples 2^53 - 1', class: 'figures', item: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { numSamples: Number.MAX_SAFE_INTEGER }) },
+  { name: 'num_samples far past the records the site counted', class: 'figures', item: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { numSamples: 1_000_000 }) },
   { name: 'a training loss of NaN', class: 'figures', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { train: { ...header(ctx).train, loss: NaN } }) },
   { name: 'an evaluation accuracy of +Infinity', class: 'figures', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, accuracy: Infinity } }) },
   { name: 'an extra metric of NaN', class: 'figures', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { train: { ...header(ctx).train, extra: { auc: NaN } } }) },
-  { name: 'an accuracy of 7', class: 'figures', defect: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, accuracy: 7 } }) },
-  { name: "a round's evaluation over 2^53 - 1 records", class: 'figures', defect: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, numSamples: Number.MAX_SAFE_INTEGER, accuracy: 1 } }) },
+  { name: 'an accuracy of 7', class: 'figures', item: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, accuracy: 7 } }) },
+  { name: "a round's evaluation over 2^53 - 1 records", class: 'figures', item: 5, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, numSamples: Number.MAX_SAFE_INTEGER, accuracy: 1 } }) },
 
   // ── Out of turn: phase, round, attempt, repeats ───────────────────────────────────────────────
   { name: 'an INITIALIZE update during training', class: 'phase', phase: 'TRAIN', expect: Code.FAILED_PRECONDITION, run: (ctx) => update(ctx, { kind: 'INITIALIZE', round: 0 }) },
@@ -345,12 +347,12 @@ export const CASES: HostileCase[] = [
 
   // ── The tensor stream: values, order, bounds ──────────────────────────────────────────────────
   { name: 'a NaN in the first value', class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(arraysWith(ctx, 0, 0, NaN))) },
-  { name: 'a NaN past the first MiB', defect: 1, class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(arraysWith(ctx, W2, IN_SECOND_CHUNK, NaN))) },
-  { name: '-Infinity in the last tensor', defect: 1, class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(arraysWith(ctx, LAST, 0, -Infinity))) },
+  { name: 'a NaN past the first MiB', item: 1, class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(arraysWith(ctx, W2, IN_SECOND_CHUNK, NaN))) },
+  { name: '-Infinity in the last tensor', item: 1, class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(arraysWith(ctx, LAST, 0, -Infinity))) },
   {
     name: 'finite values of 3e38, then a NaN',
     class: 'stream',
-    defect: 1,
+    item: 1,
     phase: 'TRAIN',
     expect: Code.INVALID_ARGUMENT,
     run: (ctx) => {
@@ -362,16 +364,16 @@ export const CASES: HostileCase[] = [
   {
     name: 'the global model plus 1e12, then the stream cut short',
     class: 'stream',
-    defect: 1,
+    item: 1,
     phase: 'TRAIN',
     expect: Code.INVALID_ARGUMENT,
     run: (ctx) => update(ctx, {}, chunksOf(mapped(ctx, (v) => v + 1e12)).slice(0, -2)),
   },
-  { name: 'every value 3e38: finite, but past what a sum can hold', class: 'stream', defect: 1, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(mapped(ctx, () => 3e38))) },
-  { name: 'the stream ended halfway', defect: 1, class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, honestChunks(ctx).slice(0, 3)) },
+  { name: 'every value 3e38: finite, but past what a sum can hold', class: 'stream', item: 1, phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, chunksOf(mapped(ctx, () => 3e38))) },
+  { name: 'the stream ended halfway', item: 1, class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, honestChunks(ctx).slice(0, 3)) },
   {
     name: 'the stream reset halfway (RST_STREAM)',
-    defect: 1,
+    item: 1,
     class: 'stream',
     phase: 'TRAIN',
     expect: Code.CANCELLED,
@@ -379,7 +381,7 @@ export const CASES: HostileCase[] = [
   },
   {
     name: 'bytes past the end of the model',
-    defect: 1,
+    item: 1,
     class: 'stream',
     phase: 'TRAIN',
     expect: Code.RESOURCE_EXHAUSTED,
@@ -387,7 +389,7 @@ export const CASES: HostileCase[] = [
   },
   {
     name: 'a chunk sent twice',
-    defect: 1,
+    item: 1,
     class: 'stream',
     phase: 'TRAIN',
     expect: Code.INVALID_ARGUMENT,
@@ -398,7 +400,7 @@ export const CASES: HostileCase[] = [
   },
   {
     name: 'chunks out of order',
-    defect: 1,
+    item: 1,
     class: 'stream',
     phase: 'TRAIN',
     expect: Code.INVALID_ARGUMENT,
@@ -412,7 +414,7 @@ export const CASES: HostileCase[] = [
   { name: 'an empty chunk', class: 'stream', phase: 'TRAIN', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, {}, [{ tensor: 0, offset: 0, data: Buffer.alloc(0) }]) },
   {
     name: 'a second header mid-stream',
-    defect: 1,
+    item: 1,
     class: 'stream',
     phase: 'TRAIN',
     expect: Code.INVALID_ARGUMENT,
@@ -528,7 +530,7 @@ export const CASES: HostileCase[] = [
   ...initialModelCases(),
 
   // ── The final evaluation ──────────────────────────────────────────────────────────────────────
-  { name: 'a final evaluation over 2^53 - 1 records', class: 'evaluation', defect: 5, phase: 'EVALUATE', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, numSamples: Number.MAX_SAFE_INTEGER, accuracy: 0.99999999 } }) },
+  { name: 'a final evaluation over 2^53 - 1 records', class: 'evaluation', item: 5, phase: 'EVALUATE', expect: Code.INVALID_ARGUMENT, run: (ctx) => update(ctx, { eval: { ...header(ctx).eval, numSamples: Number.MAX_SAFE_INTEGER, accuracy: 0.99999999 } }) },
   {
     name: 'an evaluation carrying tensors',
     class: 'evaluation',
@@ -547,7 +549,7 @@ function statisticsCases(): HostileCase[] {
   const send = (ctx: AttackContext, values: Float64Array | Float32Array, dtype: 'F64' | 'F32' = 'F64') => update(ctx, vector(Array.from(values), dtype), chunksOf([values]));
   const honest = (ctx: AttackContext) => ctx.honest.arrays[0] as Float64Array;
   return [
-    { name: 'a statistics vector of one value, sent first', class: 'statistics', defect: 3, phase: 'STATISTICS', at: 'first', expect: Code.INVALID_ARGUMENT, run: (ctx) => send(ctx, Float64Array.of(1)) },
+    { name: 'a statistics vector of one value, sent first', class: 'statistics', item: 3, phase: 'STATISTICS', at: 'first', expect: Code.INVALID_ARGUMENT, run: (ctx) => send(ctx, Float64Array.of(1)) },
     { name: 'a statistics vector one value short', class: 'statistics', phase: 'STATISTICS', expect: Code.INVALID_ARGUMENT, run: (ctx) => send(ctx, honest(ctx).slice(0, -1)) },
     { name: 'statistics as F32', class: 'statistics', phase: 'STATISTICS', expect: Code.INVALID_ARGUMENT, run: (ctx) => send(ctx, Float32Array.from(honest(ctx)), 'F32') },
     {
@@ -583,7 +585,7 @@ function statisticsCases(): HostileCase[] {
     {
       name: 'a record count that is not a whole positive number',
       class: 'statistics',
-      defect: 5,
+      item: 5,
       phase: 'STATISTICS',
       expect: Code.INVALID_ARGUMENT,
       run: (ctx) => {
@@ -605,7 +607,7 @@ function initialModelCases(): HostileCase[] {
     {
       name: 'an initial model of another architecture',
       class: 'initial',
-      defect: 4,
+      item: 4,
       phase: 'INITIALIZE',
       expect: refused,
       run: (ctx) => {
@@ -616,7 +618,7 @@ function initialModelCases(): HostileCase[] {
     {
       name: "an initial model of the job's shapes, not made from its seed",
       class: 'initial',
-      defect: 4,
+      item: 4,
       phase: 'INITIALIZE',
       expect: refused,
       run: (ctx) => {
@@ -628,7 +630,8 @@ function initialModelCases(): HostileCase[] {
     {
       name: 'a 4 GiB initial model announced',
       class: 'initial',
-      defect: 4,
+      item: 4,
+      alone: true,
       phase: 'INITIALIZE',
       expect: [Code.RESOURCE_EXHAUSTED, Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION],
       run: async (ctx) => {
@@ -663,10 +666,12 @@ function initialModelCases(): HostileCase[] {
     {
       name: 'the initial model task taken, then a stall with heartbeats',
       class: 'initial',
-      defect: 4,
+      item: 4,
+      alone: true,
       phase: 'INITIALIZE',
       expect: Code.OK,
-      speed: { deadlineMs: 5_000, heartbeatTimeoutMs: 1_500 },
+      // Short, so that the test is quick, but not so short that an honest site busy training on a loaded machine misses a heartbeat.
+      speed: { deadlineMs: 10_000, heartbeatTimeoutMs: 4_000 },
       run: async (ctx) => {
         const { HostileChannel } = await import('../support/hostile/grpc-wire.js');
         const channel = await HostileChannel.connect(ctx.address, { tlsDir: ctx.tlsDir });
