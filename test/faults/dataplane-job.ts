@@ -69,6 +69,8 @@ export interface RunPlan {
   during?: (job: RunningJob) => Promise<void>;
   /** Give up after this long. */
   timeoutMs?: number;
+  /** Let the aggregator's faults strike in the final evaluation and the job's end too (by default they stop there). */
+  faultTheEnd?: boolean;
 }
 
 export interface RunningJob {
@@ -121,8 +123,8 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
     logDir,
     env,
     faults: plan.aggregatorFaults,
-    // Not once the final evaluation is under way: the job's end is its own suite.
-    mayFault: async () => !['EVALUATE', 'DONE'].includes((await checkpointPhase(stateDir)) ?? ''),
+    // Not once the final evaluation is under way, unless asked: the job's end is its own suite.
+    mayFault: async () => plan.faultTheEnd === true || !['EVALUATE', 'DONE'].includes((await checkpointPhase(stateDir)) ?? ''),
   });
   const clients = new Map<string, RestartingRole>();
   for (const site of SITES) {

@@ -8,7 +8,6 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { rng } from '../../operator/process/random.js';
 import type { Fault } from '../support/restarting-role.js';
-import { defect, named } from './defects.js';
 import { FaultFigures } from './figures.js';
 import { ENDED_WELL, furthest, jobFixture, pointsPassed, REPRODUCIBILITY, runJob, SITES, strayFiles, updatesLost, type JobFixture, type JobOutcome } from './dataplane-job.js';
 
@@ -70,27 +69,64 @@ describe('processes of the data plane killed and restarted', () => {
     return killed.length;
   }
 
+  /** The three runs under faults, started at once once the reference is known: each mostly waits on its processes. */
+  let runs: { aggregator: Promise<JobOutcome>; clients: Promise<JobOutcome>; end: Promise<JobOutcome> };
+  let endPoints: string[];
+
+  beforeAll(() => {
+    const betweenAggregator = draws(SEED);
+    // Every point before the job's end at its first arrival after a start; the commit point and
+    // the acceptance of an update at their second too.
+    const aimed: Fault[] = [...aggregatorPoints.keys()]
+      .filter((name) => !END_OF_JOB.test(name))
+      .flatMap((name) => (/^(write state\.json|update accepted)/.test(name) ? [`${name}@1`, `${name}@2`] : [`${name}@1`]))
+      .map((point) => ({ point, killAfterMs: 8_000 }));
+    const randomKills: Fault[] = Array.from({ length: Math.max(8, 22 - aimed.length) }, () => ({ killAfterMs: betweenAggregator(300, 2_500) }));
+    figures.set('aggregator: aimed points', aimed.map((f) => f.point).join(', '));
+
+    const betweenClients = draws(SEED + 1);
+    const clientAimed = [...clientPoints.keys()].filter((name) => !name.startsWith('INITIALIZE'));
+    // Each site: a kill at each aimed point (in training, at a round picked at random), and a kill
+    // at a random moment after the first training one.
+    const clientFaults = Object.fromEntries(
+      SITES.map((site) => [
+        site,
+        clientAimed.flatMap((name): Fault[] => {
+          const training = name.startsWith('TRAIN');
+          const atPoint = { point: `${name}@${training ? betweenClients(1, 3) : 1}`, killAfterMs: 6_000 };
+          return training && name.endsWith('streamed') ? [atPoint, { killAfterMs: betweenClients(500, 3_000) }] : [atPoint];
+        }),
+      ]),
+    );
+    figures.set('clients: aimed points', clientAimed.join(', '));
+
+    // The job's end: a kill at each of its durable writes and at the first announcement of success,
+    // one after the other, each restart going on from where the last one stopped.
+    // The final checkpoint (DONE) comes after result.json: in the incarnation that follows the kill
+    // at result.json, its first checkpoint written is that one.
+    const writes = [...aggregatorPoints.keys()].filter((name) => END_OF_JOB.test(name) && name.startsWith('write'));
+    endPoints = [...writes, 'write state.json synced', 'write state.json renamed', 'job end told (succeeded)'];
+    figures.set("job's end: aimed points", endPoints.join(', '));
+    const end = jobFixture('end-of-job', { rounds: 2, heartbeatTimeoutSeconds: 5, roundDeadlineSeconds: 15, maxRoundRetries: 0 }).then((short) =>
+      runJob(short, { name: 'end-of-job', faultTheEnd: true, aggregatorFaults: endPoints.map((name) => ({ point: `${name}@1`, killAfterMs: 60_000 })) }).finally(() =>
+        process.env.FLOTILLA_KEEP_TEST_FILES ? undefined : short.remove(),
+      ),
+    );
+    runs = {
+      aggregator: runJob(fixture, { name: 'aggregator-kills', aggregatorFaults: [...aimed, ...randomKills] }),
+      clients: runJob(fixture, { name: 'client-kills', clientFaults }),
+      end,
+    };
+    for (const run of Object.values(runs)) run.catch(() => {}); // each test reports its own
+  });
+
   describe('the aggregator', () => {
-    let outcome: JobOutcome;
-    beforeAll(async () => {
-      const between = draws(SEED);
-      // Every point before the job's end at its first arrival after a start; the commit point and
-      // the acceptance of an update at their second too.
-      const aimed: Fault[] = [...aggregatorPoints.keys()]
-        .filter((name) => !END_OF_JOB.test(name))
-        .flatMap((name) => (/^(write state\.json|update accepted)/.test(name) ? [`${name}@1`, `${name}@2`] : [`${name}@1`]))
-        .map((point) => ({ point, killAfterMs: 8_000 }));
-      const randomKills: Fault[] = Array.from({ length: Math.max(8, 22 - aimed.length) }, () => ({ killAfterMs: between(300, 2_500) }));
-      figures.set('aggregator: aimed points', aimed.map((f) => f.point).join(', '));
-      outcome = await runJob(fixture, { name: 'aggregator-kills', aggregatorFaults: [...aimed, ...randomKills] });
-    });
-
     test('SIGKILLed 20 times and more, it resumes each time; the job ends as the uninterrupted one', async () => {
-      expect(await judge('aggregator', outcome, 'aggregator')).toBeGreaterThanOrEqual(20);
+      expect(await judge('aggregator', await runs.aggregator, 'aggregator')).toBeGreaterThanOrEqual(20);
     });
 
-    defect(9)(named('no file of an interrupted write outlives the restart', 9), async () => {
-      const stray = await strayFiles(outcome.stateDir);
+    test('no file of an interrupted write outlives the restart (item 9)', async () => {
+      const stray = await strayFiles((await runs.aggregator).stateDir);
       figures.add('aggregator: stray files left in the state dir', stray.length);
       expect(stray).toEqual([]);
     });
@@ -98,34 +134,18 @@ describe('processes of the data plane killed and restarted', () => {
 
   describe('the clients', () => {
     test('SIGKILLed 20 times and more across the sites, at aimed points and at random; the job ends as the uninterrupted one', async () => {
-      const between = draws(SEED + 1);
-      const aimed = [...clientPoints.keys()].filter((name) => !name.startsWith('INITIALIZE'));
-      // Each site: a kill at each aimed point (in training, at a round picked at random), and a kill
-      // at a random moment after each training one.
-      const clientFaults = Object.fromEntries(
-        SITES.map((site) => [
-          site,
-          aimed.flatMap((name): Fault[] => {
-            const training = name.startsWith('TRAIN');
-            const atPoint = { point: `${name}@${training ? between(1, 3) : 1}`, killAfterMs: 6_000 };
-            return training ? [atPoint, { killAfterMs: between(500, 3_000) }] : [atPoint];
-          }),
-        ]),
-      );
-      figures.set('clients: aimed points', aimed.join(', '));
-      const outcome = await runJob(fixture, { name: 'client-kills', clientFaults });
-      expect(await judge('clients', outcome, 'clients')).toBeGreaterThanOrEqual(20);
+      expect(await judge('clients', await runs.clients, 'clients')).toBeGreaterThanOrEqual(20);
     });
   });
 
   describe("the job's end", () => {
-    defect(2)(named('an aggregator killed once it told a site the job succeeded comes back to the same success', 2), async () => {
-      // A short job, whose final evaluation gives up soon when a site is missing.
-      const short = await jobFixture('end-of-job', { rounds: 2, heartbeatTimeoutSeconds: 3, roundDeadlineSeconds: 8, maxRoundRetries: 0 });
-      const outcome = await runJob(short, { name: 'end-of-job', aggregatorFaults: [{ point: 'job end told (succeeded)@1', killAfterMs: 120_000 }] }).finally(() => (process.env.FLOTILLA_KEEP_TEST_FILES ? undefined : short.remove()));
-      figures.add("job's end: kills after the first site was told", outcome.aggregator.records.filter((r) => r.ended === 'at point').length);
+    test('an aggregator killed at each durable write of the end, and once it told a site the job succeeded, comes back to the same success (item 2)', async () => {
+      const outcome = await runs.end;
+      const ended = outcome.aggregator.records.map((r) => r.ended);
+      figures.add("job's end: kills at an aimed point", ended.filter((e) => e === 'at point').length);
       figures.add("job's end: jobs with the wrong outcome", outcome.result.status === 'Succeeded' ? 0 : 1);
-      expect(outcome.aggregator.records.map((r) => r.ended)).toEqual(['at point']);
+      expect(ended).toEqual(endPoints.map(() => 'at point'));
+      expect(outcome.exitCodes).toEqual(ENDED_WELL);
       expect(outcome.result).toMatchObject({ status: 'Succeeded', model: 'model.safetensors' });
       expect(outcome.result.rounds.map((r) => r.round)).toEqual([1, 2]);
     });
