@@ -26,6 +26,8 @@ function socketFlood(sockets: Socket[]): Flood {
   for (const s of sockets) {
     s.on('error', () => {});
     s.once('close', () => closed++);
+    // Read (and drop) what the server sends: a paused socket would never see the server close it.
+    s.resume();
   }
   return { opened: sockets.length, closedByServer: () => closed, release: () => sockets.forEach((s) => s.destroy()) };
 }
