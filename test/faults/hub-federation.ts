@@ -3,8 +3,8 @@
  * hub (kube-apiserver, kube-controller-manager, a process kubelet for the aggregator pods), two
  * hospitals (each a control plane and a process kubelet for the client pods), two operator replicas
  * and the two site agents, all processes of the built CLI kept running as pods would be
- * (RestartingRole: restarted with the same identity, flags and state after a crash). Site b's agent
- * reaches the hub's gateway through a TCP proxy the test can cut.
+ * (RestartingRole: restarted with the same identity, flags and state after a crash), each logging the
+ * fault points it passes. Site b's agent reaches the hub's gateway through a TCP proxy the test can cut.
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -21,6 +21,9 @@ import { JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from '../hub/hu
 export const SITE_NAMESPACE = 'flotilla-site';
 export const HOSPITALS = { a: 'processed.cleveland.data', b: 'processed.hungarian.data' } as const;
 export type HospitalName = keyof typeof HOSPITALS;
+
+/** Every process logs the fault points it passes, so that the suite learns where to aim. */
+const TRACED = { FLOTILLA_FAULT_TRACE: '1' };
 
 export interface Hospital {
   name: HospitalName;
@@ -42,6 +45,8 @@ export class Federation {
   /** Between site b's agent and the hub's gateway. */
   hubLink!: TcpProxy;
   private readonly healthPorts = new Map<string, number>();
+  /** Control planes started but not yet a hospital's (stopped if the start fails half-way). */
+  private readonly pending: ControlPlane[] = [];
 
   private constructor(
     readonly hub: Hub,
@@ -52,15 +57,23 @@ export class Federation {
     const hub = await startHub(`${name}-hub`);
     const federation = new Federation(hub, plan);
     try {
-      for (const site of Object.keys(HOSPITALS) as HospitalName[]) {
-        const cluster = await startControlPlane({ name: `${name}-site-${site}` });
-        await cluster.kubectl(['create', 'namespace', SITE_NAMESPACE]);
-        const kubelet = await ProcessKubelet.start({ kubeconfig: cluster.kubeconfig, namespaces: [SITE_NAMESPACE] });
-        const claim = kubelet.claimPath(SITE_NAMESPACE, 'site-data');
-        await mkdir(claim, { recursive: true });
-        await copyFile(path.join(packageRoot, 'examples/heart-disease/data', HOSPITALS[site]), path.join(claim, 'heart.csv'));
-        federation.hospitals.push({ name: site, cluster, kubelet });
-      }
+      // Both hospitals at once: a control plane's start is mostly waiting.
+      const started = await Promise.allSettled(
+        (Object.keys(HOSPITALS) as HospitalName[]).map(async (site): Promise<Hospital> => {
+          const cluster = await startControlPlane({ name: `${name}-site-${site}` });
+          federation.pending.push(cluster);
+          await cluster.kubectl(['create', 'namespace', SITE_NAMESPACE]);
+          const kubelet = await ProcessKubelet.start({ kubeconfig: cluster.kubeconfig, namespaces: [SITE_NAMESPACE] });
+          const claim = kubelet.claimPath(SITE_NAMESPACE, 'site-data');
+          await mkdir(claim, { recursive: true });
+          await copyFile(path.join(packageRoot, 'examples/heart-disease/data', HOSPITALS[site]), path.join(claim, 'heart.csv'));
+          return { name: site, cluster, kubelet };
+        }),
+      );
+      for (const s of started) if (s.status === 'fulfilled') federation.hospitals.push(s.value);
+      federation.pending.length = 0;
+      const failed = started.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
       federation.hubLink = await TcpProxy.start({ host: '127.0.0.1', port: hub.gatewayPort });
     } catch (err) {
       await federation.stop();
@@ -92,7 +105,7 @@ export class Federation {
       name: identity,
       args,
       logDir: this.hub.cluster.dir,
-      env: { ...process.env, FLOTILLA_LOG_LEVEL: 'debug' },
+      env: { ...process.env, ...TRACED, FLOTILLA_LOG_LEVEL: 'debug' },
       faults: () => this.plan.operator?.(identity) ?? null,
       mayFault: () => this.plan.mayFault?.() ?? true,
     });
@@ -115,7 +128,7 @@ export class Federation {
 
   /** Sites at the hub, their join bundles, and the agents started with them. */
   async enrol(): Promise<void> {
-    for (const h of this.hospitals) await this.hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: {} });
+    for (const h of this.hospitals) await this.hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } });
     for (const h of this.hospitals) {
       const bundleSecret = `flotilla-join-bundle-${h.name}`;
       await eventually(() => this.kubectl('get', 'secret', bundleSecret, `--namespace=${OPERATOR_NAMESPACE}`).then(() => true), 60_000, `the join bundle of ${h.name}`);
@@ -126,11 +139,21 @@ export class Federation {
       const dir = path.join(h.cluster.dir, 'agent');
       await mkdir(dir, { recursive: true });
       await writeFile(path.join(dir, 'join-bundle'), encodeJoinBundle(bundle));
-      const args = ['site-agent', `--namespace=${SITE_NAMESPACE}`, `--state-dir=${path.join(dir, 'state')}`, `--kubeconfig=${h.cluster.kubeconfigPath}`, `--join=${path.join(dir, 'join-bundle')}`];
+      // The hospital lets the hub's job namespace run the built-in trainer in the Flotilla image.
+      await writeFile(path.join(dir, 'policy.json'), JSON.stringify({ allowedJobNamespaces: [JOB_NAMESPACE], allowedImages: ['ghcr.io/flotilla-dev/**'], trainers: { builtin: true } }));
+      const args = [
+        'site-agent',
+        `--namespace=${SITE_NAMESPACE}`,
+        `--state-dir=${path.join(dir, 'state')}`,
+        `--kubeconfig=${h.cluster.kubeconfigPath}`,
+        `--join=${path.join(dir, 'join-bundle')}`,
+        `--policy=${path.join(dir, 'policy.json')}`,
+      ];
       h.agent = new RestartingRole({
         name: `agent-${h.name}`,
         args,
         logDir: h.cluster.dir,
+        env: { ...process.env, ...TRACED },
         faults: () => this.plan.agent?.(h.name) ?? null,
         mayFault: () => this.plan.mayFault?.() ?? true,
       });
@@ -170,6 +193,7 @@ export class Federation {
       await h.kubelet.stop();
       await h.cluster.stop();
     }
+    for (const cluster of this.pending) await cluster.stop();
     await this.hub.stop();
   }
 }
