@@ -1,5 +1,4 @@
 import type { Http2Server, Http2Session } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Server } from '@grpc/grpc-js';
 import type { Logger } from '../log.js';
@@ -12,10 +11,6 @@ export const SESSIONS_PER_SITE = 4;
 const OTHER_SESSIONS = 16;
 /** Long enough for such a peer's first call to hear why it is refused. */
 const GRACE_MS = 1_000;
-/** TCP connections still in their TLS handshake, at once; a new one beyond closes the oldest. */
-export const HANDSHAKES_PENDING = 256;
-/** A handshake not done by then is dropped (Node's own limit is 120 s); an honest one takes milliseconds. */
-const HANDSHAKE_MS = 10_000;
 
 /** The grpc-js 1.14 Server internal this reaches for (build/src/server.js), as receive-window.ts does. */
 interface ServerInternals {
@@ -84,43 +79,8 @@ export function guardSessions(server: Server, settings: JobSettings, log: Logger
 
   internals.createHttp2Server = (credentials: unknown): Http2Server => {
     const http2Server = create.call(server, credentials);
-    boundHandshakes(http2Server);
     http2Server.on('session', admit);
     return http2Server;
   };
   return true;
-}
-
-/**
- * Bounds the TCP connections that have not (yet) finished their TLS handshake, which Node keeps for
- * 120 s and does not count: at most HANDSHAKES_PENDING at once, the oldest closed first (so that a
- * flood of idle connections delays an honest handshake by nothing), each for HANDSHAKE_MS at most.
- */
-function boundHandshakes(server: Http2Server): void {
-  // Insertion order is age: the first key is the oldest pending connection.
-  const pending = new Map<string, { socket: Socket; timer: NodeJS.Timeout }>();
-  const keyOf = (s: { remoteAddress?: string; remotePort?: number }) => `${s.remoteAddress}:${s.remotePort}`;
-  const done = (key: string) => {
-    const entry = pending.get(key);
-    if (!entry) return;
-    clearTimeout(entry.timer);
-    pending.delete(key);
-  };
-  server.on('connection', (socket: Socket) => {
-    const key = keyOf(socket);
-    while (pending.size >= HANDSHAKES_PENDING) {
-      const [oldest, entry] = pending.entries().next().value!;
-      done(oldest);
-      entry.socket.destroy();
-    }
-    const timer = setTimeout(() => {
-      done(key);
-      socket.destroy();
-    }, HANDSHAKE_MS);
-    timer.unref();
-    pending.set(key, { socket, timer });
-    socket.once('close', () => done(key));
-  });
-  // The TLS socket has the same peer address and port as the TCP one it wraps.
-  server.on('secureConnection', (tls: TLSSocket) => done(keyOf(tls)));
 }
