@@ -41,8 +41,9 @@ export async function jobFixture(name: string, spec: Record<string, unknown> = {
   Object.assign(job.spec, {
     rounds: 8,
     minSites: SITES.length,
-    heartbeatTimeoutSeconds: 5,
-    roundDeadlineSeconds: 30,
+    // Every site is needed in every round: a killed client must be back within these, on a loaded machine too.
+    heartbeatTimeoutSeconds: 15,
+    roundDeadlineSeconds: 60,
     // A server optimiser: its state must survive a restart too.
     strategy: { name: 'FedAdam', fedOpt: { serverLearningRate: 0.05 } },
     ...spec,
@@ -71,6 +72,11 @@ export interface RunPlan {
   timeoutMs?: number;
   /** Let the aggregator's faults strike in the final evaluation and the job's end too (by default they stop there). */
   faultTheEnd?: boolean;
+  /**
+   * Start the clients once the aggregator listens, so that they all join at once (by default they
+   * start with it, and one that backed off longer may join after a phase closed without it).
+   */
+  clientsAfterAggregator?: boolean;
 }
 
 export interface RunningJob {
@@ -126,6 +132,12 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
     // Not once the final evaluation is under way, unless asked: the job's end is its own suite.
     mayFault: async () => plan.faultTheEnd === true || !['EVALUATE', 'DONE'].includes((await checkpointPhase(stateDir)) ?? ''),
   });
+  if (plan.clientsAfterAggregator) {
+    const until = Date.now() + 60_000;
+    while (Date.now() < until && !(await fetch(`http://${metricsAddress}/status`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false))) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
   const clients = new Map<string, RestartingRole>();
   for (const site of SITES) {
     const args = ['client', ...jobArgs, '--site', site, '--aggregator', plan.addressFor?.(site, address) ?? address, '--tls-dir', fixture.siteTls.get(site)!];

@@ -57,6 +57,7 @@ describe('processes of the data plane killed and restarted', () => {
     const lost = await updatesLost(outcome);
     const distance = furthest(outcome.model, reference.model);
     figures.add(`${what}: jobs with the wrong outcome`, outcome.result.status === reference.result.status ? 0 : 1);
+    if (outcome.result.status !== reference.result.status) figures.set(`${what}: how the job ended`, `${outcome.result.status}: ${outcome.result.reason}`);
     figures.add(`${what}: rounds not recorded exactly once`, fixture.rounds - new Set(rounds).size + (rounds.length - new Set(rounds).size));
     figures.add(`${what}: updates accepted then lost`, lost.length);
     figures.set(`${what}: furthest from the uninterrupted model`, distance.toExponential(2));

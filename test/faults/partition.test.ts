@@ -61,7 +61,7 @@ describe('a site cut off from its aggregator, then restored', () => {
         figures.add('links cut and restored');
       }
     };
-    outcome = await runJob(fixture, { name: 'partition', port, addressFor: (site) => `127.0.0.1:${proxies.get(site)!.port}`, during });
+    outcome = await runJob(fixture, { name: 'partition', port, addressFor: (site) => `127.0.0.1:${proxies.get(site)!.port}`, during, clientsAfterAggregator: true });
   });
   afterAll(async () => {
     figures.print();
