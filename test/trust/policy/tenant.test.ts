@@ -184,9 +184,6 @@ describe("FederatedJob rights give no power over another team's objects", () => 
     ['their claim (data loss, were it deleted)', 'PersistentVolumeClaim', 'claim-checkpoints', { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } } } }],
     ['their Service (and its selector)', 'Service', 'svc-aggregator', { spec: { selector: { app: 'oncology-api' }, ports: [{ port: 443, targetPort: 8443 }] } }],
     ['their ConfigMap', 'ConfigMap', 'cm-spec', { data: { 'settings.json': '{"team":"oncology"}' } }],
-    ['their Secret of the aggregator certificate name', 'Secret', 'tls-aggregator-tls', { type: 'Opaque', stringData: { password: 'oncology' } }],
-    // While each job's issuing CA is kept in its own namespace (operator/hub/pki.ts), its name is one to guard too.
-    ['their Secret of the job CA name', 'Secret', 'ca-flotilla-ca', { type: 'Opaque', stringData: { password: 'oncology' } }],
     [
       'their Deployment',
       'Deployment',
@@ -195,8 +192,28 @@ describe("FederatedJob rights give no power over another team's objects", () => 
     ],
   ];
 
+  // A job's Secrets are named after each certificate (and only ever created), its CA is kept in the
+  // operator's namespace: Secrets of the names an earlier layout used are no obstacle and never touched.
+  test('their Secrets of the aggregator certificate and job CA names of old are left alone, and the job runs', async () => {
+    const secrets = ['sec-aggregator-tls', 'sec-flotilla-ca'];
+    for (const name of secrets) await w.admin.apply(theirs('Secret', name, { type: 'Opaque', stringData: { password: 'oncology' } }));
+    const read = (name: string) => w.admin.json<Obj>('get', 'secret', name, `-n=${TENANT_NS}`, '--show-managed-fields');
+    const before = await Promise.all(secrets.map(read));
+    await w.tenant.apply(job('sec'));
+    await eventually(async () => (await w.admin('get', 'deployment', 'sec-aggregator', `-n=${TENANT_NS}`, '--ignore-not-found', '--output=name')).trim() !== '', 60_000, 'the aggregator Deployment');
+    expect((await condition('sec', 'Ready'))?.reason).not.toBe('ObjectConflict');
+    await w.tenant('delete', 'federatedjob', 'sec', '--wait=true', '--timeout=60s');
+    const after = await Promise.all(secrets.map(read));
+    after.forEach((secret, i) => {
+      expect(secret.metadata.uid).toBe(before[i]!.metadata.uid);
+      expect(secret.metadata.ownerReferences).toBeUndefined();
+      expect(secret.metadata.managedFields?.map((f) => f.manager)).not.toContain('flotilla-operator');
+      expect(secret.data).toEqual(before[i]!.data);
+    });
+  });
+
   test.each(cases)('%s: the job reports the conflict, the object is never touched, and deleting the job leaves it', async (_what, kind, name, body) => {
-    const jobName = name.replace(/-(checkpoints|aggregator-tls|aggregator|spec|flotilla-ca)$/, '');
+    const jobName = name.replace(/-(checkpoints|aggregator|spec)$/, '');
     await w.admin.apply(theirs(kind, name, body));
     const read = () => w.admin.json<Obj>('get', kind, name, `-n=${TENANT_NS}`, '--show-managed-fields');
     const before = await read();
