@@ -194,7 +194,10 @@ describe('selectSites', () => {
     // c is silent past the heartbeat timeout: dropped, still awaited; the round cannot reach its quorum.
     expect(state.tick(12_000)).toBeNull();
     expect(state.awaited).toEqual(['b', 'c']);
-    expect(state.tick(16_000)).toMatchObject({ kind: 'fail' });
+    const failed = state.tick(16_000);
+    expect(failed).toMatchObject({ kind: 'fail' });
+    // Held until the runtime has written the failure down, then finished.
+    state.finish(false, (failed as { reason: string }).reason);
     expect([state.awaited, state.deadlineAt]).toEqual([[], undefined]);
   });
 });
