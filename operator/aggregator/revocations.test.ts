@@ -9,7 +9,9 @@ import path from 'node:path';
 import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import winston from 'winston';
 import { parseFederatedJob } from '../api/federatedjob.js';
+import { AggregatorConnection } from '../client/connection.js';
 import { Federation, PROTOCOL_VERSION, type FederationClient } from '../federation/proto.js';
+import { toWireHeader } from '../federation/tensor-stream.js';
 import { createCertificateAuthority, type CertificateAuthority } from '../pki/ca.js';
 import { writeTlsFiles } from '../pki/files.js';
 import { JOB_DOMAINS, jobTrustDomain } from '../pki/identity.js';
@@ -22,7 +24,7 @@ const NS = 'hospitals';
 const JOB = 'heart';
 const uid = (n: number) => `5e0f0c2a-0000-4000-8000-${String(n).padStart(12, '0')}`;
 const settings = jobSettings(
-  parseFederatedJob({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: JOB, namespace: NS }, spec: { sites: { names: ['a', 'b'] }, rounds: 3, trainer: { command: ['true'] } } }),
+  parseFederatedJob({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'FederatedJob', metadata: { name: JOB, namespace: NS }, spec: { sites: { names: ['a', 'b'] }, minSites: 2, rounds: 3, trainer: { command: ['true'] } } }),
   NS,
 );
 const silent = winston.createLogger({ silent: true });
@@ -110,9 +112,19 @@ describe('revocation at the aggregator', () => {
     const b = await client('b-poll', { siteUid: uid(3), site: 'b' });
     const a = await client('a-poll', { siteUid: uid(1), site: 'a' });
     expect((await joinCode(b)).code).toBe(status.OK);
-    // a takes the first task (it makes the initial model); b then waits in a long poll.
+    // Every site is asked for the initial model, adopted once both sent the same bytes: b sends its
+    // own, and then waits in a long poll for a's.
     const first = await new Promise<string>((resolve, reject) => a.nextTask({ waitMs: 1_000 }, (err, task) => (err ? reject(err) : resolve(task!.kind))));
     expect(first).toBe('INITIALIZE');
+    const bTask = await new Promise<{ kind: string; round: number; attempt: number }>((resolve, reject) => b.nextTask({ waitMs: 1_000 }, (err, task) => (err ? reject(err) : resolve(task!))));
+    expect(bTask.kind).toBe('INITIALIZE');
+    const bConnection = await AggregatorConnection.dial(running.ready.address, path.join(dir, 'b-poll'), { namespace: NS, job: JOB });
+    try {
+      const weights = new Float32Array([0.5, -0.5]);
+      await bConnection.submitUpdate({ kind: 'INITIALIZE', round: bTask.round, attempt: bTask.attempt, model: toWireHeader([{ name: 'w', dtype: 'F32', shape: [2] }]) }, [weights]);
+    } finally {
+      bConnection.close();
+    }
     const started = Date.now();
     const poll = new Promise<{ code: number; details: string }>((resolve) =>
       b.nextTask({ waitMs: 20_000 }, (err: ServiceError | null) => resolve(err ? { code: err.code, details: err.details } : { code: 0, details: '' })),
