@@ -52,6 +52,7 @@ export class PhaseCloser {
         this.metrics.roundDuration.observe(record.durationSeconds);
         this.metrics.participants.set(record.participants.length);
         this.showGlobal(record.eval);
+        if (record.privacy) this.metrics.privacyEpsilon.set(record.privacy.epsilon);
         this.log.info('round closed', {
           round: t.round,
           attempt: t.attempt,
@@ -60,6 +61,7 @@ export class PhaseCloser {
           evalLoss: record.eval?.loss,
           evalAccuracy: record.eval?.accuracy,
           durationSeconds: record.durationSeconds,
+          ...(record.privacy ? { epsilon: record.privacy.epsilon, clipNorm: record.privacy.clipNorm, clipped: record.privacy.clipped } : {}),
         });
         break;
       }

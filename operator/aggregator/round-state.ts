@@ -19,8 +19,12 @@ export interface RoundRules {
   maxRoundRetries: number;
   /** Whether the job has a STATISTICS phase. */
   statistics: boolean;
-  /** The sites selected for a round's attempt: a pure function of its arguments. */
+  /** The sites selected for a round's attempt (a pure function of its arguments, except under Poisson sampling). */
   select(round: number, attempt: number): readonly string[];
+  /** A TRAIN round's quorum when it is not minSites: 0 under Poisson sampling, which must not redraw. */
+  trainQuorum?: number;
+  /** Why round `round` may not start (a privacy budget it would exceed), or null: training ends and the model is evaluated. */
+  stopBefore?(round: number): string | null;
 }
 
 /** Where a job stands; a checkpoint stores the position of the next phase to run. */
@@ -181,7 +185,7 @@ export class RoundState {
         this.changes++;
       }
     }
-    const quorum = phase === 'INITIALIZE' ? 1 : this.rules.minSites;
+    const quorum = phase === 'INITIALIZE' ? 1 : phase === 'TRAIN' ? (this.rules.trainQuorum ?? this.rules.minSites) : this.rules.minSites;
     const outstanding = this.outstanding();
     const pastDeadline = now >= this.deadline;
     if (this.reported.size >= quorum && (outstanding === 0 || pastDeadline)) {
@@ -206,10 +210,19 @@ export class RoundState {
   /** After a close was carried out: on to the next round or phase. */
   advance(now: number): Position {
     if (this.phase === 'DONE') return { phase: 'DONE', round: this.round };
-    const to = next(this.phase, this.round, this.rules);
-    if (to.phase === 'DONE') this.finish(true, `trained ${this.rules.rounds} rounds and evaluated the final model`);
+    let to = next(this.phase, this.round, this.rules);
+    if (to.phase === 'TRAIN' && this.rules.stopBefore?.(to.round)) to = { phase: 'EVALUATE', round: to.round - 1 };
+    if (to.phase === 'DONE') this.finish(true, this.endMessage());
     else this.enter(to.phase, to.round, 0, now);
     return to;
+  }
+
+  /** Asked again at the end rather than remembered, so that a restarted aggregator says the same. */
+  private endMessage(): string {
+    const { rounds } = this.rules;
+    if (this.round >= rounds) return `trained ${rounds} rounds and evaluated the final model`;
+    const reason = this.rules.stopBefore?.(this.round + 1) ?? 'training stopped early';
+    return `trained ${this.round} of ${rounds} rounds and evaluated the final model: ${reason}`;
   }
 
   finish(succeeded: boolean, message: string): void {

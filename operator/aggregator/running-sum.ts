@@ -14,9 +14,9 @@ export class RunningSum {
     this.sums = global.map((t) => new Float32Array(t.data.length));
   }
 
-  /** sum[tensor][offset..] += weight·(values − global). */
-  fold(tensor: number, elementOffset: number, values: Float32Array, weight: number): void {
-    this.apply(tensor, elementOffset, values, weight);
+  /** sum[tensor][offset..] += weight·(values − global); returns Σ (values − global)², for clipping. */
+  fold(tensor: number, elementOffset: number, values: Float32Array, weight: number): number {
+    return this.apply(tensor, elementOffset, values, weight);
   }
 
   /** Takes back a chunk fold() added, for an update refused halfway. */
@@ -29,10 +29,16 @@ export class RunningSum {
     this.totalWeight = 0;
   }
 
-  private apply(tensor: number, elementOffset: number, values: Float32Array, weight: number): void {
+  private apply(tensor: number, elementOffset: number, values: Float32Array, weight: number): number {
     const sum = this.sums[tensor]!;
     const global = this.global[tensor]!.data;
     const n = values.length;
-    for (let i = 0, j = elementOffset; i < n; i++, j++) sum[j]! += weight * (values[i]! - global[j]!);
+    let squares = 0;
+    for (let i = 0, j = elementOffset; i < n; i++, j++) {
+      const delta = values[i]! - global[j]!;
+      sum[j]! += weight * delta;
+      squares += delta * delta;
+    }
+    return squares;
   }
 }

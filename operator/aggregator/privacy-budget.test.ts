@@ -1,0 +1,68 @@
+import { describe, expect, it } from '@jest/globals';
+import { epsilonFor } from '../privacy/accountant.js';
+import { privacyPlan } from '../privacy/job-plan.js';
+import { RoundPrivacy } from './round-privacy.js';
+import { RoundState } from './round-state.js';
+
+const plan = privacyPlan({ mode: 'Central', delta: 1e-3, noiseMultiplier: 1, targetEpsilon: 8, clipping: { l2Norm: 1 }, sampling: { mode: 'Fixed' } }, 4, undefined, 20);
+
+describe('the privacy budget', () => {
+  it('ends training before the round that would exceed it, and says why', () => {
+    const privacy = new RoundPrivacy(plan, []);
+    const sites = ['a', 'b'];
+    const rules = {
+      sites,
+      rounds: 20,
+      minSites: 2,
+      deadlineMs: 60_000,
+      heartbeatTimeoutMs: 30_000,
+      maxRoundRetries: 0,
+      statistics: false,
+      select: () => sites,
+      stopBefore: (round: number) => privacy.stopBefore(round),
+    };
+    const state = new RoundState(rules, { phase: 'TRAIN', round: 1 }, 0);
+    const epsilons: number[] = [];
+    for (let round = 1; state.position.phase === 'TRAIN'; round++) {
+      for (const site of sites) {
+        state.admit(site, 'TRAIN', round, 0, 1);
+        state.accept(site, 1);
+      }
+      expect(state.tick(2)?.kind).toBe('close');
+      epsilons.push(privacy.closeRound().epsilon);
+      state.advance(3);
+    }
+    // ε after r rounds of σ = 1, q = 1, δ = 1e-3: 3.54, 5.42, 7.00, then 8.42 > 8.
+    expect(epsilons).toEqual([1, 2, 3].map((r) => epsilonFor(1, 1, r, 1e-3).epsilon));
+    expect(state.position).toMatchObject({ phase: 'EVALUATE', round: 3 });
+    for (const site of sites) {
+      state.admit(site, 'EVALUATE', 3, 0, 4);
+      state.accept(site, 4);
+    }
+    expect(state.tick(5)?.kind).toBe('close');
+    state.advance(6);
+    expect(state.result).toEqual({
+      succeeded: true,
+      message: expect.stringMatching(/^trained 3 of 20 rounds and evaluated the final model: the privacy budget stops training before round 4: it would take ε from 6\.999 to 8\.416, over the target 8/),
+    });
+  });
+
+  it('is restored from the rounds a restarted aggregator finds in its checkpoint', () => {
+    const record = { privacy: { epsilon: 0, delta: 1e-3, clipNorm: 1, nextClipNorm: 0.7, noiseStddev: 1, clipped: 0 } };
+    const restored = new RoundPrivacy(plan, [record, record]);
+    expect(restored.epsilon()).toBe(epsilonFor(1, 1, 2, 1e-3).epsilon);
+    expect(restored.clip()!.clipNorm).toBe(0.7);
+  });
+
+  it('derives the noise multiplier from the target when the job gives none, so that every round fits', () => {
+    const derived = privacyPlan({ mode: 'Central', delta: 1e-5, targetEpsilon: 3, clipping: { l2Norm: 1 }, sampling: { mode: 'Poisson', rate: 0.2 } }, 50, undefined, 100);
+    expect(derived.perRound.q).toBe(0.2);
+    expect(derived.expectedSites).toBe(10);
+    expect(epsilonFor(0.2, derived.noiseMultiplier, 100, 1e-5).epsilon).toBeLessThanOrEqual(3);
+    const privacy = new RoundPrivacy(derived, []);
+    for (let r = 1; r <= 100; r++) {
+      expect(privacy.stopBefore(r)).toBeNull();
+      privacy.closeRound();
+    }
+  });
+});
