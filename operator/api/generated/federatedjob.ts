@@ -477,6 +477,23 @@ export interface FederatedJobStatus {
     participants?: number;
   };
   /**
+   * Under spec.privacy, what the job has spent, from the aggregator's RDP accountant after the last closed round.
+   */
+  privacy?: {
+    /**
+     * Epsilon for delta spent so far.
+     */
+    epsilon?: number;
+    /**
+     * The job's delta.
+     */
+    delta?: number;
+    /**
+     * spec.privacy.targetEpsilon, when the job has a budget.
+     */
+    budget?: number;
+  };
+  /**
    * Each selected site's client and figures.
    *
    * @maxItems 1000
