@@ -66,3 +66,37 @@ describe('the privacy budget', () => {
     }
   });
 });
+
+describe('adaptive clipping at the aggregator', () => {
+  const adaptive = privacyPlan(
+    { mode: 'Central', delta: 1e-3, noiseMultiplier: 1, clipping: { l2Norm: 1, adaptive: { targetQuantile: 0.5, learningRate: 0.2, countStddev: 1 } }, sampling: { mode: 'Fixed' } },
+    4,
+    undefined,
+    100,
+  );
+
+  it('gives the updates what the noised count leaves of the multiplier', () => {
+    // z⁻² = z_Δ⁻² + (2σ_b)⁻²: 1 = z_Δ⁻² + 1/4.
+    expect(adaptive.updateNoiseMultiplier).toBeCloseTo(1 / Math.sqrt(0.75), 12);
+    const privacy = new RoundPrivacy(adaptive, []);
+    expect(privacy.closeRound().noiseStddev).toBeCloseTo(1 / Math.sqrt(0.75), 12);
+  });
+
+  it('shrinks the clip norm while every update is under it, and grows it while every update is over', () => {
+    const privacy = new RoundPrivacy(adaptive, []);
+    for (let round = 0; round < 50; round++) {
+      const clip = privacy.clip()!;
+      for (let site = 0; site < 4; site++) clip.onNorm(clip.clipNorm / 10);
+      privacy.closeRound();
+    }
+    // Each round moves log C by −η·(b̃ − γ) = −0.1 on average (noise: 0.05 per round).
+    const shrunk = privacy.clip()!.clipNorm;
+    expect(shrunk).toBeLessThan(Math.exp(-3));
+    for (let round = 0; round < 50; round++) {
+      const clip = privacy.clip()!;
+      for (let site = 0; site < 4; site++) clip.onNorm(clip.clipNorm * 10);
+      expect(privacy.closeRound().clipped).toBe(4);
+    }
+    expect(privacy.clip()!.clipNorm).toBeGreaterThan(shrunk * Math.exp(3));
+  });
+});
