@@ -57,8 +57,18 @@ const commands: Record<string, Command> = {
   'site-agent': {
     summary: "run a hospital's site agent: joins the hub, runs the clients of the jobs assigned to the site",
     usage:
-      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME]',
-    options: { join: str, namespace: str, 'state-dir': str, kubeconfig: str, policy: str, 'client-image': str, 'client-placement': str, 'site-data-claim': str },
+      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--listen-health HOST:PORT]',
+    options: {
+      join: str,
+      namespace: str,
+      'state-dir': str,
+      kubeconfig: str,
+      policy: str,
+      'client-image': str,
+      'client-placement': str,
+      'site-data-claim': str,
+      'listen-health': str,
+    },
     async run(v) {
       const { siteAgentMain } = await import('../site/main.js');
       return siteAgentMain(v as Record<string, string | undefined>);

@@ -46,6 +46,11 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 export class JoinTokens {
   constructor(private readonly options: JoinTokensOptions) {}
 
+  /** The addresses the bundles this issues name. */
+  get addresses(): { hub: string; enrollment: string } {
+    return { hub: this.options.gatewayAddress, enrollment: this.options.enrollmentAddress };
+  }
+
   /**
    * A new token for this incarnation of `site`, valid for ttlSeconds. It replaces any token the
    * site still had outstanding, and expired tokens of every site are removed on the way.

@@ -1,7 +1,8 @@
 /**
  * `flotilla operator`: hub mode. Every replica keeps the informer caches warm; the one holding the
- * Lease `flotilla-operator` runs the controllers and the site gateway. /healthz answers while the
- * process lives, /readyz once it leads with synced caches, /metrics always. SIGTERM stops the
+ * Lease `flotilla-operator` runs the controllers and the site gateway, and labels its pod so that the
+ * gateway Service selects it (leader-label.ts). /healthz answers while the process lives, /readyz
+ * once the caches are synced (standbys too), /leaderz while it leads, /metrics always. SIGTERM stops the
  * workers (letting reconciles in flight finish), closes the gateway, releases the Lease so a
  * standby takes over at once, and exits, all within --shutdown-timeout.
  */
@@ -19,6 +20,7 @@ import { HubControllers } from './controllers/hub-controllers.js';
 import { SiteGatewayServer } from './gateway/site-gateway.js';
 import { SiteSessionRegistry } from './gateway/sessions.js';
 import { JoinTokens } from './join-tokens.js';
+import { LeaderLabel } from './leader-label.js';
 import { HubPki } from './pki.js';
 import { RevokedSites } from './revocation/revoked-sites.js';
 import { operatorSettings, serverNames, type OperatorSettings } from './operator-settings.js';
@@ -49,8 +51,10 @@ export async function operatorMain(values: Record<string, string | boolean | und
   const health = await startHealthServer({
     listen: settings.health,
     registry,
-    readyz: () => (!caches.jobs.hasSynced() ? 'caches not synced' : leading && term ? true : 'not the leader (standby)'),
+    readyz: () => (caches.jobs.hasSynced() ? true : 'caches not synced'),
+    extra: { '/leaderz': () => (leading && term ? true : 'not the leader (standby)') },
   });
+  const leaderLabel = new LeaderLabel(kc, settings.namespace, settings.identity, log);
   log.info('operator starting', { identity: settings.identity, namespace: settings.namespace, health: health.address, leaderElect: settings.leaderElect });
 
   const stopping = new AbortController();
@@ -87,8 +91,17 @@ export async function operatorMain(values: Record<string, string | boolean | und
           stopping.abort();
           return;
         }
+        try {
+          // Only now does the gateway Service send agents here.
+          await leaderLabel.mark();
+        } catch (err) {
+          log.error('could not label this pod as the leader, so no agent would reach it; exiting', { error: (err as Error).message });
+          failed = true;
+          stopping.abort();
+        }
         await aborted(signal);
         leading = false;
+        await leaderLabel.unmark().catch((err: Error) => log.warn('could not take the leader label off this pod', { error: err.message }));
         await withDeadline(current.stop(), settings.shutdownTimeoutMs);
         term = undefined;
       },

@@ -57,6 +57,9 @@ export function operatorRole(namespace: string): V1Role {
       // Leader election: the Lease is made by the first replica, then read, renewed and handed over.
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
       { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [LEASE_NAME], verbs: ['get', 'update'] },
+      // The leader labels its own pod (flotilla.dev/leader) and takes the label off a previous
+      // leader's: the gateway Service selects it.
+      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'patch'] },
     ],
   };
 }

@@ -31,4 +31,26 @@ describe('startHealthServer', () => {
     }
     await expect(fetch(base + '/healthz')).rejects.toThrow();
   });
+
+  test('answers further checks by path the same way (the operator\'s /leaderz)', async () => {
+    let leading: boolean | string = 'not the leader (standby)';
+    const server = await startHealthServer({
+      listen: { host: '127.0.0.1', port: 0 },
+      registry: new Registry(),
+      readyz: () => true,
+      extra: { '/leaderz': () => leading },
+    });
+    const get = async (path: string) => {
+      const res = await fetch(`http://${server.address.host}:${server.address.port}${path}`);
+      return { status: res.status, body: await res.text() };
+    };
+    try {
+      expect(await get('/readyz')).toEqual({ status: 200, body: 'ok\n' });
+      expect(await get('/leaderz')).toEqual({ status: 503, body: 'not the leader (standby)\n' });
+      leading = true;
+      expect(await get('/leaderz')).toEqual({ status: 200, body: 'ok\n' });
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -9,6 +9,8 @@ export interface HealthServerOptions {
   registry: Registry;
   /** true when ready; false or a reason (shown in the 503 body) when not. */
   readyz: () => boolean | string;
+  /** More checks answered the same way, by path ('/leaderz'). */
+  extra?: Record<string, () => boolean | string>;
 }
 
 export interface HealthServer {
@@ -18,25 +20,27 @@ export interface HealthServer {
 
 /** /healthz (the process answers), /readyz (it should get traffic), /metrics (Prometheus). */
 export async function startHealthServer(options: HealthServerOptions): Promise<HealthServer> {
+  const checks = new Map(Object.entries({ ...options.extra, '/readyz': options.readyz }));
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
     const reply = (code: number, body: string, contentType = 'text/plain; charset=utf-8') => {
       res.writeHead(code, { 'Content-Type': contentType }).end(body);
     };
     if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
+    const check = checks.get(path);
+    if (check) {
+      let ready: boolean | string;
+      try {
+        ready = check();
+      } catch (error) {
+        ready = `${path.slice(1)} check failed: ${error instanceof Error ? error.message : String(error)}`;
+      }
+      if (ready === true) return reply(200, 'ok\n');
+      return reply(503, `${ready === false ? 'not ready' : ready}\n`);
+    }
     switch (path) {
       case '/healthz':
         return reply(200, 'ok\n');
-      case '/readyz': {
-        let ready: boolean | string;
-        try {
-          ready = options.readyz();
-        } catch (error) {
-          ready = `readiness check failed: ${error instanceof Error ? error.message : String(error)}`;
-        }
-        if (ready === true) return reply(200, 'ok\n');
-        return reply(503, `${ready === false ? 'not ready' : ready}\n`);
-      }
       case '/metrics':
         options.registry.metrics().then(
           (text) => reply(200, text, options.registry.contentType),

@@ -3,12 +3,17 @@
  * outbound stream to the hub and runs the client pods of the site's assignments in its namespace.
  * When the hub revokes the site the agent records it, removes its client pods, says so once and
  * exits with EXIT_REVOKED; started again, it finds the record and does not dial the hub.
+ * With --listen-health it serves /healthz (the process answers, from the start: enrolment may
+ * wait for the hub), /readyz (enrolled and holding its stream to the hub) and /metrics.
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { packageRoot } from '../api/crds.js';
+import { parseAddress } from '../process/address.js';
+import { startHealthServer, type HealthServer } from '../kube/health.js';
 import { decodeJoinBundle } from '../sitelink/join-bundle.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { siteUidOfPeer } from '../pki/identity.js';
@@ -43,6 +48,8 @@ export interface SiteAgent {
   site: string;
   /** Resolves once the hub revoked the site and the agent recorded it, stopped and removed its clients. */
   revoked: Promise<Revocation>;
+  /** Whether it holds its stream to the hub now. */
+  connected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -113,6 +120,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
   return {
     site,
     revoked,
+    connected: () => link.connected,
     stop: async () => {
       link.stop();
       await reconciler.stop();
@@ -128,6 +136,32 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
     return 2;
   }
   const log = createLogger('site-agent', { namespace: values.namespace });
+  let agent: SiteAgent | undefined;
+  let health: HealthServer | undefined;
+  if (values['listen-health']) {
+    let listen: { host: string; port: number };
+    try {
+      listen = parseAddress(values['listen-health']);
+    } catch (err) {
+      process.stderr.write(`flotilla site-agent: --listen-health: ${(err as Error).message}\n`);
+      return 2;
+    }
+    const registry = new Registry();
+    collectDefaultMetrics({ register: registry, prefix: 'flotilla_site_agent_' });
+    health = await startHealthServer({
+      listen: { host: listen.host || '0.0.0.0', port: listen.port },
+      registry,
+      readyz: () => (!agent ? 'enrolling with the hub or starting' : agent.connected() ? true : 'not connected to the hub'),
+    });
+  }
+  try {
+    return await runAgent(values, log, (started) => (agent = started));
+  } finally {
+    await health?.close();
+  }
+}
+
+async function runAgent(values: Record<string, string | undefined>, log: Logger, started: (agent: SiteAgent) => void): Promise<number> {
   let agent: SiteAgent;
   try {
     const join = values.join;
@@ -150,6 +184,7 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
     log.error('site agent could not start', { error: (err as Error).message });
     return 1;
   }
+  started(agent);
   const revocation = await Promise.race([
     agent.revoked,
     new Promise<undefined>((resolve) => {

@@ -57,6 +57,8 @@ describe('the hub chart in a real API server', () => {
       'CustomResourceDefinition federatedjobs.flotilla.dev',
       'CustomResourceDefinition sites.flotilla.dev',
       'ClusterRole flotilla-operator',
+      'ClusterRole flotilla-federatedjobs-edit',
+      'ClusterRole flotilla-federatedjobs-view',
       'ClusterRoleBinding flotilla-operator',
       'Role flotilla-system/flotilla-leader-election',
       'RoleBinding flotilla-system/flotilla-leader-election',
@@ -91,6 +93,7 @@ describe('the hub chart in a real API server', () => {
         'create events default',
         'update leases/flotilla-operator',
         'create leases',
+        'patch pods flotilla-system',
     ]);
     expect(Object.entries(allowed).filter(([, yes]) => !yes)).toEqual([]);
     const denied = await canI(cluster, NS, 'flotilla-operator', [
@@ -109,8 +112,34 @@ describe('the hub chart in a real API server', () => {
       'update leases/kube-controller-manager kube-system',
       'update leases/another-lease',
       'create leases cardiology',
+      'patch pods cardiology',
+      'delete pods flotilla-system',
     ]);
     expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
+  });
+
+  test('a tenant with `edit` in a namespace runs FederatedJobs there (the chart\'s roles aggregate into it), and touches no Site', async () => {
+    await kubectl('create', 'serviceaccount', 'tenant', '-n', 'cardiology');
+    await kubectl('create', 'rolebinding', 'tenant-edit', '--clusterrole=edit', '--serviceaccount=cardiology:tenant', '-n', 'cardiology');
+    await kubectl('create', 'rolebinding', 'tenant-view', '--clusterrole=view', '--serviceaccount=cardiology:tenant', '-n', NS);
+    // kube-controller-manager's aggregation controller copies the rules into edit and view.
+    const can = (checks: string[]) => canI(cluster, 'cardiology', 'tenant', checks);
+    await eventually(async () => Object.values(await can(['create federatedjobs.flotilla.dev', `list federatedjobs.flotilla.dev ${NS}`])).every(Boolean), 60_000, 'edit and view to grant FederatedJobs');
+    const allowed = await can(['get federatedjobs.flotilla.dev', 'delete federatedjobs.flotilla.dev', 'patch federatedjobs.flotilla.dev --subresource=status', `watch federatedjobs.flotilla.dev ${NS}`]);
+    expect(Object.entries(allowed).filter(([, yes]) => !yes)).toEqual([]);
+    const denied = await can([
+      `create federatedjobs.flotilla.dev ${NS}`,
+      'create federatedjobs.flotilla.dev default',
+      'get sites.flotilla.dev',
+      'list sites.flotilla.dev',
+      'create sites.flotilla.dev',
+      `get secrets ${NS}`,
+    ]);
+    expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
+    // Gone again, so that the uninstall below finds only the chart's objects.
+    await kubectl('delete', 'rolebinding', 'tenant-view', '-n', NS, '--wait');
+    await kubectl('delete', 'rolebinding', 'tenant-edit', '-n', 'cardiology', '--wait');
+    await kubectl('delete', 'serviceaccount', 'tenant', '-n', 'cardiology', '--wait');
   });
 
   test('upgrades: changed values take effect in the live objects', async () => {
@@ -138,7 +167,13 @@ describe('the hub chart in a real API server', () => {
         ['enrollment', 30744],
       ],
     ]);
-    await eventually(async () => (await json<{ items: unknown[] }>('get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=operator')).items.length === 2, 60_000, 'two operator pods');
+    // The rollout replaces one pod at a time and waits for readiness, which nothing here reports
+    // (no kubelet): the new template's first pod is what shows the change was rolled out.
+    const debugPods = async () =>
+      (await json<{ items: { spec: { containers: { env: { name: string; value?: string }[] }[] } }[] }>('get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/component=operator')).items.filter(
+        (p) => p.spec.containers[0]!.env.some((e) => e.name === 'FLOTILLA_LOG_LEVEL' && e.value === 'debug'),
+      ).length;
+    await eventually(async () => (await debugPods()) >= 1, 60_000, 'a pod of the new template');
     expect(JSON.parse(await helmIn(['history', 'flotilla', '--namespace', NS, '--output=json'])).map((r: { revision: number; status: string }) => [r.revision, r.status])).toEqual([
       [1, 'superseded'],
       [2, 'deployed'],

@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import { packageRoot } from '../../operator/api/crds.js';
 import { all, helmBinary, HUB_CHART, one, refusal, render, type Rendered } from './helm.js';
 import { restrictedProblems } from './pod-security.js';
-import { operatorClusterRole, operatorRole } from '../../operator/hub/rbac.js';
+import { operatorClusterRole, operatorRole, tenantRoles } from '../../operator/hub/rbac.js';
 
 jest.setTimeout(60_000);
 
@@ -29,9 +29,10 @@ describe('hub chart: RBAC', () => {
   test('the operator may do exactly what its code does (operator/hub/rbac.ts), and nothing on nodes, RBAC or other kinds', async () => {
     const objects = await hub();
     const code = (role: { rules?: unknown }) => rules(role as Rendered).sort();
-    expect(rules(one(objects, 'ClusterRole')).sort()).toEqual(code(operatorClusterRole()));
+    const clusterRole = one(objects, 'ClusterRole', 'flotilla-operator');
+    expect(rules(clusterRole).sort()).toEqual(code(operatorClusterRole()));
     // Outside its namespace, Secrets may only be created.
-    expect(rules(one(objects, 'ClusterRole'))).toContain('core/secrets: create');
+    expect(rules(clusterRole)).toContain('core/secrets: create');
     // In the operator's namespace only: its keys, tokens and revoked sites, and its Lease.
     const roles = all(objects, 'Role');
     for (const role of roles) expect(role.metadata.namespace).toBe('flotilla-system');
@@ -42,11 +43,35 @@ describe('hub chart: RBAC', () => {
     expect(one(objects, 'Deployment').spec.template.spec.serviceAccountName).toBe('flotilla-operator');
   });
 
+  test("tenants' roles are exactly tenantRoles() of operator/hub/rbac.ts: FederatedJobs aggregated into edit, admin and view, no Sites", async () => {
+    const aggregation = (role: { metadata?: { labels?: Record<string, string> } }) =>
+      Object.keys(role.metadata?.labels ?? {})
+        .filter((l) => l.startsWith('rbac.authorization.k8s.io/aggregate-to-'))
+        .sort();
+    const shape = (role: { metadata?: { name?: string; labels?: Record<string, string> }; rules?: unknown }) => ({
+      name: role.metadata?.name,
+      aggregateTo: aggregation(role),
+      rules: rules(role as Rendered).sort(),
+    });
+    const rendered = all(await hub(), 'ClusterRole').filter((r) => r.metadata.name !== 'flotilla-operator');
+    expect(rendered.map(shape)).toEqual(tenantRoles().map(shape));
+    expect(rendered.flatMap(rules).filter((r) => r.includes('sites'))).toEqual([]);
+    // Named after the release, like the chart's other cluster-wide objects; off on request.
+    expect(all(await render(HUB_CHART, {}, { release: 'hub-b' }), 'ClusterRole').map((r) => r.metadata.name).sort()).toEqual([
+      'hub-b-flotilla-federatedjobs-edit',
+      'hub-b-flotilla-federatedjobs-view',
+      'hub-b-flotilla-operator',
+    ]);
+    expect(all(await hub({ rbac: { tenantRoles: false } }), 'ClusterRole').map((r) => r.metadata.name)).toEqual(['flotilla-operator']);
+  });
+
   test('without leader election there is no Lease to touch; with an existing ServiceAccount no RBAC is made', async () => {
     const single = all(await hub({ operator: { leaderElection: { enabled: false } } }), 'Role');
     expect(single.flatMap(rules).filter((r) => r.includes('leases'))).toEqual([]);
     const objects = await hub({ serviceAccount: { create: false, name: 'platform-made' } });
-    expect(objects.filter((o) => /Role|ServiceAccount/.test(o.kind))).toEqual([]);
+    // The tenants' roles are not the operator's: they stay.
+    const tenants = tenantRoles().map((r) => r.metadata!.name);
+    expect(objects.filter((o) => /Role|ServiceAccount/.test(o.kind) && !tenants.includes(o.metadata.name))).toEqual([]);
     expect(one(objects, 'Deployment').spec.template.spec.serviceAccountName).toBe('platform-made');
     expect(await refused({ serviceAccount: { create: false } })).toContain('serviceAccount.name is required when serviceAccount.create is false');
   });
@@ -106,10 +131,10 @@ describe('hub chart: the operator pod', () => {
     expect(one(other, 'Deployment').spec.template.spec.containers[0].env).toContainEqual({ name: 'FLOTILLA_LOG_LEVEL', value: 'debug' });
   });
 
-  test('several replicas are spread over nodes and replaced at once; without a Lease there is one, recreated', async () => {
+  test('several replicas are spread over nodes and rolled one at a time; without a Lease there is one, recreated', async () => {
     const two = one(await hub({ operator: { replicas: 2 } }), 'Deployment').spec;
     expect(two.replicas).toBe(2);
-    expect(two.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: '100%' } });
+    expect(two.strategy).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } });
     expect(two.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
     const alone = await hub({ operator: { leaderElection: { enabled: false } } });
     expect(one(alone, 'Deployment').spec.strategy).toEqual({ type: 'Recreate' });
@@ -140,7 +165,8 @@ describe('hub chart: exposing the gateway', () => {
       ['gateway', 7443, undefined],
       ['enrollment', 7444, undefined],
     ]);
-    expect(svc.spec.selector['app.kubernetes.io/component']).toBe('operator');
+    // The leader's pod only: it labels itself when it takes the Lease.
+    expect(svc.spec.selector).toMatchObject({ 'app.kubernetes.io/component': 'operator', 'flotilla.dev/leader': 'true' });
   });
 
   test('without a host the bundles name the in-cluster Service', async () => {

@@ -35,9 +35,10 @@ describe('site chart: RBAC', () => {
     expect(role.metadata.namespace).toBe(NS);
     expect(role.rules).toEqual(siteAgentRole(NS).rules);
     expect(role.rules).toEqual([
-      { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
       { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
-      { apiGroups: [''], resources: ['configmaps'], verbs: ['list', 'create', 'patch', 'delete'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
+      { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'create', 'patch', 'delete'] },
     ]);
     const binding = one(objects, 'RoleBinding');
     expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name });
@@ -73,7 +74,16 @@ describe('site chart: the agent pod', () => {
       '--join=/etc/flotilla/join/bundle',
       '--policy=/etc/flotilla/agent/policy.yaml',
       '--client-placement=/etc/flotilla/agent/client-placement.yaml',
+      '--listen-health=0.0.0.0:8081',
       '--site-data-claim=site-data',
+    ]);
+    // Probes on that port: alive from the start, ready once enrolled and linked to the hub.
+    const container = agent(objects).containers[0];
+    expect(container.ports).toEqual([{ name: 'health', containerPort: 8081, protocol: 'TCP' }]);
+    expect([container.startupProbe.httpGet, container.livenessProbe.httpGet, container.readinessProbe.httpGet]).toEqual([
+      { path: '/healthz', port: 'health' },
+      { path: '/healthz', port: 'health' },
+      { path: '/readyz', port: 'health' },
     ]);
     const mounts = agent(objects).containers[0].volumeMounts.map((m: { name: string; mountPath: string }) => `${m.name}:${m.mountPath}`);
     expect(mounts).toEqual(['state:/var/lib/flotilla', 'join:/etc/flotilla/join', 'config:/etc/flotilla/agent', 'tmp:/tmp']);

@@ -53,7 +53,7 @@ describe('end to end: hub, two hospitals, one federated job', () => {
       await copyFile(path.join(packageRoot, 'examples/heart-disease/data', DATA[name]), path.join(claim, 'heart.csv'));
       hospitals.push({ name, cluster, kubelet });
     }
-    await eventually(() => operator.isReady(), 60_000, 'the operator to lead');
+    await eventually(() => operator.isLeading(), 60_000, 'the operator to lead');
   });
   afterAll(async () => {
     for (const h of hospitals) {

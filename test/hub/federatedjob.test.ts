@@ -68,7 +68,7 @@ describe('FederatedJob controllers', () => {
     jobs = new Informer<FederatedJob>(hub.kc, { group: 'flotilla.dev', version: 'v1alpha1', plural: 'federatedjobs', namespace: JOB_NAMESPACE });
     await jobs.start();
     operator = await hub.operator('operator-0');
-    await eventually(() => operator.isReady(), 60_000, 'the operator to lead');
+    await eventually(() => operator.isLeading(), 60_000, 'the operator to lead');
   });
   // Each test starts from a namespace without jobs.
   afterEach(() => hub.kubectl('delete', 'federatedjobs', '--all', `--namespace=${JOB_NAMESPACE}`, '--wait=true', '--timeout=120s'));

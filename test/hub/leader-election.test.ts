@@ -37,15 +37,20 @@ describe('operator leader election', () => {
   beforeAll(async () => {
     hub = await startHub('leader');
     first = await hub.operator('operator-a');
-    await eventually(() => first.isReady(), 60_000, 'operator-a to lead');
+    await eventually(() => first.isLeading(), 60_000, 'operator-a to lead');
     second = await hub.operator('operator-b');
   });
   afterAll(() => hub?.stop());
 
-  test('one replica leads; the other stands by, not ready', async () => {
+  test('one replica leads; the other stands by, ready (its caches synced) but not leading', async () => {
     await eventually(async () => (await second.metrics()).includes('flotilla_jobs'), 30_000, 'the standby to serve metrics');
     expect(await holder()).toBe('operator-a');
-    expect(await second.isReady()).toBe(false);
+    await eventually(() => second.isReady(), 30_000, 'the standby to sync its caches');
+    expect({ standbyLeads: await second.isLeading(), leaderLeads: await first.isLeading(), leaderReady: await first.isReady() }).toEqual({
+      standbyLeads: false,
+      leaderLeads: true,
+      leaderReady: true,
+    });
   });
 
   test('SIGKILL of the leader mid-job: the standby takes over, nothing duplicated, nothing orphaned', async () => {
@@ -58,7 +63,7 @@ describe('operator leader election', () => {
 
     await first.kill();
     await eventually(async () => (await holder()) === 'operator-b', 60_000, 'operator-b to take the Lease');
-    await eventually(() => second.isReady(), 30_000, 'operator-b to be ready');
+    await eventually(() => second.isLeading(), 30_000, 'operator-b to lead');
     // Once the new leader has reconciled the job: the same objects, the same aggregator pod.
     await eventually(
       async () => (await second.reconciles('federatedjob-workload', ['success', 'requeue'])) >= 1 && (await second.reconciles('federatedjob-status', ['success', 'requeue'])) >= 1,
@@ -83,7 +88,7 @@ describe('operator leader election', () => {
     await eventually(async () => (await third.metrics()).includes('flotilla_jobs'), 30_000, 'operator-c to start');
     const stoppedAt = Date.now();
     expect(await second.stop()).toBe(0);
-    await eventually(() => third.isReady(), 30_000, 'operator-c to lead');
+    await eventually(() => third.isLeading(), 30_000, 'operator-c to lead');
     expect(await holder()).toBe('operator-c');
     // Far sooner than a Lease expiry: the Lease was handed over, not waited out.
     expect(Date.now() - stoppedAt).toBeLessThan(10_000);

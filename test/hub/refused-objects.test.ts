@@ -43,7 +43,7 @@ describe('objects the API server refuses', () => {
   beforeAll(async () => {
     hub = await startHub('refused');
     operator = await hub.operator('operator-0');
-    await eventually(() => operator.isReady(), 60_000, 'the operator to lead');
+    await eventually(() => operator.isLeading(), 60_000, 'the operator to lead');
   });
   afterAll(async () => {
     if (process.env.FLOTILLA_TEST_LOGS) await writeFile(`${process.env.FLOTILLA_TEST_LOGS}/operator-refused.log`, await operator.log());

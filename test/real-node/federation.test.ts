@@ -63,7 +63,7 @@ describeReal('a federation on real nodes: hub and two hospitals', () => {
       enrollmentPort,
       args: [`--image=${nodes.image.name}`, '--aggregator-service-type=LoadBalancer'],
     });
-    await eventually(() => operator.isReady(), 60_000, 'the operator to lead', POLL_MS);
+    await eventually(() => operator.isLeading(), 60_000, 'the operator to lead', POLL_MS);
 
     for (const [name, site] of sites) {
       await hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } }));

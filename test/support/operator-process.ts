@@ -28,8 +28,10 @@ export interface OperatorProcess {
   healthPort: number;
   child: ChildProcess;
   exited: Promise<number | string>;
-  /** GET /readyz: 200 means leading with synced caches. */
+  /** GET /readyz: 200 once its caches are synced (a standby's too). */
   isReady(): Promise<boolean>;
+  /** GET /leaderz: 200 while it leads. */
+  isLeading(): Promise<boolean>;
   metrics(): Promise<string>;
   /** flotilla_reconcile_total of one controller, summed over the results given (default: all). */
   reconciles(controller: string, results?: string[]): Promise<number>;
@@ -81,6 +83,7 @@ export async function startOperator(o: OperatorProcessOptions): Promise<Operator
     child,
     exited,
     isReady: () => get('/readyz').then((r) => r.status === 200, () => false),
+    isLeading: () => get('/leaderz').then((r) => r.status === 200, () => false),
     metrics: () => get('/metrics').then((r) => r.body),
     reconciles: async (controller, results) => reconcileCount(await get('/metrics').then((r) => r.body), controller, results),
     log: () => readFile(o.logFile, 'utf8').catch(() => ''),

@@ -147,6 +147,21 @@ describe('process kubelet', () => {
     expect(lbIP).not.toBe(podIP);
     await expect(tcpConnect(lbIP, 8443)).resolves.toBe(true);
 
+    // A label put on the running pod counts (the operator's leader labels itself so): a Service
+    // selecting it reaches the pod once the label is there, and not before.
+    await apply({
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: 'labelled', namespace: NS },
+      spec: { type: 'LoadBalancer', selector: { ...labels, leader: 'true' }, ports: [{ name: 'metrics', port: 9090, targetPort: 'metrics' }] },
+    });
+    let labelledIP = '';
+    await eventually(async () => (labelledIP = await jsonpath('service/labelled', '{.status.loadBalancer.ingress[0].ip}')) !== '', 30_000);
+    const healthz = () => fetch(`http://${labelledIP}:9090/healthz`).then((r) => r.ok, () => false);
+    expect(await healthz()).toBe(false);
+    await kubectl('label', `pod/${podName}`, 'leader=true');
+    await eventually(healthz, 10_000, 'the labelled pod behind the Service');
+
     await kubectl('delete', `pod/${podName}`, '--wait=true', '--timeout=60s');
     expect(await kubelet.logs(NS, podName)).toBe(''); // its run is forgotten with it
     await eventually(async () => !(await tcpConnect(podIP, 8443)), 10_000, 'the process to be gone');

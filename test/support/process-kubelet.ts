@@ -233,11 +233,12 @@ export class ProcessKubelet {
   }
 
   private backends(namespace: string): Backend[] {
-    return [...this.runs.values()]
-      .filter((run) => run.pod.metadata!.namespace === namespace && run.ready)
-      .map((run) => ({
+    return [...this.runs.entries()]
+      .filter(([, run]) => run.pod.metadata!.namespace === namespace && run.ready)
+      .map(([key, run]) => ({
         podIP: run.podIP,
-        labels: run.pod.metadata!.labels ?? {},
+        // The pod's labels now, not as it started: labels change on running pods (the operator's leader label).
+        labels: (this.podFromCache(key) ?? run.pod).metadata!.labels ?? {},
         ports: new Map(run.pod.spec!.containers.flatMap((c) => c.ports ?? []).filter((p) => p.name).map((p) => [p.name!, p.containerPort])),
       }));
   }

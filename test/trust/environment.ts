@@ -147,7 +147,7 @@ export async function startTrustWorld(): Promise<TrustWorld> {
           namespace: agent.namespace,
           stateDir: agent.stateDir,
           kubeconfig: agent.kubeconfig,
-          policy: parsePolicy({ allowedJobNamespaces: [TENANTS.a.namespace, TENANTS.b.namespace], allowedImages: ['ghcr.io/flotilla-dev/**'] }),
+          policy: parsePolicy({ allowedJobNamespaces: [TENANTS.a.namespace, TENANTS.b.namespace], allowedImages: ['ghcr.io/flotilla-dev/**'], trainers: { builtin: true } }),
           siteDataClaim: 'site-data',
           backoff: { baseMs: 200, maxMs: 1_000 },
           keepalive: { timeMs: 1_000, timeoutMs: 1_000 },
@@ -158,7 +158,7 @@ export async function startTrustWorld(): Promise<TrustWorld> {
       stop: stopAll,
     };
 
-    for (const name of SITES) await hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: {} }));
+    for (const name of SITES) await hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name }, spec: { allowedNamespaces: [TENANTS.a.namespace, TENANTS.b.namespace] } }));
     for (const name of SITES) {
       await eventually(() => bundleOf(name).then((b) => b.length > 0), 30_000, `the join bundle of ${name}`);
       await world.startAgent(name, await bundleOf(name));

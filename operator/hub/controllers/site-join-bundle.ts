@@ -2,8 +2,9 @@
  * The join bundle of a Site not yet enrolled: a Secret `flotilla-join-bundle-<site>` in the
  * operator's namespace, owned by the Site, holding the bundle the hospital is handed out of band
  * (`kubectl get secret flotilla-join-bundle-<site> -o jsonpath='{.data.bundle}' | base64 -d`).
- * A new token replaces an expired one; once the site has enrolled the Secret is removed (its
- * token is spent).
+ * A new token replaces an expired one, and one naming gateway addresses other than this operator's
+ * (the hub's address changed since: a hospital could not dial it). Once the site has enrolled the
+ * Secret is removed (its token is spent).
  */
 import type * as k8s from '@kubernetes/client-node';
 import { SITE_LABEL } from '../../api/vocabulary.js';
@@ -15,6 +16,7 @@ import type { HubCaches, Secret } from './hub-caches.js';
 
 export const BUNDLE_KEY = 'bundle';
 const EXPIRES_AT = 'flotilla.dev/expires-at';
+const ADDRESSES = 'flotilla.dev/gateway-addresses';
 /** A token this close to its expiry is replaced rather than handed out. */
 const REPLACE_BEFORE_MS = 60_000;
 
@@ -45,7 +47,9 @@ export class JoinBundles {
     const o = this.o;
     const name = joinBundleSecretName(site.metadata.name);
     const existing = o.caches.secrets.get(`${o.namespace}/${name}`);
-    const cached = existing && ownedBy(existing, site) ? Date.parse(existing.metadata?.annotations?.[EXPIRES_AT] ?? '') : NaN;
+    const addresses = addressesOf(o.joinTokens);
+    const current = existing && ownedBy(existing, site) && existing.metadata?.annotations?.[ADDRESSES] === addresses;
+    const cached = current ? Date.parse(existing.metadata?.annotations?.[EXPIRES_AT] ?? '') : NaN;
     const expiresAt = Math.max(Number.isFinite(cached) ? cached : 0, this.issued.get(site.metadata.uid!) ?? 0);
     if (expiresAt - now.getTime() > REPLACE_BEFORE_MS) return new Date(expiresAt);
 
@@ -60,7 +64,7 @@ export class JoinBundles {
           name,
           namespace: o.namespace,
           labels: { 'app.kubernetes.io/managed-by': MANAGED_BY, 'app.kubernetes.io/component': 'join-bundle', [SITE_LABEL]: site.metadata.name },
-          annotations: { [EXPIRES_AT]: issued.expiresAt.toISOString() },
+          annotations: { [EXPIRES_AT]: issued.expiresAt.toISOString(), [ADDRESSES]: addresses },
           ownerReferences: [
             { apiVersion: site.apiVersion, kind: site.kind, name: site.metadata.name, uid: site.metadata.uid!, controller: true, blockOwnerDeletion: true },
           ],
@@ -81,6 +85,11 @@ export class JoinBundles {
     if (!o.caches.secrets.get(`${o.namespace}/${name}`)) return;
     await deleteIfExists(o.kc, { apiVersion: 'v1', kind: 'Secret', namespace: o.namespace, name });
   }
+}
+
+function addressesOf(joinTokens: JoinTokens): string {
+  const { hub, enrollment } = joinTokens.addresses;
+  return `${hub},${enrollment}`;
 }
 
 function ownedBy(secret: Secret, site: Site): boolean {

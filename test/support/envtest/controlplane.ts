@@ -13,9 +13,9 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { packageRoot } from '../../../operator/api/crds.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -246,7 +246,8 @@ export function resolveBinDir(binDir?: string): Promise<string> {
 
 /** Runs install-tools.sh (a fast no-op once built); its last stdout line is the bin dir. */
 async function runInstallTools(): Promise<string> {
-  const script = join(dirname(fileURLToPath(import.meta.url)), 'install-tools.sh');
+  // From the checkout, not beside this file: the sandbox runs this module from dist/.
+  const script = join(packageRoot, 'test/support/envtest/install-tools.sh');
   const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

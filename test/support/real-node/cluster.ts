@@ -25,6 +25,7 @@ import { startKubelet } from './kubelet.js';
 import { LoadBalancerAddresses } from './load-balancer-addresses.js';
 import { addNodeAddress, createNodeNamespace, HOST_IP, nodeNetwork, routeHostToNode, type NodeNetwork } from './network.js';
 import { runIn } from './run.js';
+import { claimFolder, VolumeProvisioner } from './volume-provisioner.js';
 
 export interface RealCluster {
   name: string;
@@ -42,6 +43,8 @@ export interface RealCluster {
    * (default the image's user, 65532): a hospital's records, a hub's checkpoints. Returns the folder.
    */
   persistentVolume(claim: { namespace: string; name: string }, options?: { uid?: number; size?: string }): Promise<string>;
+  /** The node's folder behind a claim that got its volume from the cluster's provisioner (volume-provisioner.ts). */
+  claimFolder(namespace: string, claim: string): string;
   /** How long the start took, by phase (ms). */
   timings: Record<string, number>;
   /** Deletes the pods and stops the node's components and the control plane (see the module comment). */
@@ -79,6 +82,8 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
   let containerd: Containerd | undefined;
   let controlPlane: ControlPlane | undefined;
   let balancers: LoadBalancerAddresses | undefined;
+  let provisioner: VolumeProvisioner | undefined;
+  const volumes = path.join(o.dir, 'volumes');
   let scheduler: Component | undefined;
 
   const stop = async () => {
@@ -93,6 +98,7 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
       await containerd.stop();
     }
     await balancers?.stop();
+    await provisioner?.stop();
     await controlPlane?.stop();
   };
 
@@ -194,6 +200,7 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
       await addNodeAddress(network, address);
       return address;
     });
+    provisioner = await VolumeProvisioner.start(cp.kubeconfig, volumes);
     timings.total = Date.now() - started;
 
     return {
@@ -204,7 +211,8 @@ export async function startCluster(o: ClusterOptions): Promise<RealCluster> {
       nodeIP: network.nodeIP,
       network,
       onNode: (command, args) => runIn(network.netns, command, args),
-      persistentVolume: (claim, options) => persistentVolume(cp, path.join(o.dir, 'volumes'), claim, options),
+      persistentVolume: (claim, options) => persistentVolume(cp, volumes, claim, options),
+      claimFolder: (namespace, claim) => claimFolder(volumes, namespace, claim),
       timings,
       stop,
     };

@@ -10,7 +10,7 @@
  *
  * Only one RealNodes at a time on a machine: start() waits for the previous one to stop.
  */
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { resolveBinDir } from '../envtest/controlplane.js';
@@ -71,6 +71,17 @@ export class RealNodes {
     }
   }
 
+  /** What a killed run left on the machine, swept (as the next start() would), holding the lock meanwhile. */
+  static async sweepLeftovers(): Promise<void> {
+    const lock = await lockMachine(path.join(STATE_DIR, 'lock'), () => console.log('real nodes: waiting for another run to release them'));
+    try {
+      await sweep((await readRecord()) ?? { dirs: [], sysctls: {} });
+      await rm(RECORD_FILE, { force: true });
+    } finally {
+      await lock.release();
+    }
+  }
+
   /** A cluster with one real node; its name names its folders, network namespace and Node. Several may start at once. */
   async cluster(name: string): Promise<RealCluster> {
     if (this.stopped) throw new Error('RealNodes stopped');
@@ -91,6 +102,22 @@ export class RealNodes {
     return cluster;
   }
 
+  /**
+   * A folder of the machine outside the run's (a hospital's records at the path its chart names),
+   * made empty now and removed by stop() or the next sweep. It must not exist yet: it is never
+   * someone else's.
+   */
+  async hostFolder(folder: string): Promise<string> {
+    if (!path.isAbsolute(folder)) throw new Error(`not an absolute path: ${folder}`);
+    let top = folder;
+    while (path.dirname(top) !== top && !(await exists(path.dirname(top)))) top = path.dirname(top);
+    if (await exists(folder)) throw new Error(`${folder} exists already: real nodes make only folders of their own`);
+    this.record.dirs.push(top);
+    await writeRecord(this.record);
+    await mkdir(folder, { recursive: true });
+    return folder;
+  }
+
   /** Stops every cluster, then sweeps: the machine is as it was before start(). */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -104,6 +131,8 @@ export class RealNodes {
     }
   }
 }
+
+const exists = (file: string) => access(file).then(() => true, () => false);
 
 async function readRecord(): Promise<RunRecord | undefined> {
   const text = await readFile(RECORD_FILE, 'utf8').catch(() => undefined);

@@ -128,7 +128,7 @@ export function revocationCases(world: () => TrustWorld): void {
     await w.kubectl('delete', 'site', 'bravo', '--wait=true', '--timeout=60s');
     const revoked = JSON.parse(await w.kubectl('get', 'configmap', 'flotilla-revoked-sites', `--namespace=${OPERATOR_NS}`, '--output=jsonpath={.data.sites\\.json}'));
     expect(revoked).toContainEqual(expect.objectContaining({ name: 'bravo', uid: oldUid }));
-    await w.hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: 'bravo' }, spec: {} }));
+    await w.hub.kubectl(['apply', '-f', '-'], JSON.stringify({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: 'bravo' }, spec: { allowedNamespaces: [TENANTS.a.namespace, TENANTS.b.namespace] } }));
     const newUid = await siteUidOf(w, 'bravo');
     expect(newUid).not.toBe(oldUid);
     const bundleUid = async () => (await w.kubectl('get', 'secret', 'flotilla-join-bundle-bravo', `--namespace=${OPERATOR_NS}`, '--output=jsonpath={.metadata.uid}')).trim();
