@@ -100,3 +100,38 @@ describe('adaptive clipping at the aggregator', () => {
     expect(privacy.clip()!.clipNorm).toBeGreaterThan(shrunk * Math.exp(3));
   });
 });
+
+describe('a Poisson round', () => {
+  it('closes at once when no site was drawn, and is never redrawn for a quorum', () => {
+    let draws = 0;
+    const rules = {
+      sites: ['a', 'b'],
+      rounds: 2,
+      minSites: 2,
+      deadlineMs: 60_000,
+      heartbeatTimeoutMs: 30_000,
+      maxRoundRetries: 3,
+      statistics: false,
+      select: () => (draws++, []),
+      trainQuorum: 0,
+    };
+    const state = new RoundState(rules, { phase: 'TRAIN', round: 1 }, 0);
+    expect(state.tick(1)).toMatchObject({ kind: 'close', round: 1, participants: [] });
+    expect(draws).toBe(1);
+  });
+
+  it('moves the model by noise alone when nobody came, with the fixed denominator', () => {
+    const poisson = privacyPlan({ mode: 'Central', delta: 1e-3, noiseMultiplier: 2, clipping: { l2Norm: 0.5 }, sampling: { mode: 'Poisson', rate: 0.5 } }, 8, undefined, 10);
+    const privacy = new RoundPrivacy(poisson, []);
+    const n = 100_000;
+    const global = [{ name: 'w', shape: [n], data: new Float32Array(n) }];
+    let denominator = 0;
+    const inner = { name: 'FedAvg' as const, proximalMu: 0, state: () => [], restore: () => {}, step: (_g: unknown, _s: Float32Array[], d: number) => void (denominator = d) };
+    const sums = [new Float32Array(n)];
+    privacy.strategy(inner).step(global, sums, 0);
+    expect(denominator).toBe(4); // q·N, not the 0 that came
+    const sd = Math.sqrt(sums[0]!.reduce((a, x) => a + x * x, 0) / n);
+    expect(sd).toBeGreaterThan(0.99 * 2 * 0.5);
+    expect(sd).toBeLessThan(1.01 * 2 * 0.5);
+  });
+});
