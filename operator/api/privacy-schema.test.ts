@@ -19,10 +19,10 @@ const errors = (j: any, old?: any) => validator.check(j, old).map((e) => `${e.fi
 
 describe('spec.privacy', () => {
   it('takes a complete setting and defaults the sampling to Fixed', () => {
-    const j = job({ ...privacy, targetEpsilon: 4, clipping: { l2Norm: 0.5, adaptive: { countStddev: 0.1 } } });
+    const j = job({ ...privacy, targetEpsilon: 4, clipping: { l2Norm: 0.5, adaptive: { countStddev: 1 } } });
     expect(errors(j)).toEqual([]);
     expect(j.spec.privacy.sampling).toEqual({ mode: 'Fixed' });
-    expect(j.spec.privacy.clipping.adaptive).toEqual({ countStddev: 0.1, targetQuantile: 0.5, learningRate: 0.2 });
+    expect(j.spec.privacy.clipping.adaptive).toEqual({ countStddev: 1, targetQuantile: 0.5, learningRate: 0.2 });
     expect(errors(job({ ...privacy, sampling: { mode: 'Poisson', rate: 0.5 } }))).toEqual([]);
     expect(errors(job({ ...privacy, mode: 'Local' }))).toEqual([]);
   });
@@ -38,6 +38,7 @@ describe('spec.privacy', () => {
     ['Poisson with local noise', { mode: 'Local', sampling: { mode: 'Poisson', rate: 0.5 } }, {}, /with mode Local the aggregator sees it/],
     ['Poisson beside sitesPerRound', { sampling: { mode: 'Poisson', rate: 0.5 } }, { sitesPerRound: 2 }, /leave sitesPerRound unset/],
     ['federated statistics', {}, { trainer: { builtin: { model: 'LogisticRegression', dataset: { ...dataset, standardize: 'Federated' } } } }, /outside the privacy guarantee/],
+    ['a count noise that leaves the updates nothing', { clipping: { l2Norm: 1, adaptive: { countStddev: 0.5 } } }, {}, /must be below 2 × clipping.adaptive.countStddev/],
     ['an unknown mode', { mode: 'Distributed' }, {}, /spec.privacy.mode: .*Central.*Local/],
   ])('refuses %s', (_what, edit, spec, message) => {
     const p: Record<string, unknown> = { ...privacy, ...edit };

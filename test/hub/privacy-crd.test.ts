@@ -57,6 +57,7 @@ describe('spec.privacy in a real API server', () => {
   test.each<[string, Record<string, unknown>, Record<string, unknown>, string]>([
     ['neither noise nor budget', { mode: 'Central', delta: 1e-5, clipping: { l2Norm: 1 } }, {}, 'privacy needs noiseMultiplier, targetEpsilon or both'],
     ['adaptive clipping with local noise', { ...privacy, mode: 'Local', clipping: { l2Norm: 1, adaptive: { countStddev: 1 } } }, {}, 'adaptive clipping needs mode Central'],
+    ['a count noise that leaves the updates nothing', { ...privacy, clipping: { l2Norm: 1, adaptive: { countStddev: 0.5 } } }, {}, 'must be below 2 × clipping.adaptive.countStddev'],
     ['Poisson without a rate', { ...privacy, sampling: { mode: 'Poisson' } }, {}, 'privacy.sampling.rate is the Poisson sampling rate'],
     ['Poisson with local noise', { ...privacy, mode: 'Local', sampling: { mode: 'Poisson', rate: 0.5 } }, {}, 'with mode Local the aggregator sees it'],
     ['Poisson beside sitesPerRound', { ...privacy, sampling: { mode: 'Poisson', rate: 0.5 } }, { sitesPerRound: 2 }, 'leave sitesPerRound unset'],
