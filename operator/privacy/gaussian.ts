@@ -5,15 +5,16 @@ import { randomFillSync } from 'node:crypto';
  * from Math.random or the job's seeded generator: noise that can be predicted can be subtracted.
  *
  * The sampler: uniforms with 53 random bits each (a double's full mantissa), taken from
- * randomFillSync in blocks, and the Box–Muller transform, z = √(−2 ln u₁)·cos(2π u₂), with u₁ in
- * (0, 1] so that the log is finite; both of each pair's normals are used. Box–Muller over doubles is
- * the textbook floating-point sampler: its tails are cut where u₁ reaches 2⁻⁵³ (about 8.6σ), and,
- * like every floating-point sampler, the low bits of a noised value can in principle leak (Mironov
- * 2012 for the Laplace mechanism). A discrete Gaussian on a fixed-point grid (Canonne, Kamath and
- * Steinke 2020) would close that; docs/privacy.md says what is and is not covered.
+ * randomFillSync in blocks of 256 KiB (small blocks made the call the cost), and the Box–Muller
+ * transform, z = √(−2 ln u₁)·cos(2π u₂), with u₁ in (0, 1] so that the log is finite; both of
+ * each pair's normals are used. Box–Muller over doubles is the textbook floating-point sampler:
+ * its tails are cut where u₁ reaches 2⁻⁵³ (about 8.6σ), and, like every floating-point sampler,
+ * the low bits of a noised value can in principle leak (Mironov 2012 for the Laplace mechanism).
+ * A discrete Gaussian on a fixed-point grid (Canonne, Kamath and Steinke 2020) would close that;
+ * docs/privacy.md says what is and is not covered.
  */
 export class GaussianNoise {
-  private readonly words = new Uint32Array(1024);
+  private readonly words = new Uint32Array(1 << 16);
   private next = this.words.length;
   private spare: number | null = null;
 
