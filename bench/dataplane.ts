@@ -87,7 +87,7 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   );
   const stateDir = path.join(dir, `state-${n}`);
   const ready = path.join(dir, `ready-${n}.json`);
-  const aggregator = start([cli, 'aggregator', '--job', manifest, '--listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', ready], 'quiet');
+  const aggregator = start([cli, 'aggregator', '--job', manifest, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', ready], 'quiet');
   const rss = followPeakRss(aggregator.child.pid!);
   const { address } = JSON.parse(await waitForFile(ready));
   const clients = sites.map((site, i) =>

@@ -4,6 +4,8 @@ import type { Model } from '../federation/model.js';
 import type { UpdateMessage__Output } from '../federation/proto.js';
 import type { Task } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { Logger } from '../log.js';
+import { faultPoint } from '../process/fault-points.js';
+import { removeStaleTemporaries } from '../process/atomic-file.js';
 import { CheckpointStore } from './checkpoint.js';
 import { checkHeaderFigures, type Intake } from './intake.js';
 import { JobState, type JobProgress } from './job-state.js';
@@ -43,6 +45,9 @@ export class Aggregator {
 
   static async open(settings: JobSettings, stateDir: string, metrics: AggregatorMetrics, log: Logger): Promise<Aggregator> {
     const store = new CheckpointStore(path.join(stateDir, 'checkpoint'), `${settings.namespace}/${settings.job}`);
+    // One aggregator per state dir: what a crash left half-written is nobody's.
+    const stale = [...(await removeStaleTemporaries(stateDir)), ...(await removeStaleTemporaries(store.dir))];
+    if (stale.length > 0) log.info('removed temporary files a crash left', { files: stale });
     const checkpoint = await store.load();
     // Undo journals only matter to the process that wrote them.
     const journals = path.join(stateDir, 'journal');
@@ -93,7 +98,10 @@ export class Aggregator {
     const until = Date.now() + Math.min(waitMs, MAX_WAIT_MS);
     for (;;) {
       const task = this.job.taskFor(site, Date.now());
-      if (task.kind === 'DONE') this.told.add(site);
+      if (task.kind === 'DONE') {
+        await faultPoint(`job end told${task.succeeded ? ' (succeeded)' : ''}`);
+        this.told.add(site);
+      }
       const left = until - Date.now();
       if (task.kind !== 'WAIT' || left <= 0 || cancelled()) return task;
       let timer: NodeJS.Timeout | undefined;
@@ -146,7 +154,7 @@ export class Aggregator {
       }
       await intake.finish();
       if (!this.job.holdsIntake(site, intake)) throw new Refusal('stale_round', 'the phase closed while this update arrived');
-      rounds.accept(site, Date.now());
+      rounds.accept(site, Date.now(), intake.digest);
       intake.commit();
     } catch (err) {
       // Still listed while it is undone, so that a phase closing meanwhile waits for the undo.
@@ -160,6 +168,7 @@ export class Aggregator {
     this.job.closeIntake(site);
     this.metrics.updatesAccepted.inc();
     setImmediate(() => this.tick());
+    await faultPoint('update accepted');
     await intake.cleanup();
     return { round: header.round, bytesReceived: bytes };
   }

@@ -15,6 +15,8 @@ export interface Checkpoint {
   statistics: number[] | null;
   history: RoundRecord[];
   finalEvaluation: FinalEvaluation | null;
+  /** Each site's training records, as its statistics vector declared them. */
+  siteRecords?: Record<string, number>;
   model: Model | null;
   /** The server optimiser's state (FedAdam, FedYogi, FedAdagrad). */
   optimizer: Tensor[];
@@ -64,6 +66,7 @@ export class CheckpointStore {
       statistics: state.statistics,
       history: state.history,
       finalEvaluation: state.finalEvaluation,
+      siteRecords: state.siteRecords,
       model: await tensors(state.modelFile),
       optimizer: (await tensors(state.optimizerFile)) ?? [],
     };
@@ -78,7 +81,7 @@ export class CheckpointStore {
     const metadata = { job: this.job, phase: checkpoint.position.phase, round: String(checkpoint.position.round) };
     if (checkpoint.model && modelFile) await writeSafetensors(path.join(this.dir, modelFile), checkpoint.model, metadata);
     if (optimizerFile) await writeSafetensors(path.join(this.dir, optimizerFile), checkpoint.optimizer, metadata);
-    const { position, outcome, statistics, history, finalEvaluation } = checkpoint;
+    const { position, outcome, statistics, history, finalEvaluation, siteRecords } = checkpoint;
     const state: StateFile = {
       formatVersion: 1,
       job: this.job,
@@ -88,6 +91,7 @@ export class CheckpointStore {
       statistics,
       history,
       finalEvaluation,
+      siteRecords,
       modelFile,
       optimizerFile,
       savedAt: new Date().toISOString(),

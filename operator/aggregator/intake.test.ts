@@ -18,10 +18,10 @@ describe('TrainIntake', () => {
   afterEach(() => rm(dir, { recursive: true, force: true }));
 
   const intake = (sum: RunningSum, name: string) => new TrainIntake(specOf(global), sum, 2, path.join(dir, name), () => {});
-  const total = (sum: RunningSum) => sum.sums[0]!.reduce((a, v) => a + Math.abs(v), 0);
+  const total = (sum: RunningSum) => sum.sums[0]!.reduce((a, v) => a + Math.abs(v), 0) / 2 ** sum.fractionBits;
 
   it('refuses a chunk with NaN without folding it, and takes back the chunks before it', async () => {
-    const sum = new RunningSum(global);
+    const sum = new RunningSum(global, 3);
     const update = intake(sum, 'nan');
     const chunks = chunksOf(1);
     update.take(chunks[0]!);
@@ -34,7 +34,7 @@ describe('TrainIntake', () => {
   });
 
   it('makes a closing round wait for an undo already under way', async () => {
-    const sum = new RunningSum(global);
+    const sum = new RunningSum(global, 3);
     const update = intake(sum, 'close');
     for (const chunk of chunksOf(3).slice(0, 4)) update.take(chunk);
     const undoing = update.undo();
@@ -44,7 +44,7 @@ describe('TrainIntake', () => {
   });
 
   it('stops an undo under way from touching the sums once a retry reset them', async () => {
-    const sum = new RunningSum(global);
+    const sum = new RunningSum(global, 3);
     const update = intake(sum, 'retry');
     for (const chunk of chunksOf(5)) update.take(chunk);
     const undoing = update.undo();
@@ -54,7 +54,22 @@ describe('TrainIntake', () => {
     const fresh = intake(sum, 'fresh');
     for (const chunk of chunksOf(1)) fresh.take(chunk);
     await Promise.all([undoing, revoked]);
-    expect(sum.sums[0]!.every((v) => v === 2)).toBe(true);
+    expect(sum.weightedDeltaSums()[0]!.every((v) => v === 2)).toBe(true);
     await fresh.cleanup();
+  });
+
+  it('refuses a finite value beyond the exact range without folding any of its chunk', async () => {
+    const sum = new RunningSum(global, 3);
+    const update = intake(sum, 'huge');
+    const chunks = chunksOf(1);
+    update.take(chunks[0]!);
+    const values = new Float32Array(chunks[1]!.data.byteLength / 4).fill(1);
+    values[100] = 3e38;
+    expect(() => update.take({ ...chunks[1]!, data: Buffer.from(values.buffer) })).toThrow(
+      expect.objectContaining({ reason: 'out_of_range', message: expect.stringContaining('element 16484 is 3.00e+38') }),
+    );
+    expect(total(sum)).toBe(2 * 16_384);
+    await update.undo();
+    expect(sum.sums[0]!.every((v) => v === 0)).toBe(true);
   });
 });

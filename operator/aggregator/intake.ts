@@ -3,7 +3,8 @@ import { ChunkValidator, StreamError, fromWireHeader, type Values } from '../fed
 import type { TensorChunk__Output, ModelHeader__Output } from '../federation/proto.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import { Refusal } from './refusal.js';
-import type { RunningSum } from './running-sum.js';
+import { OutOfRange, type RunningSum } from './running-sum.js';
+import { checkFigures } from './site-records.js';
 import { UndoJournal } from './undo-journal.js';
 
 /**
@@ -26,6 +27,8 @@ export interface Intake {
   undo(): Promise<void>;
   /** The phase closed under the update: undo it (or, if the round's sums are being discarded, just drop it). */
   revoke(sumsDiscarded: boolean): Promise<void>;
+  /** After finish(), for an initial model: a digest of what it holds, which sites must agree on. */
+  readonly digest?: string;
 }
 
 function refusalOfStreamError(err: unknown): unknown {
@@ -42,7 +45,7 @@ function refusalOfStreamError(err: unknown): unknown {
   }
 }
 
-function checked<T>(fn: () => T): T {
+export function checked<T>(fn: () => T): T {
   try {
     return fn();
   } catch (err) {
@@ -62,14 +65,28 @@ function describeSpecs(specs: readonly TensorSpec[]): string {
   return shown.join(' ') + (specs.length > 4 ? ` … (${specs.length} tensors)` : '');
 }
 
+/** Longest tensor name a site may send: PyTorch's names run to a few dozen characters. */
+export const MAX_TENSOR_NAME = 256;
+
+/** Refuses names no model has, before any message quotes them. */
+function checkNames(header: ModelHeader__Output): void {
+  const long = header.tensors.findIndex((t) => t.name.length > MAX_TENSOR_NAME);
+  if (long >= 0) {
+    throw new Refusal('wrong_shape', `tensor ${long} has a tensor name of ${header.tensors[long]!.name.length} characters; names have at most ${MAX_TENSOR_NAME}`);
+  }
+}
+
 /** The tensors a header announces (none without a header), refused unless its figures add up. */
 export function specsOfHeader(header: ModelHeader__Output | null): TensorSpec[] {
-  return header ? checked(() => fromWireHeader(header)) : [];
+  if (!header) return [];
+  checkNames(header);
+  return checked(() => fromWireHeader(header));
 }
 
 /** The tensors an update header announces, checked against what the phase expects. */
 export function specsOfUpdate(header: ModelHeader__Output | null, expected: readonly TensorSpec[], maxBytes: number): TensorSpec[] {
   if (!header) throw new Refusal('wrong_shape', `the update header has no model; expected ${describeSpecs(expected)}`);
+  checkNames(header);
   const specs = checked(() => fromWireHeader(header));
   if (!sameSpec(specs, expected)) {
     throw new Refusal('wrong_shape', `the update's tensors (${describeSpecs(specs)}) differ from the global model's (${describeSpecs(expected)})`);
@@ -83,14 +100,8 @@ export function specsOfUpdate(header: ModelHeader__Output | null, expected: read
 
 /** Checks that the header's figures are numbers a person could believe. */
 export function checkHeaderFigures(header: UpdateHeader__Output): void {
-  for (const [what, m] of [
-    ['train', header.train],
-    ['eval', header.eval],
-  ] as const) {
-    if (m && !(Number.isFinite(m.loss) && Number.isFinite(m.accuracy) && Object.values(m.extra).every(Number.isFinite))) {
-      throw new Refusal('not_finite', `the update's ${what} metrics hold NaN or Infinity`);
-    }
-  }
+  checkFigures('train', header.train);
+  checkFigures('eval', header.eval);
 }
 
 /**
@@ -117,8 +128,8 @@ export class TrainIntake implements Intake {
   /** Σ of the squared delta folded so far. */
   private squares = 0;
   private norm = 0;
-  /** What the sum holds of the update, per unit of delta: the weight, or less once clipped. */
-  private folded: number;
+  /** The weight a clip took back out of the sum (0 unclipped); an undo puts it back, exactly. */
+  private excess = 0;
   private clipping: Promise<void> | null = null;
 
   constructor(
@@ -129,7 +140,6 @@ export class TrainIntake implements Intake {
     private readonly onCommit: () => void,
     private readonly clip?: AggregatorClip,
   ) {
-    this.folded = weight;
     this.validator = new ChunkValidator(specs);
     this.journal = UndoJournal.create(journalPath);
   }
@@ -137,10 +147,20 @@ export class TrainIntake implements Intake {
   take(chunk: TensorChunk__Output): void {
     if (this.revoked || this.undone) throw new Refusal('stale_round', 'the round closed while this update arrived');
     const { tensor, offset, values } = checked(() => this.validator.accept(chunk));
-    // Journal and fold in the same tick: the journal always holds exactly what was folded. It gets
-    // the wire bytes (values may sit in the validator's scratch buffer, reused for the next chunk).
+    // Fold then journal in the same tick: the journal always holds exactly what was folded (a fold
+    // that throws folded nothing). It gets the wire bytes (values may sit in the validator's
+    // scratch buffer, reused for the next chunk).
+    try {
+      this.squares += this.sum.fold(tensor, offset, values as Float32Array, this.weight);
+    } catch (err) {
+      if (!(err instanceof OutOfRange)) throw err;
+      throw new Refusal(
+        'out_of_range',
+        `tensor ${tensor} element ${err.element} is ${err.value.toPrecision(3)}, which with num_samples ${this.weight} moves the model by ` +
+          `${err.weighted.toPrecision(3)}: more than the ${err.limit.toPrecision(3)} the aggregator sums exactly; the update is refused, check the local training for divergence`,
+      );
+    }
     this.journal.record(tensor, offset, chunk.data);
-    this.squares += this.sum.fold(tensor, offset, values as Float32Array, this.weight);
   }
 
   drained(): Promise<void> {
@@ -155,7 +175,7 @@ export class TrainIntake implements Intake {
     if (this.norm <= this.clip.clipNorm) return;
     const keep = this.clip.clipNorm / this.norm;
     const excess = this.weight * (1 - keep);
-    this.folded = this.weight * keep;
+    this.excess = excess;
     this.clipping = this.journal.replay((tensor, offset, values) => {
       if (!this.detached) this.sum.unfold(tensor, offset, values, excess);
     }, true);
@@ -183,7 +203,10 @@ export class TrainIntake implements Intake {
       .catch(() => {})
       .then(() =>
         this.journal.replay((tensor, offset, values) => {
-          if (!this.detached) this.sum.unfold(tensor, offset, values, this.folded);
+          if (this.detached) return;
+          // The exact inverse of what was done: the fold, and the clip's taking back.
+          this.sum.unfold(tensor, offset, values, this.weight);
+          if (this.excess > 0) this.sum.fold(tensor, offset, values, this.excess);
         }),
       );
     return this.undone;

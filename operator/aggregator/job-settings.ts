@@ -1,5 +1,6 @@
 import { siteNames, type FederatedJob, type FederatedJobSpec } from '../api/federatedjob.js';
 import { privacyPlan, type PrivacyPlan } from '../privacy/job-plan.js';
+import type { BuiltinTrainerSpec } from '../trainer/builtin-spec.js';
 
 /** What the aggregator takes from a FederatedJob (schema defaults already applied). */
 export interface JobSettings {
@@ -21,6 +22,8 @@ export interface JobSettings {
   statistics: boolean;
   /** Differential privacy (spec.privacy), worked out; null without it. */
   privacy: PrivacyPlan | null;
+  /** The built-in trainer's spec: what the sites' models and statistics look like follows from it. */
+  builtin: BuiltinTrainerSpec | undefined;
 }
 
 export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
@@ -43,5 +46,6 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     maxUpdateBytes: spec.aggregator.maxUpdateBytes,
     statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
     privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds) : null,
+    builtin: spec.trainer.builtin,
   };
 }

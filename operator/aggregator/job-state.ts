@@ -1,26 +1,26 @@
 import { performance } from 'node:perf_hooks';
 import { allFinite } from '../federation/finite.js';
-import { modelBytes, specOf, tensorBytes, type Model } from '../federation/model.js';
+import { modelBytes, specOf, type Model } from '../federation/model.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import type { Task } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { Checkpoint } from './checkpoint.js';
-import { TrainIntake, WholeIntake, sizeOf, specsOfHeader, specsOfUpdate, type Intake } from './intake.js';
+import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } from './intake.js';
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
 import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
-import { RoundState, describePhase, type Position, type Transition } from './round-state.js';
+import { RoundState, describePhase, next, succeededMessage, type Position, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { poissonSample } from '../privacy/site-sampling.js';
 import { RoundPrivacy } from './round-privacy.js';
 import { selectSites } from './selection.js';
+import { MAX_RECORDS, SiteRecords } from './site-records.js';
+import { builtinInitialModel, expectedStatisticsLength } from './from-spec.js';
+import { Candidates, InitialModelIntake, MAX_INITIAL_MODEL_BYTES, initialModelSpecs } from './initial-model-intake.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
 
-/** Bounds the initial model when the job sets no aggregator.maxUpdateBytes (there is no model to compare with yet). */
-const MAX_INITIAL_MODEL_BYTES = 4 * 2 ** 30;
-const MAX_STATISTICS_BYTES = 64 << 20;
 
 type Close = Extract<Transition, { kind: 'close' }>;
 
@@ -30,6 +30,15 @@ export type ClosedPhase =
   | { phase: 'STATISTICS'; values: number }
   | { phase: 'TRAIN'; record: RoundRecord }
   | { phase: 'EVALUATE'; evaluation: FinalEvaluation };
+
+interface Pending {
+  /** Where the job goes next. */
+  position: Position;
+  /** How it ends, when position is DONE. */
+  outcome: { succeeded: boolean; message: string } | null;
+  record: RoundRecord | null;
+  finalEvaluation: FinalEvaluation | null;
+}
 
 /** What /status reports: read-only. */
 export interface JobProgress {
@@ -59,15 +68,20 @@ export class JobState {
   private readonly intakes = new Map<string, Intake>();
   private global: Model | null;
   private sum: RunningSum | null;
-  /** The initial model a site sent, adopted when initialization closes. */
-  private candidate: Model | null = null;
+  /** The initial models sites sent: one is adopted when initialization closes. */
+  private readonly candidates = new Candidates();
   /** The statistics phase's running sum, and the final sum once it closed. */
   private statisticsSum: Float64Array | null = null;
   private statistics: Float64Array | null;
   private readonly history: RoundRecord[];
   private finalEvaluation: FinalEvaluation | null;
+  /** What a close or a failure decided and has not announced yet: announce() makes it so, once durable. */
+  private pending: Pending | null = null;
   /** Bumped whenever the global model changes, so a model being sent can tell it went stale. */
   private modelVersion = 0;
+  /** What each site may claim of its records. */
+  private readonly records: SiteRecords;
+  private readonly statisticsLength: number | null;
 
   constructor(
     readonly settings: JobSettings,
@@ -85,15 +99,19 @@ export class JobState {
       trainQuorum: poisson === undefined ? undefined : 0,
       stopBefore: privacy ? (round: number) => privacy.stopBefore(round) : undefined,
     };
-    const start: Position = checkpoint?.position ?? { phase: 'INITIALIZE', round: 0 };
+    // A built-in trainer's initial model follows from the spec: no site is asked for it.
+    const initial = checkpoint ? null : builtinInitialModel(settings);
+    const start: Position = checkpoint?.position ?? (initial ? next('INITIALIZE', 0, settings) : { phase: 'INITIALIZE', round: 0 });
     this.roundState = new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
     this.strategy = privacy ? privacy.strategy(createStrategy(settings.strategy)) : createStrategy(settings.strategy);
     this.strategy.restore(checkpoint?.optimizer ?? []);
-    this.global = checkpoint?.model ?? null;
-    this.sum = this.global ? new RunningSum(this.global) : null;
+    this.global = checkpoint?.model ?? initial;
+    this.sum = this.global ? new RunningSum(this.global, settings.sites.length) : null;
     this.statistics = checkpoint?.statistics ? Float64Array.from(checkpoint.statistics) : null;
     this.finalEvaluation = checkpoint?.finalEvaluation ?? null;
+    this.statisticsLength = expectedStatisticsLength(settings);
+    this.records = new SiteRecords(settings.statistics ? (settings.builtin?.dataset.testFraction ?? null) : null, checkpoint?.siteRecords ?? {});
   }
 
   /** The site's task now, from the state alone. */
@@ -146,11 +164,36 @@ export class JobState {
    * was, when a round made a model that is not finite. `aggregated` hears how long a round's
    * strategy step took.
    */
-  close(t: Close, now: number, aggregated: (seconds: number) => void): ClosedPhase {
-    const closed = this.adopt(t, now, aggregated);
+  async close(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
+    const closed = await this.adopt(t, now, aggregated);
     this.ledger.clear();
-    this.roundState.advance(Date.now());
+    const position = next(t.phase, t.round, this.settings);
+    this.pending = {
+      position,
+      outcome: position.phase === 'DONE' ? { succeeded: true, message: succeededMessage(this.settings.rounds) } : null,
+      record: closed.phase === 'TRAIN' ? closed.record : null,
+      finalEvaluation: closed.phase === 'EVALUATE' ? closed.evaluation : null,
+    };
     return closed;
+  }
+
+  /** Whether the close or failure being carried out ends the job. */
+  get ending(): boolean {
+    return this.pending?.position.phase === 'DONE';
+  }
+
+  /**
+   * Makes what the last close or failure decided known to the sites and to /status: the next phase,
+   * or the job's end. Call it only once that is durable (checkpoint, result.json).
+   */
+  announce(): void {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    if (pending.record) this.history.push(pending.record);
+    if (pending.finalEvaluation) this.finalEvaluation = pending.finalEvaluation;
+    if (pending.outcome) this.roundState.finish(pending.outcome.succeeded, pending.outcome.message);
+    else this.roundState.advance(Date.now());
   }
 
   /** Forgets every update of the attempt, arrived or arriving. */
@@ -159,25 +202,33 @@ export class JobState {
     const revoked = this.revokeIntakes(true);
     this.sum?.reset();
     this.statisticsSum = null;
-    this.candidate = null;
+    const candidates = this.candidates.forget();
     this.ledger.clear();
     this.privacy?.discardAttempt();
-    await revoked;
+    await Promise.all([revoked, candidates]);
   }
 
-  /** Ends the job, unless it has ended already. */
+  /**
+   * Decides that the job ends in failure, unless its end was announced already; like a close, it
+   * holds every site off (closing) until announce().
+   */
   failUnlessEnded(message: string): void {
-    if (!this.roundState.result) this.roundState.finish(false, message);
+    if (this.roundState.result) return;
+    this.roundState.hold();
+    const { round } = this.roundState.position;
+    this.pending = { position: { phase: 'DONE', round }, outcome: { succeeded: false, message }, record: null, finalEvaluation: null };
   }
 
+  /** The checkpoint of the job as the close or failure under way leaves it. */
   checkpoint(): Checkpoint {
-    const { phase, round } = this.roundState.position;
+    const { phase, round } = this.pending?.position ?? this.roundState.position;
     return {
       position: { phase, round },
-      outcome: this.roundState.result,
+      outcome: this.outcome,
       statistics: this.statistics ? [...this.statistics] : null,
-      history: this.history,
-      finalEvaluation: this.finalEvaluation,
+      history: this.decidedHistory(),
+      finalEvaluation: this.pending?.finalEvaluation ?? this.finalEvaluation,
+      siteRecords: this.records.known(),
       model: this.global,
       optimizer: this.strategy.state(),
     };
@@ -185,20 +236,20 @@ export class JobState {
 
   /** The final model to keep beside result.json: the global model of a job that succeeded. */
   finalModel(): Model | null {
-    return this.roundState.result?.succeeded ? this.global : null;
+    return this.outcome?.succeeded ? this.global : null;
   }
 
   /** result.json of the ended job; `model` names the final model's file when there is one. */
   result(model: string | null, finishedAt: Date): JobResult {
-    const outcome = this.roundState.result!;
+    const outcome = this.outcome!;
     return {
       job: this.settings.job,
       namespace: this.settings.namespace,
       strategy: this.strategy.name,
       status: outcome.succeeded ? 'Succeeded' : 'Failed',
       reason: outcome.message,
-      rounds: this.history,
-      finalEvaluation: this.finalEvaluation,
+      rounds: this.decidedHistory(),
+      finalEvaluation: this.pending?.finalEvaluation ?? this.finalEvaluation,
       statistics: this.statistics ? [...this.statistics] : null,
       model,
       finishedAt: finishedAt.toISOString(),
@@ -206,6 +257,16 @@ export class JobState {
     };
   }
 
+  /** How the job ends, once that is decided (announced or not). */
+  private get outcome(): { succeeded: boolean; message: string } | null {
+    return this.pending?.outcome ?? this.roundState.result;
+  }
+
+  private decidedHistory(): RoundRecord[] {
+    return this.pending?.record ? [...this.history, this.pending.record] : this.history;
+  }
+
+  /** What has been announced: never ahead of what is durable. */
   progress(): JobProgress {
     const { namespace, job, rounds } = this.settings;
     return {
@@ -220,13 +281,12 @@ export class JobState {
     };
   }
 
-  private adopt(t: Close, now: number, aggregated: (seconds: number) => void): ClosedPhase {
+  private async adopt(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
     switch (t.phase) {
       case 'INITIALIZE': {
-        const model = this.candidate!;
+        const model = await this.candidates.adopt(t.participants[0]!);
         this.global = model;
-        this.sum = new RunningSum(model);
-        this.candidate = null;
+        this.sum = new RunningSum(model, this.settings.sites.length);
         this.modelVersion++;
         return { phase: 'INITIALIZE', tensors: model.length };
       }
@@ -238,7 +298,7 @@ export class JobState {
         const record = this.ledger.record(t.round, t.attempt, t.startedAt, now);
         const sum = this.sum!;
         const started = performance.now();
-        this.strategy.step(this.global!, sum.sums, sum.totalWeight);
+        this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
         aggregated((performance.now() - started) / 1000);
         if (this.privacy) record.privacy = this.privacy.closeRound();
         sum.reset();
@@ -246,13 +306,12 @@ export class JobState {
         if (!this.global!.every((tensor) => allFinite(tensor.data))) {
           throw new Error(`round ${t.round} made a global model with NaN or Infinity (strategy ${this.strategy.name}): lower the server learning rate`);
         }
-        this.history.push(record);
         return { phase: 'TRAIN', record };
       }
       case 'EVALUATE': {
         const sites = this.ledger.sites();
-        this.finalEvaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
-        return { phase: 'EVALUATE', evaluation: this.finalEvaluation };
+        const evaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
+        return { phase: 'EVALUATE', evaluation };
       }
     }
   }
@@ -267,16 +326,8 @@ export class JobState {
     });
     switch (header.kind) {
       case 'INITIALIZE': {
-        const specs = specsOfHeader(header.model);
-        const bytes = specs.reduce((n, s) => n + tensorBytes(s), 0);
-        const max = this.settings.maxUpdateBytes ?? MAX_INITIAL_MODEL_BYTES;
-        const f64 = specs.find((s) => s.dtype !== 'F32');
-        if (specs.length === 0) throw new Refusal('wrong_shape', 'the initial model has no tensors');
-        if (f64) throw new Refusal('wrong_shape', `the initial model's tensor ${f64.name} is ${f64.dtype}: models are F32`);
-        if (bytes > max) throw new Refusal('too_large', `the initial model holds ${sizeOf(bytes)}, more than the ${sizeOf(max)} allowed`);
-        return new WholeIntake(specs, (arrays) => {
-          this.candidate = specs.map((s, i) => ({ name: s.name, shape: s.shape, data: arrays[i] as Float32Array }));
-        });
+        const specs = initialModelSpecs(header, this.settings.maxUpdateBytes ?? MAX_INITIAL_MODEL_BYTES);
+        return new InitialModelIntake(specs, journal(), (candidate) => this.candidates.add(site, candidate));
       }
       case 'STATISTICS': {
         const specs = specsOfHeader(header.model);
@@ -284,20 +335,18 @@ export class JobState {
         if (specs.length !== 1 || spec!.dtype !== 'F64' || spec!.shape.length !== 1) {
           throw new Refusal('wrong_shape', 'federated statistics travel as one F64 vector');
         }
-        if (tensorBytes(spec!) > MAX_STATISTICS_BYTES) throw new Refusal('too_large', `a statistics vector of ${sizeOf(tensorBytes(spec!))} is too large`);
-        const sameLength = (length: number) => {
-          if (this.statisticsSum && this.statisticsSum.length !== length) {
-            throw new Refusal('wrong_shape', `the statistics vector has ${length} values; other sites sent ${this.statisticsSum.length}`);
-          }
-        };
-        sameLength(spec!.shape[0]!);
-        // Checked again whole: another site's vector may have set the length meanwhile.
-        return new WholeIntake(specs, ([v]) => this.addStatistics(site, v as Float64Array), ([v]) => sameLength(v!.length));
+        // The length follows from the spec's features, never from what another site sent.
+        const length = this.statisticsLength!;
+        if (spec!.shape[0] !== length) {
+          throw new Refusal('wrong_shape', `the statistics vector has ${spec!.shape[0]} values; the job's features make ${length} (count, then a sum and a sum of squares per feature)`);
+        }
+        return new WholeIntake(specs, ([v]) => this.addStatistics(site, v as Float64Array), ([v]) => SiteRecords.checkStatistics(v as Float64Array));
       }
       case 'TRAIN': {
-        if (!Number.isSafeInteger(header.numSamples) || header.numSamples <= 0) {
-          throw new Refusal('invalid_header', `a training update needs num_samples > 0 (its weight), not ${header.numSamples}`);
+        if (!Number.isSafeInteger(header.numSamples) || header.numSamples <= 0 || header.numSamples > MAX_RECORDS) {
+          throw new Refusal('invalid_header', `a training update needs num_samples from 1 to ${MAX_RECORDS} (its weight), not ${header.numSamples}`);
         }
+        this.records.check(site, header);
         const global = this.global!;
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
         // Under DP every update weighs 1: its influence is bounded by the clip norm, not by a count the site states.
@@ -309,6 +358,7 @@ export class JobState {
       }
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');
+        this.records.check(site, header);
         return new WholeIntake([], () => this.ledger.add(entry(0)));
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
@@ -316,6 +366,7 @@ export class JobState {
   }
 
   private addStatistics(site: string, vector: Float64Array): void {
+    this.records.learn(site, vector[0]!);
     if (!this.statisticsSum) this.statisticsSum = new Float64Array(vector.length);
     for (let i = 0; i < vector.length; i++) this.statisticsSum[i]! += vector[i]!;
     this.ledger.add({ site, numSamples: 0, train: null, eval: null });

@@ -10,10 +10,11 @@ import type { Transition } from './round-state.js';
 type Close = Extract<Transition, { kind: 'close' }>;
 
 /**
- * Carries out what the round state machine decided: a close (aggregate, record, advance,
- * checkpoint), a retry (forget the attempt's updates) or a failure. Updates still arriving when
- * their phase closes are revoked first: a close takes back what they folded, so the aggregate holds
- * exactly the accepted updates; a retry discards the whole running sum anyway.
+ * Carries out what the round state machine decided: a close (aggregate, record, checkpoint, then
+ * announce the next phase), a retry (forget the attempt's updates) or a failure (written down, then
+ * announced). Updates still arriving when their phase closes are revoked first: a close takes back
+ * what they folded, so the aggregate holds exactly the accepted updates; a retry discards the whole
+ * running sum anyway.
  */
 export class PhaseCloser {
   constructor(
@@ -34,15 +35,16 @@ export class PhaseCloser {
       this.log.error(message, { error: (err as Error).stack });
       this.job.failUnlessEnded(message);
       await this.end().catch((e: Error) => this.log.error('could not write the result', { error: e.message }));
+      this.job.announce();
     }
   }
 
   private async close(t: Close): Promise<void> {
     await this.job.revokeIntakes(false);
-    const closed = this.job.close(t, Date.now(), (seconds) => this.metrics.aggregationSeconds.observe(seconds));
+    const closed = await this.job.close(t, Date.now(), (seconds) => this.metrics.aggregationSeconds.observe(seconds));
     switch (closed.phase) {
       case 'INITIALIZE':
-        this.log.info('initial model adopted', { site: t.participants[0], tensors: closed.tensors });
+        this.log.info('initial model adopted', { sites: t.participants, tensors: closed.tensors });
         break;
       case 'STATISTICS':
         this.log.info('federated statistics summed', { sites: t.participants.length, values: closed.values });
@@ -73,8 +75,10 @@ export class PhaseCloser {
       }
     }
     // The result before the checkpoint: a checkpoint that says DONE always has its result.json.
-    if (this.job.roundState.result) await this.end();
+    // And both before the sites hear of it: nothing is announced that a crash could take back.
+    if (this.job.ending) await this.end();
     await this.checkpoint();
+    this.job.announce();
   }
 
   private async retry(reason: string, round: number, attempt: number): Promise<void> {
@@ -85,8 +89,10 @@ export class PhaseCloser {
   private async fail(reason: string): Promise<void> {
     this.log.error(`job failed: ${reason}`);
     await this.job.discardAttempt();
+    this.job.failUnlessEnded(reason);
     await this.end();
     await this.checkpoint();
+    this.job.announce();
   }
 
   private showGlobal(figures: Figures | null): void {

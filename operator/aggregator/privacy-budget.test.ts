@@ -126,8 +126,8 @@ describe('a Poisson round', () => {
     const n = 100_000;
     const global = [{ name: 'w', shape: [n], data: new Float32Array(n) }];
     let denominator = 0;
-    const inner = { name: 'FedAvg' as const, proximalMu: 0, state: () => [], restore: () => {}, step: (_g: unknown, _s: Float32Array[], d: number) => void (denominator = d) };
-    const sums = [new Float32Array(n)];
+    const inner = { name: 'FedAvg' as const, proximalMu: 0, state: () => [], restore: () => {}, step: (_g: unknown, _s: Float64Array[], d: number) => void (denominator = d) };
+    const sums = [new Float64Array(n)];
     privacy.strategy(inner).step(global, sums, 0);
     expect(denominator).toBe(4); // q·N, not the 0 that came
     const sd = Math.sqrt(sums[0]!.reduce((a, x) => a + x * x, 0) / n);

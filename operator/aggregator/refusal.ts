@@ -9,13 +9,15 @@ export type RefusalReason =
   | 'wrong_shape'
   | 'invalid_header'
   | 'not_finite'
+  | 'out_of_range'
   | 'too_large'
   | 'malformed_stream'
   | 'duplicate'
   | 'stale_round'
   | 'not_selected'
   | 'wrong_phase'
-  | 'cut_short';
+  | 'cut_short'
+  | 'busy';
 
 const CODE: Record<RefusalReason, status> = {
   unauthenticated: status.UNAUTHENTICATED,
@@ -25,6 +27,7 @@ const CODE: Record<RefusalReason, status> = {
   wrong_shape: status.INVALID_ARGUMENT,
   invalid_header: status.INVALID_ARGUMENT,
   not_finite: status.INVALID_ARGUMENT,
+  out_of_range: status.INVALID_ARGUMENT,
   malformed_stream: status.INVALID_ARGUMENT,
   too_large: status.RESOURCE_EXHAUSTED,
   duplicate: status.ALREADY_EXISTS,
@@ -32,6 +35,7 @@ const CODE: Record<RefusalReason, status> = {
   not_selected: status.FAILED_PRECONDITION,
   wrong_phase: status.FAILED_PRECONDITION,
   cut_short: status.CANCELLED,
+  busy: status.RESOURCE_EXHAUSTED,
 };
 
 /**

@@ -45,7 +45,7 @@ export class RoundPrivacy {
       proximalMu: inner.proximalMu,
       state: () => inner.state(),
       restore: (tensors: readonly Tensor[]) => inner.restore(tensors),
-      step: (global: Model, sums: Float32Array[], count: number) => {
+      step: (global: Model, sums: Float64Array[], count: number) => {
         if (this.plan.mode === 'Central') {
           const stddev = this.plan.updateNoiseMultiplier * this.clipNorm;
           for (const sum of sums) this.noise.addTo(sum, stddev);

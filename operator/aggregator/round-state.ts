@@ -1,7 +1,8 @@
 import { Refusal } from './refusal.js';
 
 /**
- * The aggregator's phases. INITIALIZE asks one site for the initial model; STATISTICS (only for
+ * The aggregator's phases. INITIALIZE asks every site for the initial model (only for trainers
+ * whose model the spec does not describe) and adopts one that minSites sites sent alike; STATISTICS (only for
  * jobs that standardise features federatedly) collects every site's statistics vector; TRAIN runs
  * rounds 1..R; EVALUATE asks every site to evaluate the final model; DONE ends the job.
  */
@@ -74,6 +75,8 @@ export class RoundState {
   private expected = new Set<string>();
   private reported = new Set<string>();
   private inFlight = new Set<string>();
+  /** INITIALIZE: which model (a digest) each reporting site sent; the phase closes on agreement. */
+  private sent = new Map<string, string>();
   private dropped = new Set<string>();
   private startedAt = 0;
   private deadline = 0;
@@ -117,11 +120,6 @@ export class RoundState {
     this.seen(site, now);
     if (this.phase === 'DONE') return { kind: 'DONE', ...this.outcome };
     if (this.closing) return { kind: 'WAIT' };
-    // The first site that asks initialises; another is asked only if that one fell silent.
-    if (this.phase === 'INITIALIZE' && this.reported.size === 0 && this.outstanding() === 0) {
-      this.expected.add(site);
-      this.changes++;
-    }
     if (!this.wants(site) || this.inFlight.has(site)) return { kind: 'WAIT' };
     return { kind: this.phase, round: this.round, attempt: this.attempt, deadline: this.deadline };
   }
@@ -165,13 +163,14 @@ export class RoundState {
     this.inFlight.delete(site);
   }
 
-  /** An admitted update arrived whole. */
-  accept(site: string, now: number): void {
+  /** An admitted update arrived whole; `model` names an initial model's bytes (a digest). */
+  accept(site: string, now: number, model?: string): void {
     this.seen(site, now);
     if (!this.inFlight.delete(site) || this.closing) {
       throw new Refusal('stale_round', `${describePhase(this.phase, this.round)} closed while the update from ${site} arrived`);
     }
     this.reported.add(site);
+    if (model !== undefined) this.sent.set(site, model);
   }
 
   /** Drops silent sites, closes a complete phase, and retries or fails one past its deadline. */
@@ -185,16 +184,18 @@ export class RoundState {
         this.changes++;
       }
     }
-    const quorum = phase === 'INITIALIZE' ? 1 : phase === 'TRAIN' ? (this.rules.trainQuorum ?? this.rules.minSites) : this.rules.minSites;
+    const quorum = phase === 'TRAIN' ? (this.rules.trainQuorum ?? this.rules.minSites) : this.rules.minSites;
     const outstanding = this.outstanding();
     const pastDeadline = now >= this.deadline;
-    if (this.reported.size >= quorum && (outstanding === 0 || pastDeadline)) {
+    // An initial model is adopted as soon as a quorum sent it alike: nobody else is waited for.
+    const participants = phase === 'INITIALIZE' ? this.agreeing() : [...this.reported];
+    if (participants.length >= quorum && (phase === 'INITIALIZE' || outstanding === 0 || pastDeadline)) {
       this.closing = true;
       this.changes++;
-      return { kind: 'close', phase, round: this.round, attempt: this.attempt, participants: [...this.reported], startedAt: this.startedAt };
+      return { kind: 'close', phase, round: this.round, attempt: this.attempt, participants, startedAt: this.startedAt };
     }
-    // Nobody left to wait for (everyone selected fell silent): no reason to sit out the deadline.
-    const hopeless = phase !== 'INITIALIZE' && outstanding === 0;
+    // Nobody left to wait for (everyone selected reported or fell silent): no reason to sit out the deadline.
+    const hopeless = outstanding === 0;
     if (!pastDeadline && !hopeless) return null;
     const missed = this.missedQuorum(quorum);
     if (this.attempt < this.rules.maxRoundRetries) {
@@ -203,7 +204,8 @@ export class RoundState {
     }
     const retries = this.rules.maxRoundRetries;
     const reason = `${missed}, ${retries} ${retries === 1 ? 'retry' : 'retries'} exhausted`;
-    this.finish(false, reason);
+    // Held, not finished: the runtime writes the failure down, then finish() announces it.
+    this.hold();
     return { kind: 'fail', reason };
   }
 
@@ -220,9 +222,16 @@ export class RoundState {
   /** Asked again at the end rather than remembered, so that a restarted aggregator says the same. */
   private endMessage(): string {
     const { rounds } = this.rules;
-    if (this.round >= rounds) return `trained ${rounds} rounds and evaluated the final model`;
+    if (this.round >= rounds) return succeededMessage(rounds);
     const reason = this.rules.stopBefore?.(this.round + 1) ?? 'training stopped early';
     return `trained ${this.round} of ${rounds} rounds and evaluated the final model: ${reason}`;
+  }
+
+  /** Takes nothing more and hands out no work (WAIT) until advance() or finish(). */
+  hold(): void {
+    if (this.phase === 'DONE' || this.closing) return;
+    this.closing = true;
+    this.changes++;
   }
 
   finish(succeeded: boolean, message: string): void {
@@ -243,10 +252,24 @@ export class RoundState {
     return n;
   }
 
+  /** The sites that sent the initial model most of them sent (ties: the first digest in order). */
+  private agreeing(): string[] {
+    const bySent = new Map<string, string[]>();
+    for (const [site, model] of this.sent) bySent.set(model, [...(bySent.get(model) ?? []), site]);
+    let best: string[] = [];
+    for (const model of [...bySent.keys()].sort()) if (bySent.get(model)!.length > best.length) best = bySent.get(model)!;
+    return best;
+  }
+
   private missedQuorum(quorum: number): string {
     const label = describePhase(this.phase, this.round);
     const seconds = this.rules.deadlineMs / 1000;
-    if (this.phase === 'INITIALIZE') return `${label} missed its deadline: no site sent the initial model within ${seconds}s`;
+    if (this.phase === 'INITIALIZE') {
+      const models = new Set(this.sent.values()).size;
+      const sites = `${this.sent.size} ${this.sent.size === 1 ? 'site' : 'sites'}`;
+      const sent = this.sent.size === 0 ? 'no site sent one' : models === 1 ? `${sites} sent ${this.sent.size === 1 ? 'one' : 'the same one'}` : `${sites} sent ${models} different models`;
+      return `${label} missed its quorum: no initial model was sent alike by ${quorum} sites (${sent})`;
+    }
     const silent = [...this.dropped];
     const silence = silent.length > 0 ? `; silent for over ${this.rules.heartbeatTimeoutMs / 1000}s: ${silent.join(', ')}` : '';
     return (
@@ -259,9 +282,9 @@ export class RoundState {
     this.phase = phase;
     this.round = round;
     this.attempt = attempt;
-    this.expected =
-      phase === 'TRAIN' ? new Set(this.rules.select(round, attempt)) : phase === 'INITIALIZE' ? new Set() : new Set(this.rules.sites);
+    this.expected = phase === 'TRAIN' ? new Set(this.rules.select(round, attempt)) : new Set(this.rules.sites);
     this.reported = new Set();
+    this.sent = new Map();
     this.inFlight = new Set();
     this.dropped = new Set();
     this.startedAt = now;
@@ -269,6 +292,10 @@ export class RoundState {
     this.closing = false;
     this.changes++;
   }
+}
+
+export function succeededMessage(rounds: number): string {
+  return `trained ${rounds} rounds and evaluated the final model`;
 }
 
 /** The position after a phase closes. */

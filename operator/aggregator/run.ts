@@ -14,6 +14,10 @@ import { StatusReporter } from './status.js';
 import { raiseReceiveWindow, receiveWindowFor } from './receive-window.js';
 import { SiteRevocations } from './revocations.js';
 import { federationHandlers } from './server.js';
+import { guardSessions } from './session-guard.js';
+
+/** Calls one HTTP/2 session may have open at once: a client has a long poll, a heartbeat and a transfer. */
+const MAX_STREAMS_PER_SESSION = 16;
 
 export interface AggregatorOptions {
   /** The FederatedJob manifest. */
@@ -82,8 +86,14 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
     ? await SiteRevocations.fromFile(options.revocationsFile, tls.caPem, { namespace: settings.namespace, job: settings.job })
     : undefined;
   const credentials = ServerCredentials.createSsl(Buffer.from(tls.caPem), [{ private_key: Buffer.from(tls.keyPem), cert_chain: Buffer.from(tls.certPem) }], true);
-  const server = new Server(grpcMessageLimits());
+  const server = new Server({
+    ...grpcMessageLimits(),
+    // A session without a call for a heartbeat timeout is closed: an honest client calls more often.
+    'grpc.max_connection_idle_ms': settings.heartbeatTimeoutMs,
+    'grpc.max_concurrent_streams': MAX_STREAMS_PER_SESSION,
+  });
   raiseReceiveWindow(server, receiveWindowFor(settings.sites.length), log);
+  guardSessions(server, settings, log);
   server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log, { anchorPem: tls.caPem, ...(revocations ? { revocations } : {}) }));
   const listen = parseAddress(options.listen);
   const port = await new Promise<number>((resolve, reject) =>

@@ -31,7 +31,7 @@ export class ServerOptimizer implements Strategy {
     private readonly settings: ServerOptimizerSettings,
   ) {}
 
-  step(global: Model, sums: Float32Array[], totalWeight: number): void {
+  step(global: Model, sums: Float64Array[], totalWeight: number): void {
     if (this.m.length !== global.length) {
       this.m = global.map((t) => new Float32Array(t.data.length));
       this.v = global.map((t) => new Float32Array(t.data.length));

@@ -13,6 +13,7 @@ import type { AggregatorMetrics } from './metrics.js';
 import type { SiteRevocations } from './revocations.js';
 import { Refusal } from './refusal.js';
 import { SendWindow } from './send-window.js';
+import { bounded, MAX_MESSAGE, MAX_PEER_STRING } from './peer-text.js';
 
 /**
  * Encoded chunks a download may hold in memory at once: two keep the socket busy while the next is
@@ -20,6 +21,8 @@ import { SendWindow } from './send-window.js';
  * 16-message stream buffer, would let each site hold 16).
  */
 const CHUNKS_IN_FLIGHT = 2;
+/** Downloads one site may have open at once: a client needs one; a retry may overlap a dying one. */
+const DOWNLOADS_PER_SITE = 2;
 
 interface Peer {
   getAuthContext(): { sslPeerCertificate?: Parameters<typeof identityOfPeer>[0] };
@@ -48,6 +51,8 @@ export function federationHandlers(
   trust?: FederationTrust,
 ): FederationHandlers {
   const sites = new Set(settings.sites);
+  /** Downloads each site has open: each holds up to CHUNKS_IN_FLIGHT chunks while its reader lags. */
+  const downloads = new Map<string, number>();
   /** How to end each call in flight, by the caller's Site uid. */
   const inFlight = new Map<string, Set<(refusal: Refusal) => void>>();
   trust?.revocations?.onRevoked((uids) => {
@@ -69,6 +74,10 @@ export function federationHandlers(
 
   const identify = (call: Peer): { site: string; uid: string | undefined } => {
     const cert = call.getAuthContext().sslPeerCertificate;
+    // A certificate authority can mint sites; the handshake alone does not tell it from a leaf.
+    if (cert && 'ca' in cert && cert.ca) {
+      throw new Refusal('identity', "the certificate is a CA certificate (CA:TRUE): a site's client presents a leaf certificate issued to it");
+    }
     let identity: Identity;
     let uid: string | undefined;
     try {
@@ -94,12 +103,13 @@ export function federationHandlers(
   const refuse = (err: unknown, method: string, site: string | undefined): { code: status; details: string } => {
     const { phase, round, attempt } = aggregator.position;
     if (err instanceof Refusal) {
+      const details = bounded(err.message);
       metrics.updatesRefused.inc({ reason: err.reason });
-      log.warn(`refused ${method}: ${err.message}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
-      return { code: err.code, details: err.message };
+      log.warn(`refused ${method}: ${details}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
+      return { code: err.code, details };
     }
-    log.error(`${method} failed`, { site, method, error: (err as Error).stack ?? String(err), phase, round });
-    return { code: status.INTERNAL, details: `the aggregator failed: ${(err as Error).message}` };
+    log.error(`${method} failed`, { site, method, error: bounded((err as Error).stack ?? String(err), 4 * MAX_MESSAGE), phase, round });
+    return { code: status.INTERNAL, details: bounded(`the aggregator failed: ${(err as Error).message}`) };
   };
 
   function unary<Req, Res>(method: string, answer: (site: string, request: Req, call: ServerUnaryCall<Req, Res>) => Res | Promise<Res>) {
@@ -129,7 +139,7 @@ export function federationHandlers(
         throw new Refusal('protocol', `the client speaks protocol ${request.protocolVersion}, this aggregator ${PROTOCOL_VERSION}: run matching versions`);
       }
       aggregator.seen(site);
-      log.info('site joined', { site, clientVersion: request.clientVersion });
+      log.info('site joined', { site, clientVersion: bounded(request.clientVersion, MAX_PEER_STRING) });
       return {
         protocolVersion: PROTOCOL_VERSION,
         job: settings.job,
@@ -146,11 +156,18 @@ export function federationHandlers(
 
     FetchModel(call: ServerWritableStream<FetchModelRequest__Output, ModelMessage>) {
       let site: string | undefined;
+      let counted = false;
       let revoked: Refusal | undefined;
       let untrack = () => undefined as void;
       (async () => {
         const caller = identify(call);
         site = caller.site;
+        const open = downloads.get(site) ?? 0;
+        if (open >= DOWNLOADS_PER_SITE) {
+          throw new Refusal('busy', `site ${site} has ${open} downloads of the model open already; read or cancel those first`);
+        }
+        downloads.set(site, open + 1);
+        counted = true;
         untrack = track(caller.uid, (refusal) => (revoked = refusal));
         const round = call.request.round;
         const { model, version } = aggregator.modelFor(site, round);
@@ -168,7 +185,10 @@ export function federationHandlers(
         call.end();
       })()
         .catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)))
-        .finally(() => untrack());
+        .finally(() => {
+          untrack();
+          if (counted) downloads.set(site!, downloads.get(site!)! - 1);
+        });
     },
 
     SubmitUpdate(call: ServerReadableStream<UpdateMessage__Output, SubmitUpdateResponse>, callback: sendUnaryData<SubmitUpdateResponse>) {

@@ -8,12 +8,12 @@ const values = (m: Model) => m.map((t) => [...t.data]);
 
 /** One round: fold whole updates into a running sum, as the aggregator does, then step. */
 function round(strategy: Strategy, global: Model, updates: { n: number; w: Model }[]): void {
-  const sum = new RunningSum(global);
+  const sum = new RunningSum(global, updates.length);
   for (const { n, w } of updates) {
     w.forEach((t, k) => sum.fold(k, 0, t.data, n));
     sum.totalWeight += n;
   }
-  strategy.step(global, sum.sums, sum.totalWeight);
+  strategy.step(global, sum.weightedDeltaSums(), sum.totalWeight);
 }
 
 describe('FedAvg and FedProx', () => {

@@ -12,7 +12,7 @@ export interface Strategy {
   /** The proximal weight the sites train with (FedProx); 0 otherwise. */
   readonly proximalMu: number;
   /** Moves the global model in place, given the round's Σ n_i·Δ_i (overwritten) and Σ n_i. */
-  step(global: Model, weightedDeltaSums: Float32Array[], totalWeight: number): void;
+  step(global: Model, weightedDeltaSums: Float64Array[], totalWeight: number): void;
   /** The optimiser's state as tensors, for the checkpoint (empty for FedAvg and FedProx). */
   state(): Tensor[];
   restore(tensors: readonly Tensor[]): void;

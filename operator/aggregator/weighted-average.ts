@@ -8,7 +8,7 @@ export class WeightedAverage implements Strategy {
     readonly proximalMu: number,
   ) {}
 
-  step(global: Model, sums: Float32Array[], totalWeight: number): void {
+  step(global: Model, sums: Float64Array[], totalWeight: number): void {
     global.forEach((t, k) => {
       const sum = sums[k]!;
       const w = t.data;

@@ -9,6 +9,7 @@ import type { Task__Output } from '../federation/generated/flotilla/federation/v
 import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import type { UpdateMessage } from '../federation/proto.js';
 import { firstEvent } from '../process/first-event.js';
+import { faultPoint } from '../process/fault-points.js';
 import type { SubmitUpdateResponse__Output } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
 
 /** The client's receive window: a model downloads at full speed (the default 64 KiB halves it). */
@@ -74,7 +75,7 @@ export class AggregatorConnection {
       const call = this.client.submitUpdate((err: ServiceError | null, res?: SubmitUpdateResponse__Output) => {
         settled = true;
         if (err) reject(err);
-        else resolve(res!);
+        else void Promise.resolve(faultPoint(`${header.kind} update acknowledged`)).then(() => resolve(res!));
       });
       (async () => {
         call.write({ header, body: 'header' } satisfies UpdateMessage);
@@ -83,6 +84,7 @@ export class AggregatorConnection {
           if (settled) return;
           if (!call.write({ chunk, body: 'chunk' } satisfies UpdateMessage)) await firstEvent(call, ['drain', 'close', 'error', 'finish']);
         }
+        await faultPoint(`${header.kind} update streamed`);
         call.end();
       })().catch(() => call.cancel());
     });

@@ -3,6 +3,8 @@ import { request as httpsRequest, type RequestOptions } from 'node:https';
 
 import * as k8s from '@kubernetes/client-node';
 
+import { faultPoint } from '../process/fault-points.js';
+
 /**
  * JSON over HTTPS to the API server, authenticated by the kubeconfig (client certificates, tokens,
  * exec plugins: client-node's own applyToHTTPSOptions). Objects come back as the server sent them,
@@ -67,6 +69,8 @@ export async function kubeRequest<T>(kc: k8s.KubeConfig, req: KubeRequest): Prom
   await kc.applyToHTTPSOptions(options);
   const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
   const timeoutMs = req.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const point = req.method === 'GET' ? null : `kube ${req.method} ${resourceOf(req.path)}`;
+  if (point) await faultPoint(`${point} sent`);
 
   const { statusCode, text } = await new Promise<{ statusCode: number; text: string }>((resolve, reject) => {
     const request = send(url, options, (res: IncomingMessage) => {
@@ -86,7 +90,10 @@ export async function kubeRequest<T>(kc: k8s.KubeConfig, req: KubeRequest): Prom
     request.end(body);
   });
 
-  if (statusCode >= 200 && statusCode < 300) return (text ? JSON.parse(text) : undefined) as T;
+  if (statusCode >= 200 && statusCode < 300) {
+    if (point) await faultPoint(`${point} done`);
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
   let status: Status | undefined;
   try {
     status = JSON.parse(text) as Status;
@@ -96,6 +103,15 @@ export async function kubeRequest<T>(kc: k8s.KubeConfig, req: KubeRequest): Prom
   const reason = status?.reason ?? '';
   const message = status?.message ?? (text.trim() || `HTTP ${statusCode}`);
   throw new ApiError(statusCode, reason, `${req.method} ${req.path}: ${message}`, status);
+}
+
+/** A request path's resource, as a fault point names it: /api/v1/namespaces/x/pods/y/status is pods/status. */
+function resourceOf(path: string): string {
+  const parts = path.split('?')[0]!.split('/').filter(Boolean);
+  const start = parts[0] === 'api' ? 2 : 3;
+  const rest = parts.slice(start);
+  if (rest[0] === 'namespaces' && rest.length > 2) rest.splice(0, 2);
+  return [rest[0], rest[2]].filter(Boolean).join('/');
 }
 
 /** The HTTP status of an API failure, from our requests or from client-node's typed APIs. */

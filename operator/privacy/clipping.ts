@@ -5,7 +5,7 @@
  */
 
 /** ‖Δ‖₂ over every tensor of an update, accumulated in float64. */
-export function l2Norm(tensors: readonly Float32Array[]): number {
+export function l2Norm(tensors: readonly (Float32Array | Float64Array)[]): number {
   let squares = 0;
   for (const t of tensors) for (let i = 0; i < t.length; i++) squares += t[i]! * t[i]!;
   return Math.sqrt(squares);

@@ -33,7 +33,7 @@ export class GaussianNoise {
   }
 
   /** Adds N(0, stddev²) to every element, in place. */
-  addTo(values: Float32Array, stddev: number): void {
+  addTo(values: Float32Array | Float64Array, stddev: number): void {
     if (!(stddev >= 0) || !Number.isFinite(stddev)) throw new RangeError(`a noise standard deviation must be finite and ≥ 0, not ${stddev}`);
     if (stddev === 0) return;
     for (let i = 0; i < values.length; i++) values[i]! += stddev * this.standard();

@@ -1,4 +1,7 @@
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
@@ -6,6 +9,27 @@ import { issueSimulationCredentials } from './credentials.js';
 import { logTail, startRole, stopRole, waitForReadyFile, type RoleProcess } from './processes.js';
 import { progressView, scrapeRound } from './progress.js';
 import { writeOutputs } from './outputs.js';
+import { RESULT_FILE } from '../aggregator/result.js';
+import { Backoff } from '../process/backoff.js';
+
+/** How often a dead aggregator is started again before the run gives up. */
+const MAX_RESTARTS = 5;
+/** `flotilla aggregator`'s exit code for a usage error: starting it again would not help. */
+const USAGE_ERROR = 2;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+    server.once('error', reject);
+  });
+}
+
+function describeExit(code: number | string): string {
+  return typeof code === 'string' ? `killed (${code})` : `ended with exit code ${code} before writing the job's result`;
+}
 
 /**
  * `flotilla simulate`: a FederatedJob run on one machine with the very same aggregator and client
@@ -50,15 +74,17 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     const stateDir = path.join(work, 'aggregator');
     const readyFile = path.join(work, 'aggregator-ready.json');
     const jobArgs = ['--job', manifest, '--namespace', namespace];
-    const aggregator = startRole(
-      'aggregator',
-      ['aggregator', ...jobArgs, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', readyFile],
-      logDir,
-    );
+    const aggregatorArgs = (listen: string) => [
+      'aggregator', ...jobArgs, '--listen', listen, '--metrics-listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', readyFile,
+    ];
+    // One address for the aggregator's whole life, restarts included: the clients keep dialling it.
+    const address = `127.0.0.1:${await freePort()}`;
+    let aggregator = startRole('aggregator', aggregatorArgs(address), logDir);
     roles.push(aggregator);
-    const ready = await waitForReadyFile<AggregatorReady>(aggregator, readyFile);
+    // Null while it is not (yet) ready: a death before that is handled below like any other.
+    let ready = await waitForReadyFile<AggregatorReady>(aggregator, readyFile).catch(() => null);
     for (const site of sites) {
-      const args = ['client', ...jobArgs, '--site', site, '--aggregator', ready.address, '--tls-dir', creds.siteDirs.get(site)!];
+      const args = ['client', ...jobArgs, '--site', site, '--aggregator', address, '--tls-dir', creds.siteDirs.get(site)!];
       args.push('--work-dir', path.join(work, `site-${site}`), '--data-root', path.resolve(options.dataRoot ?? path.dirname(manifest)));
       // A bring-your-own trainer's command runs in the client's working directory: the manifest's
       // folder here, as it is the image's working directory in a pod.
@@ -66,15 +92,36 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     }
 
     const view = progressView(job.metadata.name, job.spec.rounds);
-    const poll = setInterval(() => void scrapeRound(ready.metricsAddress).then((f) => f && view.update(f)), 250);
-    const code = await aggregator.exited;
+    const poll = setInterval(() => void (ready && scrapeRound(ready.metricsAddress).then((f) => f && view.update(f))), 250);
+    // An aggregator that dies before the job's result is written is started again on its state dir
+    // and address, as Kubernetes restarts a pod: it resumes from its checkpoint and the clients, who
+    // keep asking, carry on.
+    const resultFile = path.join(stateDir, RESULT_FILE);
+    const backoff = new Backoff(500, 8_000);
+    let code = await aggregator.exited;
+    let restarts = 0;
+    while (code !== 0 && code !== USAGE_ERROR && !existsSync(resultFile) && restarts < MAX_RESTARTS) {
+      restarts++;
+      process.stderr.write(`the aggregator was ${describeExit(code)}; restarting it on its state dir (restart ${restarts} of ${MAX_RESTARTS}), as Kubernetes would\n`);
+      await sleep(backoff.next());
+      await rm(readyFile, { force: true });
+      aggregator = startRole(`aggregator-restart-${restarts}`, aggregatorArgs(address), logDir);
+      roles.push(aggregator);
+      ready = await waitForReadyFile<AggregatorReady>(aggregator, readyFile).catch(() => null);
+      code = await aggregator.exited;
+    }
     clearInterval(poll);
     view.stop();
 
-    const clients = roles.slice(1);
+    const clients = roles.filter((r) => r.name.startsWith('site-'));
     await Promise.race([Promise.all(clients.map((c) => c.exited)), new Promise((r) => setTimeout(r, 10_000))]);
     if (code !== 0) {
       process.stderr.write(`aggregator failed (${code}); last lines of ${aggregator.logFile}:\n${await logTail(aggregator)}\n`);
+    }
+    if (!existsSync(resultFile)) {
+      const times = restarts + 1;
+      process.stderr.write(`the aggregator was ${describeExit(code)} ${times} ${times === 1 ? 'time' : 'times'}; giving up: the job has no result (logs in ${logDir})\n`);
+      return { succeeded: false, outDir };
     }
     const written = await writeOutputs({ job, namespace, stateDir, outDir });
     process.stderr.write(`${written.headline}\nwrote ${written.files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);

@@ -42,7 +42,8 @@ export class TestPki {
   private constructor(
     readonly dir: string,
     readonly job: string,
-    private readonly jobCa: CertificateAuthority,
+    /** The job's issuing CA, for tests that must sign what the hub never would. */
+    readonly jobCa: CertificateAuthority,
   ) {}
 
   static async create(dir: string, job: string): Promise<TestPki> {

@@ -2,7 +2,7 @@
  * The aggregator killed with SIGKILL in the middle of a job, as real processes of the built CLI
  * (run `npm run build` first): restarted on the same state dir, it resumes from its last checkpoint,
  * the clients reconnect on their own, the job completes with every round in its history once, and
- * the final model is the one an uninterrupted run makes (to float rounding).
+ * the final model is the one an uninterrupted run makes, bit for bit.
  */
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -10,7 +10,6 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import YAML from 'yaml';
 import { packageRoot } from '../../operator/api/crds.js';
-import { readSafetensors } from '../../operator/federation/safetensors.js';
 import type { JobResult } from '../../operator/aggregator/result.js';
 import { startRole, waitForReadyFile, type RoleProcess } from '../../operator/simulate/processes.js';
 import { scrapeRound } from '../../operator/simulate/progress.js';
@@ -43,7 +42,9 @@ describe('an aggregator killed mid-job', () => {
     const job = YAML.parse(await readFile(path.join(EXAMPLE, 'federatedjob.yaml'), 'utf8'));
     job.metadata = { name: 'heart', namespace: NAMESPACE };
     // A server optimiser, so that its state must survive the restart too.
-    Object.assign(job.spec, { rounds: ROUNDS, heartbeatTimeoutSeconds: 5, roundDeadlineSeconds: 20, strategy: { name: 'FedAdam', fedOpt: { serverLearningRate: 0.05 } } });
+    // Heartbeats longer than the clients' backoff (up to 10 s) while the aggregator is down: no site is
+    // dropped merely for coming back late, so both runs aggregate the same sites in every round.
+    Object.assign(job.spec, { rounds: ROUNDS, heartbeatTimeoutSeconds: 15, roundDeadlineSeconds: 30, strategy: { name: 'FedAdam', fedOpt: { serverLearningRate: 0.05 } } });
     manifest = path.join(tmp.dir, 'job.yaml');
     await writeFile(manifest, YAML.stringify(job));
     pki = await TestPki.create(tmp.dir, 'heart');
@@ -100,9 +101,10 @@ describe('an aggregator killed mid-job', () => {
     const again = await resultOf(resumed);
     expect(again.status).toBe('Succeeded');
     expect(again.rounds.map((r) => r.round)).toEqual([...Array(ROUNDS).keys()].map((i) => i + 1));
-    const [a, b] = await Promise.all([uninterrupted, resumed].map(async (dir) => (await readSafetensors(path.join(dir, 'model.safetensors'))).model));
-    const furthest = Math.max(...a!.map((t, k) => t.data.reduce((m, v, i) => Math.max(m, Math.abs(v - b![k]!.data[i]!)), 0)));
-    expect(furthest).toBeLessThan(1e-5);
+    expect(again.rounds.map((r) => r.participants)).toEqual(straight.rounds.map((r) => r.participants));
+    // The same updates make the same sum whatever order they arrive in: the very same model bytes.
+    const [a, b] = await Promise.all([uninterrupted, resumed].map((dir) => readFile(path.join(dir, 'model.safetensors'))));
+    expect(a!.equals(b!)).toBe(true);
     expect(again.finalEvaluation?.eval?.accuracy).toBeCloseTo(straight.finalEvaluation!.eval!.accuracy, 6);
     const restarted = await readFile(path.join(tmp.dir, 'killed-aggregator-restarted.log'), 'utf8');
     const resumedAt = JSON.parse(restarted.split('\n').find((l) => l.includes('resuming from checkpoint'))!) as { round: number };

@@ -13,10 +13,14 @@ export class TcpProxy {
   /** Connections refused while cut: a client's attempts to reconnect. */
   refused = 0;
 
-  private constructor(private readonly target: { host: string; port: number }) {}
+  private constructor(
+    private readonly target: { host: string; port: number },
+    /** Each piece of data is held this long each way: a link with latency (a wide-area one). */
+    private readonly delayMs = 0,
+  ) {}
 
-  static async start(target: { host: string; port: number }): Promise<TcpProxy> {
-    const proxy = new TcpProxy(target);
+  static async start(target: { host: string; port: number }, options: { delayMs?: number } = {}): Promise<TcpProxy> {
+    const proxy = new TcpProxy(target, options.delayMs);
     await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
     proxy.port = (proxy.server.address() as AddressInfo).port;
     return proxy;
@@ -49,8 +53,19 @@ export class TcpProxy {
       socket.once('close', () => this.sockets.delete(socket));
       socket.on('error', () => undefined); // 'close' follows and tears down the other side
     }
-    client.once('close', () => upstream.destroy());
-    upstream.once('close', () => client.destroy());
-    client.pipe(upstream).pipe(client);
+    if (this.delayMs === 0) {
+      client.once('close', () => upstream.destroy());
+      upstream.once('close', () => client.destroy());
+      client.pipe(upstream).pipe(client);
+      return;
+    }
+    // Timers of one delay fire in the order they were set: the bytes keep their order, and a close
+    // reaches the other side after the bytes sent before it, as on a real link.
+    const forward = (from: Socket, to: Socket) => {
+      from.on('data', (data: Buffer) => setTimeout(() => to.destroyed || to.write(data), this.delayMs));
+      from.once('close', () => setTimeout(() => to.destroy(), this.delayMs));
+    };
+    forward(client, upstream);
+    forward(upstream, client);
   }
 }
