@@ -9,7 +9,7 @@ import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
 import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
-import { RoundState, describePhase, next, succeededMessage, type Position, type Transition } from './round-state.js';
+import { RoundState, describePhase, endMessage, nextPosition, type Position, type RoundRules, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { poissonSample } from '../privacy/site-sampling.js';
 import { RoundPrivacy } from './round-privacy.js';
@@ -63,6 +63,7 @@ export class JobState {
   readonly roundState: RoundState;
   private readonly strategy: Strategy;
   private readonly privacy: RoundPrivacy | null;
+  private readonly rules: RoundRules;
   private readonly ledger = new RoundLedger();
   /** Updates arriving now, by site. */
   private readonly intakes = new Map<string, Intake>();
@@ -92,16 +93,17 @@ export class JobState {
     const privacy = settings.privacy ? new RoundPrivacy(settings.privacy, this.history) : null;
     this.privacy = privacy;
     const poisson = settings.privacy?.sampling.mode === 'Poisson' ? settings.privacy.sampling.rate : undefined;
-    const rules = {
+    const rules: RoundRules = {
       ...settings,
       select: (round: number, attempt: number) =>
         poisson === undefined ? selectSites(sites, sitesPerRound, seed, round, attempt) : poissonSample(sites, poisson),
       trainQuorum: poisson === undefined ? undefined : 0,
       stopBefore: privacy ? (round: number) => privacy.stopBefore(round) : undefined,
     };
+    this.rules = rules;
     // A built-in trainer's initial model follows from the spec: no site is asked for it.
     const initial = checkpoint ? null : builtinInitialModel(settings);
-    const start: Position = checkpoint?.position ?? (initial ? next('INITIALIZE', 0, settings) : { phase: 'INITIALIZE', round: 0 });
+    const start: Position = checkpoint?.position ?? (initial ? nextPosition('INITIALIZE', 0, rules) : { phase: 'INITIALIZE', round: 0 });
     this.roundState = new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
     this.strategy = privacy ? privacy.strategy(createStrategy(settings.strategy)) : createStrategy(settings.strategy);
@@ -167,10 +169,10 @@ export class JobState {
   async close(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
     const closed = await this.adopt(t, now, aggregated);
     this.ledger.clear();
-    const position = next(t.phase, t.round, this.settings);
+    const position = nextPosition(t.phase, t.round, this.rules);
     this.pending = {
       position,
-      outcome: position.phase === 'DONE' ? { succeeded: true, message: succeededMessage(this.settings.rounds) } : null,
+      outcome: position.phase === 'DONE' ? { succeeded: true, message: endMessage(t.round, this.rules) } : null,
       record: closed.phase === 'TRAIN' ? closed.record : null,
       finalEvaluation: closed.phase === 'EVALUATE' ? closed.evaluation : null,
     };

@@ -212,19 +212,10 @@ export class RoundState {
   /** After a close was carried out: on to the next round or phase. */
   advance(now: number): Position {
     if (this.phase === 'DONE') return { phase: 'DONE', round: this.round };
-    let to = next(this.phase, this.round, this.rules);
-    if (to.phase === 'TRAIN' && this.rules.stopBefore?.(to.round)) to = { phase: 'EVALUATE', round: to.round - 1 };
-    if (to.phase === 'DONE') this.finish(true, this.endMessage());
+    const to = nextPosition(this.phase, this.round, this.rules);
+    if (to.phase === 'DONE') this.finish(true, endMessage(this.round, this.rules));
     else this.enter(to.phase, to.round, 0, now);
     return to;
-  }
-
-  /** Asked again at the end rather than remembered, so that a restarted aggregator says the same. */
-  private endMessage(): string {
-    const { rounds } = this.rules;
-    if (this.round >= rounds) return succeededMessage(rounds);
-    const reason = this.rules.stopBefore?.(this.round + 1) ?? 'training stopped early';
-    return `trained ${this.round} of ${rounds} rounds and evaluated the final model: ${reason}`;
   }
 
   /** Takes nothing more and hands out no work (WAIT) until advance() or finish(). */
@@ -296,6 +287,19 @@ export class RoundState {
 
 export function succeededMessage(rounds: number): string {
   return `trained ${rounds} rounds and evaluated the final model`;
+}
+
+/** next(), with the rules' stop: a round that may not start (the privacy budget) becomes the final evaluation. */
+export function nextPosition(phase: CollectingPhase, round: number, rules: Pick<RoundRules, 'rounds' | 'statistics' | 'stopBefore'>): Position {
+  const to = next(phase, round, rules);
+  return to.phase === 'TRAIN' && rules.stopBefore?.(to.round) ? { phase: 'EVALUATE', round: to.round - 1 } : to;
+}
+
+/** How a job that ended well says so; asked again at the end rather than remembered, so a restarted aggregator says the same. */
+export function endMessage(round: number, rules: Pick<RoundRules, 'rounds' | 'stopBefore'>): string {
+  if (round >= rules.rounds) return succeededMessage(rules.rounds);
+  const reason = rules.stopBefore?.(round + 1) ?? 'training stopped early';
+  return `trained ${round} of ${rules.rounds} rounds and evaluated the final model: ${reason}`;
 }
 
 /** The position after a phase closes. */
