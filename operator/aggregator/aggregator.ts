@@ -1,4 +1,5 @@
 import { mkdir, rm } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import type { Model } from '../federation/model.js';
 import type { UpdateMessage__Output } from '../federation/proto.js';
@@ -14,6 +15,7 @@ import type { AggregatorMetrics } from './metrics.js';
 import { Refusal } from './refusal.js';
 import type { RoundState } from './round-state.js';
 import { PhaseCloser } from './phase-closer.js';
+import { figuresOf } from './round-figures.js';
 
 const TICK_MS = 200;
 /** Longest a NextTask call is held, whatever the client asks. */
@@ -67,6 +69,12 @@ export class Aggregator {
   ) {
     this.job = new JobState(settings, checkpoint);
     this.closer = new PhaseCloser(this.job, store, stateDir, metrics, log);
+    const rounds = this.job.roundState;
+    metrics.watch({
+      deadline: () => rounds.deadlineAt,
+      awaited: () => rounds.awaited,
+      lastSeen: (site) => rounds.lastSeenAt(site),
+    });
   }
 
   /** Starts the clock; resolves when the job is over and every site that could be told, was. */
@@ -134,6 +142,7 @@ export class Aggregator {
     checkHeaderFigures(header);
     const rounds = this.job.roundState;
     rounds.admit(site, header.kind, header.round, header.attempt, Date.now());
+    const started = performance.now();
     let intake: Intake;
     try {
       intake = this.job.openIntake(site, header, () => path.join(this.stateDir, 'journal', `${site}.${++this.journalCount}.undo`));
@@ -149,7 +158,7 @@ export class Aggregator {
         this.seen(site);
         intake.take(chunk);
         bytes += chunk.data.byteLength;
-        this.metrics.bytesReceived.inc(chunk.data.byteLength);
+        this.metrics.bytesReceived.inc({ site }, chunk.data.byteLength);
         await intake.drained();
       }
       await intake.finish();
@@ -166,7 +175,7 @@ export class Aggregator {
       throw err;
     }
     this.job.closeIntake(site);
-    this.metrics.updatesAccepted.inc();
+    this.metrics.accepted(site, { kind: header.kind, numSamples: header.numSamples, eval: figuresOf(header.eval) }, (performance.now() - started) / 1000);
     setImmediate(() => this.tick());
     await faultPoint('update accepted');
     await intake.cleanup();

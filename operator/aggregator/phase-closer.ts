@@ -52,7 +52,7 @@ export class PhaseCloser {
       case 'TRAIN': {
         const { record } = closed;
         this.metrics.roundDuration.observe(record.durationSeconds);
-        this.metrics.participants.set(record.participants.length);
+        this.metrics.roundClosed(t.round, record.participants);
         this.showGlobal(record.eval);
         if (record.privacy) this.metrics.privacyEpsilon.set(record.privacy.epsilon);
         this.log.info('round closed', {

@@ -55,3 +55,6 @@ export class Refusal extends Error {
     this.code = CODE[reason];
   }
 }
+
+/** Every reason, for counters that start at zero. */
+export const REFUSAL_REASONS = Object.keys(CODE) as RefusalReason[];

@@ -182,4 +182,22 @@ describe('selectSites', () => {
     expect(draws.size).toBeGreaterThan(1);
     expect(selectSites(sites, undefined, 42, 5, 0)).toEqual(sites);
   });
+  it('awaits the sites that have not sent their update, dropped ones included, and none once the job ended', () => {
+    const state = new RoundState(rules({ minSites: 3, maxRoundRetries: 0 }), { phase: 'TRAIN', round: 1 }, 0);
+    expect(state.deadlineAt).toBe(60_000);
+    expect(state.awaited).toEqual(['a', 'b', 'c']);
+    report(state, ['a'], 1_000);
+    expect(state.lastSeenAt('a')).toBe(1_000);
+    expect(state.lastSeenAt('c')).toBeUndefined();
+    expect(state.awaited).toEqual(['b', 'c']);
+    state.seen('b', 5_000);
+    // c is silent past the heartbeat timeout: dropped, still awaited; the round cannot reach its quorum.
+    expect(state.tick(12_000)).toBeNull();
+    expect(state.awaited).toEqual(['b', 'c']);
+    const failed = state.tick(16_000);
+    expect(failed).toMatchObject({ kind: 'fail' });
+    // Held until the runtime has written the failure down, then finished.
+    state.finish(false, (failed as { reason: string }).reason);
+    expect([state.awaited, state.deadlineAt]).toEqual([[], undefined]);
+  });
 });

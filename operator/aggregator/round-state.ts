@@ -112,6 +112,21 @@ export class RoundState {
     return [...this.expected];
   }
 
+  /** The sites the phase in progress asked for an update and has none from yet (those dropped for silence too). */
+  get awaited(): string[] {
+    return this.phase === 'DONE' ? [] : [...this.expected].filter((site) => !this.reported.has(site));
+  }
+
+  /** The deadline of the phase in progress; undefined once the job ended. */
+  get deadlineAt(): number | undefined {
+    return this.phase === 'DONE' ? undefined : this.deadline;
+  }
+
+  /** When the site was last heard from, if it was since this aggregator started. */
+  lastSeenAt(site: string): number | undefined {
+    return this.lastSeen.get(site);
+  }
+
   seen(site: string, now: number): void {
     this.lastSeen.set(site, now);
   }

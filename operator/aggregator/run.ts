@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../process/atomic-file.js';
 import { Federation, grpcMessageLimits } from '../federation/proto.js';
 import { createLogger, type Logger } from '../log.js';
 import { readTlsFiles } from '../pki/files.js';
+import { notAfterOf } from '../pki/x509.js';
 import { dialableAddress, joinAddress, parseAddress } from '../process/address.js';
 import { Aggregator, type JobOutcome } from './aggregator.js';
 import { jobSettings, type JobSettings } from './job-settings.js';
@@ -78,10 +79,11 @@ export interface ServeOptions {
 export async function startAggregator(settings: JobSettings, options: ServeOptions): Promise<RunningAggregator> {
   const fields = { job: settings.job, namespace: settings.namespace };
   const log = options.log ? options.log.child({ component: 'aggregator', ...fields }) : createLogger('aggregator', fields);
-  const metrics = new AggregatorMetrics(settings.job, settings.namespace);
+  const metrics = new AggregatorMetrics(settings);
   const aggregator = await Aggregator.open(settings, options.stateDir, metrics, log);
 
   const tls = await readTlsFiles(options.tlsDir);
+  metrics.servingCertificate(notAfterOf(tls.certPem));
   const revocations = options.revocationsFile
     ? await SiteRevocations.fromFile(options.revocationsFile, tls.caPem, { namespace: settings.namespace, job: settings.job })
     : undefined;

@@ -104,7 +104,7 @@ export function federationHandlers(
     const { phase, round, attempt } = aggregator.position;
     if (err instanceof Refusal) {
       const details = bounded(err.message);
-      metrics.updatesRefused.inc({ reason: err.reason });
+      metrics.updatesRefused.inc({ site: site ?? '', reason: err.reason });
       log.warn(`refused ${method}: ${details}`, { site, method, reason: err.reason, code: status[err.code], phase, round, attempt });
       return { code: err.code, details };
     }
@@ -179,7 +179,7 @@ export function federationHandlers(
           if (call.cancelled) return;
           if (revoked) throw revoked;
           if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);
-          if (message.chunk) metrics.bytesSent.inc(message.chunk.data.byteLength);
+          if (message.chunk) metrics.bytesSent.inc({ site }, message.chunk.data.byteLength);
           await sending.write(message);
         }
         call.end();

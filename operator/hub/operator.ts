@@ -7,8 +7,7 @@
  * standby takes over at once, and exits, all within --shutdown-timeout.
  */
 import type * as k8s from '@kubernetes/client-node';
-import { collectDefaultMetrics, Gauge, Registry } from 'prom-client';
-import { JOB_PHASES } from '../api/vocabulary.js';
+import type { Registry } from 'prom-client';
 import { EventRecorder } from '../kube/events.js';
 import { startHealthServer } from '../kube/health.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
@@ -21,6 +20,7 @@ import { SiteGatewayServer } from './gateway/site-gateway.js';
 import { SiteSessionRegistry } from './gateway/sessions.js';
 import { JoinTokens } from './join-tokens.js';
 import { LeaderLabel } from './leader-label.js';
+import { operatorMetrics } from './metrics.js';
 import { HubPki } from './pki.js';
 import { RevokedSites } from './revocation/revoked-sites.js';
 import { operatorSettings, serverNames, type OperatorSettings } from './operator-settings.js';
@@ -45,9 +45,9 @@ export async function operatorMain(values: Record<string, string | boolean | und
   }
   const kc = loadKubeConfig(settings.kubeconfig);
   const caches = hubCaches(kc, log, settings.namespace);
-  const registry = operatorMetrics(caches, () => term?.sessions);
   let term: Term | undefined;
   let leading = false;
+  const registry = operatorMetrics({ caches, namespace: settings.namespace, leading: () => leading && term !== undefined });
   const health = await startHealthServer({
     listen: settings.health,
     registry,
@@ -176,35 +176,6 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
       await running;
     },
   };
-}
-
-function operatorMetrics(caches: HubCaches, sessions: () => SiteSessionRegistry | undefined): Registry {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry, prefix: 'flotilla_operator_' });
-  new Gauge({
-    name: 'flotilla_jobs',
-    help: 'FederatedJobs by phase, as the operator last wrote it.',
-    labelNames: ['phase'],
-    registers: [registry],
-    collect() {
-      this.reset();
-      const counts = new Map<string, number>(JOB_PHASES.map((p) => [p, 0]));
-      for (const job of caches.jobs.list()) {
-        const phase = job.status?.phase ?? 'Pending';
-        counts.set(phase, (counts.get(phase) ?? 0) + 1);
-      }
-      for (const [phase, n] of counts) this.set({ phase }, n);
-    },
-  });
-  new Gauge({
-    name: 'flotilla_sites_connected',
-    help: 'Site agents holding a stream to this replica (0 on a standby).',
-    registers: [registry],
-    collect() {
-      this.set(sessions()?.list().length ?? 0);
-    },
-  });
-  return registry;
 }
 
 function aborted(signal: AbortSignal): Promise<void> {

@@ -4,6 +4,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 export interface ReconcileMetrics {
   total: Counter<'controller' | 'result'>;
   duration: Histogram<'controller'>;
+  /** Keys put back after a failed reconcile, to be tried again after their backoff. */
+  retries: Counter<'controller'>;
   /** Reports the controller's queue depth at every scrape until the returned function is called. */
   watchDepth(controller: string, read: () => number): () => void;
 }
@@ -27,6 +29,12 @@ export function reconcileMetrics(registry: Registry): ReconcileMetrics {
       help: 'Time one reconcile took.',
       labelNames: ['controller'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    retries: new Counter({
+      name: 'flotilla_workqueue_retries_total',
+      help: 'Keys put back in the controller work queue after a failed reconcile, to be retried after their backoff.',
+      labelNames: ['controller'],
       registers: [registry],
     }),
     watchDepth(controller, read) {

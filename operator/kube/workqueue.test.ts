@@ -216,6 +216,8 @@ describe('runWorkers', () => {
     expect(await metric(registry, 'flotilla_reconcile_total', { controller: 'jobs', result: 'success' })).toBe(1);
     expect(await metric(registry, 'flotilla_reconcile_total', { controller: 'jobs', result: 'terminal' })).toBe(2);
     expect(await metric(registry, 'flotilla_reconcile_duration_seconds', { controller: 'jobs', le: '+Inf' })).toBe(7);
+    // The four failures of 'flaky' were put back; terminal errors were not.
+    expect(await metric(registry, 'flotilla_workqueue_retries_total', { controller: 'jobs' })).toBe(4);
   });
 
   test('requeueAfterMs brings the key back after the delay and counts as a requeue', async () => {

@@ -166,7 +166,7 @@ export function isTerminal(error: unknown): boolean {
 export interface RunWorkersOptions {
   /** Names the controller in logs and metrics. */
   controller: string;
-  /** Where flotilla_reconcile_* and flotilla_workqueue_depth are registered. */
+  /** Where flotilla_reconcile_* and flotilla_workqueue_* are registered. */
   registry?: Registry;
   logger?: Logger;
 }
@@ -186,6 +186,8 @@ export async function runWorkers(
   const log = options.logger ?? createLogger('controller', { controller });
   const metrics = options.registry ? reconcileMetrics(options.registry) : undefined;
   const unwatchDepth = metrics?.watchDepth(controller, () => queue.len());
+  // From zero, so that rate() sees the first retry.
+  metrics?.retries.inc({ controller }, 0);
 
   const worker = async () => {
     for (;;) {
@@ -210,6 +212,7 @@ export async function runWorkers(
           result = 'terminal';
         } else {
           queue.addRateLimited(key);
+          metrics?.retries.inc({ controller });
           log.error('reconcile failed; will retry', { key, retries: queue.numRequeues(key), error: describe(error) });
           result = 'error';
         }

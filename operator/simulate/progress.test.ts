@@ -2,10 +2,10 @@ import { parseRoundFigures } from './progress.js';
 
 const scrape = (round: number) => `# HELP flotilla_round The round in progress.
 # TYPE flotilla_round gauge
-flotilla_round{job="heart-disease",namespace="cardiology"} ${round}
-flotilla_global_loss{job="heart-disease",namespace="cardiology"} ${round ? 0.4712 : 0}
-flotilla_global_accuracy{job="heart-disease",namespace="cardiology"} ${round ? 0.803 : 0}
-flotilla_round_duration_seconds_bucket{le="0.1",job="heart-disease",namespace="cardiology"} 3
+flotilla_round{namespace="cardiology",federatedjob="heart-disease"} ${round}
+flotilla_global_loss{namespace="cardiology",federatedjob="heart-disease"} ${round ? 0.4712 : 0}
+flotilla_global_accuracy{namespace="cardiology",federatedjob="heart-disease"} ${round ? 0.803 : 0}
+flotilla_round_duration_seconds_bucket{le="0.1",namespace="cardiology",federatedjob="heart-disease"} 3
 `;
 
 describe('progress from /metrics', () => {

@@ -35,6 +35,8 @@ export interface HubLinkOptions {
 interface Stream {
   call: ClientDuplexStream<AgentMessage, HubMessage__Output>;
   client: SiteGatewayClient;
+  /** The hub has answered on it. */
+  heard: boolean;
 }
 
 const RENEW_AT_FRACTION = 2 / 3;
@@ -65,6 +67,16 @@ export class HubLink {
   /** Whether a stream is open (it may not have heard from the hub yet). */
   get connected(): boolean {
     return this.active !== undefined;
+  }
+
+  /** Whether a stream is open and the hub has answered on it. */
+  get linked(): boolean {
+    return this.active?.heard === true;
+  }
+
+  /** When the agent's current certificate expires. */
+  get certificateNotAfter(): Date {
+    return validityOf(this.identity).notAfter;
   }
 
   start(): void {
@@ -114,18 +126,17 @@ export class HubLink {
     const { log } = this.options;
     const generation = ++this.generation;
     const previous = this.active;
-    const stream: Stream = { call: this.client.connect(), client: this.client };
+    const stream: Stream = { call: this.client.connect(), client: this.client, heard: false };
     this.active = stream;
     const retire = () => {
       if (!previous) return;
       previous.call.cancel();
       if (previous.client !== this.client) setTimeout(() => previous.client.close(), CLOSE_GRACE_MS).unref();
     };
-    let heard = false;
     stream.call.on('data', (message: HubMessage__Output) => {
       if (generation !== this.generation) return;
-      if (!heard) {
-        heard = true;
+      if (!stream.heard) {
+        stream.heard = true;
         this.backoff.reset();
         retire();
         log.info('connected to the hub', { site: this.site, hub: this.identity.hub });

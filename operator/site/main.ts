@@ -10,12 +10,11 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { collectDefaultMetrics, Registry } from 'prom-client';
 import { packageRoot } from '../api/crds.js';
-import { parseAddress } from '../process/address.js';
-import { startHealthServer, type HealthServer } from '../kube/health.js';
 import { decodeJoinBundle } from '../sitelink/join-bundle.js';
+import { startHealthServer, type HealthServer } from '../kube/health.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { parseAddress } from '../process/address.js';
 import { siteUidOfPeer } from '../pki/identity.js';
 import { createLogger, type Logger } from '../log.js';
 import { loadIdentity, saveIdentity } from './agent-identity.js';
@@ -25,6 +24,7 @@ import { HubLink } from './hub-link.js';
 import { deleteAllManaged } from './kube-objects.js';
 import { loadPolicy, type SitePolicy } from './policy.js';
 import { loadClientPlacement, type ClientPlacement } from './client-placement.js';
+import { SiteAgentMetrics } from './metrics.js';
 import { EXIT_REVOKED, loadRevocation, revokedMessage, saveRevocation, SiteRevoked, type Revocation } from './revocation.js';
 
 export interface SiteAgentOptions {
@@ -41,6 +41,8 @@ export interface SiteAgentOptions {
   /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   keepalive?: { timeMs: number; timeoutMs: number };
+  /** Where the agent's metrics go (they name the site once it is known). */
+  metrics?: SiteAgentMetrics;
   log?: Logger;
 }
 
@@ -110,8 +112,16 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
     ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
     signer: link,
-    onStatus: (statuses) => link.report(statuses),
+    onStatus: (statuses) => {
+      link.report(statuses);
+      options.metrics?.reported(statuses);
+    },
     log,
+  });
+  options.metrics?.identify(site, {
+    hubConnected: () => link.linked,
+    assignments: () => reconciler.currentStatus(),
+    certificateNotAfter: () => link.certificateNotAfter,
   });
   // The pods are known before the first hello, so that it says what runs here.
   await reconciler.start();
@@ -136,6 +146,7 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
     return 2;
   }
   const log = createLogger('site-agent', { namespace: values.namespace });
+  const metrics = new SiteAgentMetrics();
   let agent: SiteAgent | undefined;
   let health: HealthServer | undefined;
   if (values['listen-health']) {
@@ -146,22 +157,20 @@ export async function siteAgentMain(values: Record<string, string | undefined>):
       process.stderr.write(`flotilla site-agent: --listen-health: ${(err as Error).message}\n`);
       return 2;
     }
-    const registry = new Registry();
-    collectDefaultMetrics({ register: registry, prefix: 'flotilla_site_agent_' });
     health = await startHealthServer({
       listen: { host: listen.host || '0.0.0.0', port: listen.port },
-      registry,
+      registry: metrics.registry,
       readyz: () => (!agent ? 'enrolling with the hub or starting' : agent.connected() ? true : 'not connected to the hub'),
     });
   }
   try {
-    return await runAgent(values, log, (started) => (agent = started));
+    return await runAgent(values, log, metrics, (started) => (agent = started));
   } finally {
     await health?.close();
   }
 }
 
-async function runAgent(values: Record<string, string | undefined>, log: Logger, started: (agent: SiteAgent) => void): Promise<number> {
+async function runAgent(values: Record<string, string | undefined>, log: Logger, metrics: SiteAgentMetrics, started: (agent: SiteAgent) => void): Promise<number> {
   let agent: SiteAgent;
   try {
     const join = values.join;
@@ -174,6 +183,7 @@ async function runAgent(values: Record<string, string | undefined>, log: Logger,
       ...(values['client-image'] ? { clientImage: values['client-image'] } : {}),
       clientPlacement: await loadClientPlacement(values['client-placement']),
       siteDataClaim: values['site-data-claim'] ?? 'site-data',
+      metrics,
       log,
     });
   } catch (err) {

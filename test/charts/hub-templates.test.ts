@@ -322,10 +322,11 @@ describe('hub chart: monitoring', () => {
     expect(sm.spec.selector.matchLabels).toEqual(
       Object.fromEntries(['app.kubernetes.io/name', 'app.kubernetes.io/instance', 'app.kubernetes.io/component'].map((k) => [k, metrics.metadata.labels?.[k]])),
     );
-    expect(sm.spec.endpoints).toEqual([{ port: 'http-metrics', path: '/metrics', interval: '30s' }]);
+    // honorLabels: the operator's series name the job's namespace, not the operator pod's.
+    expect(sm.spec.endpoints).toEqual([{ port: 'http-metrics', path: '/metrics', interval: '30s', honorLabels: true }]);
     const pm = one(on, 'PodMonitor');
     expect(pm.spec.namespaceSelector).toEqual({ any: true });
-    expect(pm.spec.podMetricsEndpoints[0].port).toBe('metrics');
+    expect(pm.spec.podMetricsEndpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s', honorLabels: true }]);
   });
 });
 

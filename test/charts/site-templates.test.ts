@@ -88,7 +88,7 @@ describe('site chart: the agent pod', () => {
     const mounts = agent(objects).containers[0].volumeMounts.map((m: { name: string; mountPath: string }) => `${m.name}:${m.mountPath}`);
     expect(mounts).toEqual(['state:/var/lib/flotilla', 'join:/etc/flotilla/join', 'config:/etc/flotilla/agent', 'tmp:/tmp']);
     const mirrored = await site({ clients: { image: 'registry.hospital.example/flotilla:0.1.0' }, data: { claimName: 'records' } });
-    expect(args(mirrored).slice(-2)).toEqual(['--site-data-claim=records', '--client-image=registry.hospital.example/flotilla:0.1.0']);
+    expect(args(mirrored).slice(-3)).toEqual(['--listen-health=0.0.0.0:8081', '--site-data-claim=records', '--client-image=registry.hospital.example/flotilla:0.1.0']);
   });
 
   test('a change of policy restarts the agent (it reads its files at start)', async () => {
@@ -226,6 +226,23 @@ describe('site chart: NetworkPolicies', () => {
     ]);
     expect(policies[1]!.spec.egress[0]).toEqual({ ports: tcp(443, 8443), to: [{ ipBlock: { cidr: '203.0.113.0/28' } }] });
     expect(all(await site({ networkPolicy: { enabled: false } }), 'NetworkPolicy')).toEqual([]);
+  });
+});
+
+describe('site chart: monitoring', () => {
+  test("a PodMonitor for the agent's /metrics on request, keeping its labels; metricsFrom lets Prometheus through the policy", async () => {
+    expect(all(await site(), 'PodMonitor')).toEqual([]);
+    const prometheus = [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }];
+    const objects = await site({ metrics: { podMonitor: { enabled: true, labels: { release: 'prom' } } }, networkPolicy: { metricsFrom: prometheus } });
+    const pm = one(objects, 'PodMonitor');
+    expect(pm.metadata.labels?.release).toBe('prom');
+    expect(pm.spec.selector.matchLabels).toEqual(one(objects, 'Deployment').spec.selector.matchLabels);
+    expect(pm.spec.namespaceSelector).toEqual({ matchNames: ['flotilla'] });
+    // The agent's health port (8081, named health) serves /metrics too.
+    expect(pm.spec.podMetricsEndpoints).toEqual([{ port: 'health', path: '/metrics', interval: '30s', honorLabels: true }]);
+    expect(args(objects)).toContain('--listen-health=0.0.0.0:8081');
+    const agentPolicy = all(objects, 'NetworkPolicy').find((p) => p.metadata.name.endsWith('-agent'))!.spec;
+    expect(agentPolicy.ingress).toEqual([{ from: prometheus, ports: [{ port: 'health', protocol: 'TCP' }] }]);
   });
 });
 

@@ -167,7 +167,9 @@ describe('an aggregator refusing bad updates', () => {
     expect(await submit(a, update(train(1), good))).toMatchObject({ ok: true, response: { round: 1, bytesReceived: W * 4 + 20 } });
 
     const metrics = await (await fetch(`http://${aggregator.ready.metricsAddress}/metrics`)).text();
-    const refusals = (reason: string) => Number(new RegExp(`^flotilla_updates_refused_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)$`, 'm').exec(metrics)?.[1] ?? 0);
+    // Summed over the sites (and '' for callers that are none of the job's).
+    const refusals = (reason: string) =>
+      [...metrics.matchAll(new RegExp(`^flotilla_updates_refused_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)$`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
     // Each refusal also left a structured log line naming the site, the reason and the status.
     const logged = lines.filter((l) => l.level === 'warn' && l.method === 'SubmitUpdate' && l.site === 'a').map((l) => [l.reason, l.code]);
     // grpc-js refuses the oversized message itself; the handler then sees its stream cancelled.
@@ -196,6 +198,10 @@ describe('an aggregator refusing bad updates', () => {
       stale_round: 2,
       duplicate: 1,
     });
+    // And by the site that sent them: the identity refusals had no site of the job to name.
+    const bySite = (site: string, reason: string) =>
+      Number(metrics.split('\n').find((l) => l.startsWith('flotilla_updates_refused_total{') && l.includes(`site="${site}"`) && l.includes(`reason="${reason}"`))?.split(' ')[1]);
+    expect([bySite('a', 'wrong_shape'), bySite('a', 'not_finite'), bySite('b', 'duplicate'), bySite('b', 'wrong_shape'), bySite('', 'identity')]).toEqual([3, 3, 1, 0, 4]);
   });
 
   it('ends with the average of the honest updates only', async () => {

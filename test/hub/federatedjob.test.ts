@@ -137,12 +137,17 @@ describe('FederatedJob controllers', () => {
     );
   });
 
-  test("the operator's /metrics: jobs by phase, reconciles by result, reconcile durations, queue depths", async () => {
+  test("the operator's /metrics: jobs' phases, leadership, reconciles by result, reconcile durations, queue depths", async () => {
     await hub.apply(federatedJob('metered'));
     await running('metered');
-    await eventually(async () => /^flotilla_jobs\{phase="Running"\} 1$/m.test(await operator.metrics()), 30_000, 'the running job counted');
+    await eventually(
+      async () => /^flotilla_federatedjob_phase\{namespace="research",federatedjob="metered",phase="Running"\} 1$/m.test(await operator.metrics()),
+      30_000,
+      'the running job counted',
+    );
     const metrics = await operator.metrics();
-    expect(metrics).toMatch(/^flotilla_sites_connected 0$/m);
+    expect(metrics).toMatch(/^flotilla_federatedjob_phase\{namespace="research",federatedjob="metered",phase="Pending"\} 0$/m);
+    expect(metrics).toMatch(/^flotilla_operator_leader 1$/m);
     expect(metrics).toMatch(/^flotilla_reconcile_total\{controller="federatedjob-workload",result="(success|requeue)"\} \d+$/m);
     expect(metrics).toMatch(/^flotilla_reconcile_total\{controller="federatedjob-status",result="requeue"\} \d+$/m);
     expect(metrics).toMatch(/^flotilla_reconcile_duration_seconds_count\{controller="federatedjob-workload"\} \d+$/m);

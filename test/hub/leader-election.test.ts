@@ -43,7 +43,9 @@ describe('operator leader election', () => {
   afterAll(() => hub?.stop());
 
   test('one replica leads; the other stands by, ready (its caches synced) but not leading', async () => {
-    await eventually(async () => (await second.metrics()).includes('flotilla_jobs'), 30_000, 'the standby to serve metrics');
+    // A standby reports itself, not the cluster's objects: those are the leader's to count.
+    await eventually(async () => /^flotilla_operator_leader 0$/m.test(await second.metrics()), 30_000, 'the standby to serve metrics');
+    expect(await second.metrics()).not.toMatch(/^flotilla_federatedjob_phase/m);
     expect(await holder()).toBe('operator-a');
     await eventually(() => second.isReady(), 30_000, 'the standby to sync its caches');
     expect({ standbyLeads: await second.isLeading(), leaderLeads: await first.isLeading(), leaderReady: await first.isReady() }).toEqual({
@@ -64,6 +66,7 @@ describe('operator leader election', () => {
     await first.kill();
     await eventually(async () => (await holder()) === 'operator-b', 60_000, 'operator-b to take the Lease');
     await eventually(() => second.isLeading(), 30_000, 'operator-b to lead');
+    expect(await second.metrics()).toMatch(/^flotilla_operator_leader 1$/m);
     // Once the new leader has reconciled the job: the same objects, the same aggregator pod.
     await eventually(
       async () => (await second.reconciles('federatedjob-workload', ['success', 'requeue'])) >= 1 && (await second.reconciles('federatedjob-status', ['success', 'requeue'])) >= 1,
@@ -85,7 +88,7 @@ describe('operator leader election', () => {
 
   test('a graceful stop releases the Lease: the next replica leads at once', async () => {
     const third = await hub.operator('operator-c');
-    await eventually(async () => (await third.metrics()).includes('flotilla_jobs'), 30_000, 'operator-c to start');
+    await eventually(async () => (await third.metrics()).includes('flotilla_operator_leader'), 30_000, 'operator-c to start');
     const stoppedAt = Date.now();
     expect(await second.stop()).toBe(0);
     await eventually(() => third.isLeading(), 30_000, 'operator-c to lead');

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect, createServer, type Server } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
@@ -34,15 +34,28 @@ afterAll(async () => {
   await Promise.all([hubCluster?.stop(), siteCluster?.stop()]);
 });
 
-/** A relay from a port chosen beforehand to a target port (the enrolment endpoint, opened late). */
-function relay(port: number, target: number): Promise<Server> {
-  const server = createServer((client) => {
+/**
+ * A relay from a port chosen beforehand to a target port (the enrolment endpoint, opened late).
+ * Closing it ends the connections it carries: the agent may keep its enrolment channel open.
+ */
+function relay(port: number, target: number): Promise<{ close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((client) => {
     const upstream = connect(target, '127.0.0.1');
-    for (const s of [client, upstream]) s.on('error', () => undefined);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => undefined);
+      s.once('close', () => sockets.delete(s));
+    }
     client.pipe(upstream).pipe(client);
     client.once('close', () => upstream.destroy());
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+  const close = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of sockets) s.destroy();
+    });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ close })));
 }
 
 describe('the site agent\'s health endpoints', () => {
@@ -91,7 +104,7 @@ describe('the site agent\'s health endpoints', () => {
     expect(await get('/readyz')).toEqual({ status: 503, body: 'enrolling with the hub or starting' });
 
     const enrollment = await relay(enrollmentPort, hub.ports.enrollment);
-    cleanup.push(() => new Promise((resolve) => enrollment.close(resolve)));
+    cleanup.push(() => enrollment.close());
     await eventually(async () => (await get('/readyz'))?.status === 200, 90_000, 'the agent to be ready once enrolled and connected', 200);
     expect(hub.sessions.get('tromso')).toBeDefined();
 

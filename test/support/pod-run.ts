@@ -84,6 +84,11 @@ export class PodRun {
     void this.prepare();
   }
 
+  /** Sends a signal to every container's process group (SIGSTOP and SIGCONT freeze and thaw the pod). */
+  signal(sig: NodeJS.Signals): void {
+    for (const run of this.runs) signal(run.child, sig);
+  }
+
   /** SIGTERM every process, SIGKILL what is left after the grace period; resolves when all are gone. */
   async stop(graceSeconds: number): Promise<void> {
     this.stopping = true;

@@ -113,6 +113,13 @@ export class ProcessKubelet {
     return readFile(run.logFile(name), 'utf8').catch(() => '');
   }
 
+  /** Signals a running pod's containers (SIGSTOP freezes it as a hung node would, SIGCONT thaws it); false if it does not run here. */
+  signalPod(namespace: string, pod: string, sig: NodeJS.Signals): boolean {
+    const run = this.runs.get(`${namespace}/${pod}`);
+    run?.signal(sig);
+    return run !== undefined;
+  }
+
   /** Kills every pod's processes, stops watching, removes the Node and the kubelet's folders. */
   async stop(): Promise<void> {
     this.podQueue.shutDown();

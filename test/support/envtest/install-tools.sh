@@ -11,6 +11,10 @@
 #       kwok-stages.yaml  (kwok's own "fast" node/pod stages, from the pinned module)
 #   install-tools.sh helm           helm, for the chart tests:
 #     ${FLOTILLA_TOOLS_DIR:-$HOME/.cache/flotilla/tools}/<helm stamp>/bin/helm
+#   install-tools.sh prometheus     prometheus and promtool, for the monitoring tests:
+#     ${FLOTILLA_TOOLS_DIR:-$HOME/.cache/flotilla/tools}/<prometheus stamp>/bin/{prometheus,promtool}
+#   install-tools.sh dashboard-check   the Grafana foundation SDK's strict dashboard check (tools/dashboard-check):
+#     ${FLOTILLA_TOOLS_DIR:-$HOME/.cache/flotilla/tools}/<dashboard-check stamp>/bin/dashboard-check
 #
 # Each group's stamp hashes only its own pins and recipe, so pinning a new helm
 # does not rebuild the Kubernetes binaries, nor the other way round.
@@ -28,7 +32,7 @@ command -v go >/dev/null || { echo "install-tools: go is not on PATH" >&2; exit 
 # pinned <tool-module-dir> <module-path>: the version tools/<dir>/go.mod requires.
 pinned() {
   local v
-  v="$(awk -v m="$2" '$1 == m { print $2; exit }' "$tools_src/$1/go.mod")"
+  v="$(awk -v m="$2" '$1 == m { print $2; exit } $1 == "require" && $2 == m { print $3; exit }' "$tools_src/$1/go.mod")"
   [[ -n "$v" ]] || { echo "install-tools: cannot read $2 from $tools_src/$1/go.mod" >&2; exit 1; }
   echo "$v"
 }
@@ -77,6 +81,23 @@ helm_tools() {
     "$1/helm" helm.sh/helm/v4/cmd/helm
 }
 
+# prometheus_tools <staging bin dir>
+prometheus_tools() {
+  # The release, as promu stamps it (`prometheus --version`, /api/v1/status/buildinfo). remove_all_sd
+  # keeps only the static, file and http service discoveries (the tests use file_sd); without
+  # builtinassets the web UI is absent, the HTTP API is all the tests use.
+  local v="github.com/prometheus/common/version"
+  build prometheus "-s -w -X $v.Version=$prometheus_release" \
+    "$1/" -tags remove_all_sd \
+    github.com/prometheus/prometheus/cmd/prometheus \
+    github.com/prometheus/prometheus/cmd/promtool
+}
+
+# dashboard-check_tools <staging bin dir>
+dashboard-check_tools() {
+  build dashboard-check "-s -w" "$1/dashboard-check" .
+}
+
 case "$group" in
   kubernetes)
     k8s_version="$(pinned kubernetes k8s.io/kubernetes)"
@@ -90,8 +111,20 @@ case "$group" in
     modules=(helm)
     name="helm-${helm_version}"
     ;;
+  prometheus)
+    prometheus_version="$(pinned prometheus github.com/prometheus/prometheus)"
+    # The Go module v0.3MM.P is Prometheus 3.MM.P.
+    minor="${prometheus_version#v0.3}"
+    prometheus_release="3.$((10#${minor%%.*})).${minor#*.}"
+    modules=(prometheus)
+    name="prometheus-${prometheus_release}"
+    ;;
+  dashboard-check)
+    modules=(dashboard-check)
+    name="dashboard-check_grafana-foundation-sdk-$(pinned dashboard-check github.com/grafana/grafana-foundation-sdk/go)"
+    ;;
   *)
-    echo "install-tools: unknown tool group '$group' (kubernetes or helm)" >&2
+    echo "install-tools: unknown tool group '$group' (kubernetes, helm, prometheus or dashboard-check)" >&2
     exit 2
     ;;
 esac
