@@ -13,6 +13,7 @@ const FLOORS: Record<string, number> = {
   api: 0,
   pki: 1,
   kube: 1,
+  privacy: 1,
   federation: 2,
   sitelink: 2,
   trainer: 3,

@@ -161,7 +161,7 @@ export class Aggregator {
         this.metrics.bytesReceived.inc({ site }, chunk.data.byteLength);
         await intake.drained();
       }
-      intake.finish();
+      await intake.finish();
       if (!this.job.holdsIntake(site, intake)) throw new Refusal('stale_round', 'the phase closed while this update arrived');
       rounds.accept(site, Date.now(), intake.digest);
       intake.commit();

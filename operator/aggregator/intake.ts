@@ -17,8 +17,8 @@ export interface Intake {
   take(chunk: TensorChunk__Output): void;
   /** Resolves when the next chunk may be taken (backpressure from the undo journal). */
   drained(): Promise<void>;
-  /** The stream ended: refuses an update that stopped short. */
-  finish(): void;
+  /** The stream ended: refuses an update that stopped short (and, under central DP, clips it). */
+  finish(): void | Promise<void>;
   /** Makes the update count; synchronous, so that nothing runs between acceptance and commit. */
   commit(): void;
   /** After commit: releases what the intake held (the undo journal). */
@@ -104,6 +104,17 @@ export function checkHeaderFigures(header: UpdateHeader__Output): void {
   checkFigures('eval', header.eval);
 }
 
+/**
+ * Central DP's clipping at the aggregator: the update's delta is folded as it comes, its norm summed
+ * beside it; at the end an update over the clip norm C is scaled down to C by reading its journal
+ * back and taking (1 − C/‖Δ‖) of it out again, so no update is ever held whole.
+ */
+export interface AggregatorClip {
+  clipNorm: number;
+  /** Hears each accepted update's norm before clipping. */
+  onNorm(norm: number): void;
+}
+
 /** A TRAIN update: folded into the round's running sum chunk by chunk, journalled for undo. */
 export class TrainIntake implements Intake {
   private readonly validator: ChunkValidator;
@@ -114,6 +125,12 @@ export class TrainIntake implements Intake {
   private detached = false;
   /** The one undo (replay or discard), shared by everyone who waits for it. */
   private undone: Promise<void> | null = null;
+  /** Σ of the squared delta folded so far. */
+  private squares = 0;
+  private norm = 0;
+  /** The weight a clip took back out of the sum (0 unclipped); an undo puts it back, exactly. */
+  private excess = 0;
+  private clipping: Promise<void> | null = null;
 
   constructor(
     specs: readonly TensorSpec[],
@@ -121,6 +138,7 @@ export class TrainIntake implements Intake {
     private readonly weight: number,
     journalPath: string,
     private readonly onCommit: () => void,
+    private readonly clip?: AggregatorClip,
   ) {
     this.validator = new ChunkValidator(specs);
     this.journal = UndoJournal.create(journalPath);
@@ -133,7 +151,7 @@ export class TrainIntake implements Intake {
     // that throws folded nothing). It gets the wire bytes (values may sit in the validator's
     // scratch buffer, reused for the next chunk).
     try {
-      this.sum.fold(tensor, offset, values as Float32Array, this.weight);
+      this.squares += this.sum.fold(tensor, offset, values as Float32Array, this.weight);
     } catch (err) {
       if (!(err instanceof OutOfRange)) throw err;
       throw new Refusal(
@@ -149,14 +167,27 @@ export class TrainIntake implements Intake {
     return this.journal.drained();
   }
 
-  finish(): void {
+  finish(): void | Promise<void> {
     if (this.revoked) throw new Refusal('stale_round', 'the round closed while this update arrived');
     checked(() => this.validator.finish());
+    if (!this.clip) return;
+    this.norm = Math.sqrt(this.squares);
+    if (this.norm <= this.clip.clipNorm) return;
+    const keep = this.clip.clipNorm / this.norm;
+    const excess = this.weight * (1 - keep);
+    this.excess = excess;
+    this.clipping = this.journal.replay((tensor, offset, values) => {
+      if (!this.detached) this.sum.unfold(tensor, offset, values, excess);
+    }, true);
+    return this.clipping.then(() => {
+      if (this.revoked) throw new Refusal('stale_round', 'the round closed while this update arrived');
+    });
   }
 
   commit(): void {
     this.committed = true;
     this.sum.totalWeight += this.weight;
+    this.clip?.onNorm(this.norm);
     this.onCommit();
   }
 
@@ -167,9 +198,17 @@ export class TrainIntake implements Intake {
   undo(): Promise<void> {
     if (this.committed) return Promise.resolve();
     // Reading the journal back takes a while; a reset of the sums meanwhile (detached) stops it subtracting.
-    this.undone ??= this.journal.replay((tensor, offset, values) => {
-      if (!this.detached) this.sum.unfold(tensor, offset, values, this.weight);
-    });
+    // After a clip's own replay, if one is under way: it changed what the sum holds of the update.
+    this.undone ??= (this.clipping ?? Promise.resolve())
+      .catch(() => {})
+      .then(() =>
+        this.journal.replay((tensor, offset, values) => {
+          if (this.detached) return;
+          // The exact inverse of what was done: the fold, and the clip's taking back.
+          this.sum.unfold(tensor, offset, values, this.weight);
+          if (this.excess > 0) this.sum.fold(tensor, offset, values, this.excess);
+        }),
+      );
     return this.undone;
   }
 

@@ -1,4 +1,5 @@
 import { siteNames, type FederatedJob, type FederatedJobSpec } from '../api/federatedjob.js';
+import { privacyPlan, type PrivacyPlan } from '../privacy/job-plan.js';
 import type { BuiltinTrainerSpec } from '../trainer/builtin-spec.js';
 
 /** What the aggregator takes from a FederatedJob (schema defaults already applied). */
@@ -19,6 +20,8 @@ export interface JobSettings {
   maxUpdateBytes: number | undefined;
   /** Whether the sites standardise with federated statistics (a STATISTICS phase before training). */
   statistics: boolean;
+  /** Differential privacy (spec.privacy), worked out; null without it. */
+  privacy: PrivacyPlan | null;
   /** The built-in trainer's spec: what the sites' models and statistics look like follows from it. */
   builtin: BuiltinTrainerSpec | undefined;
 }
@@ -42,6 +45,7 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     training: { localEpochs: localSteps === undefined ? (localEpochs ?? 1) : 0, localSteps: localSteps ?? 0, batchSize, learningRate },
     maxUpdateBytes: spec.aggregator.maxUpdateBytes,
     statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
+    privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds) : null,
     builtin: spec.trainer.builtin,
   };
 }

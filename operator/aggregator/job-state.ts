@@ -8,9 +8,11 @@ import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } f
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
-import type { FinalEvaluation, JobResult, RoundRecord, SiteRound } from './result.js';
-import { RoundState, describePhase, next, succeededMessage, type Position, type Transition } from './round-state.js';
+import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
+import { RoundState, describePhase, endMessage, nextPosition, type Position, type RoundRules, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
+import { poissonSample } from '../privacy/site-sampling.js';
+import { RoundPrivacy } from './round-privacy.js';
 import { selectSites } from './selection.js';
 import { MAX_RECORDS, SiteRecords } from './site-records.js';
 import { builtinInitialModel, expectedStatisticsLength } from './from-spec.js';
@@ -47,7 +49,9 @@ export interface JobProgress {
   result: { succeeded: boolean; message: string } | null;
   history: readonly RoundRecord[];
   finalEvaluation: FinalEvaluation | null;
+  privacy: PrivacySummary | null;
 }
+
 
 /**
  * Everything the aggregator holds for one job: the round state machine, the global model and the
@@ -58,6 +62,8 @@ export interface JobProgress {
 export class JobState {
   readonly roundState: RoundState;
   private readonly strategy: Strategy;
+  private readonly privacy: RoundPrivacy | null;
+  private readonly rules: RoundRules;
   private readonly ledger = new RoundLedger();
   /** Updates arriving now, by site. */
   private readonly intakes = new Map<string, Intake>();
@@ -83,18 +89,28 @@ export class JobState {
     checkpoint: Checkpoint | null,
   ) {
     const { sites, sitesPerRound, seed } = settings;
-    const rules = { ...settings, select: (round: number, attempt: number) => selectSites(sites, sitesPerRound, seed, round, attempt) };
+    this.history = checkpoint?.history ?? [];
+    const privacy = settings.privacy ? new RoundPrivacy(settings.privacy, this.history) : null;
+    this.privacy = privacy;
+    const poisson = settings.privacy?.sampling.mode === 'Poisson' ? settings.privacy.sampling.rate : undefined;
+    const rules: RoundRules = {
+      ...settings,
+      select: (round: number, attempt: number) =>
+        poisson === undefined ? selectSites(sites, sitesPerRound, seed, round, attempt) : poissonSample(sites, poisson),
+      trainQuorum: poisson === undefined ? undefined : 0,
+      stopBefore: privacy ? (round: number) => privacy.stopBefore(round) : undefined,
+    };
+    this.rules = rules;
     // A built-in trainer's initial model follows from the spec: no site is asked for it.
     const initial = checkpoint ? null : builtinInitialModel(settings);
-    const start: Position = checkpoint?.position ?? (initial ? next('INITIALIZE', 0, settings) : { phase: 'INITIALIZE', round: 0 });
+    const start: Position = checkpoint?.position ?? (initial ? nextPosition('INITIALIZE', 0, rules) : { phase: 'INITIALIZE', round: 0 });
     this.roundState = new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
-    this.strategy = createStrategy(settings.strategy);
+    this.strategy = privacy ? privacy.strategy(createStrategy(settings.strategy)) : createStrategy(settings.strategy);
     this.strategy.restore(checkpoint?.optimizer ?? []);
     this.global = checkpoint?.model ?? initial;
     this.sum = this.global ? new RunningSum(this.global, settings.sites.length) : null;
     this.statistics = checkpoint?.statistics ? Float64Array.from(checkpoint.statistics) : null;
-    this.history = checkpoint?.history ?? [];
     this.finalEvaluation = checkpoint?.finalEvaluation ?? null;
     this.statisticsLength = expectedStatisticsLength(settings);
     this.records = new SiteRecords(settings.statistics ? (settings.builtin?.dataset.testFraction ?? null) : null, checkpoint?.siteRecords ?? {});
@@ -153,10 +169,10 @@ export class JobState {
   async close(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
     const closed = await this.adopt(t, now, aggregated);
     this.ledger.clear();
-    const position = next(t.phase, t.round, this.settings);
+    const position = nextPosition(t.phase, t.round, this.rules);
     this.pending = {
       position,
-      outcome: position.phase === 'DONE' ? { succeeded: true, message: succeededMessage(this.settings.rounds) } : null,
+      outcome: position.phase === 'DONE' ? { succeeded: true, message: endMessage(t.round, this.rules) } : null,
       record: closed.phase === 'TRAIN' ? closed.record : null,
       finalEvaluation: closed.phase === 'EVALUATE' ? closed.evaluation : null,
     };
@@ -190,6 +206,7 @@ export class JobState {
     this.statisticsSum = null;
     const candidates = this.candidates.forget();
     this.ledger.clear();
+    this.privacy?.discardAttempt();
     await Promise.all([revoked, candidates]);
   }
 
@@ -238,6 +255,7 @@ export class JobState {
       statistics: this.statistics ? [...this.statistics] : null,
       model,
       finishedAt: finishedAt.toISOString(),
+      ...(this.privacy ? { privacy: this.privacy.summary() } : {}),
     };
   }
 
@@ -253,7 +271,16 @@ export class JobState {
   /** What has been announced: never ahead of what is durable. */
   progress(): JobProgress {
     const { namespace, job, rounds } = this.settings;
-    return { namespace, job, rounds, position: this.roundState.position, result: this.roundState.result, history: this.history, finalEvaluation: this.finalEvaluation };
+    return {
+      namespace,
+      job,
+      rounds,
+      position: this.roundState.position,
+      result: this.roundState.result,
+      history: this.history,
+      finalEvaluation: this.finalEvaluation,
+      privacy: this.privacy?.summary() ?? null,
+    };
   }
 
   private async adopt(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
@@ -275,6 +302,7 @@ export class JobState {
         const started = performance.now();
         this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
         aggregated((performance.now() - started) / 1000);
+        if (this.privacy) record.privacy = this.privacy.closeRound();
         sum.reset();
         this.modelVersion++;
         if (!this.global!.every((tensor) => allFinite(tensor.data))) {
@@ -291,7 +319,13 @@ export class JobState {
   }
 
   private intakeFor(site: string, header: UpdateHeader__Output, journal: () => string): Intake {
-    const entry = (numSamples: number): SiteRound => ({ site, numSamples, train: figuresOf(header.train), eval: figuresOf(header.eval) });
+    const entry = (numSamples: number, updateNorm?: number): SiteRound => ({
+      site,
+      numSamples,
+      train: figuresOf(header.train),
+      eval: figuresOf(header.eval),
+      ...(updateNorm === undefined ? {} : { updateNorm }),
+    });
     switch (header.kind) {
       case 'INITIALIZE': {
         const specs = initialModelSpecs(header, this.settings.maxUpdateBytes ?? MAX_INITIAL_MODEL_BYTES);
@@ -317,7 +351,12 @@ export class JobState {
         this.records.check(site, header);
         const global = this.global!;
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
-        return new TrainIntake(specs, this.sum!, header.numSamples, journal(), () => this.ledger.add(entry(header.numSamples)));
+        // Under DP every update weighs 1: its influence is bounded by the clip norm, not by a count the site states.
+        const weight = this.privacy ? 1 : header.numSamples;
+        const clip = this.privacy?.clip();
+        let norm: number | undefined;
+        const heard = clip && { clipNorm: clip.clipNorm, onNorm: (n: number) => ((norm = n), clip.onNorm(n)) };
+        return new TrainIntake(specs, this.sum!, weight, journal(), () => this.ledger.add(entry(header.numSamples, norm)), heard);
       }
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');

@@ -34,6 +34,7 @@ export class AggregatorMetrics {
   readonly uploadDuration: Histogram<'site'>;
   readonly aggregationSeconds: Histogram;
   readonly globalLoss: Gauge;
+  readonly privacyEpsilon: Gauge;
   readonly globalAccuracy: Gauge;
   private readonly siteSamples: Gauge<'site'>;
   private readonly siteAccuracy: Gauge<'site'>;
@@ -123,6 +124,11 @@ export class AggregatorMetrics {
       name: 'flotilla_aggregation_duration_seconds',
       help: "Time to turn a round's running sum into the next global model.",
       buckets: [0.001, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers,
+    });
+    this.privacyEpsilon = new Gauge({
+      name: 'flotilla_privacy_epsilon',
+      help: 'Differential privacy: epsilon for the job’s delta spent so far, by the RDP accountant (absent without spec.privacy).',
       registers,
     });
     this.globalLoss = new Gauge({ name: 'flotilla_global_loss', help: "The global model's sample-weighted loss on the sites' test sets.", registers });

@@ -54,6 +54,7 @@ export class PhaseCloser {
         this.metrics.roundDuration.observe(record.durationSeconds);
         this.metrics.roundClosed(t.round, record.participants);
         this.showGlobal(record.eval);
+        if (record.privacy) this.metrics.privacyEpsilon.set(record.privacy.epsilon);
         this.log.info('round closed', {
           round: t.round,
           attempt: t.attempt,
@@ -62,6 +63,7 @@ export class PhaseCloser {
           evalLoss: record.eval?.loss,
           evalAccuracy: record.eval?.accuracy,
           durationSeconds: record.durationSeconds,
+          ...(record.privacy ? { epsilon: record.privacy.epsilon, clipNorm: record.privacy.clipNorm, clipped: record.privacy.clipped } : {}),
         });
         break;
       }

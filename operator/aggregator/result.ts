@@ -11,8 +11,10 @@ export interface Figures {
 
 export interface SiteRound {
   site: string;
-  /** The update's weight in the average. */
+  /** The update's weight in the average (under DP every update weighs 1; this stays the sample count). */
   numSamples: number;
+  /** Central DP: the L2 norm of the site's update delta as it came, before the aggregator clipped it. */
+  updateNorm?: number;
   /** The site's locally trained model on its training split. */
   train: Figures | null;
   /** The global model the site received, on its held-out test split. */
@@ -31,6 +33,21 @@ export interface RoundRecord {
   /** The global model this round started from (the previous round's result), sample-weighted. */
   eval: Figures | null;
   sites: SiteRound[];
+  /** Under differential privacy: what the job had spent once this round closed. */
+  privacy?: RoundPrivacyRecord;
+}
+
+export interface RoundPrivacyRecord {
+  /** ε for δ after this round, by the RDP accountant (operator/privacy). */
+  epsilon: number;
+  delta: number;
+  /** The clip norm this round used, and the next round's (they differ with adaptive clipping). */
+  clipNorm: number;
+  nextClipNorm: number;
+  /** Central: the standard deviation of the noise added to each coordinate of the sum; null for Local. */
+  noiseStddev: number | null;
+  /** Central: how many of the round's updates were over the clip norm; null for Local. */
+  clipped: number | null;
 }
 
 export interface FinalEvaluation {
@@ -53,6 +70,20 @@ export interface JobResult {
   /** The final global model, beside this file (null if the job failed before it had one). */
   model: string | null;
   finishedAt: string;
+  /** Under differential privacy: ε spent, δ, the budget, the noise. */
+  privacy?: PrivacySummary;
+}
+
+/** Where a job under differential privacy stands: in /status and result.json. */
+export interface PrivacySummary {
+  mode: 'Central' | 'Local';
+  /** ε for δ spent so far (0 before the first round). */
+  epsilon: number;
+  delta: number;
+  /** targetEpsilon, when the job has a budget. */
+  budget: number | null;
+  noiseMultiplier: number;
+  sampling: string;
 }
 
 export const RESULT_FILE = 'result.json';

@@ -20,8 +20,12 @@ export interface RoundRules {
   maxRoundRetries: number;
   /** Whether the job has a STATISTICS phase. */
   statistics: boolean;
-  /** The sites selected for a round's attempt: a pure function of its arguments. */
+  /** The sites selected for a round's attempt (a pure function of its arguments, except under Poisson sampling). */
   select(round: number, attempt: number): readonly string[];
+  /** A TRAIN round's quorum when it is not minSites: 0 under Poisson sampling, which must not redraw. */
+  trainQuorum?: number;
+  /** Why round `round` may not start (a privacy budget it would exceed), or null: training ends and the model is evaluated. */
+  stopBefore?(round: number): string | null;
 }
 
 /** Where a job stands; a checkpoint stores the position of the next phase to run. */
@@ -195,7 +199,7 @@ export class RoundState {
         this.changes++;
       }
     }
-    const quorum = this.rules.minSites;
+    const quorum = phase === 'TRAIN' ? (this.rules.trainQuorum ?? this.rules.minSites) : this.rules.minSites;
     const outstanding = this.outstanding();
     const pastDeadline = now >= this.deadline;
     // An initial model is adopted as soon as a quorum sent it alike: nobody else is waited for.
@@ -223,8 +227,8 @@ export class RoundState {
   /** After a close was carried out: on to the next round or phase. */
   advance(now: number): Position {
     if (this.phase === 'DONE') return { phase: 'DONE', round: this.round };
-    const to = next(this.phase, this.round, this.rules);
-    if (to.phase === 'DONE') this.finish(true, succeededMessage(this.rules.rounds));
+    const to = nextPosition(this.phase, this.round, this.rules);
+    if (to.phase === 'DONE') this.finish(true, endMessage(this.round, this.rules));
     else this.enter(to.phase, to.round, 0, now);
     return to;
   }
@@ -298,6 +302,19 @@ export class RoundState {
 
 export function succeededMessage(rounds: number): string {
   return `trained ${rounds} rounds and evaluated the final model`;
+}
+
+/** next(), with the rules' stop: a round that may not start (the privacy budget) becomes the final evaluation. */
+export function nextPosition(phase: CollectingPhase, round: number, rules: Pick<RoundRules, 'rounds' | 'statistics' | 'stopBefore'>): Position {
+  const to = next(phase, round, rules);
+  return to.phase === 'TRAIN' && rules.stopBefore?.(to.round) ? { phase: 'EVALUATE', round: to.round - 1 } : to;
+}
+
+/** How a job that ended well says so; asked again at the end rather than remembered, so a restarted aggregator says the same. */
+export function endMessage(round: number, rules: Pick<RoundRules, 'rounds' | 'stopBefore'>): string {
+  if (round >= rules.rounds) return succeededMessage(rules.rounds);
+  const reason = rules.stopBefore?.(round + 1) ?? 'training stopped early';
+  return `trained ${round} of ${rules.rounds} rounds and evaluated the final model: ${reason}`;
 }
 
 /** The position after a phase closes. */

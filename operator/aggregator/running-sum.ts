@@ -64,22 +64,27 @@ export class RunningSum {
 
   /**
    * sum[tensor][offset..] += weight·(values − global), exactly. Throws OutOfRange, leaving the
-   * sum as it was, when any element is beyond the limit (or not finite).
+   * sum as it was, when any element is beyond the limit (or not finite). Returns Σ (values − global)²,
+   * which central DP's clipping adds up into the update's norm.
    */
-  fold(tensor: number, elementOffset: number, values: Float32Array, weight: number): void {
+  fold(tensor: number, elementOffset: number, values: Float32Array, weight: number): number {
     const sum = this.sums[tensor]!;
     const global = this.global[tensor]!.data;
     const scale = weight * this.unit;
     const max = this.maxQ;
     const n = values.length;
+    let squares = 0;
     for (let i = 0, j = elementOffset; i < n; i++, j++) {
-      const q = Math.round((values[i]! - global[j]!) * scale);
+      const delta = values[i]! - global[j]!;
+      const q = Math.round(delta * scale);
       if (!(q <= max && q >= -max)) {
         this.subtract(sum, global, values, elementOffset, i, scale);
-        throw new OutOfRange(tensor, j, values[i]!, (values[i]! - global[j]!) * weight, this.limit);
+        throw new OutOfRange(tensor, j, values[i]!, delta * weight, this.limit);
       }
       sum[j]! += q;
+      squares += delta * delta;
     }
+    return squares;
   }
 
   /** Takes back a chunk fold() added, for an update refused halfway: the exact inverse. */

@@ -3,7 +3,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobProgress } from './job-state.js';
-import { MODEL_FILE } from './result.js';
+import { MODEL_FILE, type PrivacySummary } from './result.js';
 
 /**
  * GET /status: the aggregator's progress as JSON, for the operator to mirror into the
@@ -26,6 +26,8 @@ export interface AggregatorStatus {
   /** The final model; path is relative to the aggregator's state directory (its checkpoint volume). */
   model?: { path: string; sha256: string; bytes: number };
   message?: string;
+  /** Under differential privacy: ε for δ spent after the last closed round, and the budget. */
+  privacy?: PrivacySummary;
 }
 
 const PHASES: Record<string, string> = { INITIALIZE: 'Initializing', STATISTICS: 'Statistics', TRAIN: 'Training', EVALUATE: 'Evaluating' };
@@ -59,6 +61,7 @@ export class StatusReporter {
       loss: latest?.loss ?? null,
       accuracy: latest?.accuracy ?? null,
       sites,
+      ...(p.privacy ? { privacy: p.privacy } : {}),
     };
     if (result) {
       status.message = result.message;

@@ -62,8 +62,8 @@ export class UndoJournal {
     if (this.out.errored) throw this.out.errored;
   }
 
-  /** Reads every recorded chunk back, in order, then deletes the file. */
-  async replay(each: JournalEntry): Promise<void> {
+  /** Reads every recorded chunk back, in order, then deletes the file (unless `keep`: it may be replayed again). */
+  async replay(each: JournalEntry, keep = false): Promise<void> {
     await this.close();
     const file = await open(this.path, 'r');
     try {
@@ -87,7 +87,7 @@ export class UndoJournal {
       }
     } finally {
       await file.close();
-      await rm(this.path, { force: true });
+      if (!keep) await rm(this.path, { force: true });
     }
   }
 

@@ -36,6 +36,15 @@ const commands: Record<string, Command> = {
       return result.succeeded ? 0 : 1;
     },
   },
+  privacy: {
+    summary: 'plan differential privacy: epsilon for a noise multiplier, or the noise multiplier for a target epsilon',
+    usage: 'flotilla privacy --rounds N --delta D [--sampling-rate Q] (--noise-multiplier Z | --target-epsilon E) [--json]',
+    options: { rounds: str, delta: str, 'sampling-rate': str, 'noise-multiplier': str, 'target-epsilon': str, json: { type: 'boolean' } },
+    async run(v) {
+      const { planMain } = await import('../privacy/plan.js');
+      return planMain(v, (line) => process.stdout.write(line + '\n'), (line) => process.stderr.write(line + '\n'));
+    },
+  },
   operator: {
     summary: 'run the hub operator: FederatedJob and Site controllers, the site gateway, the hub CA',
     usage: OPERATOR_USAGE,

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadFederatedJob } from '../api/federatedjob.js';
 import { packageRoot } from '../api/crds.js';
 import { createLogger } from '../log.js';
+import { privacyPlan } from '../privacy/job-plan.js';
+import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
 import { AggregatorConnection } from './connection.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
@@ -46,6 +47,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         clientVersion: `flotilla/${version}`,
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
+        privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
       });
       return await loop.run();
     } finally {

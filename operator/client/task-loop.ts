@@ -7,6 +7,8 @@ import type { Metrics as WireMetrics } from '../federation/generated/flotilla/fe
 import type { Logger } from '../log.js';
 import type { Metrics, Trainer } from '../trainer/trainer.js';
 import { Backoff } from '../process/backoff.js';
+import { localPrivateUpdate } from '../privacy/local-update.js';
+import type { PrivacyPlan } from '../privacy/job-plan.js';
 import type { AggregatorConnection } from './connection.js';
 
 export interface ClientOutcome {
@@ -21,6 +23,8 @@ export interface TaskLoopOptions {
   /** Give up when the aggregator has been unreachable this long. */
   giveUpAfterMs?: number;
   signal?: AbortSignal;
+  /** The job's differential privacy; with mode Local the site clips and noises its update before it leaves. */
+  privacy?: PrivacyPlan | null;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -143,7 +147,7 @@ export class TaskLoop {
         }
         const { evaluation, trained } = value;
         const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
-        await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, trained.model);
+        await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, this.leaving(trained.model, global, round));
         return;
       }
       case 'EVALUATE': {
@@ -165,6 +169,20 @@ export class TaskLoop {
     const ms = Date.now() - started;
     this.log.info('model received', { round: task.round, bytes: modelBytes(model), seconds: ms / 1000, megabytesPerSecond: megabytesPerSecond(modelBytes(model), ms) });
     return model;
+  }
+
+  /** What leaves the site of a trained model: itself, or under local DP its clipped and noised delta on the global model. */
+  private leaving(trained: Model, global: Model, round: number): Model {
+    const plan = this.options.privacy;
+    if (plan?.mode !== 'Local') return trained;
+    const local = localPrivateUpdate(
+      trained.map((t) => t.data),
+      global.map((t) => t.data),
+      plan.clipNorm,
+      plan.noiseMultiplier,
+    );
+    this.log.info('update clipped and noised before it leaves', { round, updateNorm: local.norm, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier });
+    return trained.map((t, k) => ({ ...t, data: local.tensors[k]! }));
   }
 
   private async send(header: Parameters<AggregatorConnection['submitUpdate']>[0], model: Model): Promise<void> {

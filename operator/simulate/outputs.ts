@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
-import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult } from '../aggregator/result.js';
+import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord } from '../aggregator/result.js';
 import { readSafetensors } from '../federation/safetensors.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
@@ -28,6 +28,10 @@ export interface Summary {
     train: Figures | null;
     /** The global model after this round on the sites' test sets, sample-weighted. */
     test: Figures | null;
+    /** Under differential privacy: ε after this round, the clip norm, the noise. */
+    privacy?: RoundPrivacyRecord;
+    /** Central DP: each site's update norm as it reached the aggregator, before clipping. */
+    updateNorms?: Record<string, number>;
   }[];
   sites: { site: string; trainSamples: number; testSamples: number; testLoss: number | null; testAccuracy: number | null }[];
   /** The mean over sites of the final model's test accuracy: the benchmark's figure. */
@@ -35,6 +39,8 @@ export interface Summary {
   /** The final model's accuracy over all sites' test records together. */
   pooledTestAccuracy: number | null;
   model: { file: string; sha256: string; bytes: number } | null;
+  /** Under differential privacy: ε spent by the whole job, δ, the budget. */
+  privacy?: PrivacySummary;
 }
 
 export function summarize(result: JobResult): Omit<Summary, 'model'> {
@@ -47,6 +53,8 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     durationSeconds: r.durationSeconds,
     train: r.train,
     test: i + 1 < result.rounds.length ? result.rounds[i + 1]!.eval : (result.finalEvaluation?.eval ?? null),
+    ...(r.privacy ? { privacy: r.privacy } : {}),
+    ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
   }));
   const trainSamples = new Map<string, number>();
   for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
@@ -69,6 +77,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     sites,
     meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
+    ...(result.privacy ? { privacy: result.privacy } : {}),
   };
 }
 
@@ -98,9 +107,10 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
   files.push(chart);
 
   const perSite = summary.sites.map((s) => `${s.site} ${s.testAccuracy?.toFixed(3) ?? '-'}`).join(', ');
+  const spent = result.privacy ? `, ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${result.privacy.delta}` : '';
   const headline =
     result.status === 'Succeeded'
-      ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})`
+      ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})${spent}`
       : `${o.job.metadata.name}: ${result.status}: ${result.reason}`;
   return { succeeded: result.status === 'Succeeded', headline, files };
 }

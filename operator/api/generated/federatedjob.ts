@@ -185,6 +185,66 @@ export interface FederatedJobSpec {
     };
   };
   /**
+   * Client-level differential privacy (DP-FedAvg, McMahan et al. 2018): each site's update delta is clipped to an L2 norm and Gaussian noise is added, by the aggregator to the sum (Central) or by each site before its update leaves it (Local). An RDP accountant reports epsilon for delta after every round; targetEpsilon is a budget that ends the job before a round would exceed it. See docs/privacy.md for what this guarantees and what it does not.
+   */
+  privacy?: {
+    /**
+     * Central: sites send clipped-or-not updates, the aggregator clips each and adds the noise to their sum (protects the released models; the aggregator is trusted). Local: each site clips and noises its own update before it leaves (protects against the aggregator too, at N times the noise in the sum).
+     */
+    mode: 'Central' | 'Local';
+    /**
+     * z: the noise's standard deviation as a multiple of the clip norm. Without it, the smallest z whose epsilon over the job's rounds stays within targetEpsilon (as flotilla privacy --target-epsilon computes).
+     */
+    noiseMultiplier?: number;
+    /**
+     * The budget: the job ends (Succeeded, with the reason in its status) before a round whose epsilon would exceed it, and evaluates the model it has.
+     */
+    targetEpsilon?: number;
+    /**
+     * The delta of (epsilon, delta)-DP; below 1/number of sites to mean anything.
+     */
+    delta: number;
+    /**
+     * Each site's update delta (its model minus the global model) is scaled to this L2 norm at most.
+     */
+    clipping: {
+      /**
+       * The clip norm C (with adaptive, the first round's).
+       */
+      l2Norm: number;
+      /**
+       * Andrew et al. 2021: the clip norm follows a quantile of the update norms, C ← C·exp(−learningRate·(b − targetQuantile)), b the noised fraction of updates not clipped. The count's noise is part of noiseMultiplier (the updates get the rest), so the accountant's epsilon covers it.
+       */
+      adaptive?: {
+        /**
+         * γ, the share of updates the clip norm should leave unclipped.
+         */
+        targetQuantile: number;
+        /**
+         * η, the step of the clip norm's geometric update.
+         */
+        learningRate: number;
+        /**
+         * The noise on the count of unclipped updates; the paper's choice is the expected number of sites per round / 20.
+         */
+        countStddev: number;
+      };
+    };
+    /**
+     * Which sites train in a round. Fixed: sitesPerRound (all sites when unset) by the job's seeded draw, and no amplification is claimed. Poisson: each site independently with probability rate, drawn from node:crypto at the aggregator, rounds close with whoever was drawn (no quorum, no redraw), and the accountant claims amplification by sampling.
+     */
+    sampling: {
+      /**
+       * Fixed (sitesPerRound by the seeded draw, no amplification claimed) or Poisson (each site with probability rate).
+       */
+      mode: 'Fixed' | 'Poisson';
+      /**
+       * The probability q with which each site is drawn into a round (Poisson only).
+       */
+      rate?: number;
+    };
+  };
+  /**
    * What runs at each site: the built-in trainer for tabular data, or a command of your own (any language) that reads and writes models as safetensors files.
    */
   trainer: {
@@ -415,6 +475,23 @@ export interface FederatedJobStatus {
      * How many sites' figures went into loss and accuracy.
      */
     participants?: number;
+  };
+  /**
+   * Under spec.privacy, what the job has spent, from the aggregator's RDP accountant after the last closed round.
+   */
+  privacy?: {
+    /**
+     * Epsilon for delta spent so far.
+     */
+    epsilon?: number;
+    /**
+     * The job's delta.
+     */
+    delta?: number;
+    /**
+     * spec.privacy.targetEpsilon, when the job has a budget.
+     */
+    budget?: number;
   };
   /**
    * Each selected site's client and figures.

@@ -51,5 +51,6 @@ function parseReport(value: unknown): AggregatorReport {
     sites: r.sites && typeof r.sites === 'object' ? r.sites : {},
     ...(r.model && typeof r.model.sha256 === 'string' ? { model: r.model } : {}),
     ...(typeof r.message === 'string' ? { message: r.message } : {}),
+    ...(r.privacy && num(r.privacy.epsilon) !== null && num(r.privacy.delta) !== null ? { privacy: r.privacy } : {}),
   };
 }

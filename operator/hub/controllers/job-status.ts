@@ -67,6 +67,7 @@ export function jobStatus(o: JobObservation): FederatedJobStatus {
     ...(final ? { completionTime: previous.completionTime ?? now } : {}),
     ...((o.endpoint ?? previous.aggregatorEndpoint) ? { aggregatorEndpoint: o.endpoint ?? previous.aggregatorEndpoint } : {}),
     ...(report ? latestMetrics(report) : previous.latestMetrics ? { latestMetrics: previous.latestMetrics } : {}),
+    ...(report?.privacy ? { privacy: privacyOf(report.privacy) } : previous.privacy ? { privacy: previous.privacy } : {}),
     sites,
     ...(report?.model ? { model: modelOf(o, report.model) } : previous.model ? { model: previous.model } : {}),
   };
@@ -102,6 +103,10 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
     ...(accuracy !== undefined && accuracy !== null ? { accuracy } : {}),
     ...(samples !== undefined ? { samples } : {}),
   };
+}
+
+function privacyOf(p: NonNullable<AggregatorReport['privacy']>): NonNullable<FederatedJobStatus['privacy']> {
+  return { epsilon: p.epsilon, delta: p.delta, ...(p.budget !== null ? { budget: p.budget } : {}) };
 }
 
 function latestMetrics(report: AggregatorReport): Pick<FederatedJobStatus, 'latestMetrics'> {
