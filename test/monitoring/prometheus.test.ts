@@ -159,8 +159,9 @@ describe('a real Prometheus watching a federation train', () => {
     const labels = ({ __name__: _, ...rest }: Record<string, string>) => rest;
     expect(rounds).toHaveLength(1);
     expect(labels(rounds[0]!.metric)).toEqual({ job: JOBS.aggregators, instance: expect.stringMatching(/:9090$/), namespace: JOB_NAMESPACE, federatedjob: 'heart' });
-    // The last scrape before the aggregator went with its job may be of a round or two before the end.
-    expect(value(rounds[0]!)).toBeGreaterThanOrEqual(ROUNDS - 3);
+    // The last scrape before the aggregator went with its job may be some rounds before the end:
+    // a fast machine closes several rounds within one scrape interval.
+    expect(value(rounds[0]!)).toBeGreaterThanOrEqual((3 * ROUNDS) / 4);
     // Scraped all through training, not only at its end.
     const earliest = await prometheus.query('min_over_time(flotilla_round{federatedjob="heart"}[30m])');
     expect(value(earliest[0]!)).toBeLessThan(ROUNDS / 2);
