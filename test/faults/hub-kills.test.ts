@@ -21,6 +21,7 @@ import { federatedJob, JOB_NAMESPACE } from '../hub/hub-fixture.js';
 import { pointsPassed } from './dataplane-job.js';
 import { FaultFigures } from './figures.js';
 import { Federation, SITE_NAMESPACE, type HospitalName } from './hub-federation.js';
+import { HEART_TRAINER } from '../support/heart-trainer.js';
 
 jest.setTimeout(900_000);
 
@@ -38,24 +39,7 @@ function trainingJob(name: string, rounds = ROUNDS) {
     roundDeadlineSeconds: 60,
     heartbeatTimeoutSeconds: 20,
     data: { path: 'heart.csv' },
-    trainer: {
-      localEpochs: 1,
-      batchSize: 32,
-      learningRate: 0.1,
-      builtin: {
-        model: 'LogisticRegression',
-        dataset: {
-          missingValues: ['?'],
-          label: { column: 13, positiveAbove: 0 },
-          features: [
-            { name: 'age', column: 0 },
-            { name: 'sex', column: 1 },
-            { name: 'trestbps', column: 3 },
-            { name: 'thalach', column: 7 },
-          ],
-        },
-      },
-    },
+    trainer: HEART_TRAINER,
   });
 }
 

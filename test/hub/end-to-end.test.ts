@@ -18,6 +18,7 @@ import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/
 import type { OperatorProcess } from '../support/operator-process.js';
 import { ProcessKubelet } from '../support/process-kubelet.js';
 import { federatedJob, JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from './hub-fixture.js';
+import { HEART_TRAINER } from '../support/heart-trainer.js';
 
 jest.setTimeout(600_000);
 
@@ -125,24 +126,7 @@ describe('end to end: hub, two hospitals, one federated job', () => {
         roundDeadlineSeconds: 20,
         heartbeatTimeoutSeconds: 10,
         data: { path: 'heart.csv' },
-        trainer: {
-          localEpochs: 1,
-          batchSize: 32,
-          learningRate: 0.1,
-          builtin: {
-            model: 'LogisticRegression',
-            dataset: {
-              missingValues: ['?'],
-              label: { column: 13, positiveAbove: 0 },
-              features: [
-                { name: 'age', column: 0 },
-                { name: 'sex', column: 1 },
-                { name: 'trestbps', column: 3 },
-                { name: 'thalach', column: 7 },
-              ],
-            },
-          },
-        },
+        trainer: HEART_TRAINER,
       }),
     );
     await eventually(async () => ['Succeeded', 'Failed'].includes(await jobField('{.status.phase}')), 300_000, 'the job to end');

@@ -14,6 +14,7 @@ import { eventually } from '../support/eventually.js';
 import { freePort, type OperatorProcess } from '../support/operator-process.js';
 import { ProcessKubelet } from '../support/process-kubelet.js';
 import { federatedJob, JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from '../hub/hub-fixture.js';
+import { HEART_TRAINER } from '../support/heart-trainer.js';
 
 export const SITE_NAMESPACE = 'flotilla-site';
 const DATA = ['processed.cleveland.data', 'processed.hungarian.data', 'processed.switzerland.data', 'processed.va.data'];
@@ -155,24 +156,7 @@ export function heartJob(name: string, sites: string[], spec: Record<string, unk
     roundDeadlineSeconds: 20,
     heartbeatTimeoutSeconds: 10,
     data: { path: 'heart.csv' },
-    trainer: {
-      localEpochs: 1,
-      batchSize: 32,
-      learningRate: 0.1,
-      builtin: {
-        model: 'LogisticRegression',
-        dataset: {
-          missingValues: ['?'],
-          label: { column: 13, positiveAbove: 0 },
-          features: [
-            { name: 'age', column: 0 },
-            { name: 'sex', column: 1 },
-            { name: 'trestbps', column: 3 },
-            { name: 'thalach', column: 7 },
-          ],
-        },
-      },
-    },
+    trainer: HEART_TRAINER,
     ...spec,
   });
 }

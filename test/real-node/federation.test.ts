@@ -16,6 +16,7 @@ import { packageRoot } from '../../operator/api/crds.js';
 import { eventually } from '../support/eventually.js';
 import { freePort, startOperator, type OperatorProcess } from '../support/operator-process.js';
 import { RealNodes, realNodeSkipReason, type RealCluster } from '../support/real-node/real-nodes.js';
+import { HEART_TRAINER } from '../support/heart-trainer.js';
 
 const skip = realNodeSkipReason();
 if (skip) console.warn(`test/real-node skipped: ${skip}`);
@@ -176,24 +177,7 @@ function heartJob() {
       roundDeadlineSeconds: 60,
       heartbeatTimeoutSeconds: 20,
       data: { path: 'heart.csv' },
-      trainer: {
-        localEpochs: 1,
-        batchSize: 32,
-        learningRate: 0.1,
-        builtin: {
-          model: 'LogisticRegression',
-          dataset: {
-            missingValues: ['?'],
-            label: { column: 13, positiveAbove: 0 },
-            features: [
-              { name: 'age', column: 0 },
-              { name: 'sex', column: 1 },
-              { name: 'trestbps', column: 3 },
-              { name: 'thalach', column: 7 },
-            ],
-          },
-        },
-      },
+      trainer: HEART_TRAINER,
     },
   };
 }
