@@ -64,11 +64,6 @@ export class HubLink {
     return this.identity.site;
   }
 
-  /** Whether a stream is open (it may not have heard from the hub yet). */
-  get connected(): boolean {
-    return this.active !== undefined;
-  }
-
   /** Whether a stream is open and the hub has answered on it. */
   get linked(): boolean {
     return this.active?.heard === true;

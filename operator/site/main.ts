@@ -50,7 +50,7 @@ export interface SiteAgent {
   site: string;
   /** Resolves once the hub revoked the site and the agent recorded it, stopped and removed its clients. */
   revoked: Promise<Revocation>;
-  /** Whether it holds its stream to the hub now. */
+  /** Whether it holds its stream to the hub now and the hub has answered on it. */
   connected(): boolean;
   stop(): Promise<void>;
 }
@@ -130,7 +130,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
   return {
     site,
     revoked,
-    connected: () => link.connected,
+    connected: () => link.linked,
     stop: async () => {
       link.stop();
       await reconciler.stop();
