@@ -10,6 +10,13 @@ import { Refusal } from './refusal.js';
 import type { SpilledRound } from './spilled-round.js';
 
 /**
+ * The most a robust round's update may move one coordinate, as the running sum's range at weight 1:
+ * any sum, distance or mean of such deltas stays finite, so a hostile site cannot make the next
+ * global model Infinity even where it outnumbers what the rule withstands.
+ */
+export const MAX_ROBUST_DELTA = 2 ** 27;
+
+/**
  * A TRAIN update of a robust round: checked chunk by chunk and spilled to a file of the state volume
  * as it arrives (its wire bytes, in order: the file is the update's F32 values, tensor after tensor),
  * with backpressure, so the update is never held whole. Only once it arrived whole, is synced to
@@ -47,6 +54,13 @@ export class SpillIntake implements Intake {
     let squares = 0;
     for (let i = 0, j = offset; i < values.length; i++, j++) {
       const d = values[i]! - g[j]!;
+      if (Math.abs(d) > MAX_ROBUST_DELTA) {
+        throw new Refusal(
+          'out_of_range',
+          `tensor ${tensor} element ${j} is ${values[i]!.toPrecision(3)}, which moves the model by ${d.toPrecision(3)}: more than the ${MAX_ROBUST_DELTA.toPrecision(3)} ` +
+            'an update may move one parameter in a round; the update is refused, check the local training for divergence',
+        );
+      }
       squares += d * d;
     }
     this.squares += squares;

@@ -93,6 +93,14 @@ describe('SpilledRound and SpillIntake', () => {
     cut.take([...tensorChunks(siteModel(0.1), 1024)][0]!);
     await expect(cut.finish()).rejects.toThrow(Refusal);
     await cut.undo();
+    // A value beyond the range, in the second tensor.
+    const far = siteModel(0.1);
+    far[1]![1] = 1e30;
+    const outOfRange = new SpillIntake(specOf(global), global, round, 'far', path.join(dir, 'far.spill'), () => {});
+    const farChunks = [...tensorChunks(far, 1024)];
+    for (const chunk of farChunks.slice(0, -1)) outOfRange.take(chunk);
+    expect(() => outOfRange.take(farChunks.at(-1)!)).toThrow(/moves the model by 1.00e\+30/);
+    await outOfRange.undo();
     // Revoked by a close while it arrived.
     const late = new SpillIntake(specOf(global), global, round, 'late', path.join(dir, 'late.spill'), () => {});
     late.take([...tensorChunks(siteModel(0.1), 1024)][0]!);
