@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { privacyPlan } from '../privacy/job-plan.js';
 import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
 import { AggregatorConnection } from './connection.js';
+import { HeartbeatThread } from './heartbeat-thread.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
 
@@ -38,7 +39,9 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
     log.info('trainer output', { stream, text: text.trimEnd() }),
   );
   try {
-    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, { namespace, job: job.metadata.name });
+    const target = { namespace, job: job.metadata.name };
+    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, target);
+    const heartbeats = await HeartbeatThread.start(options.aggregator, options.tlsDir, target);
     // Closing the channel ends a pending long poll at once, so a stop is quick.
     options.signal?.addEventListener('abort', () => connection.close(), { once: true });
     try {
@@ -48,10 +51,12 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
+        heartbeats: heartbeats.during,
       });
       return await loop.run();
     } finally {
       connection.close();
+      await heartbeats.close();
     }
   } finally {
     await trainer.close();
