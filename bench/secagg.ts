@@ -5,26 +5,13 @@
  * with a real job PKI, timed per stage, for one site and for the aggregator, with the bytes one site
  * sends and one dropout after the share stage (so the aggregator also rebuilds a mask key).
  */
-import { randomBytes } from 'node:crypto';
-import { createCertificateAuthority } from '../operator/pki/ca.js';
-import { jobTrustDomain } from '../operator/pki/identity.js';
-import { generateKeyPair } from '../operator/pki/keys.js';
-import type { RoundParams } from '../operator/secagg/params.js';
 import { ServerRound } from '../operator/secagg/server-round.js';
-import { SiteRound } from '../operator/secagg/site-round.js';
+import { benchParams, benchSites } from './secagg-sites.js';
 
 const [n = 10, k = 6, t = 4, length = 1 << 20] = process.argv.slice(2).map(Number);
-const names = Array.from({ length: n }, (_, i) => `site-${i}`);
-const root = await createCertificateAuthority({ commonName: 'bench root', validDays: 1 });
-const jobCa = await root.issueIntermediate({ commonName: 'bench job', validDays: 1, permittedUriHosts: [jobTrustDomain('bench', 'secagg')] });
-const params: RoundParams = { context: { namespace: 'bench', job: 'secagg', round: 1, nonce: randomBytes(16) }, neighbours: k, threshold: t, length, clip: 1, maxSites: Math.max(n, 3) };
-const server = new ServerRound(params, names);
-const sites: SiteRound[] = [];
-for (const site of names) {
-  const key = await generateKeyPair();
-  const certPem = await jobCa.issue({ identity: { role: 'client', namespace: 'bench', job: 'secagg', site }, publicKey: key.keys.publicKey, validSeconds: 3600, usage: 'client' });
-  sites.push(new SiteRound(params, site, { keyPem: key.privateKeyPem, certPem }, jobCa.anchorPem));
-}
+const params = benchParams(n, k, t, length);
+const sites = await benchSites(n, params);
+const server = new ServerRound(params, sites.map((s) => s.site));
 const update = Float32Array.from({ length }, () => Math.random() - 0.5);
 const siteMs: Record<string, number> = {};
 const serverMs: Record<string, number> = {};
