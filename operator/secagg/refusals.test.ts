@@ -208,6 +208,22 @@ describe('a site refuses', () => {
     expect(first.maskKeyShares).toHaveLength(0);
     // Asked again with a neighbour now called dropped, it would hand over that neighbour's mask key too.
     const neighbour = first.selfMaskShares[0]!.of;
-    refused(() => site.unmask({ survivors: SITES.filter((s) => s !== neighbour) }), /at the done step/);
+    refused(() => site.unmask({ survivors: SITES.filter((s) => s !== neighbour) }), /answered the unmask stage for other survivors already/);
+    // The same question again (its reply was lost) gets the same answer.
+    expect(site.unmask({ survivors: [...request.survivors].reverse() })).toBe(first);
+  });
+
+  it('to share its secrets twice; a repeated advertise or share (a lost reply) gets the same answer', () => {
+    const r = setUp();
+    const site = r.sites.get('site-00')!;
+    const ad = site.advertise();
+    expect(site.advertise()).toBe(ad);
+    r.server.receiveAdvertisement('site-00', ad);
+    for (const s of SITES.slice(1)) r.server.receiveAdvertisement(s, r.sites.get(s)!.advertise());
+    r.server.closeAdvertise();
+    const directory = r.server.directoryFor('site-00');
+    const envelopes = site.shareKeys(directory);
+    expect(site.shareKeys({ ...directory })).toBe(envelopes);
+    refused(() => site.shareKeys({ ...directory, advertisements: [...directory.advertisements].reverse().slice(1) }), /shared its secrets for another directory already/);
   });
 });

@@ -30,6 +30,10 @@ export class SiteRound {
   private selfSeed: Buffer | undefined;
   /** What neighbours sent us: their shares' y coordinates, by sender (the neighbours still in after the share stage). */
   private held = new Map<string, { selfMask: Buffer; maskKey: Buffer }>();
+  /** Answers already given, so that a call repeated after a lost reply gets the same answer, and a different call none. */
+  private advertised: Advertisement | undefined;
+  private shared: { directory: string; envelopes: Envelope[] } | undefined;
+  private unmasked: { survivors: string; response: UnmaskResponse } | undefined;
 
   constructor(
     readonly params: RoundParams,
@@ -48,15 +52,21 @@ export class SiteRound {
 
   /** Stage 1: the two public keys, signed with the job certificate's key. */
   advertise(): Advertisement {
+    if (this.advertised) return this.advertised;
     this.expect('advertise');
     this.step = 'share';
-    return signAdvertisement({ site: this.site, maskKey: this.maskPair.publicKey, envelopeKey: this.envelopePair.publicKey }, this.params.context, this.credentials);
+    return (this.advertised = signAdvertisement({ site: this.site, maskKey: this.maskPair.publicKey, envelopeKey: this.envelopePair.publicKey }, this.params.context, this.credentials));
   }
 
   /** Stage 2: checks the neighbours' advertisements, then seals shares of its secrets to each of them. */
   shareKeys(directory: KeyDirectory, now = new Date()): Envelope[] {
-    this.expect('share');
     const sites = checkSiteList('the directory', directory?.sites);
+    const fingerprint = JSON.stringify([sites, (Array.isArray(directory.advertisements) ? directory.advertisements : []).map((ad) => ad?.signature?.toString('hex'))]);
+    if (this.shared) {
+      if (this.shared.directory === fingerprint) return this.shared.envelopes;
+      throw new SecAggRefusal(`site ${this.site} has shared its secrets for another directory already: it shares them once per round`);
+    }
+    this.expect('share');
     if (!sites.includes(this.site)) throw new SecAggRefusal(`the directory does not name site ${this.site}`);
     checkGraph(this.params, sites.length);
     const graph = new NeighbourGraph(sites, this.params.neighbours, this.params.context);
@@ -77,11 +87,13 @@ export class SiteRound {
     const selfShares = split(this.selfSeed, this.params.threshold, xs);
     const keyShares = split(this.maskPair.privateKey, this.params.threshold, xs);
     this.step = 'collect';
-    return near.map((peer, i) => {
+    const envelopes = near.map((peer, i) => {
       const key = envelopeKey(this.envelopePair.privateKey, ads.get(peer)!.envelopeKey, this.params.context);
       const plaintext = Buffer.concat([encodeY(selfShares[i]!.y), encodeY(keyShares[i]!.y)]);
       return { peer, envelope: seal(key, plaintext, envelopeAad(this.params, this.site, peer)) };
     });
+    this.shared = { directory: fingerprint, envelopes };
+    return envelopes;
   }
 
   /**
@@ -129,8 +141,13 @@ export class SiteRound {
    * (the aggregator would learn a sum of too few sites) or do not include this site.
    */
   unmask(request: UnmaskRequest): UnmaskResponse {
-    this.expect('unmask');
     const survivors = new Set(checkSiteList('the survivors', request?.survivors));
+    const fingerprint = [...survivors].sort().join(',');
+    if (this.unmasked) {
+      if (this.unmasked.survivors === fingerprint) return this.unmasked.response;
+      throw new SecAggRefusal(`site ${this.site} has answered the unmask stage for other survivors already: it reveals one share per neighbour, once`);
+    }
+    this.expect('unmask');
     if (!survivors.has(this.site)) throw new SecAggRefusal(`the survivors do not include site ${this.site}`);
     if (survivors.size < this.params.threshold) {
       throw new SecAggRefusal(`site ${this.site} refuses to unmask a sum of ${survivors.size} sites, fewer than the threshold ${this.params.threshold}`);
@@ -141,6 +158,7 @@ export class SiteRound {
       if (survivors.has(of)) response.selfMaskShares.push({ of, y: shares.selfMask });
       else response.maskKeyShares.push({ of, y: shares.maskKey });
     }
+    this.unmasked = { survivors: fingerprint, response };
     return response;
   }
 }
