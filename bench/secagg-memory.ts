@@ -20,8 +20,8 @@ const gc = async () => {
 const [n = 8, length = 1 << 20] = process.argv.slice(2).map(Number);
 const k = Math.min(4, n - 1);
 const params = benchParams(n, k, Math.floor(k / 2) + 1, length);
-const sites = await benchSites(n, params);
-const server = new ServerRound(params, sites.map((s) => s.site));
+const { sites, caPem } = await benchSites(n, params);
+const server = new ServerRound(params, sites.map((s) => s.site), caPem);
 for (const s of sites) server.receiveAdvertisement(s.site, s.advertise());
 server.closeAdvertise();
 for (const s of sites) server.receiveShares(s.site, s.shareKeys(server.directoryFor(s.site)));

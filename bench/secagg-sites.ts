@@ -10,7 +10,7 @@ export function benchParams(n: number, neighbours: number, threshold: number, le
   return { context: { namespace: 'bench', job: 'secagg', round: 1, nonce: randomBytes(16) }, neighbours, threshold, length, clip: 1, maxSites: Math.max(n, 3) };
 }
 
-export async function benchSites(n: number, params: RoundParams): Promise<SiteRound[]> {
+export async function benchSites(n: number, params: RoundParams): Promise<{ sites: SiteRound[]; caPem: string }> {
   const root = await createCertificateAuthority({ commonName: 'bench root', validDays: 1 });
   const jobCa = await root.issueIntermediate({ commonName: 'bench job', validDays: 1, permittedUriHosts: [jobTrustDomain('bench', 'secagg')] });
   const sites: SiteRound[] = [];
@@ -20,5 +20,5 @@ export async function benchSites(n: number, params: RoundParams): Promise<SiteRo
     const certPem = await jobCa.issue({ identity: { role: 'client', namespace: 'bench', job: 'secagg', site }, publicKey: key.keys.publicKey, validSeconds: 3600, usage: 'client' });
     sites.push(new SiteRound(params, site, { keyPem: key.privateKeyPem, certPem }, jobCa.anchorPem));
   }
-  return sites;
+  return { sites, caPem: jobCa.anchorPem };
 }

@@ -10,8 +10,8 @@ import { benchParams, benchSites } from './secagg-sites.js';
 
 const [n = 10, k = 6, t = 4, length = 1 << 20] = process.argv.slice(2).map(Number);
 const params = benchParams(n, k, t, length);
-const sites = await benchSites(n, params);
-const server = new ServerRound(params, sites.map((s) => s.site));
+const { sites, caPem } = await benchSites(n, params);
+const server = new ServerRound(params, sites.map((s) => s.site), caPem);
 const update = Float32Array.from({ length }, () => Math.random() - 0.5);
 const siteMs: Record<string, number> = {};
 const serverMs: Record<string, number> = {};

@@ -21,7 +21,7 @@ beforeAll(async () => {
 describe('a lying aggregator in the unmask stage', () => {
   it('cannot collect enough of both halves of one site’s secrets', () => {
     const params = roundParams({ neighbours: 5, threshold: 3, length: 16 });
-    const server = new ServerRound(params, SITES);
+    const server = new ServerRound(params, SITES, pki.caPem);
     const sites = new Map(SITES.map((s) => [s, new SiteRound(params, s, pki.credentials.get(s)!, pki.caPem)]));
     for (const [s, r] of sites) server.receiveAdvertisement(s, r.advertise());
     server.closeAdvertise();

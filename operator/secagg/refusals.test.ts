@@ -1,5 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { signAdvertisement } from './advertisement.js';
 import { SecAggRefusal } from './errors.js';
+import { generateX25519 } from './key-agreement.js';
 import { ENVELOPE_BYTES, type Envelope } from './messages.js';
 import { quantizationBound } from './quantize.js';
 import { ServerRound } from './server-round.js';
@@ -13,9 +15,11 @@ import { jobPki, plainSum, randomUpdate, roundParams, siteNames, type JobPki } f
  */
 const SITES = siteNames(6);
 let pki: JobPki;
+let otherJob: JobPki;
 
 beforeAll(async () => {
   pki = await jobPki(SITES);
+  otherJob = await jobPki(['site-00'], 'other');
 });
 
 function refused(action: () => unknown, message: RegExp): void {
@@ -31,7 +35,7 @@ function refused(action: () => unknown, message: RegExp): void {
 
 function setUp(length = 200) {
   const params = roundParams({ neighbours: 4, threshold: 3, length });
-  const server = new ServerRound(params, SITES);
+  const server = new ServerRound(params, SITES, pki.caPem);
   const sites = new Map(SITES.map((s) => [s, new SiteRound(params, s, pki.credentials.get(s)!, pki.caPem)]));
   const updates = new Map(SITES.map((s) => [s, randomUpdate(length)]));
   return { params, server, sites, updates };
@@ -103,8 +107,11 @@ describe('the aggregator refuses malformed messages and goes on', () => {
   it('in the advertise and share stages', () => {
     const r = setUp();
     const ad = r.sites.get('site-00')!.advertise();
-    refused(() => r.server.receiveAdvertisement('site-00', { ...ad, maskKey: Buffer.alloc(31) }), /malformed/);
-    refused(() => r.server.receiveAdvertisement('site-01', ad), /malformed/);
+    refused(() => r.server.receiveAdvertisement('site-00', { ...ad, maskKey: Buffer.alloc(31) }), /mask key must be 32 bytes/);
+    refused(() => r.server.receiveAdvertisement('site-00', { ...ad, maskKey: generateX25519().publicKey }), /signature does not match/);
+    const forged = signAdvertisement({ site: 'site-00', maskKey: ad.maskKey, envelopeKey: ad.envelopeKey }, r.params.context, otherJob.credentials.get('site-00')!);
+    refused(() => r.server.receiveAdvertisement('site-00', forged), /not issued by the job's CA/);
+    refused(() => r.server.receiveAdvertisement('site-01', ad), /site-01 sent an advertisement for "site-00"/);
     refused(() => r.server.receiveAdvertisement('stranger', ad), /stranger is not in secure-aggregation round 1/);
     r.server.receiveAdvertisement('site-00', ad);
     refused(() => r.server.receiveAdvertisement('site-00', ad), /advertised already/);

@@ -5,11 +5,10 @@
  * threshold's worth of them are in. A stage is closed by the caller (on quorum or a deadline);
  * who has not answered by then is counted dropped, and is refused for the rest of the round.
  */
-import type { Advertisement } from './advertisement.js';
+import { verifyAdvertisement, type Advertisement } from './advertisement.js';
 import { SecAggRefusal, SecAggRoundFailed, type Stage } from './errors.js';
 import { NeighbourGraph } from './graph.js';
 import { FoldJournal } from './journal.js';
-import { KEY_BYTES } from './key-agreement.js';
 import { addInto, subtractInto } from './mask.js';
 import { checkEnvelopes, checkRevealed, checkSiteList, type Envelope, type KeyDirectory, type UnmaskRequest, type UnmaskResponse } from './messages.js';
 import { checkParams, type RoundParams } from './params.js';
@@ -51,6 +50,8 @@ export class ServerRound {
   constructor(
     readonly params: RoundParams,
     sites: string[],
+    /** The job CA's certificate: advertisements are checked here too, so that a forged one drops only its sender. */
+    private readonly jobCaPem: string,
     private readonly journalDir?: string,
   ) {
     this.invited = new Set(checkSiteList('the invited sites', sites));
@@ -80,13 +81,13 @@ export class ServerRound {
     return gone;
   }
 
-  receiveAdvertisement(site: string, ad: Advertisement): void {
+  receiveAdvertisement(site: string, ad: Advertisement, now = new Date()): void {
     this.admit(site, 'advertise', this.invited);
     if (this.ads.has(site)) throw new SecAggRefusal(`site ${site} has advertised already`);
-    // The sites check signatures; the aggregator only keeps out what cannot be an advertisement.
-    if (ad?.site !== site || !Buffer.isBuffer(ad.maskKey) || ad.maskKey.length !== KEY_BYTES || !Buffer.isBuffer(ad.envelopeKey) || ad.envelopeKey.length !== KEY_BYTES) {
-      throw new SecAggRefusal(`site ${site}'s advertisement is malformed`);
-    }
+    if (ad?.site !== site) throw new SecAggRefusal(`site ${site} sent an advertisement for ${JSON.stringify(ad?.site)?.slice(0, 80)}`);
+    // The sites check every advertisement they are given (the relay may be the attacker); checking
+    // here as well keeps a forged one from reaching them, where it would stop all its neighbours.
+    verifyAdvertisement(ad, this.params.context, this.jobCaPem, now);
     this.ads.set(site, ad);
   }
 

@@ -52,7 +52,7 @@ beforeAll(async () => {
   const sites = siteNames(5);
   pki = await jobPki(sites);
   const params = roundParams({ neighbours: 4, threshold: 3, length: LENGTH });
-  const server = new ServerRound(params, sites);
+  const server = new ServerRound(params, sites, pki.caPem);
   const rounds = sites.map((s) => new SiteRound(params, s, pki.credentials.get(s)!, pki.caPem));
   for (const r of rounds) server.receiveAdvertisement(r.site, r.advertise());
   server.closeAdvertise();

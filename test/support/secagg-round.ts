@@ -67,7 +67,7 @@ export function runRound(setup: RoundSetup): RoundRun {
   const { params, pki, updates } = setup;
   const drop = setup.drop ?? new Map<string, DropPoint>();
   const names = [...updates.keys()];
-  const server = new ServerRound(params, names);
+  const server = new ServerRound(params, names, pki.caPem);
   const sites = new Map(names.map((s) => [s, new SiteRound(params, s, pki.credentials.get(s)!, pki.caPem)]));
   const talking = (stage: Stage) => names.filter((s) => drop.get(s) !== stage && !silentBefore(drop.get(s), stage));
 
