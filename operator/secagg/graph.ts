@@ -44,8 +44,42 @@ export class NeighbourGraph {
     return near;
   }
 
+  /**
+   * The groups of `members` joined by edges between members: survivors' pairwise masks cancel
+   * within each group, so each group's sum can be read on its own.
+   */
+  groupsAmong(members: Set<string>): string[][] {
+    const seen = new Set<string>();
+    const groups: string[][] = [];
+    for (const start of [...members].sort()) {
+      if (seen.has(start) || !this.has(start)) continue;
+      const group: string[] = [];
+      const queue = [start];
+      seen.add(start);
+      while (queue.length > 0) {
+        const site = queue.pop()!;
+        group.push(site);
+        for (const next of this.neighboursOf(site)) {
+          if (members.has(next) && !seen.has(next)) {
+            seen.add(next);
+            queue.push(next);
+          }
+        }
+      }
+      groups.push(group.sort());
+    }
+    return groups;
+  }
+
   /** The x coordinate of the shares a site holds. */
   xOf(site: string): number {
     return this.sites.indexOf(site) + 1;
   }
+}
+
+/** A description of the first group of `members` smaller than `threshold`, or undefined when there is none. */
+export function smallGroup(graph: NeighbourGraph, members: Set<string>, threshold: number): string | undefined {
+  const small = graph.groupsAmong(members).find((g) => g.length < threshold);
+  if (!small) return undefined;
+  return `a group of ${small.length} site${small.length === 1 ? '' : 's'} (${small.join(', ')}) would have its own sum revealed, fewer than the threshold ${threshold}`;
 }

@@ -7,7 +7,7 @@
  */
 import { verifyAdvertisement, type Advertisement } from './advertisement.js';
 import { SecAggRefusal, SecAggRoundFailed, type Stage } from './errors.js';
-import { NeighbourGraph } from './graph.js';
+import { NeighbourGraph, smallGroup } from './graph.js';
 import { FoldJournal } from './journal.js';
 import { addInto, subtractInto } from './mask.js';
 import { checkEnvelopes, checkRevealed, checkSiteList, type Envelope, type KeyDirectory, type UnmaskRequest, type UnmaskResponse } from './messages.js';
@@ -190,6 +190,8 @@ export class ServerRound {
     if (this.completed.size < this.params.threshold) {
       this.fail('collect', gone, `${this.completed.size} masked updates arrived, fewer than the threshold ${this.params.threshold} (dropped: ${gone.join(', ')})`);
     }
+    const small = smallGroup(this.graph!, this.completed, this.params.threshold);
+    if (small) this.fail('collect', [...gone, ...this.graph!.groupsAmong(this.completed).filter((g) => g.length < this.params.threshold).flat()], `the survivors split into groups that share no masks: ${small} (dropped: ${gone.join(', ')})`);
     this.stage = 'unmask';
     return { survivors: [...this.completed].sort() };
   }

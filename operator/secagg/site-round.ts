@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { signAdvertisement, verifyAdvertisement, type Advertisement, type SiteCredentials } from './advertisement.js';
 import { SecAggRefusal } from './errors.js';
-import { NeighbourGraph } from './graph.js';
+import { NeighbourGraph, smallGroup } from './graph.js';
 import { agree, envelopeKey, generateX25519, open, seal, type X25519Pair } from './key-agreement.js';
 import { addInto, maskKey, MaskStream, subtractInto } from './mask.js';
 import { checkEnvelopes, checkSiteList, ENVELOPE_PLAINTEXT, type Envelope, type KeyDirectory, type UnmaskRequest, type UnmaskResponse } from './messages.js';
@@ -27,6 +27,7 @@ export class SiteRound {
   private readonly maskPair: X25519Pair = generateX25519();
   private readonly envelopePair: X25519Pair = generateX25519();
   private neighbours = new Map<string, Advertisement>();
+  private graph: NeighbourGraph | undefined;
   private selfSeed: Buffer | undefined;
   /** What neighbours sent us: their shares' y coordinates, by sender (the neighbours still in after the share stage). */
   private held = new Map<string, { selfMask: Buffer; maskKey: Buffer }>();
@@ -82,6 +83,7 @@ export class SiteRound {
       ads.set(ad.site, ad);
     }
     this.neighbours = ads;
+    this.graph = graph;
     this.selfSeed = randomBytes(32);
     const xs = near.map((v) => graph.xOf(v));
     const selfShares = split(this.selfSeed, this.params.threshold, xs);
@@ -152,6 +154,9 @@ export class SiteRound {
     if (survivors.size < this.params.threshold) {
       throw new SecAggRefusal(`site ${this.site} refuses to unmask a sum of ${survivors.size} sites, fewer than the threshold ${this.params.threshold}`);
     }
+    if ([...survivors].some((s) => !this.graph!.has(s))) throw new SecAggRefusal('the survivors name a site that did not advertise keys');
+    const small = smallGroup(this.graph!, survivors, this.params.threshold);
+    if (small) throw new SecAggRefusal(`site ${this.site} refuses to unmask: the survivors split into groups that share no masks, and ${small}`);
     this.step = 'done';
     const response: UnmaskResponse = { selfMaskShares: [], maskKeyShares: [] };
     for (const [of, shares] of this.held) {
