@@ -3,8 +3,8 @@
  *
  * The aggregator's memory through the collect stage of a secure-aggregation round: the growth of
  * Node's ArrayBuffer memory (garbage collected first) between the end of the share stage and the
- * moment every site's masked update has been folded in, printed as JSON. Folded chunk by chunk, it
- * stays near one chunk; holding the updates would grow by SITES vectors.
+ * moment every site's masked update has been folded in (64 KiB chunks), printed as JSON. Folded
+ * chunk by chunk, it stays near one chunk; holding the updates would grow by SITES vectors.
  */
 import { ServerRound } from '../operator/secagg/server-round.js';
 import { benchParams, benchSites } from './secagg-sites.js';
@@ -32,7 +32,7 @@ const before = process.memoryUsage().arrayBuffers;
 let peak = 0;
 for (const s of sites) {
   const upload = server.beginMaskedInput(s.site);
-  for (const chunk of s.maskedInput(server.envelopesFor(s.site), update)) upload.fold(chunk);
+  for (const chunk of s.maskedInput(server.envelopesFor(s.site), update, 1 << 14)) upload.fold(chunk);
   upload.finish();
   await gc();
   peak = Math.max(peak, process.memoryUsage().arrayBuffers - before);
