@@ -137,7 +137,7 @@ describe('the aggregator refuses malformed messages and goes on', () => {
     advertise(r);
     share(r, SITES);
     const upload = r.server.beginMaskedInput('site-00');
-    refused(() => upload.fold(new Float32Array(10) as unknown as Uint32Array), /longer than the 200 words/);
+    refused(() => upload.fold(new Float32Array(10) as unknown as Uint32Array), /must be 32-bit words/);
     refused(() => r.server.beginMaskedInput('stranger'), /not in secure-aggregation round/);
     // The refused upload was taken out whole; the site may send it again.
     const again = r.server.beginMaskedInput('site-00');

@@ -19,7 +19,7 @@ function maxError(a: Float64Array, b: Float64Array): number {
 }
 
 describe('a secure-aggregation round', () => {
-  it('reveals the sum of the clipped updates within the quantization bound (SecAgg+, 4 of 9 neighbours)', () => {
+  it('reveals the sum of the clipped updates within the quantization bound (SecAgg+: 10 sites, 4 neighbours each)', () => {
     const params = roundParams({ neighbours: 4, threshold: 3, length: 1000, clip: 1, maxSites: 16 });
     const updates = updatesOf(SITES, params.length);
     const { result } = runRound({ params, pki, updates });

@@ -156,7 +156,11 @@ export class ServerRound {
     return {
       fold: (words) => {
         live();
-        if (!(words instanceof Uint32Array) || offset + words.length > this.params.length) {
+        if (!(words instanceof Uint32Array)) {
+          abort();
+          throw new SecAggRefusal(`site ${site}'s masked update must be 32-bit words`);
+        }
+        if (offset + words.length > this.params.length) {
           abort();
           throw new SecAggRefusal(`site ${site}'s masked update is longer than the ${this.params.length} words of the round`);
         }
