@@ -1,4 +1,7 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { signAdvertisement } from './advertisement.js';
 import { SecAggRefusal } from './errors.js';
 import { generateX25519 } from './key-agreement.js';
@@ -33,9 +36,9 @@ function refused(action: () => unknown, message: RegExp): void {
   expect((err as Error).message).toMatch(message);
 }
 
-function setUp(length = 200) {
+function setUp(length = 200, journalDir?: string) {
   const params = roundParams({ neighbours: 4, threshold: 3, length });
-  const server = new ServerRound(params, SITES, pki.caPem);
+  const server = new ServerRound(params, SITES, pki.caPem, journalDir);
   const sites = new Map(SITES.map((s) => [s, new SiteRound(params, s, pki.credentials.get(s)!, pki.caPem)]));
   const updates = new Map(SITES.map((s) => [s, randomUpdate(length)]));
   return { params, server, sites, updates };
@@ -132,8 +135,9 @@ describe('the aggregator refuses malformed messages and goes on', () => {
     finish(r, SITES);
   });
 
-  it('in the collect and unmask stages', () => {
-    const r = setUp();
+  it('in the collect and unmask stages, leaving no journal behind', () => {
+    const journals = mkdtempSync(path.join(tmpdir(), 'secagg-test-'));
+    const r = setUp(200, journals);
     advertise(r);
     share(r, SITES);
     const upload = r.server.beginMaskedInput('site-00');
@@ -172,6 +176,8 @@ describe('the aggregator refuses malformed messages and goes on', () => {
     expect(result.sites).toEqual(SITES);
     const plain = plainSum(r.updates, SITES, 1);
     expect(result.sum.every((v, i) => Math.abs(v - plain[i]!) <= quantizationBound(1, 16, 6))).toBe(true);
+    expect(readdirSync(journals)).toEqual([]);
+    rmSync(journals, { recursive: true });
   });
 });
 
