@@ -45,6 +45,16 @@ const commands: Record<string, Command> = {
       return planMain(v, (line) => process.stdout.write(line + '\n'), (line) => process.stderr.write(line + '\n'));
     },
   },
+  audit: {
+    summary: 'check an audit trail: every entry in place and unchanged, and where the chain breaks if not',
+    usage: 'flotilla audit verify FILE [--head HASH] [--json]',
+    options: { head: str, json: { type: 'boolean' } },
+    positionals: 2,
+    async run(v, positionals) {
+      const { auditMain } = await import('../audit/verify-command.js');
+      return auditMain(positionals, v, (line) => process.stdout.write(line + '\n'), (line) => process.stderr.write(line + '\n'));
+    },
+  },
   operator: {
     summary: 'run the hub operator: FederatedJob and Site controllers, the site gateway, the hub CA',
     usage: OPERATOR_USAGE,
