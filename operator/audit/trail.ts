@@ -5,7 +5,8 @@
  * its chain. A line a crash left half-written was never acknowledged to anyone: it is cut off on
  * open, and the trail says so in its next entry.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { GENESIS, sealed, type Entry, type EntryFields } from './entry.js';
 
 /** Longest string an entry keeps of any field; what peers send is bounded before it gets here too. */
@@ -36,6 +37,7 @@ export class AuditTrail {
 
   /** Opens (or creates) the trail at `path`, continuing its chain. */
   static async open(path: string, actor: string, options: { now?: () => Date } = {}): Promise<AuditTrail> {
+    await mkdir(dirname(path), { recursive: true });
     const file = await open(path, 'a+', 0o640);
     try {
       const { last, partial } = await readTail(file);

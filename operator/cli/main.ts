@@ -106,8 +106,8 @@ const commands: Record<string, Command> = {
   },
   client: {
     summary: "run a site's client: fetch the global model, train on local data, send the update",
-    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS]',
-    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str },
+    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS] [--audit-file FILE]',
+    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str, 'audit-file': str },
     async run(v) {
       const { clientMain } = await import('../client/main.js');
       return clientMain(v as Record<string, string | undefined>);
