@@ -67,7 +67,7 @@ const commands: Record<string, Command> = {
   'site-agent': {
     summary: "run a hospital's site agent: joins the hub, runs the clients of the jobs assigned to the site",
     usage:
-      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--listen-health HOST:PORT]',
+      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--audit-claim NAME] [--listen-health HOST:PORT]',
     options: {
       join: str,
       namespace: str,
@@ -77,6 +77,7 @@ const commands: Record<string, Command> = {
       'client-image': str,
       'client-placement': str,
       'site-data-claim': str,
+      'audit-claim': str,
       'listen-health': str,
     },
     async run(v) {

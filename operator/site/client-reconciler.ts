@@ -63,6 +63,8 @@ export interface ClientReconcilerOptions {
   clientImage?: string;
   /** Where client pods run, beneath each job's own placement. */
   placement?: ClientPlacement;
+  /** The site's claim for the clients' audit trails (PodSettings.auditClaim). */
+  auditClaim?: string;
   signer: ClientSigner;
   /** How the aggregators' host names are resolved for the clients' NetworkPolicies (DNS by default). */
   resolve?: Resolve;
@@ -193,8 +195,8 @@ export class ClientReconciler {
 
   /** The pod as it is (creating it if missing; replacing it if made from other inputs). */
   private async ensurePod(key: JobKey, a: Assignment, client: ClientSpec): Promise<Pod | undefined> {
-    const { kc, namespace, site, placement } = this.options;
-    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}) });
+    const { kc, namespace, site, placement, auditClaim } = this.options;
+    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}), ...(auditClaim ? { auditClaim } : {}) });
     const existing = this.pods.get(`${namespace}/${desired.metadata!.name}`);
     if (existing && !madeFor(existing, key)) throw new ForeignObject(existing);
     if (existing && existing.metadata?.annotations?.[POD_SPEC_HASH] !== desired.metadata!.annotations![POD_SPEC_HASH]) {

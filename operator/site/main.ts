@@ -38,6 +38,8 @@ export interface SiteAgentOptions {
   /** Where client pods run, beneath each job's own placement. */
   clientPlacement?: ClientPlacement;
   siteDataClaim: string;
+  /** The site's claim where client pods keep their audit trails (see PodSettings.auditClaim). */
+  auditClaim?: string;
   /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   keepalive?: { timeMs: number; timeoutMs: number };
@@ -109,6 +111,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     siteUid: siteUidOfPeer(new X509Certificate(identity.certificatePem)),
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
+    ...(options.auditClaim ? { auditClaim: options.auditClaim } : {}),
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
     ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
     signer: link,
@@ -183,6 +186,7 @@ async function runAgent(values: Record<string, string | undefined>, log: Logger,
       ...(values['client-image'] ? { clientImage: values['client-image'] } : {}),
       clientPlacement: await loadClientPlacement(values['client-placement']),
       siteDataClaim: values['site-data-claim'] ?? 'site-data',
+      ...(values['audit-claim'] ? { auditClaim: values['audit-claim'] } : {}),
       metrics,
       log,
     });
