@@ -21,6 +21,7 @@ import { loadIdentity, saveIdentity } from './agent-identity.js';
 import { ClientReconciler } from './client-reconciler.js';
 import { enrol } from './enrol.js';
 import { HubLink } from './hub-link.js';
+import { SiteAudit } from './audit.js';
 import { deleteAllManaged } from './kube-objects.js';
 import { loadPolicy, type SitePolicy } from './policy.js';
 import { loadClientPlacement, type ClientPlacement } from './client-placement.js';
@@ -79,12 +80,17 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     await saveIdentity(options.stateDir, identity);
   }
   const { site, hub } = identity;
+  const audit = await SiteAudit.open(options.stateDir, site, log);
+  await audit.started({ hub, version }).catch(() => undefined);
   let onRevoked!: (reason: string) => void;
   const revoked = new Promise<Revocation>((resolve) => {
     onRevoked = (reason) => {
       const revocation: Revocation = { site, hub, reason, revokedAt: new Date().toISOString() };
       // Recorded first, so that an agent killed half-way does not dial again when restarted.
-      void saveRevocation(options.stateDir, revocation)
+      void audit
+        .revoked(reason)
+        .catch(() => undefined)
+        .then(() => saveRevocation(options.stateDir, revocation))
         .then(() => reconciler.stop())
         .then(() => deleteAllManaged(kc, options.namespace))
         .catch((err: Error) => log.warn('could not finish stopping after the revocation', { site, error: err.message }))
@@ -112,6 +118,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
     ...(options.auditClaim ? { auditClaim: options.auditClaim } : {}),
+    audit,
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
     ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
     signer: link,
@@ -137,6 +144,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     stop: async () => {
       link.stop();
       await reconciler.stop();
+      await audit.close();
     },
   };
 }
