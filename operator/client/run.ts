@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { privacyPlan } from '../privacy/job-plan.js';
 import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
 import { AggregatorConnection } from './connection.js';
+import { ClientAudit } from './audit.js';
 import { HeartbeatThread } from './heartbeat-thread.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
@@ -25,6 +26,8 @@ export interface ClientOptions {
   workDir: string;
   /** The site's data volume: data paths in the job are relative to it. */
   dataRoot: string;
+  /** The site's audit trail of what left it; `<workDir>/audit.jsonl` unless given (a pod mounts a site volume for it). */
+  auditFile?: string;
   /** Give up when the aggregator has been unreachable this long (10 minutes by default). */
   giveUpAfterMs?: number;
   signal?: AbortSignal;
@@ -38,6 +41,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
   const trainer = await trainerForJob(job, options.site, options.dataRoot, options.workDir, (stream, text) =>
     log.info('trainer output', { stream, text: text.trimEnd() }),
   );
+  const audit = await ClientAudit.open(options.auditFile ?? path.join(options.workDir, 'audit.jsonl'), options.site, { namespace, job: job.metadata.name }, options.aggregator);
   try {
     const target = { namespace, job: job.metadata.name };
     const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, target);
@@ -52,6 +56,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         signal: options.signal,
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
         heartbeats: heartbeats.during,
+        audit,
       });
       return await loop.run();
     } finally {
@@ -59,6 +64,6 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
       await heartbeats.close();
     }
   } finally {
-    await trainer.close();
+    await Promise.all([trainer.close(), audit.close()]);
   }
 }
