@@ -61,20 +61,15 @@ interface FloodCase {
 }
 
 const CASES: FloodCase[] = [
-  // Connections that never finish a TLS handshake: bounded in number and closed at their deadline (item 8); Node alone keeps each 120 s.
-  {
-    name: '1000 idle TCP connections',
-    item: 8,
-    mayHold: HANDSHAKE_BOUNDS.perAddress,
-    allClosedWithin: HANDSHAKE_BOUNDS.deadlineMs + 5_000,
-    make: (ctx) => idleTcp(ctx.address, 1000),
-  },
-  // From 16 addresses, each under the bound per address: the bound on all together holds.
+  // Connections that never finish a TLS handshake (item 8; Node alone keeps each 120 s): half from one
+  // address, half from 15 others. Held to the bound on all of them together (the one per address,
+  // 64, cuts the first half further), and every one closed at its deadline.
   {
     name: '1000 idle TCP connections from 16 addresses',
     item: 8,
     mayHold: HANDSHAKE_BOUNDS.pending,
-    make: (ctx) => idleTcp(ctx.address, 1000, Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)),
+    allClosedWithin: HANDSHAKE_BOUNDS.deadlineMs + 5_000,
+    make: (ctx) => idleTcp(ctx.address, 1000, Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? '127.0.0.1' : `127.0.0.${2 + (i % 15)}`))),
   },
   // A site keeps SESSIONS_PER_SITE sessions at most: each new one beyond closes its oldest (item 8).
   { name: "500 TLS sessions of a listed site's certificate that never speak HTTP/2", item: 8, mayHold: SESSIONS_PER_SITE, make: (ctx) => idleTls(ctx.address, ctx.tlsDir, 500) },
