@@ -7,7 +7,8 @@ import { Federation, grpcMessageLimits } from '../federation/proto.js';
 import { createLogger, type Logger } from '../log.js';
 import { readTlsFiles } from '../pki/files.js';
 import { notAfterOf } from '../pki/x509.js';
-import { dialableAddress, joinAddress, parseAddress } from '../process/address.js';
+import { dialableAddress, parseAddress } from '../process/address.js';
+import { listenGuarded } from '../process/guarded-listener.js';
 import { Aggregator, type JobOutcome } from './aggregator.js';
 import { jobSettings, type JobSettings } from './job-settings.js';
 import { AggregatorMetrics } from './metrics.js';
@@ -98,9 +99,9 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   guardSessions(server, settings, log);
   server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log, { anchorPem: tls.caPem, ...(revocations ? { revocations } : {}) }));
   const listen = parseAddress(options.listen);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(joinAddress(listen.host || '0.0.0.0', listen.port), credentials, (err, bound) => (err ? reject(err) : resolve(bound))),
-  );
+  // Its own listener, so that connections still in their TLS handshake are bounded too.
+  const listener = await listenGuarded(server, credentials, { host: listen.host || '0.0.0.0', port: listen.port });
+  const port = listener.port;
   let metricsServer: HttpServer | undefined;
   let metricsAddress: string | null = null;
   if (options.metricsListen) {
@@ -127,6 +128,7 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   const close = () =>
     (closed ??= (async () => {
       aggregator.stop();
+      listener.close();
       await new Promise<void>((resolve) => {
         const force = setTimeout(() => {
           server.forceShutdown();

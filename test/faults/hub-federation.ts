@@ -108,6 +108,8 @@ export class Federation {
       env: { ...process.env, ...TRACED, FLOTILLA_LOG_LEVEL: 'debug' },
       faults: () => this.plan.operator?.(identity) ?? null,
       mayFault: () => this.plan.mayFault?.() ?? true,
+      // A kill strikes a process at work: loading the CLI takes seconds on a loaded machine.
+      clockFromFirstLine: true,
     });
     this.operators.set(identity, role);
     return role;
@@ -156,6 +158,8 @@ export class Federation {
         env: { ...process.env, ...TRACED },
         faults: () => this.plan.agent?.(h.name) ?? null,
         mayFault: () => this.plan.mayFault?.() ?? true,
+        // A kill strikes a process at work: loading the CLI takes seconds on a loaded machine.
+        clockFromFirstLine: true,
       });
     }
     for (const h of this.hospitals) {

@@ -16,6 +16,8 @@ import { generateKeyPair, type KeyPair } from '../../operator/pki/keys.js';
 import { TOKEN_REFUSED } from '../../operator/hub/gateway/certificates.js';
 import { applySite, assignment, FreezableProxy, startHub, type TestHub } from './support.js';
 import { until } from '../support/clock.js';
+import { idleTcp } from '../support/hostile/floods.js';
+import { HANDSHAKE_BOUNDS } from '../../operator/process/guarded-listener.js';
 
 jest.setTimeout(120_000);
 
@@ -322,6 +324,29 @@ describe('revocation', () => {
       stream.call.end();
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('connections in their TLS handshake', () => {
+  test('idle TCP connections at both ports are bounded per address and closed at their deadline; a site still enrols and connects meanwhile', async () => {
+    const floods = await Promise.all([idleTcp(`127.0.0.1:${hub.ports.main}`, 300), idleTcp(`127.0.0.1:${hub.ports.enrollment}`, 300)]);
+    const opened = Date.now();
+    try {
+      // The oldest beyond the bound per address are closed as they are accepted.
+      await eventually(() => floods.every((f) => f.opened - f.closedByServer() <= HANDSHAKE_BOUNDS.perAddress), 10_000, 'the bound per address holds');
+      const held = floods.map((f) => f.opened - f.closedByServer());
+      const agent = await enrol('unn');
+      const client = gatewayClient(agent);
+      const stream = openStream(client);
+      stream.hello();
+      await eventually(() => hub.sessions.get('unn') !== undefined, 10_000, 'the enrolled site connects during the flood');
+      stream.call.end();
+      client.close();
+      await eventually(() => floods.every((f) => f.closedByServer() === f.opened), HANDSHAKE_BOUNDS.deadlineMs + 5_000, 'every idle connection closed by its deadline');
+      process.stdout.write(`gateway handshake flood: 2 x 300 idle connections, held ${held.join(', ')} once accepted, all closed after ${((Date.now() - opened) / 1000).toFixed(1)} s\n`);
+    } finally {
+      floods.forEach((f) => f.release());
     }
   });
 });

@@ -175,7 +175,8 @@ export class ProcessKubelet {
       root: this.root,
       podDir,
       addresses: { podIP: this.allocateIP(), hostIP: HOST_IP },
-      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: podDir, ...this.options.env },
+      // The test run's compile cache too (package.json): a pod's CLI then loads in half the CPU.
+      baseEnv: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: podDir, ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}), ...this.options.env },
       isFlotillaImage: this.options.isFlotillaImage ?? defaultIsFlotillaImage,
       flotilla: [process.execPath, path.join(packageRoot, 'dist/operator/cli/main.js')],
       publish: (status) => this.writeStatus(pod, status),

@@ -30,7 +30,16 @@ export interface RestartingRoleOptions {
   mayFault?: () => boolean | Promise<boolean>;
   /** Wait between a crash and the restart (kubelet restarts a crashed container within a second at first). */
   restartDelayMs?: number;
+  /**
+   * A fault's killAfterMs counts from the process's first line of output (its modules loaded, its
+   * work begun) instead of its spawn: on a loaded machine loading alone can outlast the delay, and
+   * every kill would strike a process that had not started yet.
+   */
+  clockFromFirstLine?: boolean;
 }
+
+/** Longest a process may stay silent before a fault's clock starts all the same. */
+const SILENT_START_MS = 30_000;
 
 export interface FaultRecord {
   incarnation: number;
@@ -41,8 +50,17 @@ export interface FaultRecord {
   ms: number;
 }
 
+/** A fault point an incarnation passed (traced, FLOTILLA_FAULT_TRACE=1), and when: ms since its first line of output. */
+export interface PointPassed {
+  incarnation: number;
+  point: string;
+  ms: number;
+}
+
 export class RestartingRole {
   readonly records: FaultRecord[] = [];
+  /** Every traced fault point every incarnation passed, as its lines came. */
+  readonly passes: PointPassed[] = [];
   private current: RoleProcess | null = null;
   private incarnation = 0;
   private readonly faults: Fault[];
@@ -92,24 +110,48 @@ export class RestartingRole {
       const started = Date.now();
       const role = startRole(`${this.options.name}-${n}`, this.options.args, this.options.logDir, { env, cwd: this.options.cwd });
       this.current = role;
-      const timer = fault
-        ? setTimeout(() => {
-            void Promise.resolve(this.mayFault()).then((ok) => {
-              if (ok && role.child.exitCode === null && role.child.signalCode === null) role.child.kill('SIGKILL');
-            });
-          }, fault.killAfterMs)
-        : undefined;
-      let tail = '';
+      const kill = () =>
+        void Promise.resolve(this.mayFault()).then((ok) => {
+          if (ok && role.child.exitCode === null && role.child.signalCode === null) role.child.kill('SIGKILL');
+        });
+      let timer: NodeJS.Timeout | undefined;
+      const startClock = () => {
+        if (fault && !timer) timer = setTimeout(kill, fault.killAfterMs);
+      };
+      let silent: NodeJS.Timeout | undefined;
+      if (this.options.clockFromFirstLine) {
+        role.child.stdout!.once('data', startClock);
+        role.child.stderr!.once('data', startClock);
+        silent = setTimeout(startClock, SILENT_START_MS);
+      } else {
+        startClock();
+      }
+      let pending = '';
       let atPoint = false;
+      let firstLineAt: number | undefined;
+      const firstLine = () => (firstLineAt ??= Date.now());
+      role.child.stdout!.once('data', firstLine);
       role.child.stderr!.on('data', (data: Buffer) => {
-        tail = tail.slice(-100) + data.toString();
-        atPoint ||= tail.includes('fault point: killing the process');
+        firstLine();
+        const lines = (pending + data.toString()).split('\n');
+        pending = lines.pop()!;
+        for (const line of lines) {
+          atPoint ||= line.includes('fault point: killing the process');
+          if (!line.includes('"fault point passed"')) continue;
+          try {
+            this.passes.push({ incarnation: n, point: String((JSON.parse(line) as { faultPoint: unknown }).faultPoint), ms: Date.now() - firstLineAt! });
+          } catch {
+            // not a whole trace line
+          }
+        }
       });
       const closed = new Promise((resolve) => role.child.once('close', resolve));
       const code = await role.exited;
       // 'close' comes once the pipes are drained: the fault point's last line is read by then.
       await closed;
+      atPoint ||= pending.includes('fault point: killing the process');
       clearTimeout(timer);
+      clearTimeout(silent);
       const killed = code === 'SIGKILL';
       if (fault || killed) {
         this.records.push({ incarnation: n, point: fault?.point ?? null, ended: !killed ? 'exited' : atPoint ? 'at point' : 'killed', ms: Date.now() - started });

@@ -8,6 +8,7 @@ import { generateKeyPair } from '../../pki/keys.js';
 import type { ServerCertificate } from '../pki.js';
 import { SiteEnrollment } from '../../sitelink/proto.js';
 import { RotatingServerCredentials } from './server-identity.js';
+import { listenGuarded, type GuardedListener } from '../../process/guarded-listener.js';
 
 let root: CertificateAuthority;
 let issued = 0;
@@ -37,6 +38,7 @@ describe('the gateway server certificate', () => {
   let server: Server;
   let credentials: RotatingServerCredentials;
   let port: number;
+  let listener: GuardedListener;
   let startedAt: number;
 
   beforeAll(async () => {
@@ -47,10 +49,13 @@ describe('the gateway server certificate', () => {
     });
     server = new Server();
     server.addService(SiteEnrollment.service, { Enroll: () => undefined });
-    port = await new Promise((resolve, reject) => server.bindAsync('127.0.0.1:0', credentials, (err, p) => (err ? reject(err) : resolve(p))));
+    // As the gateway serves it: behind its own listener, through grpc-js's connection injector.
+    listener = await listenGuarded(server, credentials, { host: '127.0.0.1', port: 0 });
+    port = listener.port;
   });
   afterAll(() => {
     credentials.stop();
+    listener?.close();
     server.forceShutdown();
   });
 

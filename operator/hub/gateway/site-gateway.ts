@@ -11,6 +11,8 @@
  */
 import { Server, status, type ChannelOptions } from '@grpc/grpc-js';
 import { createLogger, type Logger } from '../../log.js';
+import { parseAddress } from '../../process/address.js';
+import { listenGuarded, type GuardedListener } from '../../process/guarded-listener.js';
 import type { InformerHandler } from '../../kube/informer.js';
 import type { AssignmentSource, CacheView, Site } from '../contracts.js';
 import type { JoinTokens } from '../join-tokens.js';
@@ -69,6 +71,7 @@ export class SiteGatewayServer {
   private readonly admission: SiteAdmission;
   private readonly streams = new Map<string, Set<AgentStream>>();
   private readonly servers: Server[] = [];
+  private readonly listeners: GuardedListener[] = [];
   private readonly credentials: RotatingServerCredentials[] = [];
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -112,10 +115,13 @@ export class SiteGatewayServer {
       this.options.assignments.onChange((sites) => sites.forEach((site) => this.streams.get(site)?.forEach((s) => s.push()))),
       this.options.sites.onEvent((_type, site) => this.enforce(site.metadata.name)),
     );
-    const [mainPort, enrollmentPort] = await Promise.all([
+    // Listeners of its own, so that connections still in their TLS handshake are bounded too.
+    const listeners = await Promise.all([
       bind(main, this.options.mainAddress, mainCredentials),
       bind(enrollment, this.options.enrollmentAddress, enrollmentCredentials),
     ]);
+    this.listeners.push(...listeners);
+    const [mainPort, enrollmentPort] = listeners.map((l) => l.port) as [number, number];
     this.log.info('site gateway listening', { mainPort, enrollmentPort });
     return { main: mainPort, enrollment: enrollmentPort };
   }
@@ -125,6 +131,7 @@ export class SiteGatewayServer {
     this.unsubscribe.splice(0).forEach((u) => u());
     for (const set of this.streams.values()) for (const s of [...set]) s.cut(status.UNAVAILABLE, 'the hub is shutting down');
     this.credentials.splice(0).forEach((c) => c.stop());
+    this.listeners.splice(0).forEach((l) => l.close());
     const grace = this.options.shutdownGraceMs ?? 5_000;
     await Promise.all(this.servers.splice(0).map((server) => shutdown(server, grace)));
   }
@@ -174,10 +181,12 @@ export class SiteGatewayServer {
   }
 }
 
-function bind(server: Server, address: string, credentials: RotatingServerCredentials): Promise<number> {
-  return new Promise((resolve, reject) =>
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(new Error(`cannot listen on ${address}: ${err.message}`)) : resolve(port))),
-  );
+async function bind(server: Server, address: string, credentials: RotatingServerCredentials): Promise<GuardedListener> {
+  try {
+    return await listenGuarded(server, credentials, parseAddress(address));
+  } catch (err) {
+    throw new Error(`cannot listen on ${address}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function shutdown(server: Server, graceMs: number): Promise<void> {

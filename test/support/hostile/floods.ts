@@ -25,6 +25,11 @@ function socketFlood(sockets: Socket[]): Flood {
   let closed = 0;
   for (const s of sockets) {
     s.on('error', () => {});
+    // Closed while the flood was still opening (a handshake the server dropped): its close is past.
+    if (s.destroyed) {
+      closed++;
+      continue;
+    }
     s.once('close', () => closed++);
     // Read (and drop) what the server sends: a paused socket would never see the server close it.
     s.resume();
@@ -32,12 +37,12 @@ function socketFlood(sockets: Socket[]): Flood {
   return { opened: sockets.length, closedByServer: () => closed, release: () => sockets.forEach((s) => s.destroy()) };
 }
 
-/** TCP connections that never send a byte. */
-export async function idleTcp(address: string, n: number): Promise<Flood> {
+/** TCP connections that never send a byte, from each of `from` (local addresses, such as 127.0.0.2) in turn. */
+export async function idleTcp(address: string, n: number, from: string[] = []): Promise<Flood> {
   const { host, port } = target(address);
   const sockets = await Promise.all(
-    Array.from({ length: n }, () => new Promise<Socket>((resolve) => {
-      const s = tcpConnect(port, host, () => resolve(s));
+    Array.from({ length: n }, (_, i) => new Promise<Socket>((resolve) => {
+      const s = tcpConnect({ port, host, ...(from.length > 0 ? { localAddress: from[i % from.length] } : {}) }, () => resolve(s));
       s.once('error', () => resolve(s));
     })),
   );
