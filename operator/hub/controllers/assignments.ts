@@ -44,20 +44,36 @@ export class JobAssignments implements AssignmentSource {
   private readonly listeners = new Set<(sites: string[]) => void>();
   /** The sites each job selected when last looked at, to know whom a deleted job concerned. */
   private readonly jobSites = new Map<string, string[]>();
+  /** What each job's assignments were made of when last looked at. */
+  private readonly jobViews = new Map<string, string>();
   /** What each site was last told, to notify only on a real change. */
   private readonly published = new Map<string, string>();
 
   constructor(private readonly options: JobAssignmentsOptions) {}
 
   assignmentsFor(site: string): Assignment[] {
+    const all = this.options.sites.list();
+    return this.given(site).map((job) => this.assignment(resolvedJob(job, selectedSites(job, all)), site));
+  }
+
+  /** The jobs the site is given: the eligible ones; for a cordoned site, those its agent still runs. */
+  private given(site: string): FederatedJob[] {
     const siteObject = this.options.sites.get(site);
     const running = new Set(
       (this.options.sessions.get(site)?.assignments ?? []).filter((a) => RUNNING.has(a.phase)).map((a) => `${a.namespace}/${a.job}/${a.jobUid}`),
     );
+    return this.eligible(site).filter((job) => !siteObject!.spec.cordoned || running.has(incarnation(job)));
+  }
+
+  /**
+   * What decides the site's set, cheaply: each job given, with what its assignment is made of (its
+   * spec by generation, its address, the sites it resolves to). Equal fingerprints, equal sets.
+   */
+  private fingerprint(site: string): string {
     const all = this.options.sites.list();
-    return this.eligible(site)
-      .filter((job) => !siteObject!.spec.cordoned || running.has(incarnation(job)))
-      .map((job) => this.assignment(resolvedJob(job, selectedSites(job, all)), site));
+    return this.given(site)
+      .map((job) => `${incarnation(job)}/${job.metadata.generation ?? 0}/${job.status?.aggregatorEndpoint}/${selectedSites(job, all).join(',')}`)
+      .join('\n');
   }
 
   reportable(site: string): ReadonlySet<string> {
@@ -94,13 +110,24 @@ export class JobAssignments implements AssignmentSource {
     return () => this.listeners.delete(listener);
   }
 
-  /** A job was added, changed or deleted: the sites it selects, or selected, may have a new set. */
+  /**
+   * A job was added, changed or deleted: the sites it selects, or selected, may have a new set.
+   * A change that moves nothing a site is given by (most are status: progress, reports) costs
+   * nothing more: with a thousand jobs, looking at every site's set for each would not.
+   */
   jobChanged(key: string): void {
     const job = this.options.jobs.get(key);
     const before = this.jobSites.get(key) ?? [];
     const now = job ? selectedSites(job, this.options.sites.list()) : [];
-    if (job) this.jobSites.set(key, now);
-    else this.jobSites.delete(key);
+    const view = job && JSON.stringify([job.metadata.uid, job.metadata.generation, isActive(job), job.status?.aggregatorEndpoint, now]);
+    if (view !== undefined && view === this.jobViews.get(key)) return;
+    if (job) {
+      this.jobSites.set(key, now);
+      this.jobViews.set(key, view!);
+    } else {
+      this.jobSites.delete(key);
+      this.jobViews.delete(key);
+    }
     this.refresh([...new Set([...before, ...now])]);
   }
 
@@ -120,7 +147,7 @@ export class JobAssignments implements AssignmentSource {
   /** Notifies the listeners of the sites among `sites` whose set differs from what they were last told. */
   private refresh(sites: string[]): void {
     const changed = sites.filter((site) => {
-      const fingerprint = JSON.stringify(this.assignmentsFor(site));
+      const fingerprint = this.fingerprint(site);
       if (this.published.get(site) === fingerprint) return false;
       this.published.set(site, fingerprint);
       return true;
