@@ -320,6 +320,8 @@ async function cleanUp(): Promise<void> {
 const timeout = new Promise<never>((_, reject) =>
   setTimeout(() => reject(new Error(`the bench did not finish within ${TIMEOUT_MS / 1000} s (raise --timeout, or lower --jobs)`)), TIMEOUT_MS).unref(),
 );
+// Stopped from outside (^C): the control planes and processes go too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
 try {
   await Promise.race([bench(), timeout]);
 } catch (err) {
