@@ -4,15 +4,16 @@
  * Nothing about them is stored. A site is assigned a job while the job exists, is not being
  * deleted, has not finished, has an aggregator address, selects the site, and is of a namespace the
  * Site allows; a revoked site gets nothing; a cordoned site keeps the jobs it already runs and gets
- * no new ones. "Already runs" is the hub's record (the Site's status.jobs, by job uid, kept only from
- * reports of jobs the site was given) and the agent's report together: an agent that claims a job's
- * uid does not get the job for it.
+ * no new ones. "Already runs" is the hub's record (each job's own status.sites, `reported`: kept only
+ * from reports of jobs the site was given) and the agent's report together: an agent that claims a
+ * job's uid does not get the job for it.
  */
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { isFinal } from '../../api/vocabulary.js';
 import type { AssignmentSource, CacheView, Site, SiteSessions } from '../contracts.js';
 import type { Assignment } from '../../sitelink/assignment.js';
 import { jobManifest } from '../manifests/job-manifest.js';
+import { lastReportOf } from './job-cleanup.js';
 import { resolvedJob, selectedSites, siteAllows } from './job-sites.js';
 
 export interface JobAssignmentsOptions {
@@ -94,14 +95,12 @@ export class JobAssignments implements AssignmentSource {
     const siteObject = this.options.sites.get(site);
     if (!siteObject || siteObject.spec.revoked) return [];
     const all = this.options.sites.list();
-    const recorded = new Set(
-      (siteObject.status?.jobs ?? []).filter((j) => j.jobUid && RUNNING.has(j.phase ?? '')).map((j) => `${j.namespace}/${j.name}/${j.jobUid}`),
-    );
+    const recorded = (job: FederatedJob) => RUNNING.has(lastReportOf(job, site)?.phase ?? '');
     return this.options.jobs
       .list()
       .filter(isActive)
       .filter((job) => siteAllows(siteObject, job.metadata.namespace) && selectedSites(job, all).includes(site))
-      .filter((job) => !siteObject.spec.cordoned || recorded.has(incarnation(job)))
+      .filter((job) => !siteObject.spec.cordoned || recorded(job))
       .sort((a, b) => jobKey(a).localeCompare(jobKey(b)));
   }
 

@@ -65,7 +65,7 @@ describe('SiteSessionRegistry', () => {
     const registry = new SiteSessionRegistry();
     const given = { ...running };
     registry.open({ ...start('a'), assignments: [given] });
-    given.phase = 'Failed';
+    (given as { phase: string }).phase = 'Failed';
     expect(() => (registry.get('a')!.assignments[0]!.phase = 'Failed')).toThrow(TypeError);
     expect(() => registry.get('a')!.assignments.push(running)).toThrow(TypeError);
     registry.get('a')!.agentVersion = '9.9.9';
