@@ -104,7 +104,8 @@ export class ClientReconciler {
       if (key) this.queue.add(key);
     });
     await this.pods.start();
-    this.workers = runWorkers(this.queue, 2, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
+    // Each job's pass waits on the site's API server and the hub (its certificate): several at once.
+    this.workers = runWorkers(this.queue, 8, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
   }
 
   async stop(): Promise<void> {

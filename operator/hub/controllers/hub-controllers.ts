@@ -94,9 +94,11 @@ export class HubControllers {
       concurrency,
       reconcile,
     });
+    // A reconcile mostly waits on the API server: at a thousand jobs at once, more of them in
+    // flight is what keeps the first assignment of the last job within a minute.
     this.loops = [
-      loop('federatedjob-workload', 4, (k) => this.workload.reconcile(k)),
-      loop('federatedjob-status', 4, (k) => this.status.reconcile(k)),
+      loop('federatedjob-workload', 16, (k) => this.workload.reconcile(k)),
+      loop('federatedjob-status', 8, (k) => this.status.reconcile(k)),
       loop('site', 2, (k) => this.sites.reconcile(k)),
       loop('site-revocation', 1, (k) => this.revocation.reconcile(k)),
       loop('revocation-publisher', 4, (k) => this.publisher.reconcile(k)),
