@@ -277,6 +277,7 @@ async function bench(): Promise<void> {
   const deliveredAt: (number | undefined)[] = SITES.map(() => undefined);
   let lastReport = 0;
   while (deliveredAt.some((t) => t === undefined)) {
+    if (operator.exitCode !== null) throw new Error(`the operator exited (code ${operator.exitCode}) before every assignment was delivered: see its log`);
     const counts = await Promise.all(siteApis.map(deliveredJobs));
     counts.forEach((n, i) => {
       if (n >= JOBS && deliveredAt[i] === undefined) deliveredAt[i] = Date.now() - t0;

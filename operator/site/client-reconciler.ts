@@ -105,7 +105,7 @@ export class ClientReconciler {
     });
     await this.pods.start();
     // Each job's pass waits on the site's API server and the hub (its certificate): several at once.
-    this.workers = runWorkers(this.queue, 8, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
+    this.workers = runWorkers(this.queue, 4, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
   }
 
   async stop(): Promise<void> {

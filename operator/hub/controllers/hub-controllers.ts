@@ -94,10 +94,10 @@ export class HubControllers {
       concurrency,
       reconcile,
     });
-    // A reconcile mostly waits on the API server: at a thousand jobs at once, more of them in
-    // flight is what keeps the first assignment of the last job within a minute.
+    // A reconcile mostly waits on the API server, so a few run at once; not many more, or on a
+    // loaded API server the leader's own Lease renewal queues behind them and it steps down.
     this.loops = [
-      loop('federatedjob-workload', 16, (k) => this.workload.reconcile(k)),
+      loop('federatedjob-workload', 8, (k) => this.workload.reconcile(k)),
       loop('federatedjob-status', 8, (k) => this.status.reconcile(k)),
       loop('site', 2, (k) => this.sites.reconcile(k)),
       loop('site-revocation', 1, (k) => this.revocation.reconcile(k)),
