@@ -168,6 +168,18 @@ describe('FederatedJob controllers', () => {
     expect(await updatesOver('quiet', 3)).toBe(0);
   });
 
+  test("a new job's first status carries its aggregator's address: it is not written once without it and again with it", async () => {
+    const statuses: NonNullable<FederatedJob['status']>[] = [];
+    const off = jobs.onEvent((_type, obj) => obj.metadata.name === 'addressed' && obj.status && statuses.push(obj.status));
+    try {
+      await hub.apply(federatedJob('addressed'));
+      await eventually(() => statuses.length > 0, 30_000, 'the first status');
+    } finally {
+      off();
+    }
+    expect(statuses[0]!.aggregatorEndpoint).toBe('addressed-aggregator.research.svc:8443');
+  });
+
   test("a workload pass that changes nothing writes none of the job's objects (a no-op apply is still a write)", async () => {
     await hub.apply(federatedJob('steady'));
     await running('steady');
