@@ -14,6 +14,8 @@ const FLOORS: Record<string, number> = {
   pki: 1,
   kube: 1,
   privacy: 1,
+  audit: 1,
+  secagg: 2,
   federation: 2,
   sitelink: 2,
   trainer: 3,

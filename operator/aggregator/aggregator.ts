@@ -7,6 +7,7 @@ import type { Task } from '../federation/generated/flotilla/federation/v1/Task.j
 import type { Logger } from '../log.js';
 import { faultPoint } from '../process/fault-points.js';
 import { removeStaleTemporaries } from '../process/atomic-file.js';
+import { AggregatorAudit, UpdateReceipt } from './audit.js';
 import { CheckpointStore } from './checkpoint.js';
 import { checkHeaderFigures, type Intake } from './intake.js';
 import { JobState, type JobProgress } from './job-state.js';
@@ -56,7 +57,9 @@ export class Aggregator {
     await rm(journals, { recursive: true, force: true });
     await mkdir(journals, { recursive: true });
     if (checkpoint) log.info('resuming from checkpoint', { phase: checkpoint.position.phase, round: checkpoint.position.round });
-    return new Aggregator(settings, stateDir, store, checkpoint, metrics, log);
+    const audit = await AggregatorAudit.open(stateDir, log);
+    await audit.started(settings, checkpoint?.position ?? null);
+    return new Aggregator(settings, stateDir, store, checkpoint, audit, metrics, log);
   }
 
   private constructor(
@@ -64,11 +67,13 @@ export class Aggregator {
     private readonly stateDir: string,
     store: CheckpointStore,
     checkpoint: Awaited<ReturnType<CheckpointStore['load']>>,
+    /** The job's audit trail: what came in, what was decided. */
+    readonly audit: AggregatorAudit,
     private readonly metrics: AggregatorMetrics,
     private readonly log: Logger,
   ) {
     this.job = new JobState(settings, checkpoint);
-    this.closer = new PhaseCloser(this.job, store, stateDir, metrics, log);
+    this.closer = new PhaseCloser(this.job, store, stateDir, audit, metrics, log);
     const rounds = this.job.roundState;
     metrics.watch({
       deadline: () => rounds.deadlineAt,
@@ -133,12 +138,26 @@ export class Aggregator {
     return this.job.roundState.isOpenFor(site, round);
   }
 
-  /** SubmitUpdate: takes a whole update in, or refuses it leaving the round as it was. */
+  /**
+   * SubmitUpdate: takes a whole update in, or refuses it leaving the round as it was. Either way the
+   * audit trail records it, with the bytes received and their SHA-256, before the site hears.
+   */
   async submit(site: string, messages: AsyncIterable<UpdateMessage__Output>): Promise<{ round: number; bytesReceived: number }> {
+    const receipt = new UpdateReceipt();
+    try {
+      return await this.receive(site, messages, receipt);
+    } catch (err) {
+      await this.audit.refused(site, receipt, err);
+      throw err;
+    }
+  }
+
+  private async receive(site: string, messages: AsyncIterable<UpdateMessage__Output>, receipt: UpdateReceipt): Promise<{ round: number; bytesReceived: number }> {
     const iterator = messages[Symbol.asyncIterator]();
     const first = await iterator.next();
     const header = first.done ? null : first.value.header;
     if (!header) throw new Refusal('malformed_stream', 'an update stream starts with its UpdateHeader');
+    receipt.header = header;
     checkHeaderFigures(header);
     const rounds = this.job.roundState;
     rounds.admit(site, header.kind, header.round, header.attempt, Date.now());
@@ -150,14 +169,14 @@ export class Aggregator {
       rounds.release(site);
       throw err;
     }
-    let bytes = 0;
+    let recorded: Promise<void>;
     try {
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         const chunk = next.value.chunk;
         if (!chunk) throw new Refusal('malformed_stream', 'a second UpdateHeader in one update stream');
         this.seen(site);
+        receipt.content.add(chunk.data);
         intake.take(chunk);
-        bytes += chunk.data.byteLength;
         this.metrics.bytesReceived.inc({ site }, chunk.data.byteLength);
         await intake.drained();
       }
@@ -165,6 +184,8 @@ export class Aggregator {
       if (!this.job.holdsIntake(site, intake)) throw new Refusal('stale_round', 'the phase closed while this update arrived');
       rounds.accept(site, Date.now(), intake.digest);
       intake.commit();
+      // In the same tick as the commit: the entry comes before that of any close that folds it.
+      recorded = this.audit.accepted(site, receipt);
     } catch (err) {
       // Still listed while it is undone, so that a phase closing meanwhile waits for the undo.
       await intake.undo();
@@ -177,9 +198,11 @@ export class Aggregator {
     this.job.closeIntake(site);
     this.metrics.accepted(site, { kind: header.kind, numSamples: header.numSamples, eval: figuresOf(header.eval) }, (performance.now() - started) / 1000);
     setImmediate(() => this.tick());
+    // An accepted update the trail could not record stops the aggregator (audit.broken); the site is not told it was taken.
+    await recorded;
     await faultPoint('update accepted');
     await intake.cleanup();
-    return { round: header.round, bytesReceived: bytes };
+    return { round: header.round, bytesReceived: receipt.content.bytes };
   }
 
   /** Moves time on: drops silent sites, closes, retries or fails phases, and ends the run when done. */

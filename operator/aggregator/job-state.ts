@@ -236,6 +236,11 @@ export class JobState {
     };
   }
 
+  /** The global model as it stands (after a close: the one it made). */
+  globalModel(): Model | null {
+    return this.global;
+  }
+
   /** The final model to keep beside result.json: the global model of a job that succeeded. */
   finalModel(): Model | null {
     return this.outcome?.succeeded ? this.global : null;

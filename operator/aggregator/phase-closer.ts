@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { writeSafetensors } from '../federation/safetensors.js';
 import type { Logger } from '../log.js';
+import { AUDIT_FILE, type AggregatorAudit } from './audit.js';
 import type { CheckpointStore } from './checkpoint.js';
 import type { JobState } from './job-state.js';
 import type { AggregatorMetrics } from './metrics.js';
@@ -21,6 +22,7 @@ export class PhaseCloser {
     private readonly job: JobState,
     private readonly store: CheckpointStore,
     private readonly stateDir: string,
+    private readonly audit: AggregatorAudit,
     private readonly metrics: AggregatorMetrics,
     private readonly log: Logger,
   ) {}
@@ -74,6 +76,7 @@ export class PhaseCloser {
         break;
       }
     }
+    await this.audit.phaseClosed(t, closed.phase === 'TRAIN' ? this.job.globalModel() : null, closed.phase === 'TRAIN' ? closed.record.privacy : undefined);
     // The result before the checkpoint: a checkpoint that says DONE always has its result.json.
     // And both before the sites hear of it: nothing is announced that a crash could take back.
     if (this.job.ending) await this.end();
@@ -84,6 +87,7 @@ export class PhaseCloser {
   private async retry(reason: string, round: number, attempt: number): Promise<void> {
     this.log.warn(`${reason}; retrying`, { round, attempt });
     await this.job.discardAttempt();
+    await this.audit.phaseRetried(round, attempt, reason);
   }
 
   private async fail(reason: string): Promise<void> {
@@ -110,7 +114,10 @@ export class PhaseCloser {
     const { job, rounds } = this.job.settings;
     const model = this.job.finalModel();
     if (model) await writeSafetensors(path.join(this.stateDir, MODEL_FILE), model, { job, rounds: String(rounds) });
-    const result = this.job.result(model ? MODEL_FILE : null, new Date());
+    const ended = this.job.result(model ? MODEL_FILE : null, new Date());
+    // The trail's last entry is the end, and result.json names the head it makes: a trail cut short shows against it.
+    const head = await this.audit.ended(ended.status, ended.reason, model);
+    const result = { ...ended, audit: { file: AUDIT_FILE, ...head } };
     await writeResult(path.join(this.stateDir, RESULT_FILE), result);
     this.log.info(result.status === 'Succeeded' ? 'job succeeded' : 'job failed', { reason: result.reason });
   }

@@ -72,6 +72,8 @@ export interface JobResult {
   finishedAt: string;
   /** Under differential privacy: ε spent, δ, the budget, the noise. */
   privacy?: PrivacySummary;
+  /** The job's audit trail beside this file, and its head once the job's end was written (`flotilla audit verify --head`). */
+  audit?: { file: string; entries: number; head: string };
 }
 
 /** Where a job under differential privacy stands: in /status and result.json. */

@@ -109,7 +109,10 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
     const accept = revocations
       ? (signed: string) => {
           const result = revocations.accept(signed);
-          if (result.added.length > 0) log.warn('sites revoked: their certificates are refused from now on', { sites: result.added });
+          if (result.added.length > 0) {
+            log.warn('sites revoked: their certificates are refused from now on', { sites: result.added });
+            void aggregator.audit.revocations(result.added).catch(() => undefined);
+          }
           return result;
         }
       : undefined;
@@ -135,11 +138,19 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
         });
       });
       await new Promise((resolve) => (metricsServer ? metricsServer.close(resolve) : resolve(undefined)));
+      await aggregator.audit.close();
     })());
-  const outcome = aggregator.run().then(async (result) => {
-    if (!options.linger) await close();
-    return result;
-  });
+  // A trail that cannot be written stops the aggregator: it restarts on its checkpoint.
+  const outcome = Promise.race([aggregator.run(), aggregator.audit.broken]).then(
+    async (result) => {
+      if (!options.linger) await close();
+      return result;
+    },
+    async (err: unknown) => {
+      await close();
+      throw err;
+    },
+  );
   return { ready, outcome, close };
 }
 

@@ -45,6 +45,16 @@ const commands: Record<string, Command> = {
       return planMain(v, (line) => process.stdout.write(line + '\n'), (line) => process.stderr.write(line + '\n'));
     },
   },
+  audit: {
+    summary: 'check an audit trail: every entry in place and unchanged, and where the chain breaks if not',
+    usage: 'flotilla audit verify FILE [--head HASH] [--json]',
+    options: { head: str, json: { type: 'boolean' } },
+    positionals: 2,
+    async run(v, positionals) {
+      const { auditMain } = await import('../audit/verify-command.js');
+      return auditMain(positionals, v, (line) => process.stdout.write(line + '\n'), (line) => process.stderr.write(line + '\n'));
+    },
+  },
   operator: {
     summary: 'run the hub operator: FederatedJob and Site controllers, the site gateway, the hub CA',
     usage: OPERATOR_USAGE,
@@ -57,7 +67,7 @@ const commands: Record<string, Command> = {
   'site-agent': {
     summary: "run a hospital's site agent: joins the hub, runs the clients of the jobs assigned to the site",
     usage:
-      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--listen-health HOST:PORT]',
+      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--audit-claim NAME] [--listen-health HOST:PORT]',
     options: {
       join: str,
       namespace: str,
@@ -67,6 +77,7 @@ const commands: Record<string, Command> = {
       'client-image': str,
       'client-placement': str,
       'site-data-claim': str,
+      'audit-claim': str,
       'listen-health': str,
     },
     async run(v) {
@@ -96,8 +107,8 @@ const commands: Record<string, Command> = {
   },
   client: {
     summary: "run a site's client: fetch the global model, train on local data, send the update",
-    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS]',
-    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str },
+    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS] [--audit-file FILE]',
+    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str, 'audit-file': str },
     async run(v) {
       const { clientMain } = await import('../client/main.js');
       return clientMain(v as Record<string, string | undefined>);

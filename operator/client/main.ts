@@ -19,6 +19,7 @@ export async function clientMain(values: Record<string, string | undefined>): Pr
         tlsDir: values['tls-dir']!,
         workDir: values['work-dir']!,
         dataRoot: values['data-root']!,
+        auditFile: values['audit-file'],
         signal,
       }),
     );

@@ -5,6 +5,7 @@ import { createLogger } from '../log.js';
 import { privacyPlan } from '../privacy/job-plan.js';
 import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
 import { AggregatorConnection } from './connection.js';
+import { ClientAudit } from './audit.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
 
@@ -24,6 +25,8 @@ export interface ClientOptions {
   workDir: string;
   /** The site's data volume: data paths in the job are relative to it. */
   dataRoot: string;
+  /** The site's audit trail of what left it; `<workDir>/audit.jsonl` unless given (a pod mounts a site volume for it). */
+  auditFile?: string;
   /** Give up when the aggregator has been unreachable this long (10 minutes by default). */
   giveUpAfterMs?: number;
   signal?: AbortSignal;
@@ -37,6 +40,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
   const trainer = await trainerForJob(job, options.site, options.dataRoot, options.workDir, (stream, text) =>
     log.info('trainer output', { stream, text: text.trimEnd() }),
   );
+  const audit = await ClientAudit.open(options.auditFile ?? path.join(options.workDir, 'audit.jsonl'), options.site, { namespace, job: job.metadata.name }, options.aggregator);
   try {
     const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, { namespace, job: job.metadata.name });
     // Closing the channel ends a pending long poll at once, so a stop is quick.
@@ -48,12 +52,13 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
+        audit,
       });
       return await loop.run();
     } finally {
       connection.close();
     }
   } finally {
-    await trainer.close();
+    await Promise.all([trainer.close(), audit.close()]);
   }
 }

@@ -1,15 +1,18 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { specOf, type Model } from '../federation/model.js';
-import { StreamError, fromWireHeader, toWireHeader } from '../federation/tensor-stream.js';
+import { StreamError, fromWireHeader, toWireHeader, type Values } from '../federation/tensor-stream.js';
 import type { Task__Output } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { Metrics as WireMetrics } from '../federation/generated/flotilla/federation/v1/Metrics.js';
+import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
+import type { SubmitUpdateResponse__Output } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
 import type { Logger } from '../log.js';
 import type { Metrics, Trainer } from '../trainer/trainer.js';
 import { Backoff } from '../process/backoff.js';
 import { localPrivateUpdate } from '../privacy/local-update.js';
 import type { PrivacyPlan } from '../privacy/job-plan.js';
 import type { AggregatorConnection } from './connection.js';
+import type { ClientAudit } from './audit.js';
 
 export interface ClientOutcome {
   succeeded: boolean;
@@ -25,6 +28,8 @@ export interface TaskLoopOptions {
   signal?: AbortSignal;
   /** The job's differential privacy; with mode Local the site clips and noises its update before it leaves. */
   privacy?: PrivacyPlan | null;
+  /** The site's audit trail: each update is recorded there before it leaves, and how it was answered. */
+  audit?: ClientAudit;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -128,7 +133,7 @@ export class TaskLoop {
         const { value: statistics } = await this.heartbeating(round, () => this.trainer.statistics());
         if (!statistics) throw new Error('the job asks for federated statistics, and this trainer computes none');
         const header = toWireHeader([{ name: 'statistics', dtype: 'F64', shape: [statistics.length] }]);
-        await this.connection.submitUpdate({ kind, round, attempt, model: header }, [statistics]);
+        await this.submit({ kind, round, attempt, model: header }, [statistics]);
         this.log.info('statistics sent', { values: statistics.length });
         return;
       }
@@ -153,7 +158,7 @@ export class TaskLoop {
       case 'EVALUATE': {
         const global = await this.fetch(task);
         const evaluation = await this.trainer.evaluate(global, round);
-        await this.connection.submitUpdate({ kind, round, attempt, eval: wire(evaluation) }, []);
+        await this.submit({ kind, round, attempt, eval: wire(evaluation) }, []);
         this.log.info('final model evaluated', { loss: evaluation.loss, accuracy: evaluation.accuracy, samples: evaluation.numSamples });
         return;
       }
@@ -187,7 +192,7 @@ export class TaskLoop {
 
   private async send(header: Parameters<AggregatorConnection['submitUpdate']>[0], model: Model): Promise<void> {
     const started = Date.now();
-    const sent = await this.connection.submitUpdate(header, model.map((t) => t.data));
+    const sent = await this.submit(header, model.map((t) => t.data));
     const ms = Date.now() - started;
     this.log.info('update sent', {
       kind: header.kind,
@@ -196,6 +201,22 @@ export class TaskLoop {
       seconds: ms / 1000,
       megabytesPerSecond: megabytesPerSecond(sent.bytesReceived, ms),
     });
+  }
+
+  /** Every update goes through here: written down in the site's trail before it leaves, then sent. */
+  private async submit(header: UpdateHeader, arrays: readonly Values[]): Promise<SubmitUpdateResponse__Output> {
+    const audit = this.options.audit;
+    const sha256 = await audit?.leaving(header, arrays);
+    let sent: SubmitUpdateResponse__Output;
+    try {
+      sent = await this.connection.submitUpdate(header, arrays);
+    } catch (err) {
+      const code = codeOf(err);
+      await audit?.answered(header, sha256!, { accepted: false, code: code === undefined ? 'none' : status[code], reason: (err as ServiceError).details ?? (err as Error).message });
+      throw err;
+    }
+    await audit?.answered(header, sha256!, { accepted: true, bytesReceived: sent.bytesReceived });
+    return sent;
   }
 
   /** Runs work while telling the aggregator the site is alive; open is false if the round closed meanwhile. */

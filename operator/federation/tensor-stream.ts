@@ -18,6 +18,7 @@
  *
  * Every fault is a StreamError whose `reason` names it; a stream that threw is not to be continued.
  */
+import { createHash } from 'node:crypto';
 import { BYTES_PER_ELEMENT, specOf, tensorBytes, sameSpec, type DType, type Model, type TensorSpec } from './model.js';
 import { CHUNK_BYTES, type WireChunk } from './chunk.js';
 import type { ModelHeader__Output } from './generated/flotilla/federation/v1/ModelHeader.js';
@@ -243,4 +244,29 @@ export async function receiveModel(
   if (!model || !validator) throw new StreamError('bad-message', 'the model stream ended before its header');
   validator.finish();
   return model;
+}
+
+/**
+ * The digest both ends of a transfer record of it: SHA-256 over the arrays' bytes in order, which
+ * is the chunks' data in the order they are streamed. A site's audit trail and the aggregator's can
+ * be held against each other update by update.
+ */
+export class ContentDigest {
+  private readonly hash = createHash('sha256');
+  bytes = 0;
+
+  add(data: Uint8Array): void {
+    this.hash.update(data);
+    this.bytes += data.byteLength;
+  }
+
+  hex(): string {
+    return this.hash.copy().digest('hex');
+  }
+
+  static of(arrays: readonly Values[]): ContentDigest {
+    const digest = new ContentDigest();
+    for (const a of arrays) digest.add(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    return digest;
+  }
 }

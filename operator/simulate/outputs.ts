@@ -6,6 +6,7 @@ import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySumm
 import { readSafetensors } from '../federation/safetensors.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
+import { writeAuditOutputs, type AuditSummary } from './audit-outputs.js';
 
 /**
  * What a simulation leaves behind for a person: summary.json (the figures), model.safetensors (the
@@ -41,6 +42,8 @@ export interface Summary {
   model: { file: string; sha256: string; bytes: number } | null;
   /** Under differential privacy: ε spent by the whole job, δ, the budget. */
   privacy?: PrivacySummary;
+  /** The audit trails of the job and of each site (OUT/audit/), verified and held against each other. */
+  audit?: AuditSummary;
 }
 
 export function summarize(result: JobResult): Omit<Summary, 'model'> {
@@ -87,7 +90,7 @@ export interface WrittenOutputs {
   files: string[];
 }
 
-export async function writeOutputs(o: { job: FederatedJob; namespace: string; stateDir: string; outDir: string }): Promise<WrittenOutputs> {
+export async function writeOutputs(o: { job: FederatedJob; namespace: string; stateDir: string; outDir: string; siteTrails?: Map<string, string> }): Promise<WrittenOutputs> {
   const result = JSON.parse(await readFile(path.join(o.stateDir, RESULT_FILE), 'utf8')) as JobResult;
   const files: string[] = [];
   let model: Summary['model'] = null;
@@ -99,8 +102,10 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
     files.push(target);
     files.push(await writeJson(path.join(o.outDir, 'model.json'), await modelJson(o.job, result, target)));
   }
-  const summary: Summary = { ...summarize(result), model };
+  const trails = o.siteTrails ? await writeAuditOutputs({ stateDir: o.stateDir, outDir: o.outDir, siteTrails: o.siteTrails, expectHead: result.audit?.head }) : null;
+  const summary: Summary = { ...summarize(result), model, ...(trails ? { audit: trails.audit } : {}) };
   files.unshift(await writeJson(path.join(o.outDir, 'summary.json'), summary));
+  if (trails) files.push(...trails.files);
   const chart = path.join(o.outDir, 'rounds.svg');
   const points = [{ round: 0, ...figures(summary.initial) }, ...summary.rounds.map((r) => ({ round: r.round, ...figures(r.test) }))];
   await writeFile(chart, await roundsChartSvg(`${o.job.metadata.name}: ${summary.strategy}`, points));
@@ -112,6 +117,14 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
     result.status === 'Succeeded'
       ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})${spent}`
       : `${o.job.metadata.name}: ${result.status}: ${result.reason}`;
+  const audit = summary.audit;
+  const unsound = audit
+    ? [
+        ...[audit.job, ...audit.sites].filter((t) => !t.intact).map((t) => `${t.file} is broken`),
+        ...audit.sites.filter((t) => t.missingFromJob.length + t.missingFromSite.length > 0).map((t) => `${t.file} and the job's trail disagree`),
+      ]
+    : [];
+  if (unsound.length > 0) return { succeeded: false, headline: `${headline}\nthe audit trails do not hold: ${unsound.join('; ')} (see summary.json)`, files };
   return { succeeded: result.status === 'Succeeded', headline, files };
 }
 

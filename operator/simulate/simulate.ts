@@ -86,6 +86,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     for (const site of sites) {
       const args = ['client', ...jobArgs, '--site', site, '--aggregator', address, '--tls-dir', creds.siteDirs.get(site)!];
       args.push('--work-dir', path.join(work, `site-${site}`), '--data-root', path.resolve(options.dataRoot ?? path.dirname(manifest)));
+      args.push('--audit-file', path.join(work, `site-${site}.audit.jsonl`));
       // A bring-your-own trainer's command runs in the client's working directory: the manifest's
       // folder here, as it is the image's working directory in a pod.
       roles.push(startRole(`site-${site}`, args, logDir, { env: { ...process.env, ...options.clientEnv }, cwd: path.dirname(manifest) }));
@@ -123,7 +124,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
       process.stderr.write(`the aggregator was ${describeExit(code)} ${times} ${times === 1 ? 'time' : 'times'}; giving up: the job has no result (logs in ${logDir})\n`);
       return { succeeded: false, outDir };
     }
-    const written = await writeOutputs({ job, namespace, stateDir, outDir });
+    const written = await writeOutputs({ job, namespace, stateDir, outDir, siteTrails: new Map(sites.map((s) => [s, path.join(work, `site-${s}.audit.jsonl`)])) });
     process.stderr.write(`${written.headline}\nwrote ${written.files.map((f) => path.relative(process.cwd(), f)).join(', ')}\n`);
     return { succeeded: code === 0 && written.succeeded, outDir };
   } finally {

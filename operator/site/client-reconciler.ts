@@ -44,6 +44,7 @@ import { applyOwned, createOwnedPod, ForeignObject, removeJobObjects } from './j
 import type { SitePolicy } from './policy.js';
 import { decideAll, type ClientSpec, type PolicyDecision } from './policy-decision.js';
 import type { ClientPlacement } from './client-placement.js';
+import type { SiteAudit } from './audit.js';
 
 export interface ClientSigner {
   signClientCertificate(namespace: string, job: string, csrPem: string): Promise<{ certificatePem: string; caPem: string }>;
@@ -63,6 +64,10 @@ export interface ClientReconcilerOptions {
   clientImage?: string;
   /** Where client pods run, beneath each job's own placement. */
   placement?: ClientPlacement;
+  /** The site's claim for the clients' audit trails (PodSettings.auditClaim). */
+  auditClaim?: string;
+  /** The agent's own audit trail: decisions, certificates, pods. */
+  audit?: SiteAudit;
   signer: ClientSigner;
   /** How the aggregators' host names are resolved for the clients' NetworkPolicies (DNS by default). */
   resolve?: Resolve;
@@ -161,8 +166,11 @@ export class ClientReconciler {
     if (key === SWEEP) return this.sweep();
     const assignment = this.assignments.get(key);
     const decision = assignment && this.decisions().get(key);
+    const { audit } = this.options;
+    if (assignment && decision) await audit?.decision(assignment, decision).catch(() => undefined);
     if (!assignment || !decision?.allowed) {
       const gone = await removeJobObjects(this.options.kc, this.options.namespace, key);
+      if (gone) await audit?.removed(key).catch(() => undefined);
       if (assignment && decision && !decision.allowed) this.setStatus(key, { ...identityOf(assignment), phase: 'Refused', message: decision.reason });
       else this.setStatus(key, undefined);
       // A pod's deletion event brings the key back; the look again is for a pod that lingers.
@@ -211,13 +219,14 @@ export class ClientReconciler {
     const tls = clientTlsSecret(a, namespace, { keyPem: keyPair.privateKeyPem, certificatePem: signed.certificatePem, caPem: signed.caPem, issuedAt, notAfter });
     await applyOwned(kc, key, tls, secret ?? null);
     this.options.log.info('client certificate issued', { site, namespace: a.namespace, job: a.job, notAfter: notAfter.toISOString() });
+    await this.options.audit?.certificateIssued(a, notAfter, new X509Certificate(signed.certificatePem).fingerprint256).catch(() => undefined);
     return (notAfter.getTime() - issuedAt.getTime()) * RENEW_AT_FRACTION;
   }
 
   /** The pod as it is (creating it if missing; replacing it if made from other inputs). */
   private async ensurePod(key: JobKey, a: Assignment, client: ClientSpec): Promise<Pod | undefined> {
-    const { kc, namespace, site, placement } = this.options;
-    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}) });
+    const { kc, namespace, site, placement, auditClaim } = this.options;
+    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}), ...(auditClaim ? { auditClaim } : {}) });
     const existing = this.pods.get(`${namespace}/${desired.metadata!.name}`);
     if (existing && !madeFor(existing, key)) throw new ForeignObject(existing);
     if (existing && existing.metadata?.annotations?.[POD_SPEC_HASH] !== desired.metadata!.annotations![POD_SPEC_HASH]) {
@@ -229,6 +238,7 @@ export class ClientReconciler {
       return existing;
     }
     if (existing) return existing;
+    await this.options.audit?.podCreating(a, desired.metadata!.name!, a.image).catch(() => undefined);
     const found = await createOwnedPod(kc, key, desired);
     if (!found) this.options.log.info('client pod created', { site, namespace: a.namespace, job: a.job, pod: desired.metadata!.name });
     return found;

@@ -21,6 +21,7 @@ import { loadIdentity, saveIdentity } from './agent-identity.js';
 import { ClientReconciler } from './client-reconciler.js';
 import { enrol } from './enrol.js';
 import { HubLink } from './hub-link.js';
+import { SiteAudit } from './audit.js';
 import { deleteAllManaged } from './kube-objects.js';
 import { loadPolicy, type SitePolicy } from './policy.js';
 import { loadClientPlacement, type ClientPlacement } from './client-placement.js';
@@ -38,6 +39,8 @@ export interface SiteAgentOptions {
   /** Where client pods run, beneath each job's own placement. */
   clientPlacement?: ClientPlacement;
   siteDataClaim: string;
+  /** The site's claim where client pods keep their audit trails (see PodSettings.auditClaim). */
+  auditClaim?: string;
   /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   keepalive?: { timeMs: number; timeoutMs: number };
@@ -77,12 +80,17 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     await saveIdentity(options.stateDir, identity);
   }
   const { site, hub } = identity;
+  const audit = await SiteAudit.open(options.stateDir, site, log);
+  await audit.started({ hub, version }).catch(() => undefined);
   let onRevoked!: (reason: string) => void;
   const revoked = new Promise<Revocation>((resolve) => {
     onRevoked = (reason) => {
       const revocation: Revocation = { site, hub, reason, revokedAt: new Date().toISOString() };
       // Recorded first, so that an agent killed half-way does not dial again when restarted.
-      void saveRevocation(options.stateDir, revocation)
+      void audit
+        .revoked(reason)
+        .catch(() => undefined)
+        .then(() => saveRevocation(options.stateDir, revocation))
         .then(() => reconciler.stop())
         .then(() => deleteAllManaged(kc, options.namespace))
         .catch((err: Error) => log.warn('could not finish stopping after the revocation', { site, error: err.message }))
@@ -109,6 +117,8 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     siteUid: siteUidOfPeer(new X509Certificate(identity.certificatePem)),
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
+    ...(options.auditClaim ? { auditClaim: options.auditClaim } : {}),
+    audit,
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
     ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
     signer: link,
@@ -134,6 +144,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     stop: async () => {
       link.stop();
       await reconciler.stop();
+      await audit.close();
     },
   };
 }
@@ -183,6 +194,7 @@ async function runAgent(values: Record<string, string | undefined>, log: Logger,
       ...(values['client-image'] ? { clientImage: values['client-image'] } : {}),
       clientPlacement: await loadClientPlacement(values['client-placement']),
       siteDataClaim: values['site-data-claim'] ?? 'site-data',
+      ...(values['audit-claim'] ? { auditClaim: values['audit-claim'] } : {}),
       metrics,
       log,
     });

@@ -44,7 +44,7 @@ describe("an aggregator's state dir after a crash during a write", () => {
       const settings = testJob('heart', { sites: { names: ['a'] }, rounds: 1, minSites: 1 });
       const aggregator = await startAggregator(settings, { listen: '127.0.0.1:0', tlsDir: await pki.aggregator(), stateDir, log: memoryLogger().log });
       await aggregator.close();
-      expect(await listing()).toEqual(['.someone-elses', 'checkpoint', 'journal']);
+      expect(await listing()).toEqual(['.someone-elses', 'audit.jsonl', 'checkpoint', 'journal']);
     } finally {
       await tmp.remove();
     }

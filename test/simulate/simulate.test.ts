@@ -47,6 +47,14 @@ describe('flotilla simulate', () => {
     expect(description.standardize.mode).toBe('Federated');
     expect(description.standardize.mean).toHaveLength(13);
     expect((await readFile(path.join(out, 'rounds.svg'), 'utf8')).startsWith('<svg')).toBe(true);
+    // The job's audit trail and each site's: whole, and the same 22 updates (statistics, 20 rounds, the final evaluation) on both sides.
+    expect(summary.audit!.job).toMatchObject({ file: 'audit/job.jsonl', intact: true });
+    expect(summary.audit!.sites.map((s) => [s.site, s.intact, s.matched, s.missingFromJob, s.missingFromSite])).toEqual(
+      ['cleveland', 'hungarian', 'switzerland', 'va'].map((site) => [site, true, 22, [], []]),
+    );
+    const jobTrail = (await readFile(path.join(out, 'audit/job.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l));
+    expect(jobTrail.filter((e) => e.event === 'update-accepted')).toHaveLength(88);
+    expect(jobTrail.filter((e) => e.event === 'phase-closed').map((e) => e.phase)).toEqual(['STATISTICS', ...Array(20).fill('TRAIN'), 'EVALUATE']);
     expect((await readdir(path.join(out, 'logs'))).sort()).toEqual(
       ['aggregator', 'site-cleveland', 'site-hungarian', 'site-switzerland', 'site-va'].map((n) => `${n}.log`),
     );

@@ -23,6 +23,7 @@ import { createCsr } from '../../operator/pki/csr.js';
 import { generateKeyPair } from '../../operator/pki/keys.js';
 import { createLogger } from '../../operator/log.js';
 import { loadIdentity } from '../../operator/site/agent-identity.js';
+import { verifyTrail } from '../../operator/audit/verify.js';
 import { clientObjectNames, JOB_FILE_KEY, MANAGED_SELECTOR, type Pod, type Secret, type ConfigMap } from '../../operator/site/client-objects.js';
 import { startSiteAgent, type SiteAgent } from '../../operator/site/main.js';
 import { parsePolicy } from '../../operator/site/policy.js';
@@ -258,6 +259,24 @@ describe('a site agent', () => {
     } finally {
       client.close();
     }
+  });
+
+  test("its audit trail holds what it decided and did, each decision once, and verifies", async () => {
+    const file = join(stateDir, 'audit.jsonl');
+    const read = async () => (await readFile(file, 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    await eventually(async () => (await read()).some((e) => e.event === 'site-revoked'), 10_000, 'the revocation in the trail');
+    expect(verifyTrail(await readFile(file, 'utf8')).ok).toBe(true);
+    const entries = await read();
+    const events = (event: string) => entries.filter((e) => e.event === event);
+    expect(events('agent-started')).toHaveLength(2);
+    expect(new Set(entries.map((e) => e.actor))).toEqual(new Set(['site-agent/st-olav']));
+    // Every look at the set re-decides; only a change is written.
+    expect(events('job-refused').map((e) => e.job).sort()).toEqual(['foreign', 'gpu', 'greedy', 'unknown-image']);
+    expect(events('job-refused').find((e) => e.job === 'gpu')!.reason).toMatch(/this site allows no GPUs/);
+    expect(events('client-pod-creating').map((e) => e.job)).toEqual(expect.arrayContaining(['heart', 'lungs', 'kidney']));
+    expect(events('job-objects-removed').map((e) => e.job)).toEqual(expect.arrayContaining(['lungs']));
+    expect(events('client-certificate-issued').every((e) => /^([0-9A-F]{2}:){31}[0-9A-F]{2}$/.test(e.sha256Fingerprint as string))).toBe(true);
+    expect(events('client-certificate-issued').map((e) => e.job)).toEqual(expect.arrayContaining(['heart', 'lungs', 'kidney']));
   });
 });
 
