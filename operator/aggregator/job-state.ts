@@ -17,6 +17,9 @@ import { selectSites } from './selection.js';
 import { MAX_RECORDS, SiteRecords } from './site-records.js';
 import { builtinInitialModel, expectedStatisticsLength } from './from-spec.js';
 import { Candidates, InitialModelIntake, MAX_INITIAL_MODEL_BYTES, initialModelSpecs } from './initial-model-intake.js';
+import { createRobustRule } from './robust-rules.js';
+import { SpillIntake } from './spill-intake.js';
+import { SpilledRound } from './spilled-round.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
@@ -68,7 +71,9 @@ export class JobState {
   /** Updates arriving now, by site. */
   private readonly intakes = new Map<string, Intake>();
   private global: Model | null;
+  /** The round's running sum (the weighted mean), or, under a robust rule, its spilled updates. */
   private sum: RunningSum | null;
+  private readonly spilled: SpilledRound | null;
   /** The initial models sites sent: one is adopted when initialization closes. */
   private readonly candidates = new Candidates();
   /** The statistics phase's running sum, and the final sum once it closed. */
@@ -109,7 +114,10 @@ export class JobState {
     this.strategy = privacy ? privacy.strategy(createStrategy(settings.strategy)) : createStrategy(settings.strategy);
     this.strategy.restore(checkpoint?.optimizer ?? []);
     this.global = checkpoint?.model ?? initial;
-    this.sum = this.global ? new RunningSum(this.global, settings.sites.length) : null;
+    const robust = settings.strategy.robust;
+    const rule = createRobustRule(robust);
+    this.spilled = rule ? new SpilledRound(rule, robust?.normBound) : null;
+    this.sum = this.global ? this.runningSum(this.global) : null;
     this.statistics = checkpoint?.statistics ? Float64Array.from(checkpoint.statistics) : null;
     this.finalEvaluation = checkpoint?.finalEvaluation ?? null;
     this.statisticsLength = expectedStatisticsLength(settings);
@@ -203,11 +211,12 @@ export class JobState {
     // Revoke before resetting, in the same tick: no chunk of an old update may land in the new sum.
     const revoked = this.revokeIntakes(true);
     this.sum?.reset();
+    const spilled = this.spilled?.reset();
     this.statisticsSum = null;
     const candidates = this.candidates.forget();
     this.ledger.clear();
     this.privacy?.discardAttempt();
-    await Promise.all([revoked, candidates]);
+    await Promise.all([revoked, candidates, spilled]);
   }
 
   /**
@@ -293,7 +302,7 @@ export class JobState {
       case 'INITIALIZE': {
         const model = await this.candidates.adopt(t.participants[0]!);
         this.global = model;
-        this.sum = new RunningSum(model, this.settings.sites.length);
+        this.sum = this.runningSum(model);
         this.modelVersion++;
         return { phase: 'INITIALIZE', tensors: model.length };
       }
@@ -303,12 +312,18 @@ export class JobState {
         return { phase: 'STATISTICS', values: this.statistics?.length ?? 0 };
       case 'TRAIN': {
         const record = this.ledger.record(t.round, t.attempt, t.startedAt, now);
-        const sum = this.sum!;
         const started = performance.now();
-        this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
+        if (this.spilled) {
+          // The robust delta is the server step's basis, as the weighted mean is otherwise.
+          this.strategy.step(this.global!, await this.spilled.aggregate(this.global!), 1);
+          await this.spilled.reset();
+        } else {
+          const sum = this.sum!;
+          this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
+          sum.reset();
+        }
         aggregated((performance.now() - started) / 1000);
         if (this.privacy) record.privacy = this.privacy.closeRound();
-        sum.reset();
         this.modelVersion++;
         if (!this.global!.every((tensor) => allFinite(tensor.data))) {
           throw new Error(`round ${t.round} made a global model with NaN or Infinity (strategy ${this.strategy.name}): lower the server learning rate`);
@@ -356,9 +371,13 @@ export class JobState {
         this.records.check(site, header);
         const global = this.global!;
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
+        if (this.spilled) {
+          return new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
+        }
         // Under DP every update weighs 1: its influence is bounded by the clip norm, not by a count the site states.
         const weight = this.privacy ? 1 : header.numSamples;
-        const clip = this.privacy?.clip();
+        const normBound = this.settings.strategy.robust?.normBound;
+        const clip = this.privacy?.clip() ?? (normBound === undefined ? undefined : { clipNorm: normBound, onNorm: () => {} });
         let norm: number | undefined;
         const heard = clip && { clipNorm: clip.clipNorm, onNorm: (n: number) => ((norm = n), clip.onNorm(n)) };
         return new TrainIntake(specs, this.sum!, weight, journal(), () => this.ledger.add(entry(header.numSamples, norm)), heard);
@@ -370,6 +389,11 @@ export class JobState {
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
     }
+  }
+
+  /** The weighted mean's running sum; none under a robust rule, whose updates are spilled instead. */
+  private runningSum(global: Model): RunningSum | null {
+    return this.spilled ? null : new RunningSum(global, this.settings.sites.length);
   }
 
   private addStatistics(site: string, vector: Float64Array): void {

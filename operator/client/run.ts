@@ -6,6 +6,7 @@ import { privacyPlan } from '../privacy/job-plan.js';
 import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
 import { AggregatorConnection } from './connection.js';
 import { ClientAudit } from './audit.js';
+import { HeartbeatThread } from './heartbeat-thread.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
 
@@ -42,7 +43,9 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
   );
   const audit = await ClientAudit.open(options.auditFile ?? path.join(options.workDir, 'audit.jsonl'), options.site, { namespace, job: job.metadata.name }, options.aggregator);
   try {
-    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, { namespace, job: job.metadata.name });
+    const target = { namespace, job: job.metadata.name };
+    const connection = await AggregatorConnection.dial(options.aggregator, options.tlsDir, target);
+    const heartbeats = await HeartbeatThread.start(options.aggregator, options.tlsDir, target);
     // Closing the channel ends a pending long poll at once, so a stop is quick.
     options.signal?.addEventListener('abort', () => connection.close(), { once: true });
     try {
@@ -52,11 +55,13 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
+        heartbeats: heartbeats.during,
         audit,
       });
       return await loop.run();
     } finally {
       connection.close();
+      await heartbeats.close();
     }
   } finally {
     await Promise.all([trainer.close(), audit.close()]);

@@ -13,6 +13,7 @@ import { localPrivateUpdate } from '../privacy/local-update.js';
 import type { PrivacyPlan } from '../privacy/job-plan.js';
 import type { AggregatorConnection } from './connection.js';
 import type { ClientAudit } from './audit.js';
+import type { Heartbeating } from './heartbeat-thread.js';
 
 export interface ClientOutcome {
   succeeded: boolean;
@@ -28,6 +29,8 @@ export interface TaskLoopOptions {
   signal?: AbortSignal;
   /** The job's differential privacy; with mode Local the site clips and noises its update before it leaves. */
   privacy?: PrivacyPlan | null;
+  /** How heartbeats go on while the trainer works: from a thread of their own in a client (HeartbeatThread); a timer on this thread by default. */
+  heartbeats?: Heartbeating;
   /** The site's audit trail: each update is recorded there before it leaves, and how it was answered. */
   audit?: ClientAudit;
 }
@@ -220,19 +223,24 @@ export class TaskLoop {
   }
 
   /** Runs work while telling the aggregator the site is alive; open is false if the round closed meanwhile. */
-  private async heartbeating<T>(round: number, work: () => Promise<T>): Promise<{ value: T; open: boolean }> {
+  private heartbeating<T>(round: number, work: () => Promise<T>): Promise<{ value: T; open: boolean }> {
+    return (this.options.heartbeats ?? this.timerHeartbeats)(round, this.heartbeatMs, work);
+  }
+
+  /** Heartbeats on this thread's timer: they stop while a trainer holds the thread. */
+  private readonly timerHeartbeats: Heartbeating = async (round, intervalMs, work) => {
     let open = true;
     const timer = setInterval(() => {
       this.connection.heartbeat(round, 0).then(
         (roundOpen) => (open &&= roundOpen),
         () => {},
       );
-    }, this.heartbeatMs);
+    }, intervalMs);
     try {
       const value = await work();
       return { value, open };
     } finally {
       clearInterval(timer);
     }
-  }
+  };
 }

@@ -183,6 +183,31 @@ export interface FederatedJobSpec {
        */
       tau: number;
     };
+    /**
+     * Robust aggregation against broken or hostile sites (docs/aggregation.md). rule replaces the weighted mean delta by a robust one, every update weighing the same: Median (coordinate-wise), TrimmedMean (coordinate-wise, trimFraction cut from each end), Krum or MultiKrum (Blanchard et al. 2017: the update(s) closest to their neighbours, with hostileSites assumed hostile). normBound clips each update's delta to that L2 norm before it is folded, with or without a rule. The strategy's server step (FedAdam, ...) then moves the model by the result.
+     */
+    robust?: {
+      /**
+       * How a round's updates become one delta; unset, the strategy's weighted mean (with normBound clipping).
+       */
+      rule?: 'Median' | 'TrimmedMean' | 'Krum' | 'MultiKrum';
+      /**
+       * TrimmedMean: at each coordinate, floor(trimFraction·n) of the n updates' values are cut from each end and the rest averaged. It withstands that many hostile sites.
+       */
+      trimFraction?: number;
+      /**
+       * Krum and MultiKrum, f; the number of hostile sites the rule withstands (it needs minSites > 2f + 2).
+       */
+      hostileSites?: number;
+      /**
+       * MultiKrum, m; how many of the best-scored updates are averaged (at most minSites - hostileSites).
+       */
+      selectedUpdates?: number;
+      /**
+       * Clips each update's delta (w_site - w_global) to this L2 norm before it is folded.
+       */
+      normBound?: number;
+    };
   };
   /**
    * Client-level differential privacy (DP-FedAvg, McMahan et al. 2018): each site's update delta is clipped to an L2 norm and Gaussian noise is added, by the aggregator to the sum (Central) or by each site before its update leaves it (Local). An RDP accountant reports epsilon for delta after every round; targetEpsilon is a budget that ends the job before a round would exceed it. See docs/privacy.md for what this guarantees and what it does not.
