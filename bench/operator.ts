@@ -1,5 +1,8 @@
 /**
- * npm run bench:operator [-- --jobs 200 --idle 30 --timeout 1200]
+ * npm run bench:operator [-- --jobs 1000 --idle 30 --timeout 1800 --out DIR --profile]
+ *
+ * --out keeps the operator's and agents' logs in DIR; --profile also writes their CPU and heap
+ * profiles there (node --cpu-prof --heap-prof: open them in Chrome DevTools).
  *
  * The operator at scale: a hub control plane with the CRDs, the operator as a process of its own,
  * two site control planes each with its site agent (processes of the built CLI), then N
@@ -12,7 +15,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { request as httpRequest } from 'node:http';
 import { createServer } from 'node:net';
@@ -24,8 +27,16 @@ import { JOB_LABEL } from '../operator/api/vocabulary.js';
 import { startControlPlane, type ControlPlane } from '../test/support/envtest/controlplane.js';
 
 const { values } = parseArgs({
-  options: { jobs: { type: 'string', default: '200' }, idle: { type: 'string', default: '30' }, timeout: { type: 'string', default: '1200' } },
+  options: {
+    jobs: { type: 'string', default: '1000' },
+    idle: { type: 'string', default: '30' },
+    timeout: { type: 'string', default: '1800' },
+    out: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+  },
 });
+const OUT = values.out ? path.resolve(values.out) : undefined;
+if (values.profile && !OUT) throw new Error('--profile needs --out DIR for the profiles');
 const JOBS = Number(values.jobs);
 const IDLE_MS = Number(values.idle) * 1000;
 const TIMEOUT_MS = Number(values.timeout) * 1000;
@@ -128,9 +139,10 @@ async function until<T>(what: string, timeoutMs: number, check: () => Promise<T 
   }
 }
 
-function startProcess(args: string[], logFile: string): ChildProcess {
+function startProcess(args: string[], logFile: string, name: string): ChildProcess {
   const out = createWriteStream(logFile);
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const profile = values.profile ? ['--cpu-prof', '--heap-prof', `--cpu-prof-dir=${OUT}/${name}`, `--heap-prof-dir=${OUT}/${name}`] : [];
+  const child = spawn(process.execPath, [...profile, CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(out);
   child.stderr!.pipe(out);
   return child;
@@ -215,6 +227,7 @@ async function bench(): Promise<void> {
       `--enrollment-listen=127.0.0.1:${enrollmentPort}`,
     ],
     path.join(hub.dir, 'operator.log'),
+    'operator',
   );
   children.push(operator);
   const readyz = () =>
@@ -242,6 +255,7 @@ async function bench(): Promise<void> {
     const agent = startProcess(
       ['site-agent', `--namespace=${SITE_NAMESPACE}`, `--state-dir=${path.join(dir, 'state')}`, `--kubeconfig=${sites[i]!.kubeconfigPath}`, `--join=${path.join(dir, 'join-bundle')}`, `--policy=${path.join(dir, 'policy.json')}`],
       path.join(sites[i]!.dir, 'site-agent.log'),
+      `site-agent-${name}`,
     );
     children.push(agent);
   }
@@ -263,6 +277,7 @@ async function bench(): Promise<void> {
   const deliveredAt: (number | undefined)[] = SITES.map(() => undefined);
   let lastReport = 0;
   while (deliveredAt.some((t) => t === undefined)) {
+    if (operator.exitCode !== null) throw new Error(`the operator exited (code ${operator.exitCode}) before every assignment was delivered: see its log`);
     const counts = await Promise.all(siteApis.map(deliveredJobs));
     counts.forEach((n, i) => {
       if (n >= JOBS && deliveredAt[i] === undefined) deliveredAt[i] = Date.now() - t0;
@@ -297,8 +312,25 @@ async function bench(): Promise<void> {
   const idle = diff(idleAfter, idleBefore);
   const agentsPeak = await Promise.all(children.slice(1).map((c) => rss(c.pid!)));
 
+  const writesPerJob = total(run, isWrite) / JOBS;
+  // The API server's own writes: its lease, and the ClusterIP it allocates for each Service.
+  const ownWrites = (m: Map<string, number>) => total(new Map([...m].filter(([k]) => k.endsWith(' leases') || k.endsWith(' ipaddresses'))), isWrite);
+  const idleOperatorWrites = total(idle, isWrite) - total(new Map([...idle].filter(([k]) => k.endsWith(' leases'))), isWrite);
+  const siteStatusBytes = await Promise.all(SITES.map(async (name) => (await hubApi('GET', `/apis/flotilla.dev/v1alpha1/sites/${name}`)).text.length));
+  const jobBytes = (await hubApi('GET', `/apis/flotilla.dev/v1alpha1/namespaces/${JOB_NAMESPACE}/federatedjobs/job-000`)).text.length;
+  const agentPeak = Math.max(...agentsPeak.map((r) => r.peak));
+  const verdict = (ok: boolean) => (ok ? 'met' : 'NOT met');
   log('');
   log(`operator bench: ${JOBS} FederatedJobs x ${SITES.length} sites = ${JOBS * SITES.length} assignments`);
+  log('  figure                           measured          target                       ');
+  log(`  every assignment delivered       ${(deliveredMs / 1000).toFixed(1).padEnd(8)} s        within 60 s of the first create  ${verdict(deliveredMs <= 60_000)}`);
+  log(`  hub writes per job               ${writesPerJob.toFixed(2).padEnd(8)}          at most 12                       ${verdict(writesPerJob <= 12)}`);
+  log(`    of which the API server's own  ${(ownWrites(run) / JOBS).toFixed(2).padEnd(8)}          (its lease, each Service's ClusterIP)`);
+  log(`  idle hub writes but the Lease    ${String(idleOperatorWrites).padEnd(8)}          0                                ${verdict(idleOperatorWrites === 0)}`);
+  log(`  operator peak RSS                ${peak.peak.toFixed(0).padEnd(8)} MB       under 300 MB                     ${verdict(peak.peak < 300)}`);
+  log(`  site agent peak RSS              ${agentPeak.toFixed(0).padEnd(8)} MB       under 250 MB                     ${verdict(agentPeak < 250)}`);
+  log(`  Site object size                 ${String(Math.max(...siteStatusBytes)).padEnd(8)} bytes    flat in the number of jobs (one job's FederatedJob: ${jobBytes} bytes)`);
+  log('');
   log(`  creates accepted by the hub     ${(createdMs / 1000).toFixed(1)} s`);
   log(`  every assignment delivered      ${(deliveredMs / 1000).toFixed(1)} s after the first create (${SITES.map((s, i) => `site ${s} ${(deliveredAt[i]! / 1000).toFixed(1)} s`).join(', ')})`);
   log(`  hub writes settled              ${(settledMs / 1000).toFixed(1)} s after the first create`);
@@ -314,12 +346,19 @@ async function bench(): Promise<void> {
 
 async function cleanUp(): Promise<void> {
   for (const child of children.reverse()) await stopProcess(child);
+  if (OUT) {
+    await mkdir(OUT, { recursive: true });
+    const logs = [path.join(planes[0]?.dir ?? '', 'operator.log'), ...planes.slice(1).map((p) => path.join(p.dir, 'site-agent.log'))];
+    for (const [i, file] of logs.entries()) await copyFile(file, path.join(OUT, i === 0 ? 'operator.log' : `site-agent-${SITES[i - 1]}.log`)).catch(() => undefined);
+  }
   for (const cp of planes.reverse()) await cp.stop();
 }
 
 const timeout = new Promise<never>((_, reject) =>
   setTimeout(() => reject(new Error(`the bench did not finish within ${TIMEOUT_MS / 1000} s (raise --timeout, or lower --jobs)`)), TIMEOUT_MS).unref(),
 );
+// Stopped from outside (^C): the control planes and processes go too.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void cleanUp().finally(() => process.exit(130)));
 try {
   await Promise.race([bench(), timeout]);
 } catch (err) {

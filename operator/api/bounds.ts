@@ -5,11 +5,11 @@
  * every other update of the object). bounds.test.ts reads the CRDs and checks these are theirs.
  */
 
-/** A site agent's message about one job: Site status.jobs[].message, FederatedJob status.sites[].message. */
+/** A site agent's message about one job: FederatedJob status.sites[].message. */
 export const MAX_REPORT_MESSAGE = 1024;
 /** Site status.agentVersion. */
 export const MAX_AGENT_VERSION = 64;
-/** Site status.jobs: the reports kept of one site. */
+/** The reports the gateway keeps of one site's agent (in memory; the Site's status holds counts). */
 export const MAX_SITE_JOBS = 1000;
 /** FederatedJob status.sites, as spec.sites.names. */
 export const MAX_JOB_SITES = 1000;

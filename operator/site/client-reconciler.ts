@@ -78,6 +78,8 @@ export interface ClientReconcilerOptions {
 
 /** Renew a client certificate at 2/3 of its life. */
 const RENEW_AT_FRACTION = 2 / 3;
+/** The least time between two reports of the agent's status to the hub. */
+export const REPORT_INTERVAL_MS = 250;
 /** The queue key that looks for objects of jobs no longer assigned. */
 const SWEEP = 'sweep';
 
@@ -88,6 +90,8 @@ export class ClientReconciler {
   private assignments: Map<JobKey, Assignment> | undefined;
   private readonly statuses = new Map<JobKey, AssignmentStatus>();
   private reported = '';
+  private lastReportAt = 0;
+  private reportTimer: NodeJS.Timeout | undefined;
   private workers: Promise<void> | undefined;
 
   constructor(private readonly options: ClientReconcilerOptions) {
@@ -105,21 +109,40 @@ export class ClientReconciler {
       if (key) this.queue.add(key);
     });
     await this.pods.start();
-    this.workers = runWorkers(this.queue, 2, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
+    // Each job's pass waits on the site's API server and the hub (its certificate): several at once.
+    this.workers = runWorkers(this.queue, 4, (key) => this.reconcile(key), { controller: 'site-agent', logger: this.options.log });
   }
 
   async stop(): Promise<void> {
     await this.queue.shutDownWithDrain();
     this.pods.stop();
     await this.workers;
+    clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
   }
 
-  /** The latest complete set from the hub. */
+  /**
+   * The latest complete set from the hub. Only the jobs it changes are looked at (a new, changed
+   * or withdrawn assignment, or one with no status yet): each set is complete, and with a thousand
+   * jobs a pass over all of them per set would be the agent's whole work. The first set, and one
+   * that withdraws a job, also sweeps the namespace for objects of jobs no longer assigned.
+   */
   setAssignments(assignments: Assignment[]): void {
     const image = this.options.clientImage;
+    const previous = this.assignments;
     this.assignments = new Map(assignments.map((a) => [jobKeyOf(a), image ? { ...a, image } : a]));
-    for (const key of new Set([...this.assignments.keys(), ...this.statuses.keys()])) this.queue.add(key);
-    this.queue.add(SWEEP);
+    const before = (key: JobKey) => previous?.get(key);
+    let withdrawn = previous === undefined;
+    for (const [key, a] of this.assignments) {
+      const old = before(key);
+      if (!old || !this.statuses.has(key) || JSON.stringify(old) !== JSON.stringify(a)) this.queue.add(key);
+    }
+    for (const key of new Set([...(previous?.keys() ?? []), ...this.statuses.keys()])) {
+      if (this.assignments.has(key)) continue;
+      withdrawn = true;
+      this.queue.add(key);
+    }
+    if (withdrawn) this.queue.add(SWEEP);
   }
 
   /**
@@ -246,13 +269,29 @@ export class ClientReconciler {
     }
   }
 
+  /**
+   * Records a job's status; the complete status goes to the hub at most once per REPORT_INTERVAL_MS
+   * (the latest), so that a thousand pods starting make a few reports, not a thousand.
+   */
   private setStatus(key: JobKey, status: AssignmentStatus | undefined): void {
+    const old = this.statuses.get(key);
     if (status) this.statuses.set(key, status);
     else this.statuses.delete(key);
-    const text = JSON.stringify(this.currentStatus());
+    if (JSON.stringify(old) === JSON.stringify(status) || this.reportTimer) return;
+    const wait = this.lastReportAt + REPORT_INTERVAL_MS - Date.now();
+    if (wait <= 0) return this.report();
+    this.reportTimer = setTimeout(() => this.report(), wait);
+  }
+
+  private report(): void {
+    clearTimeout(this.reportTimer);
+    this.reportTimer = undefined;
+    this.lastReportAt = Date.now();
+    const statuses = this.currentStatus();
+    const text = JSON.stringify(statuses);
     if (text === this.reported) return;
     this.reported = text;
-    this.options.onStatus(this.currentStatus());
+    this.options.onStatus(statuses);
   }
 }
 

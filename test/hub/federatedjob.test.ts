@@ -168,6 +168,41 @@ describe('FederatedJob controllers', () => {
     expect(await updatesOver('quiet', 3)).toBe(0);
   });
 
+  test("a new job's first status carries its aggregator's address: it is not written once without it and again with it", async () => {
+    const statuses: NonNullable<FederatedJob['status']>[] = [];
+    const off = jobs.onEvent((_type, obj) => obj.metadata.name === 'addressed' && obj.status && statuses.push(obj.status));
+    try {
+      await hub.apply(federatedJob('addressed'));
+      await eventually(() => statuses.length > 0, 30_000, 'the first status');
+    } finally {
+      off();
+    }
+    expect(statuses[0]!.aggregatorEndpoint).toBe('addressed-aggregator.research.svc:8443');
+  });
+
+  test("a workload pass that changes nothing writes none of the job's objects (a no-op apply is still a write)", async () => {
+    await hub.apply(federatedJob('steady'));
+    await running('steady');
+    await eventually(() => ready('steady'), 30_000, 'the job to be Ready');
+    // The hub's own count of the writes to the job's objects (kube-controller-manager writes only their status).
+    const writes = async () => {
+      let sum = 0;
+      for (const line of (await hub.kubectl('get', '--raw', '/metrics')).split('\n')) {
+        const m = /^apiserver_request_total\{(.*)\} (\S+)$/.exec(line);
+        if (!m || !/verb="(APPLY|PATCH|POST|PUT)"/.test(m[1]!) || /subresource="[^"]+"/.test(m[1]!)) continue;
+        if (/resource="(configmaps|persistentvolumeclaims|services|deployments)"/.test(m[1]!)) sum += Number(m[2]);
+      }
+      return sum;
+    };
+    const passes = () => operator.reconciles('federatedjob-workload');
+    const [before, passesBefore] = [await writes(), await passes()];
+    // A new aggregator pod: the Deployment's status moves, which wakes the workload for the job.
+    await hub.kubectl('delete', 'pods', `--namespace=${JOB_NAMESPACE}`, '--selector=flotilla.dev/job=steady');
+    await eventually(async () => (await passes()) >= passesBefore + 2, 60_000, 'workload passes over the job');
+    await eventually(() => ready('steady'), 60_000, 'the job to be Ready again');
+    expect(await writes()).toBe(before);
+  });
+
   test('deleting the job removes everything it made, its CA too, then the job', async () => {
     await hub.apply(federatedJob('doomed'));
     // Running: the aggregator pod holds the checkpoint claim.

@@ -106,9 +106,9 @@ describe("the site agent's failures", () => {
     const message = `the site's API server refused Pod ${NS}/${pod}: pods "${pod}" is forbidden: exceeded quota: no-pods, requested: pods=1, used: pods=0, limited: pods=0`;
     await eventually(() => reported('haugesund', 'heart')?.message === message, 20_000, 'the refusal reported to the hub');
     expect(reported('haugesund', 'heart')!.phase).toBe('Pending');
-    // What the hub's Site controller writes from that session says it too.
+    // What the hub's Site controller writes from that session counts it (the message is the job's, above).
     const status = siteStatus({ site: hub.sites.get('haugesund')!, session: hub.sessions.get('haugesund'), now: new Date() });
-    expect(status.jobs).toEqual([{ namespace: 'cardiology', name: 'heart', jobUid: assignment('heart').jobUid, phase: 'Pending', message }]);
+    expect(status).toMatchObject({ reportedJobs: 1, runningJobs: 0, refusedJobs: 0 });
 
     await siteCluster.kubectl(['delete', 'resourcequota', 'no-pods', '-n', NS]);
     await eventually(() => reported('haugesund', 'heart')?.phase === 'Running', 90_000, 'the client to run once the quota is gone');

@@ -537,6 +537,10 @@ export interface FederatedJobStatus {
      */
     message?: string;
     /**
+     * Whether phase and message are the site agent's own report of this job (not the hub's default or its refusal). The hub's record of what a site runs: a cordoned site keeps the jobs it reported running, a deleted job waits for a disconnected site that last reported its client.
+     */
+    reported?: boolean;
+    /**
      * The last round in which the site's update was folded in.
      */
     lastRound?: number;

@@ -56,32 +56,13 @@ export interface SiteStatus {
    */
   runningJobs?: number;
   /**
-   * The site's assignments and their state as the agent last reported it. Only reports of jobs the hub gave the site are kept, at most 1000.
-   *
-   * @maxItems 1000
+   * The jobs the agent last reported, of those the hub gave the site. Each job's own status (FederatedJob status.sites) holds what the site said of it: the Site holds counts only, so that its size does not grow with the number of jobs.
    */
-  jobs?: {
-    /**
-     * The FederatedJob's namespace at the hub.
-     */
-    namespace: string;
-    /**
-     * The FederatedJob's name.
-     */
-    name: string;
-    /**
-     * The uid of the FederatedJob the report is about (a job re-created under the same name has another).
-     */
-    jobUid?: string;
-    /**
-     * Pending, Running, Succeeded, Failed or Refused.
-     */
-    phase?: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Refused';
-    /**
-     * What the site agent said about the job's client (why it refused it, for example), cut to 1024 characters.
-     */
-    message?: string;
-  }[];
+  reportedJobs?: number;
+  /**
+   * Of those, the jobs the site refused (its policy).
+   */
+  refusedJobs?: number;
   /**
    * Connected (the site agent holds its stream to the hub), in the metav1.Condition shape.
    *

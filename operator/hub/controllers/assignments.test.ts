@@ -150,8 +150,9 @@ describe('assignments derived from jobs and sites', () => {
       certificateExpiry: new Date(),
       assignments: [{ namespace: 'research', job: 'old', jobUid: 'uid-old', phase: 'Running', message: '' }],
     });
-    // The site controller's record of what the agent reported while the site was not cordoned.
-    putSite(site('a', { cordoned: true }, {}, { jobs: [{ namespace: 'research', name: 'old', jobUid: 'uid-old', phase: 'Running' }] }));
+    // The status controller's record, in the job's own status, of what the agent reported while the site was not cordoned.
+    put(job('old', { names: ['a'] }, { status: { phase: 'Running', aggregatorEndpoint: 'old:1', sites: [{ name: 'a', phase: 'Running', reported: true }] } }));
+    putSite(site('a', { cordoned: true }));
     put(job('new', { names: ['a'] }));
     expect(names('a')).toEqual(['old']);
     // Once the agent reports the job done, the cordoned site keeps nothing.

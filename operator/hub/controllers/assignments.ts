@@ -4,15 +4,16 @@
  * Nothing about them is stored. A site is assigned a job while the job exists, is not being
  * deleted, has not finished, has an aggregator address, selects the site, and is of a namespace the
  * Site allows; a revoked site gets nothing; a cordoned site keeps the jobs it already runs and gets
- * no new ones. "Already runs" is the hub's record (the Site's status.jobs, by job uid, kept only from
- * reports of jobs the site was given) and the agent's report together: an agent that claims a job's
- * uid does not get the job for it.
+ * no new ones. "Already runs" is the hub's record (each job's own status.sites, `reported`: kept only
+ * from reports of jobs the site was given) and the agent's report together: an agent that claims a
+ * job's uid does not get the job for it.
  */
 import type { FederatedJob } from '../../api/federatedjob.js';
 import { isFinal } from '../../api/vocabulary.js';
 import type { AssignmentSource, CacheView, Site, SiteSessions } from '../contracts.js';
 import type { Assignment } from '../../sitelink/assignment.js';
 import { jobManifest } from '../manifests/job-manifest.js';
+import { lastReportOf } from './job-cleanup.js';
 import { resolvedJob, selectedSites, siteAllows } from './job-sites.js';
 
 export interface JobAssignmentsOptions {
@@ -44,20 +45,36 @@ export class JobAssignments implements AssignmentSource {
   private readonly listeners = new Set<(sites: string[]) => void>();
   /** The sites each job selected when last looked at, to know whom a deleted job concerned. */
   private readonly jobSites = new Map<string, string[]>();
+  /** What each job's assignments were made of when last looked at. */
+  private readonly jobViews = new Map<string, string>();
   /** What each site was last told, to notify only on a real change. */
   private readonly published = new Map<string, string>();
 
   constructor(private readonly options: JobAssignmentsOptions) {}
 
   assignmentsFor(site: string): Assignment[] {
+    const all = this.options.sites.list();
+    return this.given(site).map((job) => this.assignment(resolvedJob(job, selectedSites(job, all)), site));
+  }
+
+  /** The jobs the site is given: the eligible ones; for a cordoned site, those its agent still runs. */
+  private given(site: string): FederatedJob[] {
     const siteObject = this.options.sites.get(site);
     const running = new Set(
       (this.options.sessions.get(site)?.assignments ?? []).filter((a) => RUNNING.has(a.phase)).map((a) => `${a.namespace}/${a.job}/${a.jobUid}`),
     );
+    return this.eligible(site).filter((job) => !siteObject!.spec.cordoned || running.has(incarnation(job)));
+  }
+
+  /**
+   * What decides the site's set, cheaply: each job given, with what its assignment is made of (its
+   * spec by generation, its address, the sites it resolves to). Equal fingerprints, equal sets.
+   */
+  private fingerprint(site: string): string {
     const all = this.options.sites.list();
-    return this.eligible(site)
-      .filter((job) => !siteObject!.spec.cordoned || running.has(incarnation(job)))
-      .map((job) => this.assignment(resolvedJob(job, selectedSites(job, all)), site));
+    return this.given(site)
+      .map((job) => `${incarnation(job)}/${job.metadata.generation ?? 0}/${job.status?.aggregatorEndpoint}/${selectedSites(job, all).join(',')}`)
+      .join('\n');
   }
 
   reportable(site: string): ReadonlySet<string> {
@@ -78,14 +95,12 @@ export class JobAssignments implements AssignmentSource {
     const siteObject = this.options.sites.get(site);
     if (!siteObject || siteObject.spec.revoked) return [];
     const all = this.options.sites.list();
-    const recorded = new Set(
-      (siteObject.status?.jobs ?? []).filter((j) => j.jobUid && RUNNING.has(j.phase ?? '')).map((j) => `${j.namespace}/${j.name}/${j.jobUid}`),
-    );
+    const recorded = (job: FederatedJob) => RUNNING.has(lastReportOf(job, site)?.phase ?? '');
     return this.options.jobs
       .list()
       .filter(isActive)
       .filter((job) => siteAllows(siteObject, job.metadata.namespace) && selectedSites(job, all).includes(site))
-      .filter((job) => !siteObject.spec.cordoned || recorded.has(incarnation(job)))
+      .filter((job) => !siteObject.spec.cordoned || recorded(job))
       .sort((a, b) => jobKey(a).localeCompare(jobKey(b)));
   }
 
@@ -94,13 +109,24 @@ export class JobAssignments implements AssignmentSource {
     return () => this.listeners.delete(listener);
   }
 
-  /** A job was added, changed or deleted: the sites it selects, or selected, may have a new set. */
+  /**
+   * A job was added, changed or deleted: the sites it selects, or selected, may have a new set.
+   * A change that moves nothing a site is given by (most are status: progress, reports) costs
+   * nothing more: with a thousand jobs, looking at every site's set for each would not.
+   */
   jobChanged(key: string): void {
     const job = this.options.jobs.get(key);
     const before = this.jobSites.get(key) ?? [];
     const now = job ? selectedSites(job, this.options.sites.list()) : [];
-    if (job) this.jobSites.set(key, now);
-    else this.jobSites.delete(key);
+    const view = job && JSON.stringify([job.metadata.uid, job.metadata.generation, isActive(job), job.status?.aggregatorEndpoint, now]);
+    if (view !== undefined && view === this.jobViews.get(key)) return;
+    if (job) {
+      this.jobSites.set(key, now);
+      this.jobViews.set(key, view!);
+    } else {
+      this.jobSites.delete(key);
+      this.jobViews.delete(key);
+    }
     this.refresh([...new Set([...before, ...now])]);
   }
 
@@ -120,7 +146,7 @@ export class JobAssignments implements AssignmentSource {
   /** Notifies the listeners of the sites among `sites` whose set differs from what they were last told. */
   private refresh(sites: string[]): void {
     const changed = sites.filter((site) => {
-      const fingerprint = JSON.stringify(this.assignmentsFor(site));
+      const fingerprint = this.fingerprint(site);
       if (this.published.get(site) === fingerprint) return false;
       this.published.set(site, fingerprint);
       return true;

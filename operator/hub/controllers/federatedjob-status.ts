@@ -4,7 +4,11 @@
  * the status subresource once per pass, only when it changed; Events mark the milestones. It is
  * also where what the API server refused of the job's objects reaches the user: the workload's
  * refused writes (workload-refusals.ts) and the aggregator pods its ReplicaSet could not create.
- * While the job runs it looks again every POLL_MS.
+ * While the job runs it looks again every POLL_MS. A job's status is written at most once per
+ * MIN_WRITE_INTERVAL_MS, the latest state: the sites' reports of a job arrive one by one, and at a
+ * thousand jobs a write for each was a third of the hub's writes. A new job's first status waits up
+ * to FIRST_STATUS_GRACE_MS for its Service's address, which the workload is making at the same
+ * moment, rather than being written once without the address and again with it.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
@@ -41,15 +45,36 @@ export interface StatusOptions {
 }
 
 export const POLL_MS = 2_000;
+export const MIN_WRITE_INTERVAL_MS = 2_000;
+export const FIRST_STATUS_GRACE_MS = 3_000;
 
 export class FederatedJobStatusController {
+  /** When each job's status was last written by this process. */
+  private readonly written = new Map<string, number>();
+  /** When this process first saw each job that has no status yet. */
+  private readonly firstSeen = new Map<string, number>();
+
   constructor(private readonly o: StatusOptions) {}
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const job = this.o.caches.jobs.get(key);
-    if (!job || job.metadata.deletionTimestamp) return;
-    const next = jobStatus(await this.observe(job));
+    if (!job || job.metadata.deletionTimestamp) {
+      this.written.delete(key);
+      this.firstSeen.delete(key);
+      return;
+    }
+    const observation = await this.observe(job);
+    const next = jobStatus(observation);
     if (equalStatus(job.status ?? {}, next)) return this.requeue(next.phase);
+    const now = Date.now();
+    if (!job.status && observation.blocked?.reason === Reason.WaitingForAddress) {
+      const left = (this.firstSeen.get(key) ?? this.firstSeen.set(key, now).get(key)!) + FIRST_STATUS_GRACE_MS - now;
+      if (left > 0) return { requeueAfterMs: left };
+    }
+    this.firstSeen.delete(key);
+    const wait = (this.written.get(key) ?? 0) + MIN_WRITE_INTERVAL_MS - now;
+    if (wait > 0) return { requeueAfterMs: wait };
+    this.written.set(key, now);
     await applyStatus(
       this.o.kc,
       { apiVersion: job.apiVersion, kind: job.kind, metadata: { name: job.metadata.name, namespace: job.metadata.namespace }, status: next },

@@ -27,6 +27,7 @@ import { specConfigMap } from '../manifests/job-manifest.js';
 import { FIELD_MANAGER, jobNameProblem, jobObjectNames } from '../manifests/names.js';
 import type { HubPki, JobRef } from '../pki.js';
 import { aggregatorEndpoint, certificateNames } from './aggregator-endpoint.js';
+import { AppliedObjects } from './applied-objects.js';
 import type { HubCaches } from './hub-caches.js';
 import { cleanupDeadline, sitesHoldingJob } from './job-cleanup.js';
 import { claimName, deleteIfOwned, ObjectConflict } from './owned-objects.js';
@@ -59,6 +60,8 @@ const RENEW_REMAINING = 1 / 3;
 const WAIT_FOR_SITES_MS = 5_000;
 const HOUR_MS = 3_600_000;
 const CACHE_CATCH_UP_MS = 250;
+/** The kinds of the job's objects that the operator's caches hold. */
+const CACHED_KINDS = new Set(['Deployment', 'Service']);
 
 export class FederatedJobWorkload {
   /**
@@ -66,6 +69,8 @@ export class FederatedJobWorkload {
    * written yet, and issuing again for that would restart the aggregator for nothing.
    */
   private readonly issued = new Map<string, string>();
+  /** What this process applied, so that an unchanged object is not sent again. */
+  private readonly applied = new AppliedObjects();
 
   constructor(private readonly o: WorkloadOptions) {}
 
@@ -119,8 +124,16 @@ export class FederatedJobWorkload {
    */
   private async put(key: string, job: FederatedJob, obj: KubernetesObject): Promise<void> {
     const ref = refOf(obj);
+    const cached: [KubernetesObject | undefined] | [] = CACHED_KINDS.has(ref.kind) ? [this.cached(ref)] : [];
+    if (this.applied.unchanged(obj, ...cached)) return;
     await this.claim(key, job, ref);
-    await this.refused(key, job, ref, () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+    try {
+      await this.refused(key, job, ref, () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
+      this.applied.record(obj);
+    } catch (err) {
+      this.applied.forget(obj);
+      throw err;
+    }
   }
 
   /** Throws ObjectConflict, recorded for the status controller, when the name is someone else's. */
@@ -186,6 +199,7 @@ export class FederatedJobWorkload {
     const { aggregator } = jobObjectNames(job.metadata.name);
     await deleteIfOwned(this.o.kc, job, { apiVersion: 'apps/v1', kind: 'Deployment', namespace: ns, name: aggregator });
     await deleteIfOwned(this.o.kc, job, { apiVersion: 'v1', kind: 'Service', namespace: ns, name: aggregator });
+    this.applied.forgetNames(ns, [aggregator]);
   }
 
   /** Deletion: wait for the sites to report the job's clients gone, remove what the job made, release it. */
@@ -204,6 +218,7 @@ export class FederatedJobWorkload {
     const reporting = selected.filter((site) => this.o.sessions.get(site)?.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid && a.phase !== 'Refused'));
     if (reporting.length > 0) this.o.log.warn('released after the cleanup grace; sites still report the client', { job: name, namespace, sites: reporting });
     for (const ref of ownedObjects(job)) await deleteIfOwned(this.o.kc, job, ref);
+    this.applied.forgetNames(namespace!, Object.values(jobObjectNames(name)));
     await this.o.pki.deleteJobCa(jobRefOf(job));
     if (await staleCache(removeFinalizer(this.o.kc, job, FINALIZER, { fieldManager: FIELD_MANAGER }))) return { requeueAfterMs: CACHE_CATCH_UP_MS };
     this.issued.delete(uid!);

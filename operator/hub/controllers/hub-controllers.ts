@@ -94,9 +94,11 @@ export class HubControllers {
       concurrency,
       reconcile,
     });
+    // A reconcile mostly waits on the API server, so a few run at once; not many more, or on a
+    // loaded API server the leader's own Lease renewal queues behind them and it steps down.
     this.loops = [
-      loop('federatedjob-workload', 4, (k) => this.workload.reconcile(k)),
-      loop('federatedjob-status', 4, (k) => this.status.reconcile(k)),
+      loop('federatedjob-workload', 8, (k) => this.workload.reconcile(k)),
+      loop('federatedjob-status', 8, (k) => this.status.reconcile(k)),
       loop('site', 2, (k) => this.sites.reconcile(k)),
       loop('site-revocation', 1, (k) => this.revocation.reconcile(k)),
       loop('revocation-publisher', 4, (k) => this.publisher.reconcile(k)),

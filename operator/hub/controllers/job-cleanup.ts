@@ -6,8 +6,8 @@
  *
  * - a connected site holds the job while its agent reports the job's client;
  * - a site with no Site resource, or a revoked one, holds nothing: it cannot report;
- * - a site whose agent is disconnected holds the job while its last report (Site status.jobs) lists
- *   it, for `graceMs` from when it was last heard: when this replica saw its stream end, else the
+ * - a site whose agent is disconnected holds the job while its last report of the job (the job's own
+ *   status.sites, `reported`) was of its client, for `graceMs` from when it was last heard: when this replica saw its stream end, else the
  *   latest moment its recorded lastSeen allows (lastSeen is written to within
  *   LAST_SEEN_RESOLUTION_MS). The agent removes the client when it reconnects and finds the job gone.
  */
@@ -48,7 +48,7 @@ export function sitesHoldingJob(
       if (report && report.phase !== 'Refused') held.push({ site, reason: `its agent still reports the job's client (${report.phase}); waiting until ${until(deadline)} at most` });
       continue;
     }
-    const lastReport = resource.status?.jobs?.find((j) => j.namespace === namespace && j.name === name && (!j.jobUid || j.jobUid === uid));
+    const lastReport = lastReportOf(job, site);
     if (!lastReport || lastReport.phase === 'Refused') continue;
     const lastSeen = Date.parse(resource.status?.lastSeen ?? '');
     const heard = sessions.disconnectedAt(site)?.getTime() ?? (Number.isFinite(lastSeen) ? lastSeen + LAST_SEEN_RESOLUTION_MS : undefined);
@@ -57,4 +57,9 @@ export function sitesHoldingJob(
     if (now.getTime() < waitUntil) held.push({ site, reason: `its agent is disconnected; waiting until ${until(waitUntil)} for it to come back` });
   }
   return held;
+}
+
+/** What the site last reported of this job (this incarnation: the record is the job's own status). */
+export function lastReportOf(job: FederatedJob, site: string): { phase?: string } | undefined {
+  return job.status?.sites?.find((s) => s.name === site && s.reported);
 }

@@ -74,7 +74,9 @@ describe('a job status computed from observations', () => {
       aggregatorEndpoint: 'heart-aggregator.research.svc:8443',
       latestMetrics: { loss: 0.5, accuracy: 0.8, participants: 2 },
     });
-    expect(first.sites![0]).toEqual({ name: 'a', phase: 'Running', lastRound: 7, accuracy: 0.79, samples: 100 });
+    // reported: the site's own report, the hub's record of what it runs; b has said nothing yet.
+    expect(first.sites![0]).toEqual({ name: 'a', phase: 'Running', reported: true, lastRound: 7, accuracy: 0.79, samples: 100 });
+    expect(first.sites![1]!.reported).toBeUndefined();
     const ready = first.conditions!.find((c) => c.type === 'Ready')!;
     expect(ready).toMatchObject({ status: 'True', lastTransitionTime: '2024-05-01T10:00:00Z' });
 

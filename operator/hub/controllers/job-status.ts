@@ -86,7 +86,8 @@ function nextPhase(o: JobObservation, previous: FederatedJobStatus['phase']): Jo
 
 function siteStatus(name: string, o: JobObservation, previous: SiteStatus | undefined, final: boolean): SiteStatus {
   const refusal = o.siteRefusals?.get(name);
-  const reported: Pick<AssignmentStatus, 'phase' | 'message'> | undefined = refusal ? { phase: 'Refused', message: refusal } : o.siteReports.get(name);
+  const report = refusal ? undefined : o.siteReports.get(name);
+  const reported: Pick<AssignmentStatus, 'phase' | 'message'> | undefined = refusal ? { phase: 'Refused', message: refusal } : report;
   const figures = o.report?.sites[name];
   // After the end the agents remove their clients and stop reporting the job: keep what they said last.
   const phase = reported?.phase ?? (final ? previous?.phase : undefined) ?? 'Pending';
@@ -95,10 +96,14 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
   const lastRound = figures?.lastRound ?? previous?.lastRound;
   const accuracy = figures?.accuracy ?? previous?.accuracy;
   const samples = figures?.samples ?? previous?.samples;
+  // The hub's record of what the site runs (assignments.ts, job-cleanup.ts): the agent's own report,
+  // kept as it was once the job has ended.
+  const fromAgent = report !== undefined || (!refusal && final && previous?.reported === true);
   return {
     name,
     phase,
     ...(message ? { message } : {}),
+    ...(fromAgent ? { reported: true } : {}),
     ...(lastRound !== undefined ? { lastRound } : {}),
     ...(accuracy !== undefined && accuracy !== null ? { accuracy } : {}),
     ...(samples !== undefined ? { samples } : {}),

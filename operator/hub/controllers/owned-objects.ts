@@ -8,7 +8,8 @@
  * Whose an object is, is asked of the API server with a JSON patch of nothing but "test"
  * operations on its owner reference: it changes nothing, fails (422) unless the object is the
  * job's, and needs only the patch right the operator has anyway, not the right to read the
- * namespace's ConfigMaps or claims.
+ * namespace's ConfigMaps or claims. Deployments and Services, which the operator may list (its
+ * caches), are read instead, by a list of the one name: a read, where the patch counts as a write.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
@@ -41,6 +42,7 @@ type Ownership = { whose: 'absent' | 'earlier' | 'foreign' } | { whose: 'job'; o
  */
 async function ownership(kc: k8s.KubeConfig, job: FederatedJob, ref: ObjectRef): Promise<Ownership> {
   const path = await objectPath(kc, ref);
+  if (LISTABLE.has(ref.kind)) return ownershipOf(job, await listedByName(kc, path, ref.name));
   const owner = (field: string, value: unknown) => ({ op: 'test', path: `/metadata/ownerReferences/0/${field}`, value });
   const test = async (ops: unknown[]) => {
     try {
@@ -59,6 +61,24 @@ async function ownership(kc: k8s.KubeConfig, job: FederatedJob, ref: ObjectRef):
     if (isNotFound(err)) return { whose: 'absent' };
     throw err;
   }
+}
+
+/** The kinds the operator may list (hub/rbac.ts). */
+const LISTABLE = new Set(['Deployment', 'Service']);
+
+/** The object of the name, read by listing its collection with a field selector on the name. */
+async function listedByName(kc: k8s.KubeConfig, path: string, name: string): Promise<KubernetesObject | undefined> {
+  const collection = path.slice(0, path.lastIndexOf('/'));
+  const list = await kubeRequest<{ items: KubernetesObject[] }>(kc, { method: 'GET', path: collection, query: { fieldSelector: `metadata.name=${name}` } });
+  return list.items[0];
+}
+
+/** Whose an object is, read as the test patches ask it: by its first owner reference. */
+function ownershipOf(job: FederatedJob, obj: KubernetesObject | undefined): Ownership {
+  if (!obj) return { whose: 'absent' };
+  const first = obj.metadata?.ownerReferences?.[0];
+  if (first?.uid === job.metadata.uid) return { whose: 'job', obj };
+  return { whose: first?.kind === 'FederatedJob' && first.name === job.metadata.name && first.controller === true ? 'earlier' : 'foreign' };
 }
 
 /**

@@ -37,7 +37,7 @@ describe('a site status from its session', () => {
     ]);
   });
 
-  test('connected: enrolled, what the agent reports, and its jobs', () => {
+  test('connected: enrolled, what the agent reports, and how many jobs (not which: those are the jobs\' own)', () => {
     const status = siteStatus({ site: site(), session: session(), now });
     expect(status).toMatchObject({
       enrolled: true,
@@ -45,11 +45,10 @@ describe('a site status from its session', () => {
       agentVersion: '0.1.0',
       certificateExpiry: '2024-06-01T00:00:00Z',
       runningJobs: 1,
-      jobs: [
-        { namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running' },
-        { namespace: 'research', name: 'lung', jobUid: 'u2', phase: 'Refused', message: 'image not allowed' },
-      ],
+      reportedJobs: 2,
+      refusedJobs: 1,
     });
+    expect(JSON.stringify(status)).not.toContain('heart');
     expect(status.joinTokenExpiry).toBeUndefined();
     expect(status.conditions![0]).toMatchObject({ status: 'True', reason: 'AgentConnected' });
   });
@@ -59,7 +58,7 @@ describe('a site status from its session', () => {
     const again = siteStatus({ site: site({}, first), session: session({ lastSeen: new Date('2024-05-01T10:00:10Z') }), now });
     expect(again).toEqual(first);
     const away = siteStatus({ site: site({}, first), session: undefined, now: new Date('2024-05-01T10:05:00Z') });
-    expect(away).toMatchObject({ enrolled: true, lastSeen: first.lastSeen, agentVersion: '0.1.0', runningJobs: 1, jobs: first.jobs });
+    expect(away).toMatchObject({ enrolled: true, lastSeen: first.lastSeen, agentVersion: '0.1.0', runningJobs: 1, reportedJobs: 2, refusedJobs: 1 });
     expect(away.conditions![0]).toMatchObject({ status: 'False', reason: 'AgentDisconnected', lastTransitionTime: '2024-05-01T10:05:00Z' });
   });
 
@@ -70,12 +69,19 @@ describe('a site status from its session', () => {
     expect(status.conditions![0]).toMatchObject({ status: 'False', reason: 'AgentDisconnected' });
   });
 
-  test('what the agent said is cut to the bounds of the schema, and each job carries its uid', () => {
+  test('what the agent said is cut to the bounds of the schema; its messages are not the Site\'s', () => {
     const huge = session({ agentVersion: 'v'.repeat(1 << 20), assignments: [{ namespace: 'research', job: 'heart', jobUid: 'u1', phase: 'Running', message: 'm'.repeat(2 << 20) }] });
     const status = siteStatus({ site: site(), session: huge, now });
     expect(status.agentVersion!.length).toBe(64);
-    expect(status.jobs).toEqual([{ namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running', message: expect.any(String) }]);
-    expect(status.jobs![0]!.message!.length).toBe(1024);
+    expect(JSON.stringify(status)).not.toContain('mmm');
+  });
+
+  test('a thousand jobs make a Site status no larger than one job does', () => {
+    const many = (n: number) =>
+      session({ assignments: Array.from({ length: n }, (_, i) => ({ namespace: 'research', job: `job-${i}`, jobUid: `u${i}`, phase: 'Running' as const, message: 'training' })) });
+    const one = JSON.stringify(siteStatus({ site: site(), session: many(1), now }));
+    const thousand = JSON.stringify(siteStatus({ site: site(), session: many(1000), now }));
+    expect(thousand.length - one.length).toBeLessThanOrEqual(6);
   });
 
   test('revoked: not connected, whatever the session', () => {
@@ -88,6 +94,7 @@ describe('sites a deleted job waits for', () => {
   const job = { metadata: { namespace: 'research', name: 'heart', uid: 'u1', deletionTimestamp: deletedAt } } as unknown as Parameters<typeof sitesHoldingJob>[0];
   const cache = (sites: Site[]): CacheView<Site> => ({ get: (k) => sites.find((s) => s.metadata.name === k), list: () => sites });
   const grace = 10 * 60_000;
+  const withSites = (sites: NonNullable<NonNullable<typeof job.status>['sites']>) => ({ ...job, status: { sites } }) as typeof job;
   const at = (iso: string) => new Date(iso);
 
   test('a connected site that still reports the client holds the job; one that reports nothing or refused does not', () => {
@@ -113,14 +120,15 @@ describe('sites a deleted job waits for', () => {
 
   test('a disconnected site holds the job for the grace period only if its last report listed it', () => {
     const sessions = new SiteSessionRegistry();
-    const lastReport = { lastSeen: '2024-05-01T09:55:00Z', jobs: [{ namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running' as const }] };
-    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, now, grace)).toHaveLength(1);
+    const seen = site({}, { lastSeen: '2024-05-01T09:55:00Z' });
+    const reported = withSites([{ name: 'st-olav', phase: 'Running', reported: true }]);
+    expect(sitesHoldingJob(reported, ['st-olav'], cache([seen]), sessions, now, grace)).toHaveLength(1);
     // From the latest moment the recorded lastSeen allows (it is written to within 30 s), not from the stale value.
-    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, at('2024-05-01T10:05:10Z'), grace)).toHaveLength(1);
-    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, lastReport)]), sessions, at('2024-05-01T10:05:30Z'), grace)).toEqual([]);
-    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, { ...lastReport, jobs: [] })]), sessions, now, grace)).toEqual([]);
-    // The last report was of another incarnation of the job.
-    expect(sitesHoldingJob(job, ['st-olav'], cache([site({}, { ...lastReport, jobs: [{ ...lastReport.jobs[0]!, jobUid: 'u0' }] })]), sessions, now, grace)).toEqual([]);
+    expect(sitesHoldingJob(reported, ['st-olav'], cache([seen]), sessions, at('2024-05-01T10:05:10Z'), grace)).toHaveLength(1);
+    expect(sitesHoldingJob(reported, ['st-olav'], cache([seen]), sessions, at('2024-05-01T10:05:30Z'), grace)).toEqual([]);
+    // The site never reported the job (the hub's default entry), or reported it refused.
+    expect(sitesHoldingJob(withSites([{ name: 'st-olav', phase: 'Pending' }]), ['st-olav'], cache([seen]), sessions, now, grace)).toEqual([]);
+    expect(sitesHoldingJob(withSites([{ name: 'st-olav', phase: 'Refused', reported: true }]), ['st-olav'], cache([seen]), sessions, now, grace)).toEqual([]);
   });
 
   test('a disconnect this replica saw counts from when it saw it', () => {
@@ -129,8 +137,9 @@ describe('sites a deleted job waits for', () => {
     lease.close();
     const seenEnd = sessions.disconnectedAt('st-olav')!;
     // lastSeen recorded long ago: the fresh clock is what counts.
-    const stale = site({}, { lastSeen: '2024-04-01T00:00:00Z', jobs: [{ namespace: 'research', name: 'heart', jobUid: 'u1', phase: 'Running' }] });
-    const fresh = { ...job, metadata: { ...job.metadata, deletionTimestamp: seenEnd.toISOString() } } as typeof job;
+    const stale = site({}, { lastSeen: '2024-04-01T00:00:00Z' });
+    const reported = withSites([{ name: 'st-olav', phase: 'Running', reported: true }]);
+    const fresh = { ...reported, metadata: { ...reported.metadata, deletionTimestamp: seenEnd.toISOString() } } as typeof job;
     expect(sitesHoldingJob(fresh, ['st-olav'], cache([stale]), sessions, new Date(seenEnd.getTime() + grace - 1_000), grace)).toHaveLength(1);
     expect(sitesHoldingJob(fresh, ['st-olav'], cache([stale]), sessions, new Date(seenEnd.getTime() + grace), grace)).toEqual([]);
   });

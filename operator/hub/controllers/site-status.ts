@@ -1,16 +1,17 @@
 /**
  * A Site's status from its agent's session at the gateway (pure; the site controller writes it).
- * What the agent said last stays while it is away: version, certificate expiry, its jobs (each with
- * the job's uid: a cordoned site keeps only what is recorded here, assignments.ts). A site is
- * enrolled from its agent's enrolment on, before it first connects. What the agent said is cut to
- * the schema's bounds (api/bounds.ts).
+ * What the agent said last stays while it is away: version, certificate expiry, how many jobs it
+ * reported (running, refused, all). What it said of each job is that job's (FederatedJob
+ * status.sites, job-status.ts), not the Site's: a Site's size does not grow with the number of
+ * jobs, nor is it rewritten for each. A site is enrolled from its agent's enrolment on, before it
+ * first connects. What the agent said is cut to the schema's bounds (api/bounds.ts).
  *
  * lastSeen is when the agent last sent a message. It is written when something else about the site
  * changes (a connect, a report, a disconnect: the gateway wakes the controller for those) and only
  * when it moved by more than LAST_SEEN_RESOLUTION_MS: an idle hub writes nothing, and while the
  * agent is connected the Connected condition is what says it is alive.
  */
-import { bounded, MAX_AGENT_VERSION, MAX_REPORT_MESSAGE, MAX_SITE_JOBS } from '../../api/bounds.js';
+import { bounded, MAX_AGENT_VERSION } from '../../api/bounds.js';
 import type { SiteStatus } from '../../api/generated/site.js';
 import { ConditionType, Reason } from '../../api/vocabulary.js';
 import { rfc3339, setCondition } from '../../kube/conditions.js';
@@ -39,8 +40,9 @@ export function siteStatus(o: SiteObservation): SiteStatus {
     ...(lastSeen(previous.lastSeen, session) ? { lastSeen: lastSeen(previous.lastSeen, session) } : {}),
     ...optional('agentVersion', session ? bounded(session.agentVersion, MAX_AGENT_VERSION) : previous.agentVersion),
     ...optional('certificateExpiry', session ? rfc3339(session.certificateExpiry) : previous.certificateExpiry),
-    ...optional('runningJobs', session ? session.assignments.filter((a) => a.phase === 'Running').length : previous.runningJobs),
-    ...optional('jobs', session ? jobsOf(session) : previous.jobs),
+    ...optional('runningJobs', session ? count(session, 'Running') : previous.runningJobs),
+    ...optional('reportedJobs', session ? session.assignments.length : previous.reportedJobs),
+    ...optional('refusedJobs', session ? count(session, 'Refused') : previous.refusedJobs),
   };
   const generation = o.site.metadata.generation;
   const connected = o.site.spec.revoked
@@ -54,14 +56,8 @@ export function siteStatus(o: SiteObservation): SiteStatus {
   return status;
 }
 
-function jobsOf(session: SiteSession): NonNullable<SiteStatus['jobs']> {
-  return session.assignments.slice(0, MAX_SITE_JOBS).map((a) => ({
-    namespace: a.namespace,
-    name: a.job,
-    ...(a.jobUid ? { jobUid: a.jobUid } : {}),
-    phase: a.phase,
-    ...(a.message ? { message: bounded(a.message, MAX_REPORT_MESSAGE) } : {}),
-  }));
+function count(session: SiteSession, phase: string): number {
+  return session.assignments.filter((a) => a.phase === phase).length;
 }
 
 function lastSeen(previous: string | undefined, session: SiteSession | undefined): string | undefined {

@@ -2,7 +2,9 @@
  * One site agent's Connect stream, at the hub. The first message must be a hello, within the hello
  * timeout; from then on the stream holds the site's session, the agent's reports update it (what
  * reports.ts keeps of them), and the hub pushes the site's complete assignment set at once and
- * whenever it may have changed.
+ * whenever it may have changed: at most once per PUSH_INTERVAL_MS, and never while the agent has
+ * not taken the last one off the connection. A burst of changes (a thousand jobs created at once)
+ * so sends a few sets, each the latest, rather than one per change, each of them complete.
  */
 import { X509Certificate } from 'node:crypto';
 import { status, type Metadata, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -15,6 +17,8 @@ import type { AssignmentStatus } from '../../sitelink/assignment.js';
 import type { SiteRef } from '../pki.js';
 import { keptReports, keptVersion } from './reports.js';
 import type { SessionLease, SiteSessionRegistry } from './sessions.js';
+
+export const PUSH_INTERVAL_MS = 250;
 
 export type AgentCall = ServerDuplexStream<AgentMessage__Output, HubMessage>;
 
@@ -32,6 +36,10 @@ export interface AgentStreamContext {
 export class AgentStream {
   private lease: SessionLease | undefined;
   private lastSent: string | undefined;
+  private lastPushAt = 0;
+  private pushTimer: NodeJS.Timeout | undefined;
+  /** The connection holds a set the agent has not read yet ('drain' pushes again). */
+  private backedUp = false;
   private finished = false;
   private readonly helloTimer: NodeJS.Timeout;
 
@@ -66,14 +74,33 @@ export class AgentStream {
     return this.lease !== undefined;
   }
 
-  /** Sends the site's assignment set if it differs from what this stream last sent. */
+  /** Sends the site's assignment set if it differs from what this stream last sent, now or soon. */
   push(): void {
+    if (this.finished || !this.lease || this.pushTimer || this.backedUp) return;
+    const wait = this.lastPushAt + PUSH_INTERVAL_MS - Date.now();
+    if (wait > 0) {
+      this.pushTimer = setTimeout(() => {
+        this.pushTimer = undefined;
+        this.push();
+      }, wait);
+      return;
+    }
+    this.send();
+  }
+
+  private send(): void {
     if (this.finished || !this.lease) return;
+    this.lastPushAt = Date.now();
     const message: HubMessage = { assignments: { assignments: this.context.assignments.assignmentsFor(this.site).map(assignmentToMessage) } };
     const text = JSON.stringify(message);
     if (text === this.lastSent) return;
     this.lastSent = text;
-    this.call.write(message);
+    if (this.call.write(message)) return;
+    this.backedUp = true;
+    this.call.once('drain', () => {
+      this.backedUp = false;
+      this.push();
+    });
   }
 
   /** Ends the stream with a status (and trailers) the agent sees. */
@@ -123,6 +150,7 @@ export class AgentStream {
     if (this.finished) return;
     this.finished = true;
     clearTimeout(this.helloTimer);
+    clearTimeout(this.pushTimer);
     if (this.lease) {
       const current = this.lease.current;
       this.lease.close();

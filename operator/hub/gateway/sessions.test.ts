@@ -61,10 +61,14 @@ describe('SiteSessionRegistry', () => {
     expect(heard).toEqual(['a', 'a', 'a']);
   });
 
-  test('what it hands out are copies', () => {
+  test('what it hands out cannot change the session: the session is a copy, its report frozen', () => {
     const registry = new SiteSessionRegistry();
-    registry.open({ ...start('a'), assignments: [running] });
-    registry.get('a')!.assignments[0]!.phase = 'Failed';
-    expect(registry.get('a')!.assignments[0]!.phase).toBe('Running');
+    const given = { ...running };
+    registry.open({ ...start('a'), assignments: [given] });
+    (given as { phase: string }).phase = 'Failed';
+    expect(() => (registry.get('a')!.assignments[0]!.phase = 'Failed')).toThrow(TypeError);
+    expect(() => registry.get('a')!.assignments.push(running)).toThrow(TypeError);
+    registry.get('a')!.agentVersion = '9.9.9';
+    expect(registry.get('a')).toMatchObject({ agentVersion: '1', assignments: [{ phase: 'Running' }] });
   });
 });

@@ -81,7 +81,7 @@ export class SiteSessionRegistry implements SiteSessions {
     const owner = {};
     const now = new Date();
     const { site } = start;
-    this.sessions.set(site, { owner, session: { ...start, assignments: [...start.assignments], connectedAt: now, lastSeen: now } });
+    this.sessions.set(site, { owner, session: { ...start, assignments: frozen(start.assignments), connectedAt: now, lastSeen: now } });
     this.changed(site);
     const held = () => {
       const entry = this.sessions.get(site);
@@ -101,7 +101,7 @@ export class SiteSessionRegistry implements SiteSessions {
         if (!session) return;
         session.lastSeen = new Date();
         if (JSON.stringify(session.assignments) === JSON.stringify(assignments)) return;
-        session.assignments = [...assignments];
+        session.assignments = frozen(assignments);
         this.reported(site);
       },
       close: () => {
@@ -137,6 +137,15 @@ export class SiteSessionRegistry implements SiteSessions {
   }
 }
 
+/**
+ * A session as handed out: its report is frozen when recorded, so it is shared rather than copied
+ * (the controllers read a site's report once per job: copying it each time costs the square of the
+ * number of jobs).
+ */
 function copy(session: SiteSession): SiteSession {
-  return { ...session, assignments: session.assignments.map((a) => ({ ...a })) };
+  return { ...session };
+}
+
+function frozen(assignments: AssignmentStatus[]): AssignmentStatus[] {
+  return Object.freeze(assignments.map((a) => Object.freeze({ ...a }))) as AssignmentStatus[];
 }
