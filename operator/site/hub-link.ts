@@ -7,6 +7,7 @@
  */
 import { credentials, status, type ClientDuplexStream, type ServiceError, type StatusObject } from '@grpc/grpc-js';
 import { Backoff } from '../process/backoff.js';
+import { faultPoint } from '../process/fault-points.js';
 import type { Logger } from '../log.js';
 import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
 import { assignmentFromMessage, statusToMessage } from '../sitelink/convert.js';
@@ -90,7 +91,9 @@ export class HubLink {
 
   /** Sends the agent's full status on the open stream; a closed stream sends it in its next hello. */
   report(statuses: AssignmentStatus[]): void {
-    this.active?.call.write({ status: { assignments: statuses.map(statusToMessage) } });
+    if (!this.active) return;
+    this.active.call.write({ status: { assignments: statuses.map(statusToMessage) } });
+    void faultPoint('agent status reported');
   }
 
   /** Has the hub sign a client pod's CSR for a job assigned to this site. */
@@ -158,6 +161,8 @@ export class HubLink {
     stream.call.write({
       hello: { agentVersion: this.options.agentVersion, status: { assignments: this.options.currentStatus().map(statusToMessage) } },
     });
+    // An announcement to the hub: a restarted agent makes it even when it has nothing to write.
+    void faultPoint('agent hello sent');
   }
 
   private revoked(reason: string): void {

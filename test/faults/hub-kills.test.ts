@@ -32,7 +32,8 @@ const KILLS_PER_KIND = 20;
 const AIM_WINDOW_MS = 8_000;
 
 /** Writes to the API (and the leader's lease renewals): a kill right after one, before the process acts on it. */
-const WRITE_POINT = /^kube (POST|PUT|PATCH|DELETE) .* done$/;
+/** Writes to the API, and the agent's announcements to the hub (a restarted agent whose objects are in place writes nothing else). */
+const WRITE_POINT = /^(kube (POST|PUT|PATCH|DELETE) .* done|agent (hello sent|status reported))$/;
 
 function trainingJob(name: string, rounds = ROUNDS) {
   return federatedJob(name, {
