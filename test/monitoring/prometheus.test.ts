@@ -126,14 +126,22 @@ describe('a real Prometheus watching a federation train', () => {
     // Kept after its end, so that its aggregator is scraped after the last round however fast the
     // machine trains (with Delete it may go before a scrape sees the refusals or the last rounds).
     await hub().apply(heartJob('heart', ['a', 'b'], { rounds: ROUNDS, completion: { cleanupPolicy: 'Keep' } }));
-    await eventually(async () => (await round('heart')) >= 1, 240_000, 'Prometheus to see round 1 of heart');
-
-    // Site a's own client credentials, from its cluster, sending updates the aggregator refuses.
+    // Site a's own client credentials, from its cluster, to send updates the aggregator refuses. Taken
+    // as soon as the agent makes them: on an idle machine the job may end, and the site remove them,
+    // before Prometheus's first scrape of it.
     const a = federation.hospital('a');
-    const secret = JSON.parse(
-      await a.cluster.kubectl(['get', 'secrets', `--namespace=${SITE_NAMESPACE}`, '--selector=flotilla.dev/job=heart,app.kubernetes.io/component=client', '--output=json']),
-    ).items[0];
-    const text = (key: string) => Buffer.from(secret.data[key], 'base64').toString('utf8');
+    let secret: { data: Record<string, string> } | undefined;
+    await eventually(
+      async () => {
+        const listed = await a.cluster.kubectl(['get', 'secrets', `--namespace=${SITE_NAMESPACE}`, '--selector=flotilla.dev/job=heart,app.kubernetes.io/component=client', '--output=json']);
+        secret = (JSON.parse(listed) as { items: { data: Record<string, string> }[] }).items[0];
+        return secret !== undefined;
+      },
+      240_000,
+      "site a to hold heart's client credentials",
+    );
+    await eventually(async () => (await round('heart')) >= 1, 240_000, 'Prometheus to see round 1 of heart');
+    const text = (key: string) => Buffer.from(secret!.data[key]!, 'base64').toString('utf8');
     const tlsDir = await mkdtemp(path.join(tmpdir(), 'flotilla-site-a-'));
     await writeTlsFiles(tlsDir, { keyPem: text('tls.key'), certPem: text('tls.crt'), caPem: text('ca.crt') });
     const lb = await hub().kubectl('get', 'service', 'heart-aggregator', `--namespace=${JOB_NAMESPACE}`, '--output=jsonpath={.status.loadBalancer.ingress[0].ip}');
