@@ -98,6 +98,9 @@ describe("each process's /metrics, scraped during a training run", () => {
   });
 
   test('the operator: jobs by phase, sites by state, certificate expiries, leadership, reconciles and queues', async () => {
+    // The job's status is written at most every 2 s (docs/operator-scale.md): it may not say Running yet.
+    const running = async () => value(samples(await federation.operator.metrics()), 'flotilla_federatedjob_phase', { namespace: JOB_NAMESPACE, federatedjob: 'heart', phase: 'Running' }) === 1;
+    await eventually(running, 30_000, 'the operator to count heart as Running');
     const text = await federation.operator.metrics();
     const all = samples(text);
     const now = Date.now() / 1000;

@@ -21,7 +21,9 @@ export function roundEventInterval(rounds: number): number {
 export function milestones(before: FederatedJobStatus | undefined, after: FederatedJobStatus, rounds: number): Milestone[] {
   const events: Milestone[] = [];
   const was = before ?? {};
-  if (was.phase !== 'Running' && after.phase === 'Running') {
+  // A job whose status is written seldom may go from Pending to its end at once: its aggregator was up all the same.
+  const trainedToEnd = isFinal(after.phase) && !isFinal(was.phase) && (after.round ?? 0) > 0;
+  if (was.phase !== 'Running' && (after.phase === 'Running' || trainedToEnd)) {
     events.push({ type: 'Normal', reason: EventReason.Running, message: `the aggregator is up; sites dial it at ${after.aggregatorEndpoint}` });
   }
   const every = roundEventInterval(rounds);
