@@ -25,6 +25,11 @@ export class UpdateReceipt {
   readonly content = new ContentDigest();
 }
 
+/** A model's digest as the trails record it: SHA-256 over its tensors' bytes in order. */
+function digestOf(model: Model | null): string | null {
+  return model ? ContentDigest.of(model.map((t) => t.data)).hex() : null;
+}
+
 export class AggregatorAudit {
   private brokenWith: ((err: Error) => void) | undefined;
   /** Rejects when the trail could not be written. */
@@ -67,7 +72,7 @@ export class AggregatorAudit {
       round: close.round,
       attempt: close.attempt,
       participants: close.participants,
-      globalModelSha256: model ? ContentDigest.of(model.map((t) => t.data)).hex() : null,
+      globalModelSha256: digestOf(model),
       ...(privacy ? { epsilon: privacy.epsilon, delta: privacy.delta, clipNorm: privacy.clipNorm, noiseStddev: privacy.noiseStddev } : {}),
     });
   }
@@ -82,7 +87,7 @@ export class AggregatorAudit {
 
   /** The job's end; resolves with the trail's head, for result.json to name. */
   async ended(status: string, reason: string, model: Model | null): Promise<TrailHead> {
-    await this.write('job-ended', { status, reason, finalModelSha256: model ? ContentDigest.of(model.map((t) => t.data)).hex() : null });
+    await this.write('job-ended', { status, reason, finalModelSha256: digestOf(model) });
     return this.trail.head();
   }
 
