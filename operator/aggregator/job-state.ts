@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { withoutControlVariates } from '../federation/control-variates.js';
 import { allFinite } from '../federation/finite.js';
 import { modelBytes, specOf, type Model } from '../federation/model.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
@@ -111,7 +112,8 @@ export class JobState {
     const start: Position = checkpoint?.position ?? (initial ? nextPosition('INITIALIZE', 0, rules) : { phase: 'INITIALIZE', round: 0 });
     this.roundState = new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
-    this.strategy = privacy ? privacy.strategy(createStrategy(settings.strategy)) : createStrategy(settings.strategy);
+    const strategy = createStrategy(settings.strategy, sites.length);
+    this.strategy = privacy ? privacy.strategy(strategy) : strategy;
     this.strategy.restore(checkpoint?.optimizer ?? []);
     this.global = checkpoint?.model ?? initial;
     const robust = settings.strategy.robust;
@@ -252,7 +254,8 @@ export class JobState {
 
   /** The final model to keep beside result.json: the global model of a job that succeeded. */
   finalModel(): Model | null {
-    return this.outcome?.succeeded ? this.global : null;
+    // SCAFFOLD's control variates are the aggregator's working state, not part of the model it made.
+    return this.outcome?.succeeded && this.global ? withoutControlVariates(this.global) : null;
   }
 
   /** result.json of the ended job; `model` names the final model's file when there is one. */
@@ -315,11 +318,11 @@ export class JobState {
         const started = performance.now();
         if (this.spilled) {
           // The robust delta is the server step's basis, as the weighted mean is otherwise.
-          this.strategy.step(this.global!, await this.spilled.aggregate(this.global!), 1);
+          this.strategy.step(this.global!, await this.spilled.aggregate(this.global!), 1, record.sites.length);
           await this.spilled.reset();
         } else {
           const sum = this.sum!;
-          this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
+          this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight, record.sites.length);
           sum.reset();
         }
         aggregated((performance.now() - started) / 1000);

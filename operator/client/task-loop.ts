@@ -156,6 +156,7 @@ export class TaskLoop {
         const { evaluation, trained } = value;
         const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
         await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, this.leaving(trained.model, global, round));
+        await trained.commit?.();
         return;
       }
       case 'EVALUATE': {

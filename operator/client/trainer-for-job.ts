@@ -4,6 +4,8 @@ import { dataPathOf, type FederatedJob } from '../api/federatedjob.js';
 import { BuiltinTrainer } from '../trainer/builtin-trainer.js';
 import { CommandTrainer } from '../trainer/command-trainer.js';
 import type { Trainer } from '../trainer/trainer.js';
+import { ScaffoldTrainer } from './scaffold-trainer.js';
+import { SiteControlVariate } from './site-control-variate.js';
 
 /**
  * The trainer a job runs at one site: the built-in tabular trainer, or the job's own command. The
@@ -20,6 +22,11 @@ export async function trainerForJob(
   if (!relative) throw new Error(`job ${job.metadata.name} gives no data.path for site ${site} (spec.data.path or spec.sites.overrides)`);
   const dataPath = path.resolve(dataRoot, relative);
   const { builtin, command, timeoutSeconds } = job.spec.trainer;
+  if (job.spec.strategy.name === 'SCAFFOLD') {
+    if (!builtin) throw new Error(`job ${job.metadata.name}: strategy SCAFFOLD needs the built-in trainer`);
+    const trainer = await BuiltinTrainer.open({ spec: builtin, dataPath, site, jobSeed: job.spec.seed });
+    return new ScaffoldTrainer(trainer, await SiteControlVariate.open(workDir));
+  }
   if (builtin) return BuiltinTrainer.open({ spec: builtin, dataPath, site, jobSeed: job.spec.seed });
   if (!command) throw new Error(`job ${job.metadata.name} names no trainer (spec.trainer.builtin or spec.trainer.command)`);
   const scratchDir = path.join(workDir, 'scratch');

@@ -150,9 +150,9 @@ export interface FederatedJobSpec {
    */
   strategy: {
     /**
-     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021).
+     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021). SCAFFOLD (Karimireddy et al., 2020) corrects each site's local steps by control variates, the server's kept by the aggregator and each site's kept at the site (built-in trainer only).
      */
-    name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad';
+    name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad' | 'SCAFFOLD';
     /**
      * Parameters of FedProx (only with name FedProx).
      */
@@ -182,6 +182,15 @@ export interface FederatedJobSpec {
        * Adaptivity; guards the division by the second moment.
        */
       tau: number;
+    };
+    /**
+     * Parameters of SCAFFOLD (only with name SCAFFOLD; docs/non-iid.md).
+     */
+    scaffold?: {
+      /**
+       * The global step size (eta_g): the model moves by serverLearningRate times the mean of the sites' deltas. 1 is the paper's choice for full participation.
+       */
+      serverLearningRate: number;
     };
     /**
      * Robust aggregation against broken or hostile sites (docs/aggregation.md). rule replaces the weighted mean delta by a robust one, every update weighing the same: Median (coordinate-wise), TrimmedMean (coordinate-wise, trimFraction cut from each end), Krum or MultiKrum (Blanchard et al. 2017: the update(s) closest to their neighbours, with hostileSites assumed hostile). normBound clips each update's delta to that L2 norm before it is folded, with or without a rule. The strategy's server step (FedAdam, ...) then moves the model by the result.

@@ -1,0 +1,37 @@
+/* eslint-disable @typescript-eslint/no-explicit-any -- the tests edit manifests as untyped documents, as kubectl apply sends them. */
+import { describe, expect, it } from '@jest/globals';
+import { readCrd } from './crds.js';
+import { parseFederatedJob } from './federatedjob.js';
+import { SchemaValidator } from './validate.js';
+
+const validator = new SchemaValidator(readCrd('flotilla.dev_federatedjobs.yaml').schema);
+const builtin = { model: 'LogisticRegression', dataset: { label: { column: 0 }, features: [{ name: 'x', column: 1 }], standardize: 'Local' } };
+
+function job(strategy: Record<string, unknown>, spec: Record<string, unknown> = {}): any {
+  return {
+    apiVersion: 'flotilla.dev/v1alpha1',
+    kind: 'FederatedJob',
+    metadata: { name: 'heart', namespace: 'default' },
+    spec: { sites: { names: ['a', 'b', 'c'] }, rounds: 3, minSites: 2, trainer: { builtin }, strategy, ...spec },
+  };
+}
+const errors = (j: any) => validator.check(j).map((e) => `${e.field}: ${e.message}`);
+
+describe('strategy SCAFFOLD', () => {
+  it('takes the built-in trainer, with or without a server learning rate, and defaults it to 1', () => {
+    expect(errors(job({ name: 'SCAFFOLD' }))).toEqual([]);
+    expect(errors(job({ name: 'SCAFFOLD', scaffold: { serverLearningRate: 0.5 } }, { sitesPerRound: 2 }))).toEqual([]);
+    expect(parseFederatedJob(job({ name: 'SCAFFOLD', scaffold: {} })).spec.strategy.scaffold).toEqual({ serverLearningRate: 1 });
+  });
+
+  it.each<[string, Record<string, unknown>, Record<string, unknown>, RegExp]>([
+    ['a command trainer', { name: 'SCAFFOLD' }, { trainer: { command: ['python', 'train.py'], image: 'r.example/t:1' } }, /spec.strategy.name: .*SCAFFOLD needs the built-in trainer/],
+    ['privacy', { name: 'SCAFFOLD' }, { privacy: { mode: 'Central', delta: 1e-5, noiseMultiplier: 1, clipping: { l2Norm: 1 } } }, /privacy and strategy SCAFFOLD cannot be combined/],
+    ['a robust rule', { name: 'SCAFFOLD', robust: { rule: 'Median' } }, {}, /spec.strategy.robust: .*SCAFFOLD and strategy.robust cannot be combined/],
+    ['a norm bound', { name: 'SCAFFOLD', robust: { normBound: 1 } }, {}, /SCAFFOLD and strategy.robust cannot be combined/],
+    ['its settings under another strategy', { name: 'FedAvg', scaffold: { serverLearningRate: 1 } }, {}, /strategy.scaffold is only for strategy.name SCAFFOLD/],
+    ['a server learning rate of zero', { name: 'SCAFFOLD', scaffold: { serverLearningRate: 0 } }, {}, /serverLearningRate: .*must be > 0/],
+  ])('refuses %s', (_what, strategy, spec, message) => {
+    expect(errors(job(strategy, spec)).join('\n')).toMatch(message);
+  });
+});
