@@ -8,7 +8,7 @@ import type { Checkpoint } from './checkpoint.js';
 import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } from './intake.js';
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
-import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
+import { figuresOf, fineTunedOf, RoundLedger, weightedFigures } from './round-figures.js';
 import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
 import { RoundState, describePhase, endMessage, nextPosition, type Position, type RoundRules, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
@@ -265,6 +265,7 @@ export class JobState {
       job: this.settings.job,
       namespace: this.settings.namespace,
       strategy: this.strategy.name,
+      ...(this.settings.strategy.robust ? { robust: this.settings.strategy.robust } : {}),
       status: outcome.succeeded ? 'Succeeded' : 'Failed',
       reason: outcome.message,
       rounds: this.decidedHistory(),
@@ -335,7 +336,12 @@ export class JobState {
       }
       case 'EVALUATE': {
         const sites = this.ledger.sites();
-        const evaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
+        const tuned = sites.some((s) => s.fineTuned);
+        const evaluation: FinalEvaluation = {
+          eval: weightedFigures(sites.map((s) => s.eval)),
+          sites: sites.map((s) => ({ site: s.site, eval: s.eval, ...(s.fineTuned ? { fineTuned: s.fineTuned } : {}) })),
+          ...(tuned ? { fineTuned: weightedFigures(sites.map((s) => s.fineTuned ?? null)) } : {}),
+        };
         return { phase: 'EVALUATE', evaluation };
       }
     }
@@ -388,7 +394,10 @@ export class JobState {
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');
         this.records.check(site, header);
-        return new WholeIntake([], () => this.ledger.add(entry(0)));
+        return new WholeIntake([], () => {
+          const tuned = fineTunedOf(header.eval);
+          this.ledger.add({ ...entry(0), ...(tuned ? { fineTuned: tuned } : {}) });
+        });
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
     }

@@ -16,7 +16,8 @@ export class ScaffoldTrainer implements Trainer {
   readonly controlVariates = true;
 
   constructor(
-    private readonly inner: Trainer,
+    /** The trainer itself, for plain local training (personalisation). */
+    readonly inner: Trainer,
     private readonly kept: SiteControlVariate,
   ) {
     if (!inner.controlVariates) throw new Error('strategy SCAFFOLD needs a trainer that takes control variates (the built-in trainer)');

@@ -73,6 +73,9 @@ describe('SCAFFOLD on non-IID hospitals', () => {
     const worst = (s: Summary) => Math.min(...s.sites.map((x) => x.testAccuracy!));
     expect(worst(scaffold.summary)).toBeGreaterThan(worst(fedavg.summary) + 0.05);
 
+    // Without spec.personalization no site fine-tunes (test/simulate/personalization.test.ts has it on).
+    expect(fedavg.summary.meanFineTunedTestAccuracy).toBeUndefined();
+    expect(fedavg.summary.sites.every((s) => s.fineTunedTestAccuracy === undefined)).toBe(true);
     // The final model is the network alone: the server's c stayed with the aggregator.
     expect(scaffold.model.map((t) => t.name)).toEqual(fedavg.model.map((t) => t.name));
   }, 300_000);

@@ -130,6 +130,19 @@ export interface FederatedJobSpec {
    */
   sitesPerRound?: number;
   /**
+   * After the last round, each site also fine-tunes the final global model on its own training data for localEpochs passes and reports the fine-tuned model's test loss and accuracy beside the global model's (docs/non-iid.md). The fine-tuned model stays at the site; the job's model is the global one.
+   */
+  personalization?: {
+    /**
+     * Passes over the site's training data when fine-tuning.
+     */
+    localEpochs: number;
+    /**
+     * The fine-tuning step size; trainer.learningRate when unset.
+     */
+    learningRate?: number;
+  };
+  /**
    * A round closes when every selected site has reported, or at this deadline when at least minSites have.
    */
   roundDeadlineSeconds: number;

@@ -35,3 +35,18 @@ describe('strategy SCAFFOLD', () => {
     expect(errors(job(strategy, spec)).join('\n')).toMatch(message);
   });
 });
+
+describe('spec.personalization', () => {
+  it('takes a number of fine-tuning epochs, and a learning rate of its own', () => {
+    expect(errors(job({ name: 'FedAvg' }, { personalization: { localEpochs: 3 } }))).toEqual([]);
+    expect(errors(job({ name: 'SCAFFOLD' }, { personalization: { localEpochs: 3, learningRate: 0.05 } }))).toEqual([]);
+  });
+
+  it.each<[string, Record<string, unknown>, RegExp]>([
+    ['no epochs', {}, /localEpochs: .*Required/i],
+    ['zero epochs', { localEpochs: 0 }, /localEpochs: .*must be >= 1/],
+    ['a learning rate of zero', { localEpochs: 1, learningRate: 0 }, /learningRate: .*must be > 0/],
+  ])('refuses %s', (_what, personalization, message) => {
+    expect(errors(job({ name: 'FedAvg' }, { personalization })).join('\n')).toMatch(message);
+  });
+});
