@@ -66,11 +66,13 @@ describe('SCAFFOLD on non-IID hospitals', () => {
       expect(run.summary.rounds).toHaveLength(ROUNDS);
     }
     const final = (s: Summary) => s.rounds.at(-1)!.test!;
-    // Measured: FedAvg about 0.46 loss and 0.76 accuracy, SCAFFOLD about 0.40 and 0.85 (pooled optimum 0.38, 0.87).
-    expect(final(scaffold.summary).loss).toBeLessThan(final(fedavg.summary).loss - 0.03);
+    const worst = (s: Summary) => Math.min(...s.sites.map((x) => x.testAccuracy!));
+    const line = (s: Summary) => `${s.strategy}: test loss ${final(s).loss.toFixed(3)}, accuracy ${final(s).accuracy.toFixed(3)}, worst site ${worst(s).toFixed(3)}; loss by round ${s.rounds.map((r) => r.test!.loss.toFixed(3)).join(' ')}`;
+    process.stdout.write(`non-IID split, ${ROUNDS} rounds:\n  ${line(fedavg.summary)}\n  ${line(scaffold.summary)}\n`);
+    // The figures measured are in docs/non-iid.md.
+    expect(final(scaffold.summary).loss).toBeLessThan(final(fedavg.summary).loss - 0.02);
     expect(final(scaffold.summary).accuracy).toBeGreaterThan(final(fedavg.summary).accuracy + 0.04);
     // The drift shows at the minority-class sites: SCAFFOLD's worst site does better than FedAvg's.
-    const worst = (s: Summary) => Math.min(...s.sites.map((x) => x.testAccuracy!));
     expect(worst(scaffold.summary)).toBeGreaterThan(worst(fedavg.summary) + 0.05);
 
     // Without spec.personalization no site fine-tunes (test/simulate/personalization.test.ts has it on).
