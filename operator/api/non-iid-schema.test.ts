@@ -1,7 +1,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any -- the tests edit manifests as untyped documents, as kubectl apply sends them. */
 import { describe, expect, it } from '@jest/globals';
-import { readCrd } from './crds.js';
-import { parseFederatedJob } from './federatedjob.js';
+import path from 'node:path';
+import { packageRoot, readCrd } from './crds.js';
+import { loadFederatedJob, parseFederatedJob } from './federatedjob.js';
 import { SchemaValidator } from './validate.js';
 
 const validator = new SchemaValidator(readCrd('flotilla.dev_federatedjobs.yaml').schema);
@@ -48,5 +49,13 @@ describe('spec.personalization', () => {
     ['a learning rate of zero', { localEpochs: 1, learningRate: 0 }, /learningRate: .*must be > 0/],
   ])('refuses %s', (_what, personalization, message) => {
     expect(errors(job({ name: 'FedAvg' }, { personalization })).join('\n')).toMatch(message);
+  });
+});
+
+describe('examples/heart-disease/federatedjob-scaffold.yaml', () => {
+  it('is a valid SCAFFOLD job with personalisation', async () => {
+    const job = await loadFederatedJob(path.join(packageRoot, 'examples/heart-disease/federatedjob-scaffold.yaml'));
+    expect(job.spec.strategy).toMatchObject({ name: 'SCAFFOLD', scaffold: { serverLearningRate: 1 } });
+    expect(job.spec.personalization).toEqual({ localEpochs: 3 });
   });
 });
