@@ -1,10 +1,13 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../api/crds.js';
 import { withControlVariates } from '../federation/control-variates.js';
 import { FINE_TUNED_ACCURACY, FINE_TUNED_LOSS } from '../federation/metric-keys.js';
 import { normal, rng } from '../process/random.js';
 import { BuiltinTrainer } from '../trainer/builtin-trainer.js';
+import { CommandTrainer } from '../trainer/command-trainer.js';
 import { fineTuned, withFineTuned } from './personalization.js';
 import { ScaffoldTrainer } from './scaffold-trainer.js';
 import { SiteControlVariate } from './site-control-variate.js';
@@ -56,5 +59,29 @@ describe('fine-tuning the final model at a site', () => {
     const tuned = await fineTuned(scaffold, withControlVariates(global, c), settings, 17, 4);
     expect(tuned).toEqual(await fineTuned(await open(), global, settings, 17, 4));
     expect(await kept.rounds()).toEqual([]);
+  });
+
+  it('asks a bring-your-own trainer to train once more and to evaluate what it made', async () => {
+    // The robust tests' command trainer: training moves w half way to the site's target; loss is the squared distance.
+    const data = join(dir, 'target.json');
+    await writeFile(data, JSON.stringify({ target: [2, -2, 4] }));
+    const trainer = new CommandTrainer({
+      command: [process.execPath, join(packageRoot, 'test/support/robust/drift-trainer.mjs')],
+      workDir: dir,
+      dataPath: data,
+      site: 'site',
+      jobSeed: 1,
+      timeoutSeconds: 60,
+      env: { ...process.env, ROBUST_SAFETENSORS_MODULE: pathToFileURL(join(packageRoot, 'dist/operator/federation/safetensors.js')).href },
+    });
+    try {
+      const zero = [{ name: 'w', shape: [3], data: new Float32Array(3) }];
+      const before = await trainer.evaluate(zero, 5);
+      const after = await fineTuned(trainer, zero, settings, 17, 5);
+      expect(before.loss).toBeCloseTo(8, 5);
+      expect(after.loss).toBeCloseTo(2, 5); // one call of train: half way, so a quarter of the squared distance
+    } finally {
+      await trainer.close();
+    }
   });
 });
