@@ -571,6 +571,10 @@ export interface FederatedJobStatus {
      */
     accuracy?: number;
     /**
+     * Under spec.personalization, the final model fine-tuned at the site, on the same test records.
+     */
+    fineTunedAccuracy?: number;
+    /**
      * The site's training records.
      */
     samples?: number;
