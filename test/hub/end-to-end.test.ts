@@ -13,6 +13,7 @@ import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
 import { readSafetensors } from '../../operator/federation/safetensors.js';
+import { epsilonFor } from '../../operator/privacy/accountant.js';
 import { verifyTrail } from '../../operator/audit/verify.js';
 import type { Entry } from '../../operator/audit/entry.js';
 import { eventually } from '../support/eventually.js';
@@ -159,6 +160,21 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     await hub.kubectl('get', 'pvc', 'heart-checkpoints', hubNs);
   });
 
+  test('a job under differential privacy trains on both hospitals; its status carries the ε the accountant gives for the rounds trained', async () => {
+    const dpField = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart-dp', hubNs, `--output=jsonpath=${expr}`);
+    const trainer = { ...HEART_TRAINER, builtin: { ...HEART_TRAINER.builtin, dataset: { ...HEART_TRAINER.builtin.dataset, standardize: 'Local' } } };
+    const privacy = { mode: 'Central', noiseMultiplier: 1, targetEpsilon: 16, delta: 1e-3, clipping: { l2Norm: 0.3 } };
+    await hub.apply(federatedJob('heart-dp', { rounds: 3, minSites: 2, roundDeadlineSeconds: 20, heartbeatTimeoutSeconds: 10, data: { path: 'heart.csv' }, trainer, privacy }));
+    await eventually(async () => ['Succeeded', 'Failed'].includes(await dpField('{.status.phase}')), 300_000, 'the private job to end');
+    const status = JSON.parse(await dpField('{.status}'));
+    expect(status).toMatchObject({ phase: 'Succeeded', round: 3 });
+    // Every selected site took part in every round (Fixed sampling, q = 1): ε is that of 3 Gaussian mechanisms of z = 1.
+    expect(status.privacy.delta).toBe(1e-3);
+    expect(status.privacy.budget).toBe(16);
+    expect(status.privacy.epsilon).toBeCloseTo(epsilonFor(1, 1, 3, 1e-3).epsilon, 3);
+    await hub.kubectl('delete', 'federatedjob', 'heart-dp', hubNs, '--wait=true', '--timeout=120s');
+  });
+
   test('deleting the job waits for every site to remove its client, then cleans every cluster', async () => {
     // A second job, deleted while its clients run; site b's agent is paused so it cannot act yet.
     await hub.apply(federatedJob('lung', { sites: { names: ['a', 'b'] }, rounds: 100, minSites: 2, data: { path: 'heart.csv' } }));
@@ -223,14 +239,14 @@ describe('end to end: hub, two hospitals, one federated job', () => {
       const enrolled = entries.filter((e) => e.event === 'site-enrolled' && e.site === name);
       expect(enrolled).toHaveLength(1);
       expect(enrolled[0]).toMatchObject({ siteUid: uid, sha256Fingerprint: new X509Certificate(identity.certificatePem).fingerprint256 });
-      // One client certificate per job the site ran (heart and lung).
+      // One client certificate per job the site ran (heart, heart-dp and lung).
       const jobs = entries.filter((e) => e.event === 'client-certificate-issued' && e.site === name).map((e) => e.job);
-      expect(new Set(jobs)).toEqual(new Set(['heart', 'lung']));
+      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'lung']));
     }
     const accepted = entries.filter((e) => e.event === 'job-accepted').map((e) => e.job);
-    expect(accepted).toEqual(['heart', 'lung']);
+    expect(accepted).toEqual(['heart', 'heart-dp', 'lung']);
     const ended = entries.filter((e) => e.event === 'job-ended');
-    expect(ended).toHaveLength(1);
+    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp']);
     expect(ended[0]).toMatchObject({ job: 'heart', phase: 'Succeeded', round: 3, modelSha256: heartModelSha256 });
     expect(entries.filter((e) => e.event === 'site-revoked')).toEqual([expect.objectContaining({ site: 'b', siteUid: uidB })]);
     // The trail's order is the order things happened: enrolments before their certificates, the job's start before its end.
