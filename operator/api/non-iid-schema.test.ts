@@ -25,8 +25,14 @@ describe('strategy SCAFFOLD', () => {
     expect(parseFederatedJob(job({ name: 'SCAFFOLD', scaffold: {} })).spec.strategy.scaffold).toEqual({ serverLearningRate: 1 });
   });
 
+  it('takes a command trainer that declares control variates', () => {
+    const trainer = { command: ['python', 'train.py'], image: 'r.example/t:1', controlVariates: true };
+    expect(errors(job({ name: 'SCAFFOLD' }, { trainer }))).toEqual([]);
+  });
+
   it.each<[string, Record<string, unknown>, Record<string, unknown>, RegExp]>([
-    ['a command trainer', { name: 'SCAFFOLD' }, { trainer: { command: ['python', 'train.py'], image: 'r.example/t:1' } }, /spec.strategy.name: .*SCAFFOLD needs the built-in trainer/],
+    ['a command trainer', { name: 'SCAFFOLD' }, { trainer: { command: ['python', 'train.py'], image: 'r.example/t:1' } }, /spec.strategy.name: .*SCAFFOLD needs the built-in trainer or a command trainer that declares trainer.controlVariates/],
+    ['controlVariates declared by the built-in trainer', { name: 'SCAFFOLD' }, { trainer: { builtin, controlVariates: true } }, /trainer.controlVariates: .*declares that a command trainer takes/],
     ['privacy', { name: 'SCAFFOLD' }, { privacy: { mode: 'Central', delta: 1e-5, noiseMultiplier: 1, clipping: { l2Norm: 1 } } }, /privacy and strategy SCAFFOLD cannot be combined/],
     ['a robust rule', { name: 'SCAFFOLD', robust: { rule: 'Median' } }, {}, /spec.strategy.robust: .*SCAFFOLD and strategy.robust cannot be combined/],
     ['a norm bound', { name: 'SCAFFOLD', robust: { normBound: 1 } }, {}, /SCAFFOLD and strategy.robust cannot be combined/],
@@ -57,5 +63,14 @@ describe('examples/heart-disease/federatedjob-scaffold.yaml', () => {
     const job = await loadFederatedJob(path.join(packageRoot, 'examples/heart-disease/federatedjob-scaffold.yaml'));
     expect(job.spec.strategy).toMatchObject({ name: 'SCAFFOLD', scaffold: { serverLearningRate: 1 } });
     expect(job.spec.personalization).toEqual({ localEpochs: 3 });
+  });
+});
+
+describe('trainer.controlVariates', () => {
+  it('cannot change once the job exists, as the rest of the trainer', () => {
+    const old = job({ name: 'SCAFFOLD' }, { trainer: { command: ['python', 'train.py'], image: 'r.example/t:1', controlVariates: true } });
+    const next = structuredClone(old);
+    next.spec.trainer.controlVariates = false;
+    expect(validator.check(next, old).map((e) => `${e.field}: ${e.message}`).join('\n')).toMatch(/trainer.controlVariates cannot change once the job exists/);
   });
 });

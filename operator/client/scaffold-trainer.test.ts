@@ -1,9 +1,12 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { packageRoot } from '../api/crds.js';
 import { splitControlVariates, withControlVariates } from '../federation/control-variates.js';
 import type { Model } from '../federation/model.js';
 import { BuiltinTrainer } from '../trainer/builtin-trainer.js';
+import { CommandTrainer } from '../trainer/command-trainer.js';
 import { normal, rng } from '../process/random.js';
 import type { TrainParams, Trainer } from '../trainer/trainer.js';
 import { ScaffoldTrainer } from './scaffold-trainer.js';
@@ -104,5 +107,57 @@ describe("a site's side of SCAFFOLD", () => {
     expect(() => new ScaffoldTrainer(plain, null as unknown as SiteControlVariate)).toThrow(/needs a trainer that takes control variates/);
     const site = new ScaffoldTrainer(await builtin(), await SiteControlVariate.open(await mkdtemp(join(dir, 'work-'))));
     await expect(site.train(splitControlVariates(received()).model, params, 1)).rejects.toThrow(/control variates do not match/);
+  });
+
+  describe('with a bring-your-own trainer that declares control variates', () => {
+    const command = (script: string, controlVariates: boolean, data: string) =>
+      new CommandTrainer({
+        command: [process.execPath, join(packageRoot, 'test/support', script)],
+        workDir: dir,
+        dataPath: data,
+        site: 'site',
+        jobSeed: 1,
+        timeoutSeconds: 60,
+        controlVariates,
+        env: {
+          ...process.env,
+          SAFETENSORS_MODULE: pathToFileURL(join(packageRoot, 'dist/operator/federation/safetensors.js')).href,
+          ROBUST_SAFETENSORS_MODULE: pathToFileURL(join(packageRoot, 'dist/operator/federation/safetensors.js')).href,
+        },
+      });
+    const vector = (values: number[]): Model => [{ name: 'w', shape: [values.length], data: new Float32Array(values) }];
+
+    it('hands it c − c_i and takes its step count, for the same update as the formula', async () => {
+      // ½‖w − t‖², K = 4 steps of η = 0.25 from x = 0, with c = (1, −1) and c_i = 0: each step moves
+      // w − (t − c) by a factor 1 − η, so y = (t − c)·(1 − 0.75^4).
+      const data = join(dir, 'quadratic.json');
+      await writeFile(data, JSON.stringify({ target: [2, 4], steps: 4 }));
+      const inner = command('scaffold/sgd-trainer.mjs', true, data);
+      const site = new ScaffoldTrainer(inner, await SiteControlVariate.open(await mkdtemp(join(dir, 'work-'))));
+      try {
+        const c = [1, -1];
+        const trained = await site.train(withControlVariates(vector([0, 0]), vector(c)), { ...params, learningRate: 0.25 }, 1);
+        const { model: y, variates } = splitControlVariates(trained.model);
+        const shrink = 1 - 0.75 ** 4;
+        const expectedY = [(2 - 1) * shrink, (4 + 1) * shrink];
+        flat(y).forEach((v, j) => expect(v).toBeCloseTo(expectedY[j]!, 5));
+        // c + Δc_i = c + (c_i⁺ − 0) with c_i⁺ = −c + (0 − y)/(K·η): so it is −y/(4·0.25) = −y.
+        flat(variates).forEach((v, j) => expect(v).toBeCloseTo(-expectedY[j]!, 5));
+      } finally {
+        await inner.close();
+      }
+    });
+
+    it('refuses its update when it does not say how many steps it took', async () => {
+      const data = join(dir, 'drift.json');
+      await writeFile(data, JSON.stringify({ target: [1, 1] }));
+      const inner = command('robust/drift-trainer.mjs', true, data);
+      const site = new ScaffoldTrainer(inner, await SiteControlVariate.open(await mkdtemp(join(dir, 'work-'))));
+      try {
+        await expect(site.train(withControlVariates(vector([0, 0])), params, 1)).rejects.toThrow(/must write local_steps_taken/);
+      } finally {
+        await inner.close();
+      }
+    });
   });
 });

@@ -42,8 +42,14 @@ describe('SCAFFOLD and personalisation in a real API server', () => {
     expect(stored.spec.personalization).toEqual({ localEpochs: 3 });
   });
 
+  test('accepts SCAFFOLD with a command trainer that declares control variates', async () => {
+    const trainer = { command: ['python', 'train.py'], image: 'r.example/t:1', controlVariates: true };
+    const stored = await kubeRequest<any>(kc, { method: 'POST', path: jobsPath('default'), body: job('scaffold-byo', { name: 'SCAFFOLD' }, { trainer }) });
+    expect(stored.spec.trainer.controlVariates).toBe(true);
+  });
+
   test.each<[string, Record<string, unknown>, Record<string, unknown>, string]>([
-    ['a command trainer', { name: 'SCAFFOLD' }, { trainer: { command: ['python', 'train.py'], image: 'r.example/t:1' } }, 'SCAFFOLD needs the built-in trainer'],
+    ['a command trainer', { name: 'SCAFFOLD' }, { trainer: { command: ['python', 'train.py'], image: 'r.example/t:1' } }, 'SCAFFOLD needs the built-in trainer or a command trainer that declares'],
     ['privacy', { name: 'SCAFFOLD' }, { privacy: { mode: 'Central', delta: 1e-5, noiseMultiplier: 1, clipping: { l2Norm: 1 } } }, 'privacy and strategy SCAFFOLD cannot be combined'],
     ['a robust rule', { name: 'SCAFFOLD', robust: { rule: 'Median' } }, {}, 'SCAFFOLD and strategy.robust cannot be combined'],
     ['its settings under FedAvg', { name: 'FedAvg', scaffold: { serverLearningRate: 1 } }, {}, 'strategy.scaffold is only for strategy.name SCAFFOLD'],

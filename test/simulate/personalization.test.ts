@@ -15,6 +15,8 @@ import type { Summary } from '../../operator/simulate/outputs.js';
 import { NON_IID_TRAINER, writeNonIidSites } from '../support/non-iid.js';
 
 const cli = path.join(packageRoot, 'dist/operator/cli/main.js');
+/** A simulate run that takes longer is stopped (SIGINT: it stops its processes), so nothing outlives the test. */
+const SIMULATE_MS = 240_000;
 
 describe('personalisation', () => {
   let dir: string;
@@ -45,7 +47,7 @@ describe('personalisation', () => {
     const file = path.join(dir, `${name}.yaml`);
     await writeFile(file, YAML.stringify(job));
     const out = path.join(dir, `${name}-out`);
-    const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: SIMULATE_MS, killSignal: 'SIGINT' });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const [code] = await once(child, 'exit');

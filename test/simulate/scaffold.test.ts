@@ -17,6 +17,8 @@ import type { Summary } from '../../operator/simulate/outputs.js';
 import { NON_IID_TRAINER, writeNonIidSites } from '../support/non-iid.js';
 
 const cli = path.join(packageRoot, 'dist/operator/cli/main.js');
+/** A simulate run that takes longer is stopped (SIGINT: it stops its processes), so nothing outlives the test. */
+const SIMULATE_MS = 240_000;
 const ROUNDS = 10;
 
 describe('SCAFFOLD on non-IID hospitals', () => {
@@ -48,7 +50,7 @@ describe('SCAFFOLD on non-IID hospitals', () => {
     const file = path.join(dir, `${name}.yaml`);
     await writeFile(file, YAML.stringify(job));
     const out = path.join(dir, `${name}-out`);
-    const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: SIMULATE_MS, killSignal: 'SIGINT' });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const [code] = await once(child, 'exit');
@@ -81,4 +83,5 @@ describe('SCAFFOLD on non-IID hospitals', () => {
     // The final model is the network alone: the server's c stayed with the aggregator.
     expect(scaffold.model.map((t) => t.name)).toEqual(fedavg.model.map((t) => t.name));
   }, 300_000);
+
 });

@@ -163,7 +163,7 @@ export interface FederatedJobSpec {
    */
   strategy: {
     /**
-     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021). SCAFFOLD (Karimireddy et al., 2020) corrects each site's local steps by control variates, the server's kept by the aggregator and each site's kept at the site (built-in trainer only).
+     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021). SCAFFOLD (Karimireddy et al., 2020) corrects each site's local steps by control variates, the server's kept by the aggregator and each site's kept at the site (the built-in trainer, or a command trainer that declares trainer.controlVariates).
      */
     name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad' | 'SCAFFOLD';
     /**
@@ -378,6 +378,10 @@ export interface FederatedJobSpec {
      * @minItems 1
      */
     command?: string[];
+    /**
+     * Declares that the command trainer takes SCAFFOLD's control variates (strategy SCAFFOLD): for train it then gets FLOTILLA_CORRECTION_IN, a safetensors file of c - c_i with the model's tensor names, to add to every local gradient, and writes "local_steps_taken" (the number of local steps K) in its metrics. docs/non-iid.md.
+     */
+    controlVariates?: boolean;
     /**
      * Passes over the local training data per round. Exclusive with localSteps.
      */
