@@ -110,8 +110,8 @@ export class CommandTrainer implements Trainer {
         FLOTILLA_CONFIG: JSON.stringify(config),
         ...(correction ? { FLOTILLA_CORRECTION_IN: files.correctionIn } : {}),
       });
-      const metrics = await readMetrics(files.metrics, 'train');
       const model = await this.readModel(files.modelOut, global);
+      const metrics = await readMetrics(files.metrics, 'train');
       if (!correction) return { model, metrics };
       const steps = metrics.extra?.[STEPS_METRIC];
       if (steps === undefined || !Number.isInteger(steps) || steps < 1) {
