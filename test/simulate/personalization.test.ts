@@ -70,6 +70,13 @@ describe('personalisation', () => {
     const meanLoss = (pick: (s: Summary['sites'][number]) => number) => summary.sites.reduce((a, s) => a + pick(s), 0) / summary.sites.length;
     expect(meanLoss((s) => s.fineTunedTestLoss!)).toBeLessThan(meanLoss((s) => s.testLoss!) - 0.05);
     expect(summary.meanFineTunedTestAccuracy!).toBeGreaterThan(summary.meanTestAccuracy! + 0.03);
+    // What left each site is in its audit trail: the fine-tuned figures too.
+    for (const s of summary.sites) {
+      const trail = (await readFile(path.join(dir, 'personal-out', 'audit', `site-${s.site}.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+      const evaluation = trail.find((e) => e.event === 'update-leaving' && e.kind === 'EVALUATE');
+      expect(evaluation['evalExtra:fineTuned.accuracy']).toBe(s.fineTunedTestAccuracy);
+      expect(evaluation['evalExtra:fineTuned.loss']).toBe(s.fineTunedTestLoss);
+    }
     // The headline says it too.
     expect(stderr).toMatch(/fine-tuned at each site 0\.\d{3}/);
   }, 300_000);
