@@ -27,6 +27,7 @@ const settings: Setting[] = [
   { label: 'FedAdam', strategy: 'name: FedAdam' },
   { label: 'FedYogi', strategy: 'name: FedYogi' },
   { label: 'FedAdagrad', strategy: 'name: FedAdagrad' },
+  { label: 'SCAFFOLD', strategy: 'name: SCAFFOLD' },
   { label: 'Median', strategy: 'name: FedAvg\nrobust: {rule: Median}' },
   { label: 'TrimmedMean, β = 0.25', strategy: 'name: FedAvg\nrobust: {rule: TrimmedMean, trimFraction: 0.25}' },
   { label: 'Krum, f = 0', strategy: 'name: FedAvg\nrobust: {rule: Krum, hostileSites: 0}' },

@@ -1,3 +1,4 @@
+import { withControlVariates } from '../federation/control-variates.js';
 import type { Model } from '../federation/model.js';
 import { encodedFeatureNames, layerWidths } from '../trainer/builtin-spec.js';
 import { Network } from '../trainer/network.js';
@@ -17,11 +18,14 @@ export function expectedStatisticsLength(settings: Pick<JobSettings, 'builtin'>)
 
 /**
  * The initial model of a built-in trainer's job: the network the spec describes, initialised from
- * the job's seed alone, exactly as every site's trainer makes it (BuiltinTrainer.initialize). Null
+ * the job's seed alone, exactly as every site's trainer makes it (BuiltinTrainer.initialize), with
+ * SCAFFOLD's control variates after it. Null
  * for a bring-your-own trainer, whose model only the sites know.
  */
-export function builtinInitialModel(settings: Pick<JobSettings, 'builtin' | 'seed'>): Model | null {
+export function builtinInitialModel(settings: Pick<JobSettings, 'builtin' | 'seed' | 'strategy'>): Model | null {
   if (!settings.builtin) return null;
   const network = new Network(layerWidths(settings.builtin));
-  return network.toModel(network.initialParameters(settings.seed));
+  const model = network.toModel(network.initialParameters(settings.seed));
+  // SCAFFOLD's server control variate c starts at zero and travels with the model.
+  return settings.strategy.name === 'SCAFFOLD' ? withControlVariates(model) : model;
 }

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { withoutControlVariates } from '../federation/control-variates.js';
 import { allFinite } from '../federation/finite.js';
 import { modelBytes, specOf, type Model } from '../federation/model.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
@@ -7,7 +8,7 @@ import type { Checkpoint } from './checkpoint.js';
 import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } from './intake.js';
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
-import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
+import { figuresOf, fineTunedOf, RoundLedger, weightedFigures } from './round-figures.js';
 import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
 import { RoundState, describePhase, endMessage, nextPosition, type Position, type RoundRules, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
@@ -111,7 +112,8 @@ export class JobState {
     const start: Position = checkpoint?.position ?? (initial ? nextPosition('INITIALIZE', 0, rules) : { phase: 'INITIALIZE', round: 0 });
     this.roundState = new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
-    this.strategy = privacy ? privacy.strategy(createStrategy(settings.strategy)) : createStrategy(settings.strategy);
+    const strategy = createStrategy(settings.strategy, sites.length);
+    this.strategy = privacy ? privacy.strategy(strategy) : strategy;
     this.strategy.restore(checkpoint?.optimizer ?? []);
     this.global = checkpoint?.model ?? initial;
     const robust = settings.strategy.robust;
@@ -252,7 +254,8 @@ export class JobState {
 
   /** The final model to keep beside result.json: the global model of a job that succeeded. */
   finalModel(): Model | null {
-    return this.outcome?.succeeded ? this.global : null;
+    // SCAFFOLD's control variates are the aggregator's working state, not part of the model it made.
+    return this.outcome?.succeeded && this.global ? withoutControlVariates(this.global) : null;
   }
 
   /** result.json of the ended job; `model` names the final model's file when there is one. */
@@ -262,6 +265,7 @@ export class JobState {
       job: this.settings.job,
       namespace: this.settings.namespace,
       strategy: this.strategy.name,
+      ...(this.settings.strategy.robust ? { robust: this.settings.strategy.robust } : {}),
       status: outcome.succeeded ? 'Succeeded' : 'Failed',
       reason: outcome.message,
       rounds: this.decidedHistory(),
@@ -315,11 +319,11 @@ export class JobState {
         const started = performance.now();
         if (this.spilled) {
           // The robust delta is the server step's basis, as the weighted mean is otherwise.
-          this.strategy.step(this.global!, await this.spilled.aggregate(this.global!), 1);
+          this.strategy.step(this.global!, await this.spilled.aggregate(this.global!), 1, record.sites.length);
           await this.spilled.reset();
         } else {
           const sum = this.sum!;
-          this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight);
+          this.strategy.step(this.global!, sum.weightedDeltaSums(), sum.totalWeight, record.sites.length);
           sum.reset();
         }
         aggregated((performance.now() - started) / 1000);
@@ -332,7 +336,12 @@ export class JobState {
       }
       case 'EVALUATE': {
         const sites = this.ledger.sites();
-        const evaluation = { eval: weightedFigures(sites.map((s) => s.eval)), sites: sites.map((s) => ({ site: s.site, eval: s.eval })) };
+        const tuned = sites.some((s) => s.fineTuned);
+        const evaluation: FinalEvaluation = {
+          eval: weightedFigures(sites.map((s) => s.eval)),
+          sites: sites.map((s) => ({ site: s.site, eval: s.eval, ...(s.fineTuned ? { fineTuned: s.fineTuned } : {}) })),
+          ...(tuned ? { fineTuned: weightedFigures(sites.map((s) => s.fineTuned ?? null)) } : {}),
+        };
         return { phase: 'EVALUATE', evaluation };
       }
     }
@@ -385,7 +394,10 @@ export class JobState {
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');
         this.records.check(site, header);
-        return new WholeIntake([], () => this.ledger.add(entry(0)));
+        return new WholeIntake([], () => {
+          const tuned = fineTunedOf(header.eval);
+          this.ledger.add({ ...entry(0), ...(tuned ? { fineTuned: tuned } : {}) });
+        });
       default:
         throw new Refusal('wrong_phase', `an update of kind ${header.kind} is not something sites send`);
     }

@@ -128,7 +128,7 @@ describe('a Poisson round', () => {
     let denominator = 0;
     const inner = { name: 'FedAvg' as const, proximalMu: 0, state: () => [], restore: () => {}, step: (_g: unknown, _s: Float64Array[], d: number) => void (denominator = d) };
     const sums = [new Float64Array(n)];
-    privacy.strategy(inner).step(global, sums, 0);
+    privacy.strategy(inner).step(global, sums, 0, 0);
     expect(denominator).toBe(4); // q·N, not the 0 that came
     const sd = Math.sqrt(sums[0]!.reduce((a, x) => a + x * x, 0) / n);
     expect(sd).toBeGreaterThan(0.99 * 2 * 0.5);

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../process/atomic-file.js';
+import type { RobustSettings } from './robust-rules.js';
 import type { StrategyName } from './strategy.js';
 
 /** Loss and accuracy over numSamples records (sample-weighted when aggregated over sites). */
@@ -19,6 +20,8 @@ export interface SiteRound {
   train: Figures | null;
   /** The global model the site received, on its held-out test split. */
   eval: Figures | null;
+  /** Final evaluation under spec.personalization: that model fine-tuned at the site, on the same split. */
+  fineTuned?: Figures;
 }
 
 export interface RoundRecord {
@@ -53,7 +56,9 @@ export interface RoundPrivacyRecord {
 export interface FinalEvaluation {
   /** The final global model, sample-weighted over the sites that evaluated it. */
   eval: Figures | null;
-  sites: { site: string; eval: Figures | null }[];
+  sites: { site: string; eval: Figures | null; fineTuned?: Figures }[];
+  /** Under spec.personalization: the sites' fine-tuned models on their own test splits, sample-weighted. */
+  fineTuned?: Figures | null;
 }
 
 /** result.json in the aggregator's state dir, written when the job ends (and kept current on failure). */
@@ -61,6 +66,8 @@ export interface JobResult {
   job: string;
   namespace: string;
   strategy: StrategyName;
+  /** spec.strategy.robust, when the job had a robust rule or a norm bound. */
+  robust?: RobustSettings;
   status: 'Succeeded' | 'Failed';
   reason: string;
   rounds: RoundRecord[];

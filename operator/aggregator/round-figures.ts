@@ -1,3 +1,4 @@
+import { FINE_TUNED_ACCURACY, FINE_TUNED_LOSS } from '../federation/metric-keys.js';
 import type { Figures, RoundRecord, SiteRound } from './result.js';
 
 /** Wire metrics as they arrive in an update header. */
@@ -5,6 +6,15 @@ export interface WireMetrics {
   numSamples: number;
   loss: number;
   accuracy: number;
+  extra?: Record<string, number>;
+}
+
+/** The fine-tuned figures an evaluation carries, on the same test records; undefined when it has none. */
+export function fineTunedOf(metrics: WireMetrics | null): Figures | undefined {
+  const loss = metrics?.extra?.[FINE_TUNED_LOSS];
+  const accuracy = metrics?.extra?.[FINE_TUNED_ACCURACY];
+  if (!metrics || metrics.numSamples === 0 || loss === undefined || accuracy === undefined) return undefined;
+  return { numSamples: metrics.numSamples, loss, accuracy };
 }
 
 /** The metrics of a header, or null when the site sent none (numSamples 0). */

@@ -49,10 +49,10 @@ export class RoundPrivacy {
         if (this.plan.mode === 'Central') {
           const stddev = this.plan.updateNoiseMultiplier * this.clipNorm;
           for (const sum of sums) this.noise.addTo(sum, stddev);
-          inner.step(global, sums, this.plan.expectedSites);
+          inner.step(global, sums, this.plan.expectedSites, count);
         } else if (count > 0) {
           // Local: the sites noised their updates; the mean of what came is post-processing.
-          inner.step(global, sums, count);
+          inner.step(global, sums, count, count);
         }
       },
     };

@@ -22,7 +22,7 @@ export interface AggregatorStatus {
   participants: number;
   loss: number | null;
   accuracy: number | null;
-  sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number }>;
+  sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number; fineTunedAccuracy?: number }>;
   /** The final model; path is relative to the aggregator's state directory (its checkpoint volume). */
   model?: { path: string; sha256: string; bytes: number };
   message?: string;
@@ -50,7 +50,9 @@ export class StatusReporter {
     for (const record of p.history) {
       for (const s of record.sites) sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null };
     }
-    for (const s of p.finalEvaluation?.sites ?? []) sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null };
+    for (const s of p.finalEvaluation?.sites ?? []) {
+      sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null, ...(s.fineTuned ? { fineTunedAccuracy: s.fineTuned.accuracy } : {}) };
+    }
     const status: AggregatorStatus = {
       namespace: p.namespace,
       job: p.job,

@@ -11,8 +11,8 @@ export interface Strategy {
   readonly name: StrategyName;
   /** The proximal weight the sites train with (FedProx); 0 otherwise. */
   readonly proximalMu: number;
-  /** Moves the global model in place, given the round's Σ n_i·Δ_i (overwritten) and Σ n_i. */
-  step(global: Model, weightedDeltaSums: Float64Array[], totalWeight: number): void;
+  /** Moves the global model in place, given the round's Σ n_i·Δ_i (overwritten), Σ n_i and how many updates made them. */
+  step(global: Model, weightedDeltaSums: Float64Array[], totalWeight: number, updates: number): void;
   /** The optimiser's state as tensors, for the checkpoint (empty for FedAvg and FedProx). */
   state(): Tensor[];
   restore(tensors: readonly Tensor[]): void;

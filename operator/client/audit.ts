@@ -54,5 +54,7 @@ function task(header: UpdateHeader): EntryFields {
 
 function figures(prefix: string, m: UpdateHeader['train']): EntryFields {
   if (!m) return {};
-  return { [`${prefix}Samples`]: Number(m.numSamples ?? 0), [`${prefix}Loss`]: m.loss ?? null, [`${prefix}Accuracy`]: m.accuracy ?? null };
+  // Every figure that leaves is written down: the extra ones too (a fine-tuned model's, a trainer's own).
+  const extra = Object.entries(m.extra ?? {}).map(([name, value]) => [`${prefix}Extra:${name}`, Number(value)]);
+  return { [`${prefix}Samples`]: Number(m.numSamples ?? 0), [`${prefix}Loss`]: m.loss ?? null, [`${prefix}Accuracy`]: m.accuracy ?? null, ...Object.fromEntries(extra) };
 }

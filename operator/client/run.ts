@@ -3,10 +3,11 @@ import path from 'node:path';
 import { packageRoot } from '../api/crds.js';
 import { createLogger } from '../log.js';
 import { privacyPlan } from '../privacy/job-plan.js';
-import { loadFederatedJob, siteNames } from '../api/federatedjob.js';
+import { loadFederatedJob, siteNames, type FederatedJob } from '../api/federatedjob.js';
 import { AggregatorConnection } from './connection.js';
 import { ClientAudit } from './audit.js';
 import { HeartbeatThread } from './heartbeat-thread.js';
+import type { Personalization } from './personalization.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
 
@@ -33,6 +34,11 @@ export interface ClientOptions {
   signal?: AbortSignal;
 }
 
+function personalizationOf(job: FederatedJob): Personalization | undefined {
+  const p = job.spec.personalization;
+  return p && { localEpochs: p.localEpochs, learningRate: p.learningRate ?? job.spec.trainer.learningRate, batchSize: job.spec.trainer.batchSize };
+}
+
 /** A site's client process: runs the job's trainer on the site's data, as the aggregator asks. */
 export async function runClient(options: ClientOptions): Promise<ClientOutcome> {
   const job = await loadFederatedJob(options.jobFile);
@@ -57,6 +63,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
         heartbeats: heartbeats.during,
         audit,
+        personalization: personalizationOf(job),
       });
       return await loop.run();
     } finally {

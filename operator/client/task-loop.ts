@@ -14,6 +14,7 @@ import type { PrivacyPlan } from '../privacy/job-plan.js';
 import type { AggregatorConnection } from './connection.js';
 import type { ClientAudit } from './audit.js';
 import type { Heartbeating } from './heartbeat-thread.js';
+import { fineTuned, withFineTuned, type Personalization } from './personalization.js';
 
 export interface ClientOutcome {
   succeeded: boolean;
@@ -33,6 +34,8 @@ export interface TaskLoopOptions {
   heartbeats?: Heartbeating;
   /** The site's audit trail: each update is recorded there before it leaves, and how it was answered. */
   audit?: ClientAudit;
+  /** spec.personalization: the final model is also fine-tuned here, and both figures reported. */
+  personalization?: Personalization;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -156,11 +159,18 @@ export class TaskLoop {
         const { evaluation, trained } = value;
         const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
         await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, this.leaving(trained.model, global, round));
+        await trained.commit?.();
         return;
       }
       case 'EVALUATE': {
         const global = await this.fetch(task);
-        const evaluation = await this.trainer.evaluate(global, round);
+        let evaluation = await this.trainer.evaluate(global, round);
+        const personalization = this.options.personalization;
+        if (personalization) {
+          const { value: tuned } = await this.heartbeating(round, () => fineTuned(this.trainer, global, personalization, task.params!.seed, round));
+          this.log.info('final model fine-tuned at the site', { loss: tuned.loss, accuracy: tuned.accuracy, localEpochs: personalization.localEpochs });
+          evaluation = withFineTuned(evaluation, tuned);
+        }
         await this.submit({ kind, round, attempt, eval: wire(evaluation) }, []);
         this.log.info('final model evaluated', { loss: evaluation.loss, accuracy: evaluation.accuracy, samples: evaluation.numSamples });
         return;

@@ -4,10 +4,13 @@ import { dataPathOf, type FederatedJob } from '../api/federatedjob.js';
 import { BuiltinTrainer } from '../trainer/builtin-trainer.js';
 import { CommandTrainer } from '../trainer/command-trainer.js';
 import type { Trainer } from '../trainer/trainer.js';
+import { ScaffoldTrainer } from './scaffold-trainer.js';
+import { SiteControlVariate } from './site-control-variate.js';
 
 /**
  * The trainer a job runs at one site: the built-in tabular trainer, or the job's own command. The
- * data file is the site's override of data.path, else the job's, under the site's data root.
+ * data file is the site's override of data.path, else the job's, under the site's data root. Under
+ * SCAFFOLD the trainer is wrapped by the site's side of it, its c_i kept in the work dir.
  */
 export async function trainerForJob(
   job: FederatedJob,
@@ -19,7 +22,12 @@ export async function trainerForJob(
   const relative = dataPathOf(job, site);
   if (!relative) throw new Error(`job ${job.metadata.name} gives no data.path for site ${site} (spec.data.path or spec.sites.overrides)`);
   const dataPath = path.resolve(dataRoot, relative);
-  const { builtin, command, timeoutSeconds } = job.spec.trainer;
+  const trainer = await ownTrainer(job, site, dataPath, workDir, onOutput);
+  return job.spec.strategy.name === 'SCAFFOLD' ? new ScaffoldTrainer(trainer, await SiteControlVariate.open(workDir)) : trainer;
+}
+
+async function ownTrainer(job: FederatedJob, site: string, dataPath: string, workDir: string, onOutput?: (stream: 'stdout' | 'stderr', text: string) => void): Promise<Trainer> {
+  const { builtin, command, timeoutSeconds, controlVariates } = job.spec.trainer;
   if (builtin) return BuiltinTrainer.open({ spec: builtin, dataPath, site, jobSeed: job.spec.seed });
   if (!command) throw new Error(`job ${job.metadata.name} names no trainer (spec.trainer.builtin or spec.trainer.command)`);
   const scratchDir = path.join(workDir, 'scratch');
@@ -35,5 +43,6 @@ export async function trainerForJob(
     timeoutSeconds,
     scratchDir,
     onOutput,
+    controlVariates,
   });
 }

@@ -16,6 +16,8 @@ export interface Summary {
   job: string;
   namespace: string;
   strategy: string;
+  /** spec.strategy.robust, when the job had a robust rule or a norm bound. */
+  robust?: JobResult['robust'];
   status: string;
   reason: string;
   /** The initial model on the sites' test sets, before any round. */
@@ -34,9 +36,20 @@ export interface Summary {
     /** Central DP: each site's update norm as it reached the aggregator, before clipping. */
     updateNorms?: Record<string, number>;
   }[];
-  sites: { site: string; trainSamples: number; testSamples: number; testLoss: number | null; testAccuracy: number | null }[];
+  sites: {
+    site: string;
+    trainSamples: number;
+    testSamples: number;
+    testLoss: number | null;
+    testAccuracy: number | null;
+    /** Under spec.personalization: the final model fine-tuned at the site, on the same test split. */
+    fineTunedTestLoss?: number;
+    fineTunedTestAccuracy?: number;
+  }[];
   /** The mean over sites of the final model's test accuracy: the benchmark's figure. */
   meanTestAccuracy: number | null;
+  /** Under spec.personalization: the same mean for the sites' fine-tuned models. */
+  meanFineTunedTestAccuracy?: number;
   /** The final model's accuracy over all sites' test records together. */
   pooledTestAccuracy: number | null;
   model: { file: string; sha256: string; bytes: number } | null;
@@ -61,18 +74,21 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
   }));
   const trainSamples = new Map<string, number>();
   for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
-  const sites = (result.finalEvaluation?.sites ?? []).map(({ site, eval: e }) => ({
+  const sites = (result.finalEvaluation?.sites ?? []).map(({ site, eval: e, fineTuned }) => ({
     site,
     trainSamples: trainSamples.get(site) ?? 0,
     testSamples: e?.numSamples ?? 0,
     testLoss: e?.loss ?? null,
     testAccuracy: e?.accuracy ?? null,
+    ...(fineTuned ? { fineTunedTestLoss: fineTuned.loss, fineTunedTestAccuracy: fineTuned.accuracy } : {}),
   }));
   const accuracies = sites.map((s) => s.testAccuracy).filter((a): a is number => a !== null);
+  const tuned = sites.map((s) => s.fineTunedTestAccuracy).filter((a): a is number => a !== undefined);
   return {
     job: result.job,
     namespace: result.namespace,
     strategy: result.strategy,
+    ...(result.robust ? { robust: result.robust } : {}),
     status: result.status,
     reason: result.reason,
     initial: result.rounds[0]?.eval ?? null,
@@ -80,6 +96,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     sites,
     meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
+    ...(tuned.length ? { meanFineTunedTestAccuracy: tuned.reduce((a, b) => a + b, 0) / tuned.length } : {}),
     ...(result.privacy ? { privacy: result.privacy } : {}),
   };
 }
@@ -113,9 +130,10 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
 
   const perSite = summary.sites.map((s) => `${s.site} ${s.testAccuracy?.toFixed(3) ?? '-'}`).join(', ');
   const spent = result.privacy ? `, ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${result.privacy.delta}` : '';
+  const tuned = summary.meanFineTunedTestAccuracy === undefined ? '' : `; fine-tuned at each site ${summary.meanFineTunedTestAccuracy.toFixed(3)}`;
   const headline =
     result.status === 'Succeeded'
-      ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})${spent}`
+      ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})${tuned}${spent}`
       : `${o.job.metadata.name}: ${result.status}: ${result.reason}`;
   const audit = summary.audit;
   const unsound = audit

@@ -4,7 +4,7 @@ import { layerWidths, oneHotMask, type BuiltinTrainerSpec, type DatasetSpec } fr
 import { loadTabularDataset, type Split, type TabularDataset } from './tabular-dataset.js';
 import { standardizationFrom, standardize, statisticsOf } from './standardization.js';
 import { Network } from './network.js';
-import { score, trainLocally } from './local-training.js';
+import { localStepCount, score, trainLocally } from './local-training.js';
 
 export interface BuiltinTrainerOptions {
   spec: BuiltinTrainerSpec;
@@ -21,6 +21,7 @@ export interface BuiltinTrainerOptions {
  * Federated standardisation) per-feature counts and sums.
  */
 export class BuiltinTrainer implements Trainer {
+  readonly controlVariates = true;
   private readonly network: Network;
   private readonly dataset: DatasetSpec;
   /** The splits as the model sees them: standardised once the statistics are known. */
@@ -69,9 +70,10 @@ export class BuiltinTrainer implements Trainer {
   /** Trains from the global model; the metrics are the trained model's on the local training split. */
   async train(global: Model, params: TrainParams, _round: number): Promise<TrainResult> {
     const { train } = this.splits();
-    const trained = trainLocally(this.network, this.network.fromModel(global), train, params);
+    const correction = params.correction && this.network.fromModel(params.correction);
+    const trained = trainLocally(this.network, this.network.fromModel(global), train, params, correction);
     const { loss, accuracy } = score(this.network, trained, train);
-    return { model: this.network.toModel(trained), metrics: { numSamples: train.rows, loss, accuracy } };
+    return { model: this.network.toModel(trained), metrics: { numSamples: train.rows, loss, accuracy }, steps: localStepCount(train.rows, params) };
   }
 
   async close(): Promise<void> {}

@@ -25,6 +25,8 @@ export interface CommandTrainerOptions {
   env?: NodeJS.ProcessEnv;
   /** Receives the command's output as it comes, for the site's logs. */
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void;
+  /** trainer.controlVariates: the command takes SCAFFOLD's correction and says how many steps it took. */
+  controlVariates?: boolean;
 }
 
 type Task = 'initialize' | 'train' | 'evaluate';
@@ -33,7 +35,11 @@ interface CallFiles {
   modelIn: string;
   modelOut: string;
   metrics: string;
+  correctionIn: string;
 }
+
+/** The metric in which a command that takes control variates says how many local steps it took. */
+const STEPS_METRIC = 'local_steps_taken';
 
 /** How much of the command's stderr an error message quotes. */
 const STDERR_TAIL_BYTES = 2000;
@@ -47,6 +53,7 @@ const KILL_GRACE_MS = 5000;
  * names and shapes and only finite values, metrics must be finite numbers.
  */
 export class CommandTrainer implements Trainer {
+  readonly controlVariates: boolean;
   private scratch: string | null;
   private readonly ownScratch: boolean;
   private readonly running = new Set<number>();
@@ -56,6 +63,7 @@ export class CommandTrainer implements Trainer {
     if (options.command.length === 0) throw new Error('trainer.command is empty');
     this.scratch = options.scratchDir ?? null;
     this.ownScratch = options.scratchDir === undefined;
+    this.controlVariates = options.controlVariates ?? false;
   }
 
   async initialize(seed: number): Promise<Model> {
@@ -93,13 +101,23 @@ export class CommandTrainer implements Trainer {
         proximal_mu: params.proximalMu,
         seed: params.seed,
       };
+      const correction = this.controlVariates ? params.correction : undefined;
+      if (correction) await writeSafetensors(files.correctionIn, correction);
       await this.run('train', round, this.options.jobSeed, {
         FLOTILLA_MODEL_IN: files.modelIn,
         FLOTILLA_MODEL_OUT: files.modelOut,
         FLOTILLA_METRICS_OUT: files.metrics,
         FLOTILLA_CONFIG: JSON.stringify(config),
+        ...(correction ? { FLOTILLA_CORRECTION_IN: files.correctionIn } : {}),
       });
-      return { model: await this.readModel(files.modelOut, global), metrics: await readMetrics(files.metrics, 'train') };
+      const model = await this.readModel(files.modelOut, global);
+      const metrics = await readMetrics(files.metrics, 'train');
+      if (!correction) return { model, metrics };
+      const steps = metrics.extra?.[STEPS_METRIC];
+      if (steps === undefined || !Number.isInteger(steps) || steps < 1) {
+        throw new Error(`trainer command (train) takes control variates (trainer.controlVariates) and must write ${STEPS_METRIC}, a whole number ≥ 1, in its metrics; got ${JSON.stringify(steps)}`);
+      }
+      return { model, metrics, steps };
     });
   }
 
@@ -113,7 +131,7 @@ export class CommandTrainer implements Trainer {
   private async withFiles<T>(task: Task, use: (files: CallFiles) => Promise<T>): Promise<T> {
     this.scratch ??= await mkdtemp(join(tmpdir(), 'flotilla-trainer-'));
     const base = join(this.scratch, `${++this.calls}-${task}`);
-    const files = { modelIn: `${base}-in.safetensors`, modelOut: `${base}-out.safetensors`, metrics: `${base}-metrics.json` };
+    const files = { modelIn: `${base}-in.safetensors`, modelOut: `${base}-out.safetensors`, metrics: `${base}-metrics.json`, correctionIn: `${base}-correction.safetensors` };
     const remove = () => Promise.all(Object.values(files).map((f) => rm(f, { force: true })));
     await remove();
     try {

@@ -30,18 +30,29 @@ export function score(network: Network, params: Float64Array, split: Split): Spl
   return { loss: loss / split.rows, accuracy: correct / split.rows };
 }
 
+/** The steps K of a round: localEpochs passes of ⌈rows / batchSize⌉ batches, or localSteps. */
+export function localStepCount(rows: number, params: Pick<TrainParams, 'localEpochs' | 'localSteps' | 'batchSize'>): number {
+  const steps = params.localEpochs > 0 ? params.localEpochs * Math.ceil(rows / params.batchSize) : params.localSteps;
+  if (!(steps >= 1)) throw new Error(`nothing to train: localEpochs ${params.localEpochs}, localSteps ${params.localSteps}`);
+  return steps;
+}
+
 /**
  * Mini-batch SGD from the global parameters, in place on a copy: localEpochs passes over the data,
  * or localSteps batches (the data reshuffled at each pass), each batch's mean gradient plus FedProx's
- * mu·(w − w_global). The order is seeded by params.seed, so a round replays exactly.
+ * mu·(w − w_global) and SCAFFOLD's correction c − c_i. The order is seeded by params.seed, so a round replays exactly.
  */
-export function trainLocally(network: Network, global: Float64Array, split: Split, params: TrainParams): Float64Array {
+export function trainLocally(
+  network: Network,
+  global: Float64Array,
+  split: Split,
+  params: TrainParams,
+  /** SCAFFOLD's c − c_i, added to every step's gradient. */
+  correction?: Float64Array,
+): Float64Array {
   const { batchSize, learningRate, proximalMu } = params;
   if (!(batchSize >= 1) || !(learningRate > 0)) throw new Error(`batch size ${batchSize} and learning rate ${learningRate} must be positive`);
-  const epochs = params.localEpochs > 0 ? params.localEpochs : 0;
-  const perEpoch = Math.ceil(split.rows / batchSize);
-  const steps = epochs > 0 ? epochs * perEpoch : params.localSteps;
-  if (!(steps >= 1)) throw new Error(`nothing to train: localEpochs ${params.localEpochs}, localSteps ${params.localSteps}`);
+  const steps = localStepCount(split.rows, params);
   const w = Float64Array.from(global);
   const grad = new Float64Array(network.size);
   const random = rng(params.seed);
@@ -65,6 +76,7 @@ export function trainLocally(network: Network, global: Float64Array, split: Spli
     for (let j = 0; j < w.length; j++) {
       let g = grad[j]! * scale;
       if (proximalMu > 0) g += proximalMu * (w[j]! - global[j]!);
+      if (correction) g += correction[j]!;
       w[j] = w[j]! - learningRate * g;
     }
     cursor = end;

@@ -12,6 +12,8 @@ export interface TrainParams {
   proximalMu: number;
   /** Seeds this round's shuffling at this site (derived from the job seed, round and site). */
   seed: number;
+  /** SCAFFOLD: c − c_i per tensor, added to every local gradient (only for a trainer that declares controlVariates). */
+  correction?: Model;
 }
 
 export interface Metrics {
@@ -25,6 +27,10 @@ export interface TrainResult {
   model: Model;
   /** Training figures; numSamples is the update's weight in the average. */
   metrics: Metrics;
+  /** The local steps taken (K), for SCAFFOLD's control-variate update. */
+  steps?: number;
+  /** Called once the update was accepted: what the site keeps of this round becomes its own (SCAFFOLD's c_i). */
+  commit?: () => Promise<void>;
 }
 
 /**
@@ -32,6 +38,8 @@ export interface TrainResult {
  * command trainer. Data stays inside the trainer: only models, counts and aggregate statistics leave.
  */
 export interface Trainer {
+  /** Whether train() takes params.correction and reports its steps (SCAFFOLD). */
+  readonly controlVariates?: boolean;
   /** The initial global model, from the job's seed alone (no data), so any site makes the same one. */
   initialize(seed: number): Promise<Model>;
   /**

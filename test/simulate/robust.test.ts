@@ -114,6 +114,7 @@ describe('flotilla simulate with a hostile site', () => {
   it('FedAvg is driven away from the target by the one hostile site', async () => {
     const { summary, distance } = await simulate(await manifest('fedavg', { name: 'FedAvg' }));
     expect(summary.status).toBe('Succeeded');
+    expect(summary.robust).toBeUndefined();
     // Each round multiplies the distance by about 1 + (400·0.5 + 1000·5)/1400 ≈ 4.9.
     expect(distance).toBeGreaterThan(100);
     expect(honestAccuracy(summary)).toBeLessThan(0.1);
@@ -122,6 +123,7 @@ describe('flotilla simulate with a hostile site', () => {
   it('the coordinate-wise median keeps the model on target', async () => {
     median = await simulate(await manifest('median', { name: 'FedAvg', robust: { rule: 'Median' } }));
     expect(median.summary.status).toBe('Succeeded');
+    expect(median.summary.robust).toEqual({ rule: 'Median' });
     expect(median.summary.rounds.every((r) => r.participants.length === 5)).toBe(true);
     // Honest sites alone would end 0.5^5 of the way from the target (|target| ≈ 3.7), plus their spread.
     expect(median.distance).toBeLessThan(0.5);
@@ -138,6 +140,7 @@ describe('flotilla simulate with a hostile site', () => {
     const bound = 1;
     const { summary, w } = await simulate(await manifest('bounded', { name: 'FedAvg', robust: { normBound: bound } }));
     expect(summary.status).toBe('Succeeded');
+    expect(summary.robust).toEqual({ normBound: bound });
     // A weighted mean of deltas clipped to the bound is within it: five rounds move the model by at most 5·bound.
     expect(Math.hypot(...w)).toBeLessThanOrEqual(ROUNDS * bound + 1e-4);
     expect(Math.hypot(...w)).toBeGreaterThan(0.5 * bound);

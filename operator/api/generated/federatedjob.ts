@@ -130,6 +130,19 @@ export interface FederatedJobSpec {
    */
   sitesPerRound?: number;
   /**
+   * After the last round, each site also fine-tunes the final global model on its own training data for localEpochs passes and reports the fine-tuned model's test loss and accuracy beside the global model's (docs/non-iid.md). The fine-tuned model stays at the site; the job's model is the global one.
+   */
+  personalization?: {
+    /**
+     * Passes over the site's training data when fine-tuning.
+     */
+    localEpochs: number;
+    /**
+     * The fine-tuning step size; trainer.learningRate when unset.
+     */
+    learningRate?: number;
+  };
+  /**
    * A round closes when every selected site has reported, or at this deadline when at least minSites have.
    */
   roundDeadlineSeconds: number;
@@ -150,9 +163,9 @@ export interface FederatedJobSpec {
    */
   strategy: {
     /**
-     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021).
+     * FedAvg averages updates weighted by sample count. FedProx adds a proximal term mu to each site's local objective (for non-IID data). FedAdam, FedYogi and FedAdagrad apply a server-side optimiser to the averaged update (Reddi et al., 2021). SCAFFOLD (Karimireddy et al., 2020) corrects each site's local steps by control variates, the server's kept by the aggregator and each site's kept at the site (the built-in trainer, or a command trainer that declares trainer.controlVariates).
      */
-    name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad';
+    name: 'FedAvg' | 'FedProx' | 'FedAdam' | 'FedYogi' | 'FedAdagrad' | 'SCAFFOLD';
     /**
      * Parameters of FedProx (only with name FedProx).
      */
@@ -182,6 +195,15 @@ export interface FederatedJobSpec {
        * Adaptivity; guards the division by the second moment.
        */
       tau: number;
+    };
+    /**
+     * Parameters of SCAFFOLD (only with name SCAFFOLD; docs/non-iid.md).
+     */
+    scaffold?: {
+      /**
+       * The global step size (eta_g): the model moves by serverLearningRate times the mean of the sites' deltas. 1 is the paper's choice for full participation.
+       */
+      serverLearningRate: number;
     };
     /**
      * Robust aggregation against broken or hostile sites (docs/aggregation.md). rule replaces the weighted mean delta by a robust one, every update weighing the same: Median (coordinate-wise), TrimmedMean (coordinate-wise, trimFraction cut from each end), Krum or MultiKrum (Blanchard et al. 2017: the update(s) closest to their neighbours, with hostileSites assumed hostile). normBound clips each update's delta to that L2 norm before it is folded, with or without a rule. The strategy's server step (FedAdam, ...) then moves the model by the result.
@@ -356,6 +378,10 @@ export interface FederatedJobSpec {
      * @minItems 1
      */
     command?: string[];
+    /**
+     * Declares that the command trainer takes SCAFFOLD's control variates (strategy SCAFFOLD): for train it then gets FLOTILLA_CORRECTION_IN, a safetensors file of c - c_i with the model's tensor names, to add to every local gradient, and writes "local_steps_taken" (the number of local steps K) in its metrics. docs/non-iid.md.
+     */
+    controlVariates?: boolean;
     /**
      * Passes over the local training data per round. Exclusive with localSteps.
      */
@@ -548,6 +574,10 @@ export interface FederatedJobStatus {
      * The global model's accuracy on the site's test records, as the site last evaluated it.
      */
     accuracy?: number;
+    /**
+     * Under spec.personalization, the final model fine-tuned at the site, on the same test records.
+     */
+    fineTunedAccuracy?: number;
     /**
      * The site's training records.
      */

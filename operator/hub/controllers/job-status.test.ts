@@ -84,6 +84,13 @@ describe('a job status computed from observations', () => {
     const later = jobStatus(observe(job(first), { aggregator: { available: false, message: 'pod restarting' } }, '2024-05-01T10:05:00Z'));
     expect(later).toMatchObject({ phase: 'Running', round: 7, latestMetrics: first.latestMetrics, startTime: first.startTime });
     expect(later.sites![0]).toMatchObject({ lastRound: 7, accuracy: 0.79, samples: 100 });
+
+    // Under spec.personalization the final evaluation adds each site's fine-tuned accuracy, kept once the job ended.
+    const tuned = report({ phase: 'Succeeded', sites: { a: { lastRound: 20, accuracy: 0.79, samples: 100, fineTunedAccuracy: 0.84 } } });
+    const ended = jobStatus(observe(job(later), { aggregator: { available: true }, report: tuned }, '2024-05-01T10:09:00Z'));
+    expect(ended.sites![0]).toMatchObject({ accuracy: 0.79, fineTunedAccuracy: 0.84 });
+    expect(ended.sites![1]!.fineTunedAccuracy).toBeUndefined();
+    expect(jobStatus(observe(job(ended), {}, '2024-05-01T10:10:00Z')).sites![0]!.fineTunedAccuracy).toBe(0.84);
     expect(later.conditions!.find((c) => c.type === 'Ready')).toMatchObject({
       status: 'False',
       reason: 'AggregatorUnavailable',

@@ -96,6 +96,7 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
   const lastRound = figures?.lastRound ?? previous?.lastRound;
   const accuracy = figures?.accuracy ?? previous?.accuracy;
   const samples = figures?.samples ?? previous?.samples;
+  const fineTunedAccuracy = figures?.fineTunedAccuracy ?? previous?.fineTunedAccuracy;
   // The hub's record of what the site runs (assignments.ts, job-cleanup.ts): the agent's own report,
   // kept as it was once the job has ended.
   const fromAgent = report !== undefined || (!refusal && final && previous?.reported === true);
@@ -107,6 +108,7 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
     ...(lastRound !== undefined ? { lastRound } : {}),
     ...(accuracy !== undefined && accuracy !== null ? { accuracy } : {}),
     ...(samples !== undefined ? { samples } : {}),
+    ...(fineTunedAccuracy !== undefined ? { fineTunedAccuracy } : {}),
   };
 }
 
