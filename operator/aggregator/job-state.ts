@@ -23,6 +23,7 @@ import { SpilledRound } from './spilled-round.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
+import { checkUploadEncoding, decodingIntake } from './decoding-intake.js';
 
 
 type Close = Extract<Transition, { kind: 'close' }>;
@@ -371,8 +372,11 @@ export class JobState {
         this.records.check(site, header);
         const global = this.global!;
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
+        const compression = this.settings.compression;
+        checkUploadEncoding(header, compression);
         if (this.spilled) {
-          return new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
+          const spill = new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
+          return decodingIntake(spill, specs, compression, global);
         }
         // Under DP every update weighs 1: its influence is bounded by the clip norm, not by a count the site states.
         const weight = this.privacy ? 1 : header.numSamples;
@@ -380,7 +384,8 @@ export class JobState {
         const clip = this.privacy?.clip() ?? (normBound === undefined ? undefined : { clipNorm: normBound, onNorm: () => {} });
         let norm: number | undefined;
         const heard = clip && { clipNorm: clip.clipNorm, onNorm: (n: number) => ((norm = n), clip.onNorm(n)) };
-        return new TrainIntake(specs, this.sum!, weight, journal(), () => this.ledger.add(entry(header.numSamples, norm)), heard);
+        const train = new TrainIntake(specs, this.sum!, weight, journal(), () => this.ledger.add(entry(header.numSamples, norm)), heard);
+        return decodingIntake(train, specs, compression, global);
       }
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');

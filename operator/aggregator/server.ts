@@ -175,7 +175,7 @@ export function federationHandlers(
         // A site still downloading then gets an error status (below) or, for chunks already queued,
         // mixed data: harmless, as any update built on that round's model is refused by then.
         const sending = new SendWindow(call, CHUNKS_IN_FLIGHT);
-        for (const message of modelMessages(model)) {
+        for (const message of modelMessages(model, undefined, settings.compression.download)) {
           if (call.cancelled) return;
           if (revoked) throw revoked;
           if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);

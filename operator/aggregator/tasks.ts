@@ -48,6 +48,7 @@ export function taskOf(
         model: global ? toWireHeader(specOf(global)) : null,
         statistics: statistics ? [...statistics] : [],
         deadlineUnixMs: step.deadline,
+        compression: settings.compression,
       };
     }
   }

@@ -57,6 +57,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
         heartbeats: heartbeats.during,
         audit,
+        residualFile: path.join(options.workDir, 'topk-residual.safetensors'),
       });
       return await loop.run();
     } finally {

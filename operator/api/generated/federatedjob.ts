@@ -270,6 +270,23 @@ export interface FederatedJobSpec {
     };
   };
   /**
+   * How the model travels, negotiated per job (docs/compression.md): download encodes the global model each site fetches, upload each site's training update, which then carries its delta on the model it received. FP16 halves the bytes, Int8 (one scale per chunk of 262144 values) quarters them, TopK sends the topKFraction largest values of each chunk with their indices and keeps the rest at the site for the next round (error feedback). Statistics, initial models and evaluations are never encoded.
+   */
+  compression?: {
+    /**
+     * None, FP16 or Int8.
+     */
+    download: 'None' | 'FP16' | 'Int8' | 'TopK';
+    /**
+     * None, FP16, Int8 or TopK (with topKFraction).
+     */
+    upload: 'None' | 'FP16' | 'Int8' | 'TopK';
+    /**
+     * TopK uploads, the share of each chunk's values sent (ceil(topKFraction·n), at least 1).
+     */
+    topKFraction?: number;
+  };
+  /**
    * What runs at each site: the built-in trainer for tabular data, or a command of your own (any language) that reads and writes models as safetensors files.
    */
   trainer: {
