@@ -1,4 +1,5 @@
-import { access } from 'node:fs/promises';
+import { access, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { sameSpec, specOf, type Model } from '../federation/model.js';
 import { readSafetensors, writeSafetensors } from '../federation/safetensors.js';
 
@@ -22,7 +23,10 @@ export class ResidualStore {
   }
 
   async save(residual: Model, round: number): Promise<void> {
-    if (this.file) await writeSafetensors(this.file, residual, { round: String(round) });
+    if (this.file) {
+      await mkdir(path.dirname(this.file), { recursive: true });
+      await writeSafetensors(this.file, residual, { round: String(round) });
+    }
     this.residual = residual;
     this.loaded = true;
   }

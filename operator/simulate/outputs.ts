@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
 import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord } from '../aggregator/result.js';
 import { readSafetensors } from '../federation/safetensors.js';
+import type { RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
 import { writeAuditOutputs, type AuditSummary } from './audit-outputs.js';
@@ -33,7 +34,11 @@ export interface Summary {
     privacy?: RoundPrivacyRecord;
     /** Central DP: each site's update norm as it reached the aggregator, before clipping. */
     updateNorms?: Record<string, number>;
+    /** Chunk bytes on the wire this round, the compression factor, the download encoding's error. */
+    traffic?: RoundTrafficRecord;
   }[];
+  /** Chunk bytes of every round's downloads and training updates, and how many times fewer than unencoded. */
+  traffic: { downloadBytes: number; uploadBytes: number; factor: number | null };
   sites: { site: string; trainSamples: number; testSamples: number; testLoss: number | null; testAccuracy: number | null }[];
   /** The mean over sites of the final model's test accuracy: the benchmark's figure. */
   meanTestAccuracy: number | null;
@@ -58,6 +63,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     test: i + 1 < result.rounds.length ? result.rounds[i + 1]!.eval : (result.finalEvaluation?.eval ?? null),
     ...(r.privacy ? { privacy: r.privacy } : {}),
     ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
+    ...(r.traffic ? { traffic: r.traffic } : {}),
   }));
   const trainSamples = new Map<string, number>();
   for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
@@ -80,8 +86,23 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     sites,
     meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
+    traffic: totalTraffic(result),
     ...(result.privacy ? { privacy: result.privacy } : {}),
   };
+}
+
+function totalTraffic(result: JobResult): Summary['traffic'] {
+  let downloadBytes = 0;
+  let uploadBytes = 0;
+  let dense = 0;
+  for (const { traffic: t } of result.rounds) {
+    if (!t) continue;
+    downloadBytes += t.downloadBytes;
+    uploadBytes += t.uploadBytes;
+    dense += (t.downloads + t.uploads) * t.modelBytes;
+  }
+  const wire = downloadBytes + uploadBytes;
+  return { downloadBytes, uploadBytes, factor: wire > 0 ? dense / wire : null };
 }
 
 export interface WrittenOutputs {
