@@ -97,7 +97,9 @@ function encodeInt8(values: Float32Array): Uint8Array {
 
 /** The indices of the k largest |values|, ascending. */
 export function largestIndices(values: Float32Array, k: number): Uint32Array {
-  const magnitudes = Float32Array.from(values, Math.abs).sort();
+  const magnitudes = new Float32Array(values.length);
+  for (let i = 0; i < values.length; i++) magnitudes[i] = Math.abs(values[i]!);
+  magnitudes.sort();
   const threshold = magnitudes[values.length - k]!;
   let above = 0;
   for (let i = values.length - k + 1; i < values.length; i++) if (magnitudes[i]! > threshold) above++;
