@@ -74,3 +74,28 @@ export function encodingError(model: Model, compression: JobCompression): number
   }
   return norm > 0 ? Math.sqrt(error / norm) : 0;
 }
+
+/** A job's traffic over its closed rounds, and the last round's download error. */
+export interface JobTraffic {
+  downloadBytes: number;
+  uploadBytes: number;
+  /** How many times fewer bytes than unencoded float32 models; null before any traffic. */
+  factor: number | null;
+  downloadError: number;
+}
+
+export function jobTraffic(rounds: readonly { traffic?: RoundTrafficRecord }[]): JobTraffic {
+  let downloadBytes = 0;
+  let uploadBytes = 0;
+  let dense = 0;
+  let downloadError = 0;
+  for (const { traffic: t } of rounds) {
+    if (!t) continue;
+    downloadBytes += t.downloadBytes;
+    uploadBytes += t.uploadBytes;
+    dense += (t.downloads + t.uploads) * t.modelBytes;
+    downloadError = t.downloadError;
+  }
+  const wire = downloadBytes + uploadBytes;
+  return { downloadBytes, uploadBytes, factor: wire > 0 ? dense / wire : null, downloadError };
+}

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
 import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord } from '../aggregator/result.js';
 import { readSafetensors } from '../federation/safetensors.js';
-import type { RoundTrafficRecord } from '../aggregator/round-traffic.js';
+import { jobTraffic, type JobTraffic, type RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
 import { writeAuditOutputs, type AuditSummary } from './audit-outputs.js';
@@ -37,8 +37,8 @@ export interface Summary {
     /** Chunk bytes on the wire this round, the compression factor, the download encoding's error. */
     traffic?: RoundTrafficRecord;
   }[];
-  /** Chunk bytes of every round's downloads and training updates, and how many times fewer than unencoded. */
-  traffic: { downloadBytes: number; uploadBytes: number; factor: number | null };
+  /** Chunk bytes of every round's downloads and training updates, how many times fewer than unencoded, the last round's download error. */
+  traffic: JobTraffic;
   sites: { site: string; trainSamples: number; testSamples: number; testLoss: number | null; testAccuracy: number | null }[];
   /** The mean over sites of the final model's test accuracy: the benchmark's figure. */
   meanTestAccuracy: number | null;
@@ -86,23 +86,9 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     sites,
     meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
-    traffic: totalTraffic(result),
+    traffic: jobTraffic(result.rounds),
     ...(result.privacy ? { privacy: result.privacy } : {}),
   };
-}
-
-function totalTraffic(result: JobResult): Summary['traffic'] {
-  let downloadBytes = 0;
-  let uploadBytes = 0;
-  let dense = 0;
-  for (const { traffic: t } of result.rounds) {
-    if (!t) continue;
-    downloadBytes += t.downloadBytes;
-    uploadBytes += t.uploadBytes;
-    dense += (t.downloads + t.uploads) * t.modelBytes;
-  }
-  const wire = downloadBytes + uploadBytes;
-  return { downloadBytes, uploadBytes, factor: wire > 0 ? dense / wire : null };
 }
 
 export interface WrittenOutputs {

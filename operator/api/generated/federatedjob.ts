@@ -519,6 +519,27 @@ export interface FederatedJobStatus {
     participants?: number;
   };
   /**
+   * Chunk bytes of the models sent and the training updates received over the closed rounds, on the wire (docs/compression.md).
+   */
+  traffic?: {
+    /**
+     * Bytes of the global models sent to the sites.
+     */
+    downloadBytes?: number;
+    /**
+     * Bytes of the sites' training updates received.
+     */
+    uploadBytes?: number;
+    /**
+     * How many times fewer bytes than unencoded float32 models (1 without spec.compression).
+     */
+    compressionFactor?: number;
+    /**
+     * Relative L2 error the download encoding made of the last closed round's global model (0 unencoded).
+     */
+    downloadError?: number;
+  };
+  /**
    * Under spec.privacy, what the job has spent, from the aggregator's RDP accountant after the last closed round.
    */
   privacy?: {
