@@ -16,6 +16,16 @@ import { StreamError } from './stream-error.js';
 
 const bad = (why: string) => new StreamError('bad-encoding', why);
 
+let halves: Float32Array | undefined;
+/** Every half float's value (256 KiB, made once): decoding is a lookup. */
+function halfTable(): Float32Array {
+  if (!halves) {
+    halves = new Float32Array(0x10000);
+    for (let h = 0; h < 0x10000; h++) halves[h] = fromHalf(h);
+  }
+  return halves;
+}
+
 export class ChunkDecoder {
   private readonly elements: number[];
 
@@ -74,9 +84,11 @@ export class ChunkDecoder {
     const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const n = values.length;
     switch (this.encoding) {
-      case 'FP16':
-        for (let i = 0; i < n; i++) values[i] = fromHalf(view.getUint16(2 * i, true));
+      case 'FP16': {
+        const table = halfTable();
+        for (let i = 0; i < n; i++) values[i] = table[view.getUint16(2 * i, true)]!;
         break;
+      }
       case 'INT8': {
         const scale = view.getFloat32(0, true);
         if (!(Number.isFinite(scale) && scale >= 0)) throw bad(`an INT8 chunk of tensor ${tensor} has scale ${scale}: a scale is finite and ≥ 0`);
