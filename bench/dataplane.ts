@@ -1,11 +1,14 @@
 /**
- * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5]
+ * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --compression Int8,TopK,0.1]
  *
  * The data plane under load: N sites exchange a synthetic float32 model with the aggregator over
  * mutual-TLS gRPC on loopback, no training, for a few rounds. For each N it prints the median round
  * time, the floor for the same bytes (raw Node TLS sockets, same certificates and process layout,
  * measured in the same run), their ratio, and the aggregator's peak RSS as a multiple of the model.
  * Targets: round time within 1.5x of the floor; peak RSS within 2.5x the model + 150 MB, flat in N.
+ * --compression DOWNLOAD,UPLOAD[,TOPK_FRACTION] sets the job's spec.compression (docs/compression.md);
+ * each line then also says the bytes a round moved on the wire and how many times fewer than float32.
+ * The floor stays that of the unencoded bytes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,8 +24,14 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../operator/cli/main.js');
 
 const { values } = parseArgs({
-  options: { clients: { type: 'string', default: '10,20' }, parameters: { type: 'string', default: '25600000' }, tensors: { type: 'string', default: '25' }, rounds: { type: 'string', default: '5' } },
+  options: { clients: { type: 'string', default: '10,20' }, parameters: { type: 'string', default: '25600000' }, tensors: { type: 'string', default: '25' }, rounds: { type: 'string', default: '5' }, compression: { type: 'string' } },
 });
+const compression = values.compression ? compressionOf(values.compression) : undefined;
+
+function compressionOf(text: string): Record<string, unknown> {
+  const [download, upload, fraction] = text.split(',');
+  return { download, upload, ...(fraction ? { topKFraction: Number(fraction) } : {}) };
+}
 const parameters = Number(values.parameters);
 const tensors = Number(values.tensors);
 const rounds = Number(values.rounds);
@@ -82,7 +91,7 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
       apiVersion: 'flotilla.dev/v1alpha1',
       kind: 'FederatedJob',
       metadata: { name: 'bench', namespace: 'bench' },
-      spec: { sites: { names: sites }, rounds, minSites: n, roundDeadlineSeconds: 3600, heartbeatTimeoutSeconds: 600, trainer: { command: ['synthetic'] } },
+      spec: { sites: { names: sites }, rounds, minSites: n, roundDeadlineSeconds: 3600, heartbeatTimeoutSeconds: 600, trainer: { command: ['synthetic'] }, ...(compression ? { compression } : {}) },
     }),
   );
   const stateDir = path.join(dir, `state-${n}`);
@@ -98,12 +107,17 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   await Promise.all(clients.map((c) => c.exited));
   if (code !== 0) throw new Error(`the aggregator exited with ${code}`);
   const result = JSON.parse(await readFile(path.join(stateDir, RESULT_FILE), 'utf8')) as JobResult;
-  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak };
+  const wire = median(result.rounds.map((r) => (r.traffic ? r.traffic.downloadBytes + r.traffic.uploadBytes : 0)));
+  const factor = median(result.rounds.map((r) => r.traffic?.factor ?? 1));
+  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak, wire, factor };
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-bench-'));
 try {
-  console.log(`model: ${parameters.toLocaleString('en')} float32 parameters in ${tensors} tensors = ${(modelBytes / MB).toFixed(1)} MB; ${rounds} rounds; node ${process.version}; ${os.cpus().length} cores`);
+  console.log(
+    `model: ${parameters.toLocaleString('en')} float32 parameters in ${tensors} tensors = ${(modelBytes / MB).toFixed(1)} MB; ${rounds} rounds; ` +
+      `compression ${values.compression ?? 'none'}; node ${process.version}; ${os.cpus().length} cores`,
+  );
   for (const n of values.clients!.split(',').map(Number)) {
     const sites = Array.from({ length: n }, (_, i) => `site-${String(i + 1).padStart(2, '0')}`);
     const creds = await issueSimulationCredentials(path.join(dir, `tls-${n}`), { namespace: 'bench', name: 'bench' }, sites);
@@ -116,6 +130,7 @@ try {
         `round median ${run.roundSeconds.toFixed(2)} s (rounds ${run.all.map((s) => s.toFixed(2)).join(' ')}; ${((bytesPerRound / MB) / run.roundSeconds).toFixed(0)} MB/s)`,
         `floor ${floor.toFixed(2)} s (raw TLS, same ${(bytesPerRound / MB).toFixed(0)} MB; ${((bytesPerRound / MB) / floor).toFixed(0)} MB/s)`,
         `ratio ${(run.roundSeconds / floor).toFixed(2)}x (target 1.5x)`,
+        `on the wire ${(run.wire / MB).toFixed(1)} MB a round (${run.factor.toFixed(2)}x fewer bytes than float32${compression ? `: ${values.compression}` : ''})`,
         `aggregator peak RSS ${(run.peak / MB).toFixed(0)} MB = ${(run.peak / modelBytes).toFixed(2)}x model (target ${((2.5 * modelBytes + 150 * MB) / MB).toFixed(0)} MB = 2.5x + 150 MB)`,
       ].join('\n  '),
     );
