@@ -77,6 +77,15 @@ describe('encodings', () => {
     expect(chunk!.data.byteLength).toBe(4 + 8 * 2);
     expect([...decodeAll('TOP_K', small, 0.25)]).toEqual([0, -3, 0, 2, 0, 0, 0, 0]);
     expect([...largestIndices(Float32Array.of(1, 1, 1, 1), 2)]).toEqual([0, 1]); // ties in index order
+    expect([...largestIndices(Float32Array.of(0.5, -2, 2, 0, -2, 1), 3)]).toEqual([1, 2, 4]);
+    // Against a full sort, on many sizes and k.
+    for (const n of [1, 2, 3, 7, 100, 1001]) {
+      const v = values(n, n);
+      for (const k of [1, Math.ceil(n / 3), n]) {
+        const byMagnitude = [...v.keys()].sort((i, j) => Math.abs(v[j]!) - Math.abs(v[i]!) || i - j).slice(0, k).sort((i, j) => i - j);
+        expect([...largestIndices(v, k)]).toEqual(byMagnitude);
+      }
+    }
     expect(topKOf(10, 0.01)).toBe(1);
     const back = decodeAll('TOP_K', a, 0.1);
     expect(back.filter((x) => x !== 0).length).toBe(topKOf(DENSE_CHUNK_ELEMENTS, 0.1) + topKOf(1000, 0.1));

@@ -95,14 +95,42 @@ function encodeInt8(values: Float32Array): Uint8Array {
   return out;
 }
 
+/** The k-th smallest of a (0-based), partly reordering it: Hoare's quickselect, O(n) on average. */
+function select(a: Float32Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (lo < hi) {
+    // The median of three as pivot: a site's own values, not a peer's, so no adversary to fear.
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
+}
+
 /** The indices of the k largest |values|, ascending. */
 export function largestIndices(values: Float32Array, k: number): Uint32Array {
   const magnitudes = new Float32Array(values.length);
   for (let i = 0; i < values.length; i++) magnitudes[i] = Math.abs(values[i]!);
-  magnitudes.sort();
-  const threshold = magnitudes[values.length - k]!;
+  const threshold = select(magnitudes, values.length - k);
   let above = 0;
-  for (let i = values.length - k + 1; i < values.length; i++) if (magnitudes[i]! > threshold) above++;
+  for (let i = 0; i < values.length; i++) if (Math.abs(values[i]!) > threshold) above++;
   // All elements above the threshold, then ties at it in index order until k.
   let ties = k - above;
   const picked = new Uint32Array(k);
