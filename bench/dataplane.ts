@@ -1,5 +1,5 @@
 /**
- * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0]
+ * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0 --compression Int8,TopK,0.1]
  *
  * The data plane under load: N sites exchange a synthetic float32 model with the aggregator over
  * mutual-TLS gRPC on loopback, no training, for a few rounds. For each N it prints the median round
@@ -9,6 +9,9 @@
  * With --rtt-ms, every connection of both (floor and data plane) goes through a delay proxy on
  * loopback adding that round-trip time (delay-proxy.ts), and the sites' own download and upload
  * throughput is printed against raw TLS's through the same proxy. Target: within 2x.
+ * --compression DOWNLOAD,UPLOAD[,TOPK_FRACTION] sets the job's spec.compression (docs/compression.md);
+ * each line then also says the bytes a round moved on the wire and how many times fewer than float32.
+ * The floor stays that of the unencoded bytes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -30,8 +33,15 @@ const { values } = parseArgs({
     tensors: { type: 'string', default: '25' },
     rounds: { type: 'string', default: '5' },
     'rtt-ms': { type: 'string', default: '0' },
+    compression: { type: 'string' },
   },
 });
+const compression = values.compression ? compressionOf(values.compression) : undefined;
+
+function compressionOf(text: string): Record<string, unknown> {
+  const [download, upload, fraction] = text.split(',');
+  return { download, upload, ...(fraction ? { topKFraction: Number(fraction) } : {}) };
+}
 const parameters = Number(values.parameters);
 const tensors = Number(values.tensors);
 const rounds = Number(values.rounds);
@@ -135,7 +145,7 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
       apiVersion: 'flotilla.dev/v1alpha1',
       kind: 'FederatedJob',
       metadata: { name: 'bench', namespace: 'bench' },
-      spec: { sites: { names: sites }, rounds, minSites: n, roundDeadlineSeconds: 3600, heartbeatTimeoutSeconds: 600, trainer: { command: ['synthetic'] } },
+      spec: { sites: { names: sites }, rounds, minSites: n, roundDeadlineSeconds: 3600, heartbeatTimeoutSeconds: 600, trainer: { command: ['synthetic'] }, ...(compression ? { compression } : {}) },
     }),
   );
   const stateDir = path.join(dir, `state-${n}`);
@@ -154,12 +164,17 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   if (code !== 0) throw new Error(`the aggregator exited with ${code}`);
   const result = JSON.parse(await readFile(path.join(stateDir, RESULT_FILE), 'utf8')) as JobResult;
   const perSite = siteThroughput(clients.map((c) => c.output().stderr));
-  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak, perSite };
+  const wire = median(result.rounds.map((r) => (r.traffic ? r.traffic.downloadBytes + r.traffic.uploadBytes : 0)));
+  const factor = median(result.rounds.map((r) => r.traffic?.factor ?? 1));
+  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak, perSite, wire, factor };
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-bench-'));
 try {
-  console.log(`model: ${parameters.toLocaleString('en')} float32 parameters in ${tensors} tensors = ${(modelBytes / MB).toFixed(1)} MB; ${rounds} rounds; node ${process.version}; ${os.cpus().length} cores`);
+  console.log(
+    `model: ${parameters.toLocaleString('en')} float32 parameters in ${tensors} tensors = ${(modelBytes / MB).toFixed(1)} MB; ${rounds} rounds; ` +
+      `compression ${values.compression ?? 'none'}; node ${process.version}; ${os.cpus().length} cores`,
+  );
   if (rttMs > 0) console.log(`every connection through a delay proxy adding ${rttMs} ms of round-trip time`);
   for (const n of values.clients!.split(',').map(Number)) {
     const sites = Array.from({ length: n }, (_, i) => `site-${String(i + 1).padStart(2, '0')}`);
@@ -173,6 +188,7 @@ try {
         `round median ${run.roundSeconds.toFixed(2)} s (rounds ${run.all.map((s) => s.toFixed(2)).join(' ')}; ${((bytesPerRound / MB) / run.roundSeconds).toFixed(0)} MB/s)`,
         `floor ${floor.toFixed(2)} s (raw TLS, same ${(bytesPerRound / MB).toFixed(0)} MB; ${((bytesPerRound / MB) / floor).toFixed(0)} MB/s)`,
         `ratio ${(run.roundSeconds / floor).toFixed(2)}x (target 1.5x)`,
+        `on the wire ${(run.wire / MB).toFixed(1)} MB a round (${run.factor.toFixed(2)}x fewer bytes than float32${compression ? `: ${values.compression}` : ''})`,
         `aggregator peak RSS ${(run.peak / MB).toFixed(0)} MB = ${(run.peak / modelBytes).toFixed(2)}x model (target ${((2.5 * modelBytes + 150 * MB) / MB).toFixed(0)} MB = 2.5x + 150 MB)`,
         ...(['download', 'upload'] as const).map(
           (way) =>

@@ -1,3 +1,5 @@
+import type { RoundTraffic } from './round-traffic.js';
+import type { Encoding } from '../federation/compression.js';
 import { mkdir, rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
@@ -124,13 +126,18 @@ export class Aggregator {
   }
 
   /** FetchModel: the global model of the current round, and its version for isCurrent(). */
-  modelFor(site: string, round: number): { model: Model; version: number } {
+  modelFor(site: string, round: number): { model: Model; version: number; encoding: Encoding } {
     this.seen(site);
     return this.job.modelFor(round);
   }
 
   isCurrent(version: number): boolean {
     return this.job.isCurrent(version);
+  }
+
+  /** The round in flight's bytes on the wire. */
+  get traffic(): RoundTraffic {
+    return this.job.traffic;
   }
 
   heartbeat(site: string, round: number): boolean {
@@ -178,6 +185,7 @@ export class Aggregator {
         receipt.content.add(chunk.data);
         intake.take(chunk);
         this.metrics.bytesReceived.inc({ site }, chunk.data.byteLength);
+        if (header.kind === 'TRAIN') this.job.traffic.received(chunk.data.byteLength);
         await intake.drained();
       }
       await intake.finish();

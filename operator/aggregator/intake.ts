@@ -40,6 +40,8 @@ function refusalOfStreamError(err: unknown): unknown {
       return new Refusal('too_large', `${err.message}: more bytes than the model holds`);
     case 'bad-header':
       return new Refusal('wrong_shape', err.message);
+    case 'bad-encoding':
+      return new Refusal('bad_encoding', `${err.message}: the update is refused`);
     default:
       return new Refusal('malformed_stream', err.message);
   }

@@ -1,6 +1,7 @@
 import { siteNames, type FederatedJob, type FederatedJobSpec } from '../api/federatedjob.js';
 import { privacyPlan, type PrivacyPlan } from '../privacy/job-plan.js';
 import type { BuiltinTrainerSpec } from '../trainer/builtin-spec.js';
+import { NO_COMPRESSION, type Encoding, type JobCompression } from '../federation/compression.js';
 
 /** What the aggregator takes from a FederatedJob (schema defaults already applied). */
 export interface JobSettings {
@@ -22,6 +23,8 @@ export interface JobSettings {
   statistics: boolean;
   /** Differential privacy (spec.privacy), worked out; null without it. */
   privacy: PrivacyPlan | null;
+  /** How model downloads and TRAIN uploads are encoded (spec.compression). */
+  compression: JobCompression;
   /** The built-in trainer's spec: what the sites' models and statistics look like follows from it. */
   builtin: BuiltinTrainerSpec | undefined;
 }
@@ -47,5 +50,14 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
     privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds) : null,
     builtin: spec.trainer.builtin,
+    compression: compressionOf(spec.compression),
   };
+}
+
+const ENCODING: Record<NonNullable<FederatedJobSpec['compression']>['upload'], Encoding> = { None: 'ENCODING_NONE', FP16: 'FP16', Int8: 'INT8', TopK: 'TOP_K' };
+
+/** spec.compression in the wire's terms. */
+export function compressionOf(spec: FederatedJobSpec['compression']): JobCompression {
+  if (!spec) return NO_COMPRESSION;
+  return { download: ENCODING[spec.download], upload: ENCODING[spec.upload], topKFraction: spec.topKFraction ?? 0 };
 }

@@ -24,6 +24,9 @@ import { SpilledRound } from './spilled-round.js';
 import { createStrategy } from './strategies.js';
 import type { Strategy } from './strategy.js';
 import { taskOf } from './tasks.js';
+import { RoundTraffic } from './round-traffic.js';
+import type { Encoding } from '../federation/compression.js';
+import { checkUploadEncoding, decodingIntake } from './decoding-intake.js';
 
 
 type Close = Extract<Transition, { kind: 'close' }>;
@@ -69,6 +72,8 @@ export class JobState {
   private readonly privacy: RoundPrivacy | null;
   private readonly rules: RoundRules;
   private readonly ledger = new RoundLedger();
+  /** The round in flight's bytes on the wire (server.ts and aggregator.ts tell it). */
+  readonly traffic = new RoundTraffic();
   /** Updates arriving now, by site. */
   private readonly intakes = new Map<string, Intake>();
   private global: Model | null;
@@ -132,12 +137,13 @@ export class JobState {
   }
 
   /** The global model of the current round, and its version for isCurrent(). */
-  modelFor(round: number): { model: Model; version: number } {
+  modelFor(round: number): { model: Model; version: number; encoding: Encoding } {
     const { phase, round: current, closing } = this.roundState.position;
     if (!this.global || (phase !== 'TRAIN' && phase !== 'EVALUATE') || closing || round !== current) {
       throw new Refusal('stale_round', `no global model for round ${round} now: the aggregator is in ${describePhase(phase, current)}; ask NextTask for work`);
     }
-    return { model: this.global, version: this.modelVersion };
+    // The final evaluation is of the model the job delivers: it goes unencoded.
+    return { model: this.global, version: this.modelVersion, encoding: phase === 'TRAIN' ? this.settings.compression.download : 'ENCODING_NONE' };
   }
 
   isCurrent(version: number): boolean {
@@ -179,6 +185,7 @@ export class JobState {
   async close(t: Close, now: number, aggregated: (seconds: number) => void): Promise<ClosedPhase> {
     const closed = await this.adopt(t, now, aggregated);
     this.ledger.clear();
+    this.traffic.clear();
     const position = nextPosition(t.phase, t.round, this.rules);
     this.pending = {
       position,
@@ -217,6 +224,7 @@ export class JobState {
     this.statisticsSum = null;
     const candidates = this.candidates.forget();
     this.ledger.clear();
+    this.traffic.clear();
     this.privacy?.discardAttempt();
     await Promise.all([revoked, candidates, spilled]);
   }
@@ -316,6 +324,7 @@ export class JobState {
         return { phase: 'STATISTICS', values: this.statistics?.length ?? 0 };
       case 'TRAIN': {
         const record = this.ledger.record(t.round, t.attempt, t.startedAt, now);
+        record.traffic = this.traffic.record(this.global!, record.participants.length, this.settings.compression);
         const started = performance.now();
         if (this.spilled) {
           // The robust delta is the server step's basis, as the weighted mean is otherwise.
@@ -380,8 +389,11 @@ export class JobState {
         this.records.check(site, header);
         const global = this.global!;
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
+        const compression = this.settings.compression;
+        checkUploadEncoding(header, compression);
         if (this.spilled) {
-          return new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
+          const spill = new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
+          return decodingIntake(spill, specs, compression, global);
         }
         // Under DP every update weighs 1: its influence is bounded by the clip norm, not by a count the site states.
         const weight = this.privacy ? 1 : header.numSamples;
@@ -389,7 +401,8 @@ export class JobState {
         const clip = this.privacy?.clip() ?? (normBound === undefined ? undefined : { clipNorm: normBound, onNorm: () => {} });
         let norm: number | undefined;
         const heard = clip && { clipNorm: clip.clipNorm, onNorm: (n: number) => ((norm = n), clip.onNorm(n)) };
-        return new TrainIntake(specs, this.sum!, weight, journal(), () => this.ledger.add(entry(header.numSamples, norm)), heard);
+        const train = new TrainIntake(specs, this.sum!, weight, journal(), () => this.ledger.add(entry(header.numSamples, norm)), heard);
+        return decodingIntake(train, specs, compression, global);
       }
       case 'EVALUATE':
         if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'an evaluation carries figures only, no tensors');

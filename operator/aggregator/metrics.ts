@@ -5,6 +5,7 @@ import { collectProcessMetrics } from '../process/process-metrics.js';
 import type { JobSettings } from './job-settings.js';
 import { REFUSAL_REASONS } from './refusal.js';
 import type { Figures } from './result.js';
+import type { RoundTrafficRecord } from './round-traffic.js';
 
 /** What the collect-time gauges read of the round state; times in ms since the epoch. */
 export interface RoundView {
@@ -36,6 +37,10 @@ export class AggregatorMetrics {
   readonly globalLoss: Gauge;
   readonly privacyEpsilon: Gauge;
   readonly globalAccuracy: Gauge;
+  /** The last closed round's chunk bytes on the wire, by direction (download, upload). */
+  readonly roundTrafficBytes: Gauge<'direction'>;
+  readonly roundCompressionFactor: Gauge;
+  readonly roundDownloadError: Gauge;
   private readonly siteSamples: Gauge<'site'>;
   private readonly siteAccuracy: Gauge<'site'>;
   private readonly siteLoss: Gauge<'site'>;
@@ -131,6 +136,22 @@ export class AggregatorMetrics {
       help: 'Differential privacy: epsilon for the job’s delta spent so far, by the RDP accountant (absent without spec.privacy).',
       registers,
     });
+    this.roundTrafficBytes = new Gauge({
+      name: 'flotilla_round_traffic_bytes',
+      help: "Chunk bytes of the models sent (direction download) and training updates received (upload) in the last closed round: on the wire, encoded as spec.compression says.",
+      labelNames: ['direction'],
+      registers,
+    });
+    this.roundCompressionFactor = new Gauge({
+      name: 'flotilla_round_compression_factor',
+      help: 'How many times fewer bytes the last closed round sent and received than unencoded float32 models would have (1 without spec.compression).',
+      registers,
+    });
+    this.roundDownloadError = new Gauge({
+      name: 'flotilla_round_download_error',
+      help: "Relative L2 error the download encoding made of the last closed round's global model (0 unencoded).",
+      registers,
+    });
     this.globalLoss = new Gauge({ name: 'flotilla_global_loss', help: "The global model's sample-weighted loss on the sites' test sets.", registers });
     this.globalAccuracy = new Gauge({
       name: 'flotilla_global_accuracy',
@@ -193,6 +214,13 @@ export class AggregatorMetrics {
       this.siteAccuracy.set({ site }, update.eval.accuracy);
       this.siteLoss.set({ site }, update.eval.loss);
     }
+  }
+
+  roundTraffic(traffic: RoundTrafficRecord): void {
+    this.roundTrafficBytes.set({ direction: 'download' }, traffic.downloadBytes);
+    this.roundTrafficBytes.set({ direction: 'upload' }, traffic.uploadBytes);
+    if (traffic.factor !== null) this.roundCompressionFactor.set(traffic.factor);
+    this.roundDownloadError.set(traffic.downloadError);
   }
 
   /** A training round closed with these sites' updates. */

@@ -57,6 +57,7 @@ export class PhaseCloser {
         this.metrics.roundClosed(t.round, record.participants);
         this.showGlobal(record.eval);
         if (record.privacy) this.metrics.privacyEpsilon.set(record.privacy.epsilon);
+        if (record.traffic) this.metrics.roundTraffic(record.traffic);
         this.log.info('round closed', {
           round: t.round,
           attempt: t.attempt,

@@ -12,6 +12,7 @@ export type RefusalReason =
   | 'out_of_range'
   | 'too_large'
   | 'malformed_stream'
+  | 'bad_encoding'
   | 'duplicate'
   | 'stale_round'
   | 'not_selected'
@@ -29,6 +30,7 @@ const CODE: Record<RefusalReason, status> = {
   not_finite: status.INVALID_ARGUMENT,
   out_of_range: status.INVALID_ARGUMENT,
   malformed_stream: status.INVALID_ARGUMENT,
+  bad_encoding: status.INVALID_ARGUMENT,
   too_large: status.RESOURCE_EXHAUSTED,
   duplicate: status.ALREADY_EXISTS,
   stale_round: status.FAILED_PRECONDITION,

@@ -1,3 +1,4 @@
+import type { RoundTrafficRecord } from './round-traffic.js';
 import { writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../process/atomic-file.js';
 import type { RobustSettings } from './robust-rules.js';
@@ -38,6 +39,8 @@ export interface RoundRecord {
   sites: SiteRound[];
   /** Under differential privacy: what the job had spent once this round closed. */
   privacy?: RoundPrivacyRecord;
+  /** Bytes on the wire this round, and what the download encoding cost (docs/compression.md). */
+  traffic?: RoundTrafficRecord;
 }
 
 export interface RoundPrivacyRecord {

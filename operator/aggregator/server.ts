@@ -170,18 +170,22 @@ export function federationHandlers(
         counted = true;
         untrack = track(caller.uid, (refusal) => (revoked = refusal));
         const round = call.request.round;
-        const { model, version } = aggregator.modelFor(site, round);
+        const { model, version, encoding } = aggregator.modelFor(site, round);
         // Chunks are views onto the global model, which changes in place only when its round closes.
         // A site still downloading then gets an error status (below) or, for chunks already queued,
         // mixed data: harmless, as any update built on that round's model is refused by then.
         const sending = new SendWindow(call, CHUNKS_IN_FLIGHT);
-        for (const message of modelMessages(model)) {
+        for (const message of modelMessages(model, undefined, encoding)) {
           if (call.cancelled) return;
           if (revoked) throw revoked;
           if (!aggregator.isCurrent(version)) throw new Refusal('stale_round', `round ${round} closed while its model was being sent; ask NextTask for work`);
-          if (message.chunk) metrics.bytesSent.inc({ site }, message.chunk.data.byteLength);
+          if (message.chunk) {
+            metrics.bytesSent.inc({ site }, message.chunk.data.byteLength);
+            aggregator.traffic.sent(message.chunk.data.byteLength);
+          }
           await sending.write(message);
         }
+        aggregator.traffic.downloaded();
         call.end();
       })()
         .catch((err: unknown) => call.emit('error', refuse(err, 'FetchModel', site)))

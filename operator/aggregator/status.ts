@@ -1,3 +1,4 @@
+import { jobTraffic, type JobTraffic } from './round-traffic.js';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -28,6 +29,8 @@ export interface AggregatorStatus {
   message?: string;
   /** Under differential privacy: ε for δ spent after the last closed round, and the budget. */
   privacy?: PrivacySummary;
+  /** Chunk bytes on the wire over the closed rounds (docs/compression.md). */
+  traffic?: JobTraffic;
 }
 
 const PHASES: Record<string, string> = { INITIALIZE: 'Initializing', STATISTICS: 'Statistics', TRAIN: 'Training', EVALUATE: 'Evaluating' };
@@ -64,6 +67,7 @@ export class StatusReporter {
       accuracy: latest?.accuracy ?? null,
       sites,
       ...(p.privacy ? { privacy: p.privacy } : {}),
+      ...(p.history.length > 0 ? { traffic: jobTraffic(p.history) } : {}),
     };
     if (result) {
       status.message = result.message;

@@ -48,6 +48,8 @@ export function taskOf(
         model: global ? toWireHeader(specOf(global)) : null,
         statistics: statistics ? [...statistics] : [],
         deadlineUnixMs: step.deadline,
+        // The final evaluation is of the model the job delivers, sent unencoded.
+        compression: step.kind === 'TRAIN' ? settings.compression : { ...settings.compression, download: 'ENCODING_NONE' },
       };
     }
   }

@@ -6,6 +6,7 @@
  */
 import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import type { Values } from '../federation/finite.js';
+import type { WireChunk } from '../federation/chunk.js';
 import { ContentDigest } from '../federation/tensor-stream.js';
 import { AuditTrail } from '../audit/trail.js';
 import type { EntryFields } from '../audit/entry.js';
@@ -23,8 +24,9 @@ export class ClientAudit {
   }
 
   /** Written before the update is streamed; resolves with its digest once the entry is on disk. */
-  async leaving(header: UpdateHeader, arrays: readonly Values[]): Promise<string> {
-    const digest = ContentDigest.of(arrays);
+  async leaving(header: UpdateHeader, arrays: readonly Values[] | readonly WireChunk[]): Promise<string> {
+    // Chunks are digested as their wire bytes: what the aggregator's trail records of them.
+    const digest = ContentDigest.of(arrays.map((a) => ('tensor' in a ? a.data : a)));
     const sha256 = digest.hex();
     await this.trail.append('update-leaving', {
       ...this.to,

@@ -4,6 +4,8 @@ import { readTlsFiles } from '../pki/files.js';
 import { expectServer } from '../pki/peer-check.js';
 import { receiveModel, tensorChunks, type Values } from '../federation/tensor-stream.js';
 import type { Model, TensorSpec } from '../federation/model.js';
+import type { WireChunk } from '../federation/chunk.js';
+import type { Encoding } from '../federation/compression.js';
 import type { JoinResponse__Output } from '../federation/generated/flotilla/federation/v1/JoinResponse.js';
 import type { Task__Output } from '../federation/generated/flotilla/federation/v1/Task.js';
 import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
@@ -63,13 +65,14 @@ export class AggregatorConnection {
     );
   }
 
-  /** The round's global model, checked against the tensors the task announced. */
-  fetchModel(round: number, expected: readonly TensorSpec[]): Promise<Model> {
-    return receiveModel(this.client.fetchModel({ round }), expected);
+  /** The round's global model, checked against the tensors the task announced, decoded as the job's downloads are encoded. */
+  fetchModel(round: number, expected: readonly TensorSpec[], encoding: Encoding = 'ENCODING_NONE'): Promise<Model> {
+    return receiveModel(this.client.fetchModel({ round }), expected, encoding);
   }
 
-  /** Streams an update: its header, then the arrays' chunks (views, never copies), with backpressure. */
-  submitUpdate(header: UpdateHeader, arrays: readonly Values[]): Promise<SubmitUpdateResponse__Output> {
+  /** Streams an update: its header, then the arrays' chunks (views, never copies) or the chunks given, with backpressure. */
+  submitUpdate(header: UpdateHeader, arrays: readonly Values[] | readonly WireChunk[]): Promise<SubmitUpdateResponse__Output> {
+    const chunks = isChunks(arrays) ? arrays : tensorChunks(arrays);
     return new Promise((resolve, reject) => {
       let settled = false;
       const call = this.client.submitUpdate((err: ServiceError | null, res?: SubmitUpdateResponse__Output) => {
@@ -79,7 +82,7 @@ export class AggregatorConnection {
       });
       (async () => {
         call.write({ header, body: 'header' } satisfies UpdateMessage);
-        for (const chunk of tensorChunks(arrays)) {
+        for (const chunk of chunks) {
           // The aggregator answered early (a refusal): nothing more to send.
           if (settled) return;
           if (!call.write({ chunk, body: 'chunk' } satisfies UpdateMessage)) await firstEvent(call, ['drain', 'close', 'error', 'finish']);
@@ -89,6 +92,10 @@ export class AggregatorConnection {
       })().catch(() => call.cancel());
     });
   }
+}
+
+function isChunks(arrays: readonly Values[] | readonly WireChunk[]): arrays is readonly WireChunk[] {
+  return arrays.length > 0 && 'tensor' in arrays[0]!;
 }
 
 function deadline(ms: number): Date {

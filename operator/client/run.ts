@@ -64,6 +64,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         heartbeats: heartbeats.during,
         audit,
         personalization: personalizationOf(job),
+        residualFile: path.join(options.workDir, 'topk-residual.safetensors'),
       });
       return await loop.run();
     } finally {

@@ -15,6 +15,10 @@ import type { AggregatorConnection } from './connection.js';
 import type { ClientAudit } from './audit.js';
 import type { Heartbeating } from './heartbeat-thread.js';
 import { fineTuned, withFineTuned, type Personalization } from './personalization.js';
+import type { WireChunk } from '../federation/chunk.js';
+import { NO_COMPRESSION, type JobCompression } from '../federation/compression.js';
+import { encodeUpload } from './upload-encoding.js';
+import { ResidualStore } from './residual-store.js';
 
 export interface ClientOutcome {
   succeeded: boolean;
@@ -36,6 +40,8 @@ export interface TaskLoopOptions {
   audit?: ClientAudit;
   /** spec.personalization: the final model is also fine-tuned here, and both figures reported. */
   personalization?: Personalization;
+  /** Where top-k's residual is kept across restarts (in memory only without it). */
+  residualFile?: string;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -51,6 +57,12 @@ function wire(m: Metrics): WireMetrics {
   return { numSamples: m.numSamples, loss: m.loss, accuracy: m.accuracy, extra: m.extra ?? {} };
 }
 
+/** The job's compression as the task tells it; none from an aggregator that says nothing of it. */
+function compressionOf(task: Task__Output): JobCompression {
+  const c = task.compression;
+  return c ? { download: c.download, upload: c.upload, topKFraction: c.topKFraction } : NO_COMPRESSION;
+}
+
 const megabytesPerSecond = (bytes: number, ms: number) => Math.round((bytes / 1e6 / Math.max(ms, 1)) * 1e3 * 10) / 10;
 const modelBytes = (model: Model) => model.reduce((n, t) => n + t.data.byteLength, 0);
 
@@ -62,13 +74,16 @@ const modelBytes = (model: Model) => model.reduce((n, t) => n + t.data.byteLengt
 export class TaskLoop {
   private statisticsUsed = false;
   private heartbeatMs = 10_000;
+  private readonly residuals: ResidualStore;
 
   constructor(
     private readonly connection: AggregatorConnection,
     private readonly trainer: Trainer,
     private readonly log: Logger,
     private readonly options: TaskLoopOptions,
-  ) {}
+  ) {
+    this.residuals = new ResidualStore(options.residualFile);
+  }
 
   async run(): Promise<ClientOutcome> {
     const { signal, pollMs = 30_000, giveUpAfterMs = 10 * 60_000 } = this.options;
@@ -132,7 +147,7 @@ export class TaskLoop {
     switch (kind) {
       case 'INITIALIZE': {
         const { value: model } = await this.heartbeating(round, () => this.trainer.initialize(task.params!.seed));
-        await this.send({ kind, round, attempt, model: toWireHeader(specOf(model)) }, model);
+        await this.send({ kind, round, attempt, model: toWireHeader(specOf(model)) }, model.map((t) => t.data));
         return;
       }
       case 'STATISTICS': {
@@ -157,8 +172,19 @@ export class TaskLoop {
           return;
         }
         const { evaluation, trained } = value;
-        const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
-        await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, this.leaving(trained.model, global, round));
+        const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation), model: toWireHeader(specOf(trained.model)) };
+        const leaving = this.leaving(trained.model, global, round);
+        const compression = compressionOf(task);
+        if (compression.upload === 'ENCODING_NONE') {
+          await this.send(header, leaving.map((t) => t.data));
+        } else {
+          // Encoded: the delta on the model received, with what top-k kept back from earlier rounds.
+          const residual = compression.upload === 'TOP_K' ? await this.residuals.load(leaving) : null;
+          const upload = encodeUpload(leaving, global, compression, residual);
+          await this.send({ ...header, encoding: compression.upload }, upload.chunks);
+          if (upload.residual) await this.residuals.save(upload.residual, round);
+        }
+        // SCAFFOLD: the site's control variate moves on only once its update was taken.
         await trained.commit?.();
         return;
       }
@@ -183,7 +209,7 @@ export class TaskLoop {
   private async fetch(task: Task__Output): Promise<Model> {
     if (!task.model) throw new Error(`the ${task.kind} task of round ${task.round} names no model`);
     const started = Date.now();
-    const model = await this.connection.fetchModel(task.round, fromWireHeader(task.model));
+    const model = await this.connection.fetchModel(task.round, fromWireHeader(task.model), compressionOf(task).download);
     const ms = Date.now() - started;
     this.log.info('model received', { round: task.round, bytes: modelBytes(model), seconds: ms / 1000, megabytesPerSecond: megabytesPerSecond(modelBytes(model), ms) });
     return model;
@@ -203,9 +229,9 @@ export class TaskLoop {
     return trained.map((t, k) => ({ ...t, data: local.tensors[k]! }));
   }
 
-  private async send(header: Parameters<AggregatorConnection['submitUpdate']>[0], model: Model): Promise<void> {
+  private async send(header: UpdateHeader, arrays: readonly Values[] | readonly WireChunk[]): Promise<void> {
     const started = Date.now();
-    const sent = await this.submit(header, model.map((t) => t.data));
+    const sent = await this.submit(header, arrays);
     const ms = Date.now() - started;
     this.log.info('update sent', {
       kind: header.kind,
@@ -217,7 +243,7 @@ export class TaskLoop {
   }
 
   /** Every update goes through here: written down in the site's trail before it leaves, then sent. */
-  private async submit(header: UpdateHeader, arrays: readonly Values[]): Promise<SubmitUpdateResponse__Output> {
+  private async submit(header: UpdateHeader, arrays: readonly Values[] | readonly WireChunk[]): Promise<SubmitUpdateResponse__Output> {
     const audit = this.options.audit;
     const sha256 = await audit?.leaving(header, arrays);
     let sent: SubmitUpdateResponse__Output;

@@ -10,7 +10,7 @@
  *   Chunk data are views onto the arrays' memory: a model sent to many sites is never copied.
  *
  * Receiving:
- *   receiveModel(messages, expected?)  -> the whole Model (client side)
+ *   receiveModel(messages, expected?, encoding?)  -> the whole Model (client side), decoded
  *   fromWireHeader(header)             -> TensorSpec[], checked
  *   const v = new ChunkValidator(specs); v.accept(chunk) per chunk -> {tensor, offset, values};
  *   v.finish() at the end. `values` are the chunk's elements (Float32Array for F32, Float64Array for
@@ -25,29 +25,13 @@ import type { ModelHeader__Output } from './generated/flotilla/federation/v1/Mod
 import type { ModelMessage__Output } from './generated/flotilla/federation/v1/ModelMessage.js';
 import type { TensorChunk__Output } from './generated/flotilla/federation/v1/TensorChunk.js';
 import { allFinite, type Values } from './finite.js';
+import { encodedChunks, type Encoding } from './compression.js';
+import { ChunkDecoder } from './chunk-decoder.js';
+import { StreamError } from './stream-error.js';
 
 export type { Values } from './finite.js';
 
-export type StreamFault =
-  | 'bad-message' // neither header nor chunk, a missing header, or a second one
-  | 'bad-header' // a header that is malformed, or not the one expected
-  | 'unknown-tensor'
-  | 'out-of-order'
-  | 'misaligned' // a chunk that is not a whole number of elements
-  | 'empty-chunk'
-  | 'too-many-bytes' // past a tensor's end, or after the last tensor
-  | 'not-finite' // NaN or ±Infinity
-  | 'incomplete';
-
-export class StreamError extends Error {
-  constructor(
-    readonly reason: StreamFault,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'StreamError';
-  }
-}
+export { StreamError, type StreamFault } from './stream-error.js';
 
 /** One chunk's elements: tensor index, offset in elements from the tensor's start, the values. */
 export interface ChunkValues {
@@ -105,10 +89,12 @@ export function* tensorChunks(arrays: readonly Values[], chunkBytes: number = CH
   }
 }
 
-/** The FetchModel stream of a model: its header, then its chunks. */
-export function* modelMessages(model: Model, chunkBytes: number = CHUNK_BYTES): Generator<ModelMessage__Output> {
+/** The FetchModel stream of a model: its header, then its chunks, encoded as the job's downloads are. */
+export function* modelMessages(model: Model, chunkBytes: number = CHUNK_BYTES, encoding: Encoding = 'ENCODING_NONE'): Generator<ModelMessage__Output> {
   yield { header: toWireHeader(specOf(model)), body: 'header' };
-  for (const chunk of tensorChunks(model.map((t) => t.data), chunkBytes)) yield { chunk, body: 'chunk' };
+  const arrays = model.map((t) => t.data);
+  const chunks = encoding === 'ENCODING_NONE' ? tensorChunks(arrays, chunkBytes) : encodedChunks(arrays, encoding);
+  for (const chunk of chunks) yield { chunk: chunk as TensorChunk__Output, body: 'chunk' };
 }
 
 /** Checks a stream of chunks against the specs it must carry and decodes each chunk's elements. */
@@ -219,9 +205,11 @@ export interface ModelMessageLike {
 export async function receiveModel(
   messages: AsyncIterable<ModelMessageLike> | Iterable<ModelMessageLike>,
   expected?: readonly TensorSpec[],
+  encoding: Encoding = 'ENCODING_NONE',
 ): Promise<Model> {
   let model: Model | undefined;
   let validator: ChunkValidator | undefined;
+  let decoder: ChunkDecoder | undefined;
   for await (const message of messages) {
     if (message.header) {
       if (model) throw new StreamError('bad-message', 'a second header in the model stream');
@@ -233,9 +221,10 @@ export async function receiveModel(
       }
       model = specs.map((s) => ({ name: s.name, shape: s.shape, data: new Float32Array(tensorBytes(s) / 4) }));
       validator = new ChunkValidator(specs);
+      decoder = new ChunkDecoder(specs, encoding, 0);
     } else if (message.chunk) {
-      if (!model || !validator) throw new StreamError('bad-message', 'a chunk before the model header');
-      const { tensor, offset, values } = validator.accept(message.chunk);
+      if (!model || !validator || !decoder) throw new StreamError('bad-message', 'a chunk before the model header');
+      const { tensor, offset, values } = validator.accept(decoder.decode(message.chunk));
       model[tensor]!.data.set(values, offset);
     } else {
       throw new StreamError('bad-message', 'a model message with neither header nor chunk');
@@ -264,7 +253,7 @@ export class ContentDigest {
     return this.hash.copy().digest('hex');
   }
 
-  static of(arrays: readonly Values[]): ContentDigest {
+  static of(arrays: readonly (Values | Uint8Array)[]): ContentDigest {
     const digest = new ContentDigest();
     for (const a of arrays) digest.add(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return digest;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
 import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord } from '../aggregator/result.js';
 import { readSafetensors } from '../federation/safetensors.js';
+import { jobTraffic, type JobTraffic, type RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
 import { writeAuditOutputs, type AuditSummary } from './audit-outputs.js';
@@ -35,7 +36,11 @@ export interface Summary {
     privacy?: RoundPrivacyRecord;
     /** Central DP: each site's update norm as it reached the aggregator, before clipping. */
     updateNorms?: Record<string, number>;
+    /** Chunk bytes on the wire this round, the compression factor, the download encoding's error. */
+    traffic?: RoundTrafficRecord;
   }[];
+  /** Chunk bytes of every round's downloads and training updates, how many times fewer than unencoded, the last round's download error. */
+  traffic: JobTraffic;
   sites: {
     site: string;
     trainSamples: number;
@@ -71,6 +76,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     test: i + 1 < result.rounds.length ? result.rounds[i + 1]!.eval : (result.finalEvaluation?.eval ?? null),
     ...(r.privacy ? { privacy: r.privacy } : {}),
     ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
+    ...(r.traffic ? { traffic: r.traffic } : {}),
   }));
   const trainSamples = new Map<string, number>();
   for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
@@ -97,6 +103,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
     ...(tuned.length ? { meanFineTunedTestAccuracy: tuned.reduce((a, b) => a + b, 0) / tuned.length } : {}),
+    traffic: jobTraffic(result.rounds),
     ...(result.privacy ? { privacy: result.privacy } : {}),
   };
 }

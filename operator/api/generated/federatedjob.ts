@@ -292,6 +292,23 @@ export interface FederatedJobSpec {
     };
   };
   /**
+   * How the model travels, negotiated per job (docs/compression.md): download encodes the global model each site fetches, upload each site's training update, which then carries its delta on the model it received. FP16 halves the bytes, Int8 (one scale per chunk of 262144 values) quarters them, TopK sends the topKFraction largest values of each chunk with their indices and keeps the rest at the site for the next round (error feedback). Statistics, initial models and evaluations are never encoded.
+   */
+  compression?: {
+    /**
+     * None, FP16 or Int8.
+     */
+    download: 'None' | 'FP16' | 'Int8' | 'TopK';
+    /**
+     * None, FP16, Int8 or TopK (with topKFraction).
+     */
+    upload: 'None' | 'FP16' | 'Int8' | 'TopK';
+    /**
+     * TopK uploads, the share of each chunk's values sent (ceil(topKFraction·n), at least 1).
+     */
+    topKFraction?: number;
+  };
+  /**
    * What runs at each site: the built-in trainer for tabular data, or a command of your own (any language) that reads and writes models as safetensors files.
    */
   trainer: {
@@ -526,6 +543,27 @@ export interface FederatedJobStatus {
      * How many sites' figures went into loss and accuracy.
      */
     participants?: number;
+  };
+  /**
+   * Chunk bytes of the models sent and the training updates received over the closed rounds, on the wire (docs/compression.md).
+   */
+  traffic?: {
+    /**
+     * Bytes of the global models sent to the sites.
+     */
+    downloadBytes?: number;
+    /**
+     * Bytes of the sites' training updates received.
+     */
+    uploadBytes?: number;
+    /**
+     * How many times fewer bytes than unencoded float32 models (1 without spec.compression).
+     */
+    compressionFactor?: number;
+    /**
+     * Relative L2 error the download encoding made of the last closed round's global model (0 unencoded).
+     */
+    downloadError?: number;
   };
   /**
    * Under spec.privacy, what the job has spent, from the aggregator's RDP accountant after the last closed round.

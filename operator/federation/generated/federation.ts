@@ -1,6 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { EnumTypeDefinition, MessageTypeDefinition } from '@grpc/proto-loader';
 
+import type { Compression as _flotilla_federation_v1_Compression, Compression__Output as _flotilla_federation_v1_Compression__Output } from './flotilla/federation/v1/Compression.js';
 import type { FederationClient as _flotilla_federation_v1_FederationClient, FederationDefinition as _flotilla_federation_v1_FederationDefinition } from './flotilla/federation/v1/Federation.js';
 import type { FetchModelRequest as _flotilla_federation_v1_FetchModelRequest, FetchModelRequest__Output as _flotilla_federation_v1_FetchModelRequest__Output } from './flotilla/federation/v1/FetchModelRequest.js';
 import type { HeartbeatRequest as _flotilla_federation_v1_HeartbeatRequest, HeartbeatRequest__Output as _flotilla_federation_v1_HeartbeatRequest__Output } from './flotilla/federation/v1/HeartbeatRequest.js';
@@ -27,6 +28,8 @@ export interface ProtoGrpcType {
   flotilla: {
     federation: {
       v1: {
+        ChunkEncoding: EnumTypeDefinition
+        Compression: MessageTypeDefinition<_flotilla_federation_v1_Compression, _flotilla_federation_v1_Compression__Output>
         DType: EnumTypeDefinition
         Federation: SubtypeConstructor<typeof grpc.Client, _flotilla_federation_v1_FederationClient> & { service: _flotilla_federation_v1_FederationDefinition }
         FetchModelRequest: MessageTypeDefinition<_flotilla_federation_v1_FetchModelRequest, _flotilla_federation_v1_FetchModelRequest__Output>

@@ -52,5 +52,8 @@ function parseReport(value: unknown): AggregatorReport {
     ...(r.model && typeof r.model.sha256 === 'string' ? { model: r.model } : {}),
     ...(typeof r.message === 'string' ? { message: r.message } : {}),
     ...(r.privacy && num(r.privacy.epsilon) !== null && num(r.privacy.delta) !== null ? { privacy: r.privacy } : {}),
+    ...(r.traffic && num(r.traffic.downloadBytes) !== null && num(r.traffic.uploadBytes) !== null
+      ? { traffic: { downloadBytes: r.traffic.downloadBytes, uploadBytes: r.traffic.uploadBytes, factor: num(r.traffic.factor), downloadError: num(r.traffic.downloadError) ?? 0 } }
+      : {}),
   };
 }

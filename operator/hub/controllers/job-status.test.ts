@@ -101,6 +101,14 @@ describe('a job status computed from observations', () => {
     expect(later.conditions!.find((c) => c.type === 'Progressing')!.lastTransitionTime).toBe('2024-05-01T10:00:00Z');
   });
 
+  test("mirrors the job's bytes on the wire, and keeps them while the aggregator cannot be read", () => {
+    const traffic = { downloadBytes: 880, uploadBytes: 1280, factor: 2.074074074, downloadError: 0.0047 };
+    const first = jobStatus(observe(job(), { aggregator: { available: true }, report: report({ traffic }) }));
+    expect(first.traffic).toEqual({ downloadBytes: 880, uploadBytes: 1280, compressionFactor: 2.074, downloadError: 0.0047 });
+    const later = jobStatus(observe(job(first), { aggregator: { available: false, message: 'pod restarting' } }, '2024-05-01T10:05:00Z'));
+    expect(later.traffic).toEqual(first.traffic);
+  });
+
   test('the same observation twice gives the same status (nothing to write)', () => {
     const o = observe(job(), { aggregator: { available: true }, report: report() });
     const once = jobStatus(o);

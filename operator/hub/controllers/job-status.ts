@@ -68,6 +68,7 @@ export function jobStatus(o: JobObservation): FederatedJobStatus {
     ...((o.endpoint ?? previous.aggregatorEndpoint) ? { aggregatorEndpoint: o.endpoint ?? previous.aggregatorEndpoint } : {}),
     ...(report ? latestMetrics(report) : previous.latestMetrics ? { latestMetrics: previous.latestMetrics } : {}),
     ...(report?.privacy ? { privacy: privacyOf(report.privacy) } : previous.privacy ? { privacy: previous.privacy } : {}),
+    ...(report?.traffic ? { traffic: trafficOf(report.traffic) } : previous.traffic ? { traffic: previous.traffic } : {}),
     sites,
     ...(report?.model ? { model: modelOf(o, report.model) } : previous.model ? { model: previous.model } : {}),
   };
@@ -114,6 +115,15 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
 
 function privacyOf(p: NonNullable<AggregatorReport['privacy']>): NonNullable<FederatedJobStatus['privacy']> {
   return { epsilon: p.epsilon, delta: p.delta, ...(p.budget !== null ? { budget: p.budget } : {}) };
+}
+
+function trafficOf(t: NonNullable<AggregatorReport['traffic']>): NonNullable<FederatedJobStatus['traffic']> {
+  return {
+    downloadBytes: t.downloadBytes,
+    uploadBytes: t.uploadBytes,
+    ...(t.factor !== null ? { compressionFactor: Math.round(t.factor * 1000) / 1000 } : {}),
+    downloadError: t.downloadError,
+  };
 }
 
 function latestMetrics(report: AggregatorReport): Pick<FederatedJobStatus, 'latestMetrics'> {

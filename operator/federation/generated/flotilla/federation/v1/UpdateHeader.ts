@@ -3,6 +3,7 @@
 import type { TaskKind as _flotilla_federation_v1_TaskKind, TaskKind__Output as _flotilla_federation_v1_TaskKind__Output } from '../../../flotilla/federation/v1/TaskKind.js';
 import type { Metrics as _flotilla_federation_v1_Metrics, Metrics__Output as _flotilla_federation_v1_Metrics__Output } from '../../../flotilla/federation/v1/Metrics.js';
 import type { ModelHeader as _flotilla_federation_v1_ModelHeader, ModelHeader__Output as _flotilla_federation_v1_ModelHeader__Output } from '../../../flotilla/federation/v1/ModelHeader.js';
+import type { ChunkEncoding as _flotilla_federation_v1_ChunkEncoding, ChunkEncoding__Output as _flotilla_federation_v1_ChunkEncoding__Output } from '../../../flotilla/federation/v1/ChunkEncoding.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface UpdateHeader {
@@ -28,6 +29,10 @@ export interface UpdateHeader {
    * must equal the global model's (TRAIN), or the statistics vector
    */
   'model'?: (_flotilla_federation_v1_ModelHeader | null);
+  /**
+   * TRAIN: must be the job's upload encoding
+   */
+  'encoding'?: (_flotilla_federation_v1_ChunkEncoding);
 }
 
 export interface UpdateHeader__Output {
@@ -53,4 +58,8 @@ export interface UpdateHeader__Output {
    * must equal the global model's (TRAIN), or the statistics vector
    */
   'model': (_flotilla_federation_v1_ModelHeader__Output | null);
+  /**
+   * TRAIN: must be the job's upload encoding
+   */
+  'encoding': (_flotilla_federation_v1_ChunkEncoding__Output);
 }
