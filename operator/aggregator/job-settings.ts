@@ -1,6 +1,7 @@
 import { siteNames, type FederatedJob, type FederatedJobSpec } from '../api/federatedjob.js';
 import { privacyPlan, type PrivacyPlan } from '../privacy/job-plan.js';
 import type { BuiltinTrainerSpec } from '../trainer/builtin-spec.js';
+import type { SecureAggregationSettings } from './secure-round.js';
 
 /** What the aggregator takes from a FederatedJob (schema defaults already applied). */
 export interface JobSettings {
@@ -22,6 +23,8 @@ export interface JobSettings {
   statistics: boolean;
   /** Differential privacy (spec.privacy), worked out; null without it. */
   privacy: PrivacyPlan | null;
+  /** Secure aggregation (spec.secureAggregation); null without it. */
+  secureAggregation: SecureAggregationSettings | null;
   /** The built-in trainer's spec: what the sites' models and statistics look like follows from it. */
   builtin: BuiltinTrainerSpec | undefined;
 }
@@ -46,6 +49,11 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     maxUpdateBytes: spec.aggregator.maxUpdateBytes,
     statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
     privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds) : null,
+    secureAggregation: spec.secureAggregation ? secureAggregationSettings(spec.secureAggregation) : null,
     builtin: spec.trainer.builtin,
   };
+}
+
+export function secureAggregationSettings(spec: NonNullable<FederatedJobSpec['secureAggregation']>): SecureAggregationSettings {
+  return { threshold: spec.threshold, neighbours: spec.neighbours, clip: spec.clippingRange, stageTimeoutMs: spec.stageTimeoutSeconds * 1000 };
 }

@@ -1,3 +1,4 @@
+import type { SecureRoundFigures } from './secure-round.js';
 import { writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../process/atomic-file.js';
 import type { StrategyName } from './strategy.js';
@@ -35,6 +36,8 @@ export interface RoundRecord {
   sites: SiteRound[];
   /** Under differential privacy: what the job had spent once this round closed. */
   privacy?: RoundPrivacyRecord;
+  /** Under secure aggregation: the threshold, who was in the sum and who dropped, the stages' times. */
+  secureAggregation?: SecureRoundFigures;
 }
 
 export interface RoundPrivacyRecord {

@@ -5,7 +5,6 @@
  * this trail against the job's: every digest here must be there.
  */
 import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
-import type { Values } from '../federation/finite.js';
 import { ContentDigest } from '../federation/tensor-stream.js';
 import { AuditTrail } from '../audit/trail.js';
 import type { EntryFields } from '../audit/entry.js';
@@ -23,7 +22,7 @@ export class ClientAudit {
   }
 
   /** Written before the update is streamed; resolves with its digest once the entry is on disk. */
-  async leaving(header: UpdateHeader, arrays: readonly Values[]): Promise<string> {
+  async leaving(header: UpdateHeader, arrays: readonly ArrayBufferView[]): Promise<string> {
     const digest = ContentDigest.of(arrays);
     const sha256 = digest.hex();
     await this.trail.append('update-leaving', {

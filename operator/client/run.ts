@@ -9,6 +9,7 @@ import { ClientAudit } from './audit.js';
 import { HeartbeatThread } from './heartbeat-thread.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
+import { readTlsFiles } from '../pki/files.js';
 
 export type { ClientOutcome } from './task-loop.js';
 
@@ -57,6 +58,8 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
         heartbeats: heartbeats.during,
         audit,
+        // Secure aggregation signs the site's keys with its job certificate: the one it dials with.
+        ...(job.spec.secureAggregation ? { secure: { ...target, site: options.site, ...(await readTlsFiles(options.tlsDir)) } } : {}),
       });
       return await loop.run();
     } finally {

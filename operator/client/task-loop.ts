@@ -14,6 +14,8 @@ import type { PrivacyPlan } from '../privacy/job-plan.js';
 import type { AggregatorConnection } from './connection.js';
 import type { ClientAudit } from './audit.js';
 import type { Heartbeating } from './heartbeat-thread.js';
+import { SecAggRefusal } from '../secagg/errors.js';
+import { SecureTraining, type SecureSite } from './secure-training.js';
 
 export interface ClientOutcome {
   succeeded: boolean;
@@ -33,6 +35,8 @@ export interface TaskLoopOptions {
   heartbeats?: Heartbeating;
   /** The site's audit trail: each update is recorded there before it leaves, and how it was answered. */
   audit?: ClientAudit;
+  /** Under secure aggregation (spec.secureAggregation): who this site is and the keys it signs with. */
+  secure?: SecureSite;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -59,13 +63,16 @@ const modelBytes = (model: Model) => model.reduce((n, t) => n + t.data.byteLengt
 export class TaskLoop {
   private statisticsUsed = false;
   private heartbeatMs = 10_000;
+  private readonly secure: SecureTraining | null;
 
   constructor(
     private readonly connection: AggregatorConnection,
     private readonly trainer: Trainer,
     private readonly log: Logger,
     private readonly options: TaskLoopOptions,
-  ) {}
+  ) {
+    this.secure = options.secure ? new SecureTraining(connection, options.secure, log, options.audit) : null;
+  }
 
   async run(): Promise<ClientOutcome> {
     const { signal, pollMs = 30_000, giveUpAfterMs = 10 * 60_000 } = this.options;
@@ -113,6 +120,10 @@ export class TaskLoop {
           await sleep(waitMs);
         } else if (code === status.FAILED_PRECONDITION || code === status.ALREADY_EXISTS) {
           this.log.info('task no longer current; asking again', { task: current, reason: (err as Error).message });
+        } else if (err instanceof SecAggRefusal) {
+          // What the aggregator relayed does not check out (a forged key, a wrong directory): this site sits the attempt out.
+          this.log.error('secure aggregation refused by this site', { task: current, reason: err.message });
+          refused = current;
         } else if (code === status.INVALID_ARGUMENT || code === status.RESOURCE_EXHAUSTED) {
           this.log.error('the aggregator refused the update', { task: current, code: status[code], reason: (err as ServiceError).details });
           refused = current;
@@ -141,21 +152,21 @@ export class TaskLoop {
         return;
       }
       case 'TRAIN': {
-        const global = await this.fetch(task);
-        const { value, open } = await this.heartbeating(round, async () => {
-          const evaluation = await this.trainer.evaluate(global, round);
-          const started = Date.now();
-          const trained = await this.trainer.train(global, task.params!, round);
-          this.log.info('trained', { round, trainLoss: trained.metrics.loss, samples: trained.metrics.numSamples, seconds: (Date.now() - started) / 1000 });
-          return { evaluation, trained };
-        });
-        if (!open) {
-          this.log.warn('the round closed while training; the update is not sent', { round, attempt });
+        if (this.secure) {
+          await this.secure.run(task, async () => {
+            const global = await this.fetch(task);
+            const trained = await this.train(task, global);
+            if (!trained) return null;
+            const { header, model } = trained;
+            return { header, delta: flatDelta(this.leaving(model, global, round), global) };
+          });
           return;
         }
-        const { evaluation, trained } = value;
-        const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
-        await this.send({ ...header, model: toWireHeader(specOf(trained.model)) }, this.leaving(trained.model, global, round));
+        const global = await this.fetch(task);
+        const trained = await this.train(task, global);
+        if (!trained) return;
+        const { header, model } = trained;
+        await this.send({ ...header, model: toWireHeader(specOf(model)) }, this.leaving(model, global, round));
         return;
       }
       case 'EVALUATE': {
@@ -168,6 +179,24 @@ export class TaskLoop {
       default:
         throw new Error(`the aggregator sent a task of kind ${kind}, which this client does not know: run matching versions`);
     }
+  }
+
+  /** Evaluates the global model and trains from it; null when the round closed meanwhile. */
+  private async train(task: Task__Output, global: Model): Promise<{ header: UpdateHeader; model: Model } | null> {
+    const { kind, round, attempt } = task;
+    const { value, open } = await this.heartbeating(round, async () => {
+      const evaluation = await this.trainer.evaluate(global, round);
+      const started = Date.now();
+      const trained = await this.trainer.train(global, task.params!, round);
+      this.log.info('trained', { round, trainLoss: trained.metrics.loss, samples: trained.metrics.numSamples, seconds: (Date.now() - started) / 1000 });
+      return { evaluation, trained };
+    });
+    if (!open) {
+      this.log.warn('the round closed while training; the update is not sent', { round, attempt });
+      return null;
+    }
+    const { evaluation, trained } = value;
+    return { header: { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) }, model: trained.model };
   }
 
   private async fetch(task: Task__Output): Promise<Model> {
@@ -243,4 +272,15 @@ export class TaskLoop {
       clearInterval(timer);
     }
   };
+}
+
+/** The model's delta on the global model, all tensors in order, as one vector (what a secure round masks). */
+function flatDelta(model: Model, global: Model): Float64Array {
+  const out = new Float64Array(global.reduce((n, t) => n + t.data.length, 0));
+  let at = 0;
+  for (const [k, tensor] of model.entries()) {
+    const base = global[k]!.data;
+    for (let i = 0; i < tensor.data.length; i++) out[at++] = tensor.data[i]! - base[i]!;
+  }
+  return out;
 }

@@ -3,6 +3,7 @@
 import type { TaskKind as _flotilla_federation_v1_TaskKind, TaskKind__Output as _flotilla_federation_v1_TaskKind__Output } from '../../../flotilla/federation/v1/TaskKind.js';
 import type { TrainParams as _flotilla_federation_v1_TrainParams, TrainParams__Output as _flotilla_federation_v1_TrainParams__Output } from '../../../flotilla/federation/v1/TrainParams.js';
 import type { ModelHeader as _flotilla_federation_v1_ModelHeader, ModelHeader__Output as _flotilla_federation_v1_ModelHeader__Output } from '../../../flotilla/federation/v1/ModelHeader.js';
+import type { SecAggParams as _flotilla_federation_v1_SecAggParams, SecAggParams__Output as _flotilla_federation_v1_SecAggParams__Output } from '../../../flotilla/federation/v1/SecAggParams.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Task {
@@ -33,6 +34,10 @@ export interface Task {
    * DONE: whether it succeeded
    */
   'succeeded'?: (boolean);
+  /**
+   * TRAIN under secure aggregation: the round's public parameters
+   */
+  'secagg'?: (_flotilla_federation_v1_SecAggParams | null);
 }
 
 export interface Task__Output {
@@ -63,4 +68,8 @@ export interface Task__Output {
    * DONE: whether it succeeded
    */
   'succeeded': (boolean);
+  /**
+   * TRAIN under secure aggregation: the round's public parameters
+   */
+  'secagg': (_flotilla_federation_v1_SecAggParams__Output | null);
 }
