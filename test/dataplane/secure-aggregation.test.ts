@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
+import type { FederationClient } from '../../operator/federation/proto.js';
 import type { Model } from '../../operator/federation/model.js';
 import { readSafetensors } from '../../operator/federation/safetensors.js';
 import type { Task__Output } from '../../operator/federation/generated/flotilla/federation/v1/Task.js';
@@ -63,6 +64,18 @@ function expectedModel(survivors: string[]): Float64Array {
 }
 
 const codeOf = (err: unknown) => (err as ServiceError).code;
+const bytes = (words: Uint32Array) => Buffer.from(words.buffer, words.byteOffset, words.byteLength);
+
+/** A masked update stream of hand-cut chunks, as a hostile site might send it. */
+function masked(connection: AggregatorConnection, header: object, chunks: { offset: number; words: Buffer }[]): Promise<unknown> {
+  const client = (connection as unknown as { client: FederationClient }).client;
+  return new Promise((resolve, reject) => {
+    const call = client.submitMasked((err, res) => (err ? reject(err) : resolve(res)));
+    call.write({ header, body: 'header' });
+    for (const chunk of chunks) call.write({ chunk, body: 'chunk' });
+    call.end();
+  });
+}
 
 async function eventually(test: () => boolean): Promise<void> {
   while (!test()) await new Promise((resolve) => setTimeout(resolve, 50));
@@ -115,10 +128,7 @@ describe('secure aggregation over the data plane', () => {
       }
       break;
     }
-    const evaluate = await until(connection, 'EVALUATE');
-    if (evaluate.kind === 'DONE') return;
-    await connection.submitUpdate({ kind: 'EVALUATE', round: evaluate.round, attempt: evaluate.attempt, eval: { numSamples: 10, loss: 0.5, accuracy: 0.75, extra: {} } }, []);
-    await until(connection, 'DONE');
+    await evaluateAndEnd(connection);
   }
 
   /**
@@ -157,13 +167,68 @@ describe('secure aggregation over the data plane', () => {
       }
     }
     await counted;
-    return comeback().then(
+    const answer = await comeback().then(
       () => ({ code: status.OK, details: 'answered' }),
       (err: ServiceError) => ({ code: err.code, details: err.details }),
     );
+    // Then on as any site: the final evaluation asks every one of them.
+    await evaluateAndEnd(connection);
+    return answer;
   }
 
-  async function run(name: string, options: { drop?: Map<string, Stage>; threshold?: number; retries?: number } = {}) {
+  async function evaluateAndEnd(connection: AggregatorConnection): Promise<void> {
+    const evaluate = await until(connection, 'EVALUATE');
+    if (evaluate.kind === 'DONE') return;
+    await connection.submitUpdate({ kind: 'EVALUATE', round: evaluate.round, attempt: evaluate.attempt, eval: { numSamples: 10, loss: 0.5, accuracy: 0.75, extra: {} } }, []);
+    await until(connection, 'DONE');
+  }
+
+  /**
+   * A site that tries, before each honest step, what a hostile or broken one might send. Each try
+   * must be refused with INVALID_ARGUMENT and change nothing: the site then goes on honestly.
+   */
+  async function hostile(connection: AggregatorConnection, site: string): Promise<{ attack: string; code: number }[]> {
+    const task = await until(connection, 'TRAIN');
+    const params = paramsFromWire(task.secagg!, { namespace: NAMESPACE, job: JOB, round: task.round });
+    const creds = await secureSite(site);
+    const round = new SiteRound(params, site, creds, creds.caPem);
+    const tried: { attack: string; code: number }[] = [];
+    const attempt = { round: task.round, attempt: task.attempt, waitMs: 0 };
+    const attack = async (name: string, send: () => Promise<unknown>) => {
+      tried.push({ attack: name, code: await send().then(() => status.OK, (err: ServiceError) => err.code) });
+    };
+    const next = async (body: object): Promise<SecAggResponse__Output> => {
+      let answer = await connection.secAgg({ ...attempt, waitMs: 2_000, ...body });
+      while (answer.body === 'wait') answer = await connection.secAgg({ ...attempt, waitMs: 2_000 });
+      return answer;
+    };
+    const ad = advertisementToWire(round.advertise());
+    await attack('a mask key of 31 bytes', () => connection.secAgg({ ...attempt, advertisement: { ...ad, maskKey: (ad.maskKey as Buffer).subarray(1) }, body: 'advertisement' }));
+    await attack("another site's name", () => connection.secAgg({ ...attempt, advertisement: { ...ad, site: 'a' }, body: 'advertisement' }));
+    const other = advertisementToWire(new SiteRound(params, site, creds, creds.caPem).advertise());
+    await attack('keys the signature is not of', () => connection.secAgg({ ...attempt, advertisement: { ...ad, maskKey: other.maskKey }, body: 'advertisement' }));
+    const directory = (await next({ advertisement: ad, body: 'advertisement' })).directory!;
+    const envelopes = envelopesToWire(round.shareKeys({ sites: directory.sites, advertisements: directory.advertisements.map(advertisementFromWire) }));
+    await attack('an envelope cut short', () => connection.secAgg({ ...attempt, shares: { envelopes: envelopes.map((e, i) => (i === 0 ? { ...e, envelope: (e.envelope as Buffer).subarray(1) } : e)) }, body: 'shares' }));
+    await attack('a neighbour left without its envelope', () => connection.secAgg({ ...attempt, shares: { envelopes: envelopes.slice(1) }, body: 'shares' }));
+    const relayed = (await next({ shares: { envelopes }, body: 'shares' })).relayed!;
+    const words = [...round.maskedInput(envelopesFromWire(relayed.envelopes), deltas.get(site)!)];
+    await attack('a chunk of 5 bytes', () => masked(connection, trainHeader(task), [{ offset: 0, words: Buffer.alloc(5) }]));
+    await attack('a chunk at the wrong offset', () => masked(connection, trainHeader(task), [{ offset: 7, words: bytes(words[0]!) }]));
+    await attack('a word too many', () => masked(connection, trainHeader(task), [{ offset: 0, words: Buffer.concat([bytes(words[0]!), Buffer.alloc(4)]) }]));
+    await attack('a stream that stops short', () => masked(connection, trainHeader(task), [{ offset: 0, words: bytes(words[0]!).subarray(0, 400) }]));
+    await connection.submitMasked(trainHeader(task), words);
+    const survivors = (await next({})).survivors!;
+    const response = unmaskToWire(round.unmask({ survivors: survivors.sites }));
+    const [first, ...rest] = response.selfMaskShares!;
+    await attack('a mask-key share for a survivor', () => connection.secAgg({ ...attempt, unmask: { selfMaskShares: rest, maskKeyShares: [first!] }, body: 'unmask' }));
+    await attack('a share of 3 bytes', () => connection.secAgg({ ...attempt, unmask: { ...response, selfMaskShares: [{ ...first!, y: Buffer.alloc(3) }, ...rest] }, body: 'unmask' }));
+    expect((await next({ unmask: response, body: 'unmask' })).body).toBe('done');
+    await evaluateAndEnd(connection);
+    return tried;
+  }
+
+  async function run(name: string, options: { drop?: Map<string, Stage>; threshold?: number; retries?: number; hostile?: string } = {}) {
     const stateDir = path.join(tmp.dir, name);
     const { log, lines } = memoryLogger();
     const settings = testJob(
@@ -178,7 +243,8 @@ describe('secure aggregation over the data plane', () => {
     try {
       const outcome = aggregator.outcome;
       const comebacks = new Map<string, Promise<{ code: number; details: string }>>();
-      const honestSites = SITES.filter((s) => !options.drop?.has(s));
+      const honestSites = SITES.filter((s) => !options.drop?.has(s) && s !== options.hostile);
+      const attacks = options.hostile ? hostile(connections.get(options.hostile)!, options.hostile) : Promise.resolve([]);
       // A dropped site comes back once the aggregator closed the stage it was silent in (the round goes on, but for the unmask stage).
       const closed = (stage: Stage) => eventually(() => lines.some((l) => l.message === 'secure aggregation stage closed' && l.stage === stage));
       for (const [site, stage] of options.drop ?? []) comebacks.set(site, dropping(connections.get(site)!, site, stage, closed(stage)));
@@ -192,7 +258,7 @@ describe('secure aggregation over the data plane', () => {
         const saved = (await readSafetensors(path.join(stateDir, 'model.safetensors'))).model;
         model = Float64Array.from([...saved[0]!.data, ...saved[1]!.data]);
       }
-      return { ended, result, model, answers, lines };
+      return { ended, result, model, answers, lines, attacks: await attacks };
     } finally {
       for (const c of connections.values()) c.close();
       await aggregator.close();
@@ -214,6 +280,17 @@ describe('secure aggregation over the data plane', () => {
     expect(round!.secureAggregation).toMatchObject({ threshold: 3, neighbours: 4, sites: SITES, dropped: {}, maskedBytes: 5 * LENGTH * 4 });
     expect(Object.keys(round!.secureAggregation!.stageSeconds).sort()).toEqual(['advertise', 'collect', 'share', 'unmask']);
   }, 60_000);
+
+  it('refuses hostile stage messages and masked chunks with INVALID_ARGUMENT, and they change nothing: the model is the same bytes', async () => {
+    const honestRun = await run('honest');
+    const attacked = await run('hostile', { hostile: 'e' });
+    expect(attacked.ended.succeeded).toBe(true);
+    expect(attacked.attacks).toEqual(attacked.attacks.map(({ attack }) => ({ attack, code: status.INVALID_ARGUMENT })));
+    expect(attacked.attacks).toHaveLength(11);
+    expect(attacked.result.rounds[0]!.participants).toEqual(SITES);
+    // The masks differ in every run; the unmasked sum of the quantized updates is exact, so the model is the same bits.
+    expect(Buffer.from(attacked.model!.buffer).equals(Buffer.from(honestRun.model!.buffer))).toBe(true);
+  }, 90_000);
 
   it.each<[Stage, boolean]>([
     ['advertise', false],
