@@ -8,7 +8,7 @@ import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } f
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, RoundLedger, weightedFigures } from './round-figures.js';
-import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
+import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SecureAggregationSummary, SiteRound } from './result.js';
 import { RoundState, describePhase, endMessage, nextPosition, type Position, type RoundRules, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { poissonSample } from '../privacy/site-sampling.js';
@@ -274,6 +274,7 @@ export class JobState {
       model,
       finishedAt: finishedAt.toISOString(),
       ...(this.privacy ? { privacy: this.privacy.summary() } : {}),
+      ...(this.settings.secureAggregation ? { secureAggregation: secureSummary(this.settings.secureAggregation) } : {}),
     };
   }
 
@@ -435,6 +436,10 @@ export class JobState {
     for (let i = 0; i < vector.length; i++) this.statisticsSum[i]! += vector[i]!;
     this.ledger.add({ site, numSamples: 0, train: null, eval: null });
   }
+}
+
+function secureSummary(s: NonNullable<JobSettings['secureAggregation']>): SecureAggregationSummary {
+  return { threshold: s.threshold, neighbours: s.neighbours ?? null, clippingRange: s.clip, stageTimeoutSeconds: s.stageTimeoutMs / 1000 };
 }
 
 /** A flat vector over the model's parameters, as per-tensor views. */

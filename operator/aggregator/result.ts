@@ -75,8 +75,18 @@ export interface JobResult {
   finishedAt: string;
   /** Under differential privacy: ε spent, δ, the budget, the noise. */
   privacy?: PrivacySummary;
+  /** Under secure aggregation: its setting (each round's figures are in its record). */
+  secureAggregation?: SecureAggregationSummary;
   /** The job's audit trail beside this file, and its head once the job's end was written (`flotilla audit verify --head`). */
   audit?: { file: string; entries: number; head: string };
+}
+
+export interface SecureAggregationSummary {
+  threshold: number;
+  /** Unset: every other site of a round. */
+  neighbours: number | null;
+  clippingRange: number;
+  stageTimeoutSeconds: number;
 }
 
 /** Where a job under differential privacy stands: in /status and result.json. */

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
-import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord } from '../aggregator/result.js';
+import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord, type SecureAggregationSummary } from '../aggregator/result.js';
+import type { SecureRoundFigures } from '../aggregator/secure-round.js';
 import { readSafetensors } from '../federation/safetensors.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
@@ -33,6 +34,8 @@ export interface Summary {
     privacy?: RoundPrivacyRecord;
     /** Central DP: each site's update norm as it reached the aggregator, before clipping. */
     updateNorms?: Record<string, number>;
+    /** Under secure aggregation: who was in the sum, who dropped at which stage, each stage's seconds, the masked bytes. */
+    secureAggregation?: SecureRoundFigures;
   }[];
   sites: { site: string; trainSamples: number; testSamples: number; testLoss: number | null; testAccuracy: number | null }[];
   /** The mean over sites of the final model's test accuracy: the benchmark's figure. */
@@ -42,6 +45,8 @@ export interface Summary {
   model: { file: string; sha256: string; bytes: number } | null;
   /** Under differential privacy: ε spent by the whole job, δ, the budget. */
   privacy?: PrivacySummary;
+  /** Under secure aggregation: the threshold, neighbours, clipping range (each round's figures are in rounds[]). */
+  secureAggregation?: SecureAggregationSummary;
   /** The audit trails of the job and of each site (OUT/audit/), verified and held against each other. */
   audit?: AuditSummary;
 }
@@ -57,6 +62,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     train: r.train,
     test: i + 1 < result.rounds.length ? result.rounds[i + 1]!.eval : (result.finalEvaluation?.eval ?? null),
     ...(r.privacy ? { privacy: r.privacy } : {}),
+    ...(r.secureAggregation ? { secureAggregation: r.secureAggregation } : {}),
     ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
   }));
   const trainSamples = new Map<string, number>();
@@ -81,6 +87,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     meanTestAccuracy: accuracies.length ? accuracies.reduce((a, b) => a + b, 0) / accuracies.length : null,
     pooledTestAccuracy: result.finalEvaluation?.eval?.accuracy ?? null,
     ...(result.privacy ? { privacy: result.privacy } : {}),
+    ...(result.secureAggregation ? { secureAggregation: result.secureAggregation } : {}),
   };
 }
 
@@ -112,7 +119,9 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
   files.push(chart);
 
   const perSite = summary.sites.map((s) => `${s.site} ${s.testAccuracy?.toFixed(3) ?? '-'}`).join(', ');
-  const spent = result.privacy ? `, ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${result.privacy.delta}` : '';
+  const spent =
+    (result.privacy ? `, ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${result.privacy.delta}` : '') +
+    (result.secureAggregation ? `, securely aggregated (threshold ${result.secureAggregation.threshold})` : '');
   const headline =
     result.status === 'Succeeded'
       ? `${o.job.metadata.name}: ${summary.rounds.length} rounds, mean test accuracy over ${summary.sites.length} sites ${summary.meanTestAccuracy?.toFixed(3)} (${perSite})${spent}`

@@ -44,6 +44,8 @@ export interface SimulateOptions {
   dataRoot?: string;
   /** Extra environment for the client processes (PATH for a bring-your-own trainer's interpreter). */
   clientEnv?: NodeJS.ProcessEnv;
+  /** Extra environment for one site's client, by site (a test's fault point aimed at that site alone). */
+  siteEnv?: Record<string, NodeJS.ProcessEnv>;
 }
 
 export interface SimulateResult {
@@ -89,7 +91,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
       args.push('--audit-file', path.join(work, `site-${site}.audit.jsonl`));
       // A bring-your-own trainer's command runs in the client's working directory: the manifest's
       // folder here, as it is the image's working directory in a pod.
-      roles.push(startRole(`site-${site}`, args, logDir, { env: { ...process.env, ...options.clientEnv }, cwd: path.dirname(manifest) }));
+      roles.push(startRole(`site-${site}`, args, logDir, { env: { ...process.env, ...options.clientEnv, ...options.siteEnv?.[site] }, cwd: path.dirname(manifest) }));
     }
 
     const view = progressView(job.metadata.name, job.spec.rounds);
