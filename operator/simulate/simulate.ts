@@ -117,7 +117,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     view.stop();
 
     const clients = roles.filter((r) => r.name.startsWith('site-'));
-    await Promise.race([Promise.all(clients.map((c) => c.exited)), new Promise((r) => setTimeout(r, 10_000))]);
+    // Unref'd: a simulation run from a program of its own (a test) must not keep it alive for the grace time.
+    await Promise.race([Promise.all(clients.map((c) => c.exited)), new Promise((r) => setTimeout(r, 10_000).unref())]);
     if (code !== 0) {
       process.stderr.write(`aggregator failed (${code}); last lines of ${aggregator.logFile}:\n${await logTail(aggregator)}\n`);
     }
