@@ -45,7 +45,7 @@ describe('flotilla simulate with secure aggregation', () => {
     // In the clear, with every update weighing 1 as under secure aggregation: a trimmed mean that trims nothing is the plain mean.
     const plainManifest = await variant('plain', (y) =>
       oneRound(y)
-        .replace(/  secureAggregation:\n(    .*\n)+/, '')
+        .replace(/ {2}secureAggregation:\n( {4}.*\n)+/, '')
         .replace('    name: FedAvg\n', '    name: FedAvg\n    robust: {rule: TrimmedMean, trimFraction: 0}\n'),
     );
     const plain = await run(plainManifest);
