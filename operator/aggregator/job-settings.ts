@@ -48,7 +48,7 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     training: { localEpochs: localSteps === undefined ? (localEpochs ?? 1) : 0, localSteps: localSteps ?? 0, batchSize, learningRate },
     maxUpdateBytes: spec.aggregator.maxUpdateBytes,
     statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
-    privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds) : null,
+    privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds, spec.secureAggregation?.threshold) : null,
     secureAggregation: spec.secureAggregation ? secureAggregationSettings(spec.secureAggregation) : null,
     builtin: spec.trainer.builtin,
   };

@@ -91,7 +91,7 @@ export interface SecureAggregationSummary {
 
 /** Where a job under differential privacy stands: in /status and result.json. */
 export interface PrivacySummary {
-  mode: 'Central' | 'Local';
+  mode: 'Central' | 'Local' | 'Distributed';
   /** ε for δ spent so far (0 before the first round). */
   epsilon: number;
   delta: number;

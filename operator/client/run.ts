@@ -55,7 +55,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         clientVersion: `flotilla/${version}`,
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
-        privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
+        privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds, job.spec.secureAggregation?.threshold) : null,
         heartbeats: heartbeats.during,
         audit,
         // Secure aggregation signs the site's keys with its job certificate: the one it dials with.

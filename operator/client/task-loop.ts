@@ -208,17 +208,20 @@ export class TaskLoop {
     return model;
   }
 
-  /** What leaves the site of a trained model: itself, or under local DP its clipped and noised delta on the global model. */
+  /**
+   * What leaves the site of a trained model: itself, or under local DP its clipped and noised delta
+   * on the global model; under distributed DP the same with the site's share of the noise.
+   */
   private leaving(trained: Model, global: Model, round: number): Model {
     const plan = this.options.privacy;
-    if (plan?.mode !== 'Local') return trained;
+    if (plan?.mode !== 'Local' && plan?.mode !== 'Distributed') return trained;
     const local = localPrivateUpdate(
       trained.map((t) => t.data),
       global.map((t) => t.data),
       plan.clipNorm,
-      plan.noiseMultiplier,
+      plan.siteNoiseMultiplier,
     );
-    this.log.info('update clipped and noised before it leaves', { round, updateNorm: local.norm, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier });
+    this.log.info('update clipped and noised before it leaves', { round, mode: plan.mode, updateNorm: local.norm, clipNorm: plan.clipNorm, noiseMultiplier: plan.siteNoiseMultiplier });
     return trained.map((t, k) => ({ ...t, data: local.tensors[k]! }));
   }
 

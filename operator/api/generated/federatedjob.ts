@@ -214,9 +214,9 @@ export interface FederatedJobSpec {
    */
   privacy?: {
     /**
-     * Central: sites send clipped-or-not updates, the aggregator clips each and adds the noise to their sum (protects the released models; the aggregator is trusted). Local: each site clips and noises its own update before it leaves (protects against the aggregator too, at N times the noise in the sum).
+     * Central: sites send clipped-or-not updates, the aggregator clips each and adds the noise to their sum (protects the released models; the aggregator is trusted). Local: each site clips and noises its own update before it leaves (protects against the aggregator too, at N times the noise in the sum). Distributed (needs secureAggregation): each site clips its update and adds its share of the noise, z·C/sqrt(secureAggregation.threshold), so that the sum of the at least threshold updates the aggregator may reveal carries at least the central noise z·C; the aggregator sees only that sum.
      */
-    mode: 'Central' | 'Local';
+    mode: 'Central' | 'Local' | 'Distributed';
     /**
      * z: the noise's standard deviation as a multiple of the clip norm. Without it, the smallest z whose epsilon over the job's rounds stays within targetEpsilon (as flotilla privacy --target-epsilon computes).
      */
