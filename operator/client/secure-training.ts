@@ -62,7 +62,8 @@ export class SecureTraining {
   async run(task: Task__Output, train: () => Promise<TrainedDelta | null>): Promise<void> {
     const { round, attempt } = task;
     if (!task.secagg) throw new Error(`the TRAIN task of round ${round} carries no secure-aggregation parameters, and this job aggregates securely`);
-    const key = `${round}/${attempt}`;
+    // The nonce too: an aggregator restarted mid-round starts the attempt again with a new one, and old keys are no good there.
+    const key = `${round}/${attempt}/${Buffer.from(task.secagg.nonce).toString('hex')}`;
     if (this.attempt?.key !== key) {
       const params = paramsFromWire(task.secagg, { namespace: this.site.namespace, job: this.site.job, round });
       this.attempt = { key, round: new SiteRound(params, this.site.site, this.site, this.site.caPem), uploaded: false };
