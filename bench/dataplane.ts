@@ -1,11 +1,14 @@
 /**
- * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5]
+ * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0]
  *
  * The data plane under load: N sites exchange a synthetic float32 model with the aggregator over
  * mutual-TLS gRPC on loopback, no training, for a few rounds. For each N it prints the median round
  * time, the floor for the same bytes (raw Node TLS sockets, same certificates and process layout,
  * measured in the same run), their ratio, and the aggregator's peak RSS as a multiple of the model.
  * Targets: round time within 1.5x of the floor; peak RSS within 2.5x the model + 150 MB, flat in N.
+ * With --rtt-ms, every connection of both (floor and data plane) goes through a delay proxy on
+ * loopback adding that round-trip time (delay-proxy.ts), and the sites' own download and upload
+ * throughput is printed against raw TLS's through the same proxy. Target: within 2x.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -21,19 +24,50 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const cli = path.join(here, '../operator/cli/main.js');
 
 const { values } = parseArgs({
-  options: { clients: { type: 'string', default: '10,20' }, parameters: { type: 'string', default: '25600000' }, tensors: { type: 'string', default: '25' }, rounds: { type: 'string', default: '5' } },
+  options: {
+    clients: { type: 'string', default: '10,20' },
+    parameters: { type: 'string', default: '25600000' },
+    tensors: { type: 'string', default: '25' },
+    rounds: { type: 'string', default: '5' },
+    'rtt-ms': { type: 'string', default: '0' },
+  },
 });
 const parameters = Number(values.parameters);
 const tensors = Number(values.tensors);
 const rounds = Number(values.rounds);
+const rttMs = Number(values['rtt-ms']);
 const modelBytes = parameters * 4;
 const MB = 1e6;
 
-function start(args: string[], logFile?: string): { child: ChildProcess; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', logFile ? 'pipe' : 'inherit'] });
-  if (logFile) child.stderr!.on('data', () => {}); // drained; the client's logs are not needed here
+interface Started {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  /** What it printed on stdout, and on stderr unless that was left to the terminal. */
+  output(): { stdout: string; stderr: string };
+}
+
+function start(args: string[], logs: 'quiet' | 'terminal' = 'terminal'): Started {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', logs === 'quiet' ? 'pipe' : 'inherit'] });
+  let [stdout, stderr] = ['', ''];
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, exited };
+  return { child, exited, output: () => ({ stdout, stderr }) };
+}
+
+/** A delay proxy in front of `target` when the run asks for one; the address to dial instead. */
+async function link(dir: string, target: string, name: string): Promise<{ address: string; stop(): void }> {
+  if (rttMs <= 0) return { address: target, stop: () => undefined };
+  const ready = path.join(dir, `proxy-${name}.json`);
+  const proxy = start([path.join(here, 'delay-proxy.js'), target, String(rttMs), ready]);
+  const { port } = JSON.parse(await waitForFile(ready));
+  return { address: `127.0.0.1:${port}`, stop: () => void proxy.child.kill('SIGTERM') };
+}
+
+/** Per-site throughput, MB/s: the median over sites (and rounds) of bytes / seconds. */
+interface SiteThroughput {
+  download: number;
+  upload: number;
 }
 
 async function waitForFile(file: string, timeoutMs = 60_000): Promise<string> {
@@ -62,16 +96,35 @@ function followPeakRss(pid: number): { stop(): number } {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
-async function floorSeconds(dir: string, tlsDirs: { server: string; clients: string[] }): Promise<number> {
+async function floorRun(dir: string, tlsDirs: { server: string; clients: string[] }): Promise<{ seconds: number; perSite: SiteThroughput }> {
   // One ready file per run: a stale one from the previous N would send the clients to a closed port.
   const ready = path.join(dir, `floor-ready-${tlsDirs.clients.length}.json`);
   const server = spawn(process.execPath, [path.join(here, 'tls-floor.js'), 'server', tlsDirs.server, String(modelBytes), String(tlsDirs.clients.length), ready], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   server.stdout!.on('data', (d) => (out += d));
   const { port } = JSON.parse(await waitForFile(ready));
-  const clients = tlsDirs.clients.map((t) => start([path.join(here, 'tls-floor.js'), 'client', t, String(modelBytes), `127.0.0.1:${port}`]));
+  const proxy = await link(dir, `127.0.0.1:${port}`, `floor-${tlsDirs.clients.length}`);
+  const clients = tlsDirs.clients.map((t) => start([path.join(here, 'tls-floor.js'), 'client', t, String(modelBytes), proxy.address]));
   await Promise.all([once(server, 'exit'), ...clients.map((c) => c.exited)]);
-  return Number(out.trim());
+  proxy.stop();
+  const timings = clients.map((c) => JSON.parse(c.output().stdout) as { downloadSeconds: number; uploadSeconds: number });
+  return {
+    seconds: Number(out.trim()),
+    perSite: { download: median(timings.map((t) => modelBytes / MB / t.downloadSeconds)), upload: median(timings.map((t) => modelBytes / MB / t.uploadSeconds)) },
+  };
+}
+
+/** The sites' own figures from their logs: each model received and each update sent, bytes over seconds. */
+function siteThroughput(logs: string[]): SiteThroughput {
+  const rates = { 'model received': [] as number[], 'update sent': [] as number[] };
+  for (const line of logs.join('\n').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const entry = JSON.parse(line) as { message?: string; bytes?: number; seconds?: number };
+    if ((entry.message === 'model received' || entry.message === 'update sent') && entry.bytes && entry.seconds) {
+      rates[entry.message].push(entry.bytes / MB / entry.seconds);
+    }
+  }
+  return { download: median(rates['model received']), upload: median(rates['update sent']) };
 }
 
 async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string; siteDirs: Map<string, string> }, sites: string[]) {
@@ -90,24 +143,28 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   const aggregator = start([cli, 'aggregator', '--job', manifest, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', ready], 'quiet');
   const rss = followPeakRss(aggregator.child.pid!);
   const { address } = JSON.parse(await waitForFile(ready));
+  const proxy = await link(dir, address, `aggregator-${n}`);
   const clients = sites.map((site, i) =>
-    start([path.join(here, 'dataplane-client.js'), address, creds.siteDirs.get(site)!, site, String(i), String(parameters), String(tensors)], 'quiet'),
+    start([path.join(here, 'dataplane-client.js'), proxy.address, creds.siteDirs.get(site)!, site, String(i), String(parameters), String(tensors)], 'quiet'),
   );
   const code = await aggregator.exited;
   const peak = rss.stop();
   await Promise.all(clients.map((c) => c.exited));
+  proxy.stop();
   if (code !== 0) throw new Error(`the aggregator exited with ${code}`);
   const result = JSON.parse(await readFile(path.join(stateDir, RESULT_FILE), 'utf8')) as JobResult;
-  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak };
+  const perSite = siteThroughput(clients.map((c) => c.output().stderr));
+  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak, perSite };
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-bench-'));
 try {
   console.log(`model: ${parameters.toLocaleString('en')} float32 parameters in ${tensors} tensors = ${(modelBytes / MB).toFixed(1)} MB; ${rounds} rounds; node ${process.version}; ${os.cpus().length} cores`);
+  if (rttMs > 0) console.log(`every connection through a delay proxy adding ${rttMs} ms of round-trip time`);
   for (const n of values.clients!.split(',').map(Number)) {
     const sites = Array.from({ length: n }, (_, i) => `site-${String(i + 1).padStart(2, '0')}`);
     const creds = await issueSimulationCredentials(path.join(dir, `tls-${n}`), { namespace: 'bench', name: 'bench' }, sites);
-    const floor = await floorSeconds(dir, { server: creds.aggregatorDir, clients: sites.map((s) => creds.siteDirs.get(s)!) });
+    const { seconds: floor, perSite: floorPerSite } = await floorRun(dir, { server: creds.aggregatorDir, clients: sites.map((s) => creds.siteDirs.get(s)!) });
     const run = await dataPlane(dir, n, creds, sites);
     const bytesPerRound = 2 * n * modelBytes;
     console.log(
@@ -117,6 +174,10 @@ try {
         `floor ${floor.toFixed(2)} s (raw TLS, same ${(bytesPerRound / MB).toFixed(0)} MB; ${((bytesPerRound / MB) / floor).toFixed(0)} MB/s)`,
         `ratio ${(run.roundSeconds / floor).toFixed(2)}x (target 1.5x)`,
         `aggregator peak RSS ${(run.peak / MB).toFixed(0)} MB = ${(run.peak / modelBytes).toFixed(2)}x model (target ${((2.5 * modelBytes + 150 * MB) / MB).toFixed(0)} MB = 2.5x + 150 MB)`,
+        ...(['download', 'upload'] as const).map(
+          (way) =>
+            `per-site ${way} ${run.perSite[way].toFixed(0)} MB/s, raw TLS ${floorPerSite[way].toFixed(0)} MB/s: ${(floorPerSite[way] / run.perSite[way]).toFixed(2)}x slower${rttMs > 0 ? ' (target 2x, through the same proxy)' : ''}`,
+        ),
       ].join('\n  '),
     );
   }

@@ -6,7 +6,8 @@ import tls from 'node:tls';
 /**
  * The floor the data plane is held against: the same bytes over raw Node TLS sockets with the same
  * certificates and the same process layout (one server, N client processes), no gRPC. Each client
- * downloads `bytes` then uploads `bytes`, as a site fetches the global model and sends its update.
+ * downloads `bytes` then uploads `bytes`, as a site fetches the global model and sends its update,
+ * and prints how long each took.
  *   server: node tls-floor.js server TLS_DIR BYTES CLIENTS READY_FILE   (prints seconds when all are done)
  *   client: node tls-floor.js client TLS_DIR BYTES HOST:PORT
  */
@@ -57,8 +58,13 @@ if (role === 'server') {
   const [host, port] = arg4!.split(':');
   const socket = tls.connect({ host, port: Number(port), key: await read('tls.key'), cert: await read('tls.crt'), ca: await read('ca.crt'), servername: 'localhost' });
   await once(socket, 'secureConnect');
+  const t0 = performance.now();
   await receive(socket, bytes);
+  const t1 = performance.now();
   await send(socket, bytes);
+  // The server ends the connection once it has every byte: the upload is done when the site hears so.
   await once(socket, 'end');
+  const t2 = performance.now();
   socket.destroy();
+  process.stdout.write(`${JSON.stringify({ downloadSeconds: (t1 - t0) / 1000, uploadSeconds: (t2 - t1) / 1000 })}\n`);
 }

@@ -27,6 +27,8 @@ export interface OperatorSettings {
   joinTokenTtlSeconds: number;
   disconnectedSiteGraceMs: number;
   shutdownTimeoutMs: number;
+  /** The hub's audit trail (hub/audit.ts), written by the leader; none if not given. */
+  auditFile?: string;
 }
 
 /** The options the CLI registers for `flotilla operator` (all strings: `--leader-elect=false` must parse). */
@@ -46,6 +48,7 @@ export const OPERATOR_FLAGS = [
   'join-token-ttl',
   'site-cleanup-grace',
   'shutdown-timeout',
+  'audit-file',
 ] as const;
 
 /** A flag the CLI registers: operatorSettings can read no other. */
@@ -55,7 +58,7 @@ export const OPERATOR_USAGE =
   'flotilla operator [--kubeconfig FILE] [--namespace NS] [--listen-health HOST:PORT] [--gateway-listen HOST:PORT] [--enrollment-listen HOST:PORT] ' +
   '[--gateway-address HOST:PORT] [--enrollment-address HOST:PORT] [--image IMAGE] [--leader-elect=true|false] [--identity NAME] ' +
   '[--aggregator-service-type ClusterIP|LoadBalancer] [--aggregator-address-template HOST:PORT] [--join-token-ttl SECONDS] ' +
-  '[--site-cleanup-grace SECONDS] [--shutdown-timeout SECONDS]';
+  '[--site-cleanup-grace SECONDS] [--shutdown-timeout SECONDS] [--audit-file FILE]';
 
 export function operatorSettings(values: Record<string, string | boolean | undefined>): OperatorSettings {
   const text = (flag: OperatorFlag) => (typeof values[flag] === 'string' ? (values[flag] as string) : undefined);
@@ -83,6 +86,7 @@ export function operatorSettings(values: Record<string, string | boolean | undef
     joinTokenTtlSeconds: seconds('join-token-ttl', text('join-token-ttl'), 24 * 3600),
     disconnectedSiteGraceMs: seconds('site-cleanup-grace', text('site-cleanup-grace'), 600) * 1000,
     shutdownTimeoutMs: seconds('shutdown-timeout', text('shutdown-timeout'), 20) * 1000,
+    ...(text('audit-file') ? { auditFile: text('audit-file') } : {}),
   };
 }
 

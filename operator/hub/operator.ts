@@ -18,6 +18,7 @@ import { allInformers, hubCaches, type HubCaches } from './controllers/hub-cache
 import { HubControllers } from './controllers/hub-controllers.js';
 import { SiteGatewayServer } from './gateway/site-gateway.js';
 import { SiteSessionRegistry } from './gateway/sessions.js';
+import { HubAudit, NO_HUB_AUDIT } from './audit.js';
 import { JoinTokens } from './join-tokens.js';
 import { LeaderLabel } from './leader-label.js';
 import { operatorMetrics } from './metrics.js';
@@ -128,6 +129,8 @@ export async function operatorMain(values: Record<string, string | boolean | und
 
 /** Starts the gateway and the controllers for one term of leadership. */
 async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry: Registry, s: OperatorSettings): Promise<Term> {
+  // One writer per trail: the leader, from the start of its term.
+  const audit = s.auditFile ? await HubAudit.open(s.auditFile, s.identity, log.child({ component: 'audit' })) : NO_HUB_AUDIT;
   const sessions = new SiteSessionRegistry();
   const assignments = new JobAssignments({ jobs: caches.jobs, sites: caches.sites, sessions, defaultImage: s.image });
   const joinTokens = new JoinTokens({
@@ -146,6 +149,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
     mainAddress: s.gatewayListen,
     enrollmentAddress: s.enrollmentListen,
     serverNames: serverNames([s.gatewayAddress, s.enrollmentAddress]),
+    audit,
     log: log.child({ component: 'site-gateway' }),
   });
   await gateway.start();
@@ -158,6 +162,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
     revoked: await RevokedSites.load({ kc, namespace: s.namespace, pki }),
     joinTokens,
     events: new EventRecorder(kc, { component: 'flotilla-operator', instance: s.identity, logger: log }),
+    audit,
     log,
     registry,
     namespace: s.namespace,
@@ -174,6 +179,7 @@ async function lead(kc: k8s.KubeConfig, caches: HubCaches, pki: HubPki, registry
       await controllers.stop();
       await gateway.stop();
       await running;
+      await audit.close();
     },
   };
 }

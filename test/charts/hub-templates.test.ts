@@ -131,6 +131,17 @@ describe('hub chart: the operator pod', () => {
     expect(one(other, 'Deployment').spec.template.spec.containers[0].env).toContainEqual({ name: 'FLOTILLA_LOG_LEVEL', value: 'debug' });
   });
 
+  test("the hub's audit trail on the platform team's claim, written by the operator's group; none without one", async () => {
+    expect(flag(await hub(), 'audit-file')).toBeUndefined();
+    const objects = await hub({ audit: { claimName: 'hub-audit' } });
+    const pod = one(objects, 'Deployment').spec.template.spec;
+    expect(flag(objects, 'audit-file')).toBe('/var/lib/flotilla/audit/operator.jsonl');
+    expect(pod.volumes).toContainEqual({ name: 'audit', persistentVolumeClaim: { claimName: 'hub-audit' } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'audit', mountPath: '/var/lib/flotilla/audit' });
+    expect(pod.securityContext.fsGroup).toBe(65532);
+    expect(restrictedProblems(pod)).toEqual([]);
+  });
+
   test('several replicas are spread over nodes and rolled one at a time; without a Lease there is one, recreated', async () => {
     const two = one(await hub({ operator: { replicas: 2 } }), 'Deployment').spec;
     expect(two.replicas).toBe(2);

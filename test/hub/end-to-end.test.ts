@@ -7,12 +7,15 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { packageRoot } from '../../operator/api/crds.js';
 import { readSafetensors } from '../../operator/federation/safetensors.js';
+import { epsilonFor } from '../../operator/privacy/accountant.js';
+import { verifyTrail } from '../../operator/audit/verify.js';
+import type { Entry } from '../../operator/audit/entry.js';
 import { eventually } from '../support/eventually.js';
 import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import type { OperatorProcess } from '../support/operator-process.js';
@@ -36,6 +39,8 @@ interface Hospital {
 describe('end to end: hub, two hospitals, one federated job', () => {
   let hub: Hub;
   let operator: OperatorProcess;
+  let auditFile: string;
+  let heartModelSha256 = '';
   const hospitals: Hospital[] = [];
   const hubNs = `--namespace=${JOB_NAMESPACE}`;
   const jobField = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart', hubNs, `--output=jsonpath=${expr}`);
@@ -43,7 +48,8 @@ describe('end to end: hub, two hospitals, one federated job', () => {
   beforeAll(() => resolveBinDir(), 30 * 60_000);
   beforeAll(async () => {
     hub = await startHub('e2e-hub');
-    operator = await hub.operator('operator-0', ['--aggregator-service-type=LoadBalancer', '--site-cleanup-grace=120']);
+    auditFile = path.join(hub.cluster.dir, 'audit', 'operator.jsonl');
+    operator = await hub.operator('operator-0', ['--aggregator-service-type=LoadBalancer', '--site-cleanup-grace=120', `--audit-file=${auditFile}`]);
     for (const name of ['a', 'b'] as const) {
       const cluster = await startControlPlane({ name: `e2e-site-${name}` });
       await cluster.kubectl(['create', 'namespace', SITE_NAMESPACE]);
@@ -136,6 +142,7 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     // The checksum is the one of the file the aggregator wrote on its claim, and that file is the model.
     const modelFile = path.join(hub.kubelet.claimPath(JOB_NAMESPACE, 'heart-checkpoints'), 'model.safetensors');
     expect(job.status.model.sha256).toBe(createHash('sha256').update(await readFile(modelFile)).digest('hex'));
+    heartModelSha256 = job.status.model.sha256;
     expect((await readSafetensors(modelFile)).model.map((t) => [t.name, t.shape])).toEqual([
       ['weight', [1, 4]],
       ['bias', [1]],
@@ -151,6 +158,21 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     // cleanupPolicy Delete: the aggregator is gone, the checkpoint claim (model, result) stays.
     await eventually(() => hub.kubectl('get', 'deployment', 'heart-aggregator', hubNs).then(() => false, () => true), 30_000, 'the aggregator to go');
     await hub.kubectl('get', 'pvc', 'heart-checkpoints', hubNs);
+  });
+
+  test('a job under differential privacy trains on both hospitals; its status carries the ε the accountant gives for the rounds trained', async () => {
+    const dpField = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart-dp', hubNs, `--output=jsonpath=${expr}`);
+    const trainer = { ...HEART_TRAINER, builtin: { ...HEART_TRAINER.builtin, dataset: { ...HEART_TRAINER.builtin.dataset, standardize: 'Local' } } };
+    const privacy = { mode: 'Central', noiseMultiplier: 1, targetEpsilon: 16, delta: 1e-3, clipping: { l2Norm: 0.3 } };
+    await hub.apply(federatedJob('heart-dp', { rounds: 3, minSites: 2, roundDeadlineSeconds: 20, heartbeatTimeoutSeconds: 10, data: { path: 'heart.csv' }, trainer, privacy }));
+    await eventually(async () => ['Succeeded', 'Failed'].includes(await dpField('{.status.phase}')), 300_000, 'the private job to end');
+    const status = JSON.parse(await dpField('{.status}'));
+    expect(status).toMatchObject({ phase: 'Succeeded', round: 3 });
+    // Every selected site took part in every round (Fixed sampling, q = 1): ε is that of 3 Gaussian mechanisms of z = 1.
+    expect(status.privacy.delta).toBe(1e-3);
+    expect(status.privacy.budget).toBe(16);
+    expect(status.privacy.epsilon).toBeCloseTo(epsilonFor(1, 1, 3, 1e-3).epsilon, 3);
+    await hub.kubectl('delete', 'federatedjob', 'heart-dp', hubNs, '--wait=true', '--timeout=120s');
   });
 
   test('deleting the job waits for every site to remove its client, then cleans every cluster', async () => {
@@ -190,5 +212,46 @@ describe('end to end: hub, two hospitals, one federated job', () => {
         `site ${h.name} to be clean`,
       );
     }
+  });
+
+  test("the hub's audit trail holds every enrolment, certificate, job and revocation, chained and unbroken", async () => {
+    await hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: 'b' }, spec: { allowedNamespaces: [JOB_NAMESPACE], revoked: true } });
+    const siteUid = async (name: string) => hub.kubectl('get', 'site', name, '--output=jsonpath={.metadata.uid}');
+    const [uidA, uidB] = [await siteUid('a'), await siteUid('b')];
+    let entries: Entry[] = [];
+    await eventually(
+      async () => {
+        entries = (await readFile(auditFile, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Entry);
+        return entries.some((e) => e.event === 'site-revoked');
+      },
+      60_000,
+      'the revocation of b in the trail',
+    );
+    const text = await readFile(auditFile, 'utf8');
+    expect(verifyTrail(text)).toMatchObject({ ok: true, entries: entries.length });
+    expect(entries.every((e) => e.actor === 'operator')).toBe(true);
+    expect(entries[0]).toMatchObject({ seq: 1, event: 'leader-started', identity: 'operator-0' });
+
+    // Each agent's enrolment names the certificate it holds.
+    for (const [name, uid] of [['a', uidA], ['b', uidB]] as const) {
+      const h = hospitals.find((x) => x.name === name)!;
+      const identity = JSON.parse(await readFile(path.join(h.cluster.dir, 'agent', 'state', 'agent.json'), 'utf8'));
+      const enrolled = entries.filter((e) => e.event === 'site-enrolled' && e.site === name);
+      expect(enrolled).toHaveLength(1);
+      expect(enrolled[0]).toMatchObject({ siteUid: uid, sha256Fingerprint: new X509Certificate(identity.certificatePem).fingerprint256 });
+      // One client certificate per job the site ran (heart, heart-dp and lung).
+      const jobs = entries.filter((e) => e.event === 'client-certificate-issued' && e.site === name).map((e) => e.job);
+      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'lung']));
+    }
+    const accepted = entries.filter((e) => e.event === 'job-accepted').map((e) => e.job);
+    expect(accepted).toEqual(['heart', 'heart-dp', 'lung']);
+    const ended = entries.filter((e) => e.event === 'job-ended');
+    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp']);
+    expect(ended[0]).toMatchObject({ job: 'heart', phase: 'Succeeded', round: 3, modelSha256: heartModelSha256 });
+    expect(entries.filter((e) => e.event === 'site-revoked')).toEqual([expect.objectContaining({ site: 'b', siteUid: uidB })]);
+    // The trail's order is the order things happened: enrolments before their certificates, the job's start before its end.
+    const seqOf = (pred: (e: Entry) => boolean) => entries.find(pred)!.seq;
+    expect(seqOf((e) => e.event === 'site-enrolled' && e.site === 'a')).toBeLessThan(seqOf((e) => e.event === 'client-certificate-issued' && e.site === 'a'));
+    expect(seqOf((e) => e.event === 'job-accepted' && e.job === 'heart')).toBeLessThan(seqOf((e) => e.event === 'job-ended'));
   });
 });

@@ -19,6 +19,7 @@ import type { EventRecorder } from '../../kube/events.js';
 import { describeRefusal } from '../../kube/refusal.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
+import type { HubAuditLog } from '../audit.js';
 import type { SiteSessions } from '../contracts.js';
 import type { AssignmentStatus } from '../../sitelink/assignment.js';
 import { FIELD_MANAGER, jobNameProblem, jobObjectNames, METRICS_PORT } from '../manifests/names.js';
@@ -36,6 +37,8 @@ export interface StatusOptions {
   caches: HubCaches;
   sessions: SiteSessions;
   events: EventRecorder;
+  /** A job's start and end are recorded there before its status says so. */
+  audit: HubAuditLog;
   /** What the workload controller's writes were refused. */
   refusals: WorkloadRefusals;
   log: Logger;
@@ -75,6 +78,7 @@ export class FederatedJobStatusController {
     const wait = (this.written.get(key) ?? 0) + MIN_WRITE_INTERVAL_MS - now;
     if (wait > 0) return { requeueAfterMs: wait };
     this.written.set(key, now);
+    await this.o.audit.jobStatus(job, next);
     await applyStatus(
       this.o.kc,
       { apiVersion: job.apiVersion, kind: job.kind, metadata: { name: job.metadata.name, namespace: job.metadata.namespace }, status: next },

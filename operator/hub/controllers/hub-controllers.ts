@@ -15,6 +15,7 @@ import type { JoinTokens } from '../join-tokens.js';
 import type { HubPki } from '../pki.js';
 import { RevocationPublisher } from '../revocation/revocation-publisher.js';
 import type { RevokedSites } from '../revocation/revoked-sites.js';
+import { NO_HUB_AUDIT, type HubAuditLog } from '../audit.js';
 import { SiteRevocationController } from '../revocation/site-revocation.js';
 import { jobKey, JobAssignments } from './assignments.js';
 import { FederatedJobStatusController } from './federatedjob-status.js';
@@ -35,6 +36,8 @@ export interface HubControllersOptions {
   events: EventRecorder;
   log: Logger;
   registry: Registry;
+  /** The hub's audit trail (audit.ts); nothing is recorded without one. */
+  audit?: HubAuditLog;
   /** The operator's namespace and image. */
   namespace: string;
   image: string;
@@ -77,6 +80,7 @@ export class HubControllers {
     this.status = new FederatedJobStatusController({
       ...common,
       refusals: this.refusals,
+      audit: o.audit ?? NO_HUB_AUDIT,
       log: o.log.child({ controller: 'federatedjob-status' }),
       endpointTemplate: o.endpointTemplate,
     });
@@ -86,7 +90,7 @@ export class HubControllers {
       namespace: o.namespace,
       tokenTtlSeconds: o.joinTokenTtlSeconds,
     });
-    this.revocation = new SiteRevocationController({ kc: o.kc, sites: o.caches.sites, revoked: o.revoked });
+    this.revocation = new SiteRevocationController({ kc: o.kc, sites: o.caches.sites, revoked: o.revoked, audit: o.audit ?? NO_HUB_AUDIT });
     this.publisher = new RevocationPublisher({ caches: o.caches, revoked: o.revoked, log: o.log.child({ controller: 'revocation-publisher' }) });
     const loop = (name: string, concurrency: number, reconcile: (key: string) => Promise<ReconcileResult>): Loop => ({
       name,

@@ -6,6 +6,7 @@ import { status, type sendUnaryData, type ServerUnaryCall } from '@grpc/grpc-js'
 import { MAX_AGENT_VERSION, printable } from '../../api/bounds.js';
 import { CsrRefusedError } from '../../pki/csr.js';
 import type { Logger } from '../../log.js';
+import type { HubAuditLog } from '../audit.js';
 import type { AssignmentSource } from '../contracts.js';
 import { JoinTokenRefused, type JoinTokens } from '../join-tokens.js';
 import type { HubPki, IssuedCertificate } from '../pki.js';
@@ -53,10 +54,12 @@ export interface CertificateServices {
   assignments: AssignmentSource;
   /** An agent enrolled: the site is enrolled from now on, though its agent has not connected yet. */
   onEnrolled(site: { name: string; uid: string }): void;
+  /** Every certificate handed out is recorded here first. */
+  audit: HubAuditLog;
   log: Logger;
 }
 
-export function enrollmentHandlers({ pki, limits, joinTokens, admission, onEnrolled, log }: CertificateServices): SiteEnrollmentHandlers {
+export function enrollmentHandlers({ pki, limits, joinTokens, admission, onEnrolled, audit, log }: CertificateServices): SiteEnrollmentHandlers {
   return {
     Enroll: unary(log, 'Enroll', async (call) => {
       // Before anything costs an API server read.
@@ -71,15 +74,18 @@ export function enrollmentHandlers({ pki, limits, joinTokens, admission, onEnrol
         }
         issued = await pki.signSiteAgentCsr(site, csrPem);
       });
+      const version = printable(agentVersion, MAX_AGENT_VERSION);
+      // The token is spent: a trail that cannot be written costs this site a new bundle, never an unrecorded certificate.
+      await audit.siteEnrolled(site, issued!.certificatePem, version);
       onEnrolled(site);
-      log.info('site enrolled', { site: site.name, siteUid: site.uid, agentVersion: printable(agentVersion, MAX_AGENT_VERSION), certificateExpiry: issued!.notAfter.toISOString() });
+      log.info('site enrolled', { site: site.name, siteUid: site.uid, agentVersion: version, certificateExpiry: issued!.notAfter.toISOString() });
       return { site: site.name, certificate: signed(issued!) };
     }),
   };
 }
 
 export function certificateHandlers(
-  { pki, admission, assignments, log }: CertificateServices,
+  { pki, admission, assignments, audit, log }: CertificateServices,
 ): Pick<SiteGatewayHandlers, 'SignClientCertificate' | 'RenewCertificate'> {
   return {
     SignClientCertificate: unary(log, 'SignClientCertificate', async (call) => {
@@ -89,13 +95,16 @@ export function certificateHandlers(
       if (!assignment) {
         throw new GatewayRefusal(status.PERMISSION_DENIED, `job ${namespace}/${job} is not assigned to site ${site.name}`);
       }
-      const issued = await pki.signClientCsr({ namespace, name: job, uid: assignment.jobUid }, site, csrPem);
+      const jobRef = { namespace, name: job, uid: assignment.jobUid };
+      const issued = await pki.signClientCsr(jobRef, site, csrPem);
+      await audit.clientCertificateIssued(jobRef, site, issued.certificatePem);
       log.info('client certificate signed', { site: site.name, namespace, job, notAfter: issued.notAfter.toISOString() });
       return signed(issued);
     }),
     RenewCertificate: unary(log, 'RenewCertificate', async (call) => {
       const site = admission.siteOf(call);
       const issued = await pki.signSiteAgentCsr(site, call.request.csrPem);
+      await audit.siteCertificateRenewed(site, issued.certificatePem);
       log.info('site agent certificate renewed', { site: site.name, notAfter: issued.notAfter.toISOString() });
       return signed(issued);
     }),

@@ -14,6 +14,7 @@ import { createLogger, type Logger } from '../../log.js';
 import { parseAddress } from '../../process/address.js';
 import { listenGuarded, type GuardedListener } from '../../process/guarded-listener.js';
 import type { InformerHandler } from '../../kube/informer.js';
+import { NO_HUB_AUDIT, type HubAuditLog } from '../audit.js';
 import type { AssignmentSource, CacheView, Site } from '../contracts.js';
 import type { JoinTokens } from '../join-tokens.js';
 import type { HubPki, SiteRef } from '../pki.js';
@@ -51,6 +52,8 @@ export interface SiteGatewayOptions {
   helloTimeoutMs?: number;
   /** How long stop() lets calls in flight finish. */
   shutdownGraceMs?: number;
+  /** The hub's audit trail (audit.ts): every certificate handed out is recorded there first. */
+  audit?: HubAuditLog;
   log?: Logger;
 }
 
@@ -103,6 +106,7 @@ export class SiteGatewayServer {
       admission: this.admission,
       assignments: this.options.assignments,
       onEnrolled: (site) => this.sessions.enrolled(site.name, site.uid),
+      audit: this.options.audit ?? NO_HUB_AUDIT,
       log: this.log,
     };
     const main = new Server(serverOptions);

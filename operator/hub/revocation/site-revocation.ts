@@ -8,6 +8,7 @@ import type * as k8s from '@kubernetes/client-node';
 import { addFinalizer, hasFinalizer, removeFinalizer } from '../../kube/apply.js';
 import { isConflict, isNotFound } from '../../kube/request.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
+import type { HubAuditLog } from '../audit.js';
 import type { CacheView, Site } from '../contracts.js';
 import { MANAGED_BY } from '../manifests/names.js';
 import type { RevokedSites } from './revoked-sites.js';
@@ -19,6 +20,8 @@ export interface SiteRevocationOptions {
   kc: k8s.KubeConfig;
   sites: CacheView<Site>;
   revoked: RevokedSites;
+  /** A revocation is recorded there before the revoked list says so. */
+  audit: HubAuditLog;
 }
 
 export class SiteRevocationController {
@@ -28,7 +31,11 @@ export class SiteRevocationController {
     const site = this.o.sites.get(name);
     if (!site?.metadata.uid) return;
     const gone = Boolean(site.metadata.deletionTimestamp);
-    if (site.spec.revoked || gone) await this.o.revoked.record({ name, uid: site.metadata.uid });
+    if (site.spec.revoked || gone) {
+      const ref = { name, uid: site.metadata.uid };
+      if (!this.o.revoked.has(ref.uid)) await this.o.audit.siteRevoked(ref, site.spec.revoked ? 'revoked' : 'deleted');
+      await this.o.revoked.record(ref);
+    }
     try {
       if (gone) await removeFinalizer(this.o.kc, site, SITE_FINALIZER, { fieldManager: MANAGED_BY });
       else if (!hasFinalizer(site, SITE_FINALIZER)) await addFinalizer(this.o.kc, site, SITE_FINALIZER, { fieldManager: MANAGED_BY });
