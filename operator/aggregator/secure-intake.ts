@@ -5,6 +5,7 @@
  * round state once the sum is revealed (or the secure round failed, naming the stage and sites).
  */
 import path from 'node:path';
+import { performance } from 'node:perf_hooks';
 import type { MaskedMessage__Output } from '../federation/generated/flotilla/federation/v1/MaskedMessage.js';
 import type { SecAggRequest__Output } from '../federation/generated/flotilla/federation/v1/SecAggRequest.js';
 import type { SecAggResponse } from '../federation/generated/flotilla/federation/v1/SecAggResponse.js';
@@ -94,6 +95,7 @@ export class SecureIntake {
     const secure = this.roundFor(site, header.round, header.attempt);
     const entry = this.job.secureEntry(site, header);
     const upload = secure.beginMasked(site);
+    const started = performance.now();
     let finished = false;
     try {
       let expected = 0;
@@ -120,6 +122,7 @@ export class SecureIntake {
       if (!finished) upload.abort();
     }
     this.entries.set(site, entry);
+    this.metrics.accepted(site, { kind: header.kind, numSamples: header.numSamples, eval: entry.eval }, (performance.now() - started) / 1000);
     await this.audit.accepted(site, receipt);
     return { round: header.round, bytesReceived: receipt.content.bytes };
   }

@@ -40,7 +40,11 @@ export type SecureOutcome = { kind: 'done'; result: SecAggResult; figures: Secur
 
 const STAGES: Stage[] = ['advertise', 'share', 'collect', 'unmask'];
 
-/** A SecAggRefusal as the site hears it: INVALID_ARGUMENT, or FAILED_PRECONDITION for a call at the wrong time. */
+/**
+ * A SecAggRefusal as the site hears it: INVALID_ARGUMENT for what is malformed or forged, or
+ * FAILED_PRECONDITION for a call the round is past (the site was counted dropped, the stage moved
+ * on), which a client answers by asking NextTask again. ServerRound words those the same each time.
+ */
 export function refusalOf(err: unknown): unknown {
   if (!(err instanceof SecAggRefusal)) return err;
   const late = /counted dropped|is at stage|no longer taken|did not take part/.test(err.message);
