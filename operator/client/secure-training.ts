@@ -50,7 +50,8 @@ export class SecureTraining {
     try {
       const sent = await this.connection.submitMasked(header, words);
       await this.audit?.answered(header, sha256!, { accepted: true, bytesReceived: sent.bytesReceived });
-      this.log.info('secure aggregation: masked update sent', { round: header.round, bytes: sent.bytesReceived });
+      // The same line as an update in the clear: what left the site, for whoever adds up its bytes.
+      this.log.info('update sent', { kind: header.kind, round: header.round, bytes: sent.bytesReceived, masked: true });
     } catch (err) {
       const e = err as { code?: number; details?: string; message: string };
       await this.audit?.answered(header, sha256!, { accepted: false, code: String(e.code ?? 'none'), reason: e.details ?? e.message });
