@@ -30,11 +30,11 @@ const settings: Setting[] = [
   { label: 'Central, z = 2.5, C = 0.3', privacy: 'mode: Central, noiseMultiplier: 2.5, delta: 0.001, clipping: {l2Norm: 0.3}', rounds: 5 },
   { label: 'Central, Poisson q = 0.5, z = 1, C = 0.3', privacy: 'mode: Central, noiseMultiplier: 1.0, delta: 0.001, clipping: {l2Norm: 0.3}, sampling: {mode: Poisson, rate: 0.5}', rounds: 10 },
   { label: 'Local, z = 1, C = 0.3', privacy: 'mode: Local, noiseMultiplier: 1.0, delta: 0.001, clipping: {l2Norm: 0.3}', rounds: 10 },
-  { label: 'secure aggregation (t = 2), no DP', privacy: null, secure: 'threshold: 2, clippingRange: 10', rounds: 10 },
+  { label: 'secure aggregation (t = 2), no DP', privacy: null, secure: 'threshold: 2, clippingRange: 10, stageTimeoutSeconds: 10', rounds: 10 },
   {
     label: 'secure aggregation (t = 2), Distributed, z = 1, C = 0.3',
     privacy: 'mode: Distributed, noiseMultiplier: 1.0, delta: 0.001, clipping: {l2Norm: 0.3}',
-    secure: 'threshold: 2, clippingRange: 10',
+    secure: 'threshold: 2, clippingRange: 10, stageTimeoutSeconds: 10',
     rounds: 10,
   },
 ];

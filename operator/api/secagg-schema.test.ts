@@ -51,6 +51,7 @@ describe('spec.secureAggregation', () => {
     ['central DP', { threshold: 4 }, { privacy: { mode: 'Central', delta: 1e-5, noiseMultiplier: 1, clipping: { l2Norm: 1 } } }, /cannot be combined with privacy mode Central/],
     ['federated statistics', { threshold: 4 }, { trainer: { builtin: { model: 'LogisticRegression', dataset: { ...dataset, standardize: 'Federated' } } } }, /sends each site's sums in the clear/],
     ['distributed DP without it', { threshold: 4 }, { secureAggregation: undefined, privacy: { mode: 'Distributed', delta: 1e-5, noiseMultiplier: 1, clipping: { l2Norm: 1 } } }, /privacy mode Distributed needs secureAggregation/],
+    ['a round too short for its stages', { threshold: 4, stageTimeoutSeconds: 20 }, { roundDeadlineSeconds: 60 }, /roundDeadlineSeconds must exceed 3 × secureAggregation.stageTimeoutSeconds/],
     ['a zero clipping range', { threshold: 4, clippingRange: 0 }, {}, /spec.secureAggregation.clippingRange: .*must be > 0/],
   ])('refuses %s', (_what, secagg, spec, message) => {
     const j = job(secagg, spec);
