@@ -32,7 +32,7 @@ function setup() {
     for (const words of sites.get(s)!.maskedInput(envelopesFromWire(relayed!.envelopes as never), new Float64Array(8).fill(0.25))) masked.fold(words);
     masked.finish();
   };
-  return { secure, advertise, share, upload };
+  return { secure, advertise, share, upload, sites: { params } };
 }
 
 const everyone = () => true;
@@ -76,6 +76,19 @@ describe('SecureRound: when its stages close', () => {
     expect(secure.current).toBe('unmask');
     expect(secure.droppedSites()).toEqual([SITES[3]]);
     expect(secure.answer(SITES[0]!)?.survivors?.sites).toEqual(SITES.slice(0, 3));
+  });
+
+  it('refuses a site that comes back with new keys (a restarted client) for the rest of the round, and counts it out', () => {
+    const { secure, advertise, sites } = setup();
+    SITES.forEach(advertise);
+    const restarted = new SiteRound(sites.params, SITES[1]!, pki.credentials.get(SITES[1]!)!, pki.caPem);
+    const again = { round: 1, attempt: 0, waitMs: 0, advertisement: advertisementToWire(restarted.advertise()), body: 'advertisement' } as unknown as SecAggRequest__Output;
+    expect(() => secure.receive(SITES[1]!, again)).toThrow(/advertised other keys for round 1 already/);
+    expect(secure.droppedSites()).toEqual([SITES[1]]);
+    expect(() => secure.answer(SITES[1]!)).toThrow(/takes part again from the next round/);
+    // The others go on: the round does not wait for it.
+    secure.tick(10, (s) => s !== SITES[1], 60_000);
+    expect(secure.current).toBe('share');
   });
 
   it('at its timeout closes a stage with whoever answered; too few fail the round, naming the stage and the sites', () => {

@@ -59,6 +59,10 @@ export class SecureRound {
   private readonly stageSeconds: Partial<Record<Stage, number>> = {};
   private readonly answered: Record<Stage, Set<string>> = { advertise: new Set(), share: new Set(), collect: new Set(), unmask: new Set() };
   private readonly uploading = new Map<string, MaskedUpload>();
+  /** Each site's advertisement signature: one that comes with other keys is a client that restarted and lost its own. */
+  private readonly signatures = new Map<string, string>();
+  /** Sites that came back with new keys: out of this round (their neighbours hold shares for the old ones). */
+  private readonly lostKeys = new Set<string>();
   private readonly stageTimeoutMs: number;
   private maskedBytes = 0;
   private survivors: string[] = [];
@@ -97,9 +101,9 @@ export class SecureRound {
     return this.stage;
   }
 
-  /** The sites counted dropped so far. */
+  /** The sites counted dropped so far, and those that came back with new keys. */
   droppedSites(): string[] {
-    return [...this.server.dropped.keys()];
+    return [...new Set([...this.server.dropped.keys(), ...this.lostKeys])];
   }
 
   /** Resolves at the next change of what some site's call would be answered. */
@@ -115,8 +119,14 @@ export class SecureRound {
 
   /** Takes what the site sent (refused with a Refusal, changing nothing, when it may not). A repeat after a lost answer is ignored. */
   receive(site: string, request: SecAggRequest__Output, now = new Date()): void {
+    if (this.lostKeys.has(site)) throw this.lostKeysRefusal(site);
     if (!request.body) return;
     const stage: Stage = request.body === 'advertisement' ? 'advertise' : request.body === 'shares' ? 'share' : 'unmask';
+    if (request.body === 'advertisement' && this.signatures.has(site) && this.signatures.get(site) !== Buffer.from(request.advertisement?.signature ?? []).toString('hex')) {
+      this.lostKeys.add(site);
+      this.bump();
+      throw this.lostKeysRefusal(site);
+    }
     if (this.answered[stage].has(site)) return;
     try {
       if (request.body === 'advertisement') this.server.receiveAdvertisement(site, advertisementFromWire(request.advertisement), now);
@@ -126,12 +136,18 @@ export class SecureRound {
       throw refusalOf(err);
     }
     this.answered[stage].add(site);
+    if (request.body === 'advertisement') this.signatures.set(site, Buffer.from(request.advertisement!.signature).toString('hex'));
     this.bump();
+  }
+
+  private lostKeysRefusal(site: string): Refusal {
+    return new Refusal('stale_round', `site ${site} advertised other keys for round ${this.round} already (a client restarted mid-round?): its neighbours hold shares for the first ones; it takes part again from the next round`);
   }
 
   /** What the site's next stage needs, or null while its stage is open. */
   answer(site: string): SecAggResponse | null {
     if (this.stage === 'failed') throw new Refusal('stale_round', (this.outcome as { error: Error }).error.message);
+    if (this.lostKeys.has(site)) throw this.lostKeysRefusal(site);
     const gone = this.server.dropped.get(site);
     if (gone) throw new Refusal('stale_round', `site ${site} was counted dropped at stage ${gone} of the secure aggregation of round ${this.round} and is refused for the rest of it`);
     try {
