@@ -9,4 +9,7 @@ export default {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2023', parser: { syntax: 'typescript' } }, module: { type: 'es6' } }],
   },
   testTimeout: 60000,
+  // Every suite stops what it started (processes, servers, timers); should one miss something, the run
+  // still ends when its last suite does instead of holding CI open (Jest then says so).
+  forceExit: true,
 };
