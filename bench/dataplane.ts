@@ -1,5 +1,5 @@
 /**
- * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0 --compression Int8,TopK,0.1]
+ * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0 --compression Int8,TopK,0.1 --aggregation plain]
  *
  * The data plane under load: N sites exchange a synthetic float32 model with the aggregator over
  * mutual-TLS gRPC on loopback, no training, for a few rounds. For each N it prints the median round
@@ -12,6 +12,10 @@
  * --compression DOWNLOAD,UPLOAD[,TOPK_FRACTION] sets the job's spec.compression (docs/compression.md);
  * each line then also says the bytes a round moved on the wire and how many times fewer than float32.
  * The floor stays that of the unencoded bytes.
+ * --aggregation central-dp runs the job under central DP (the aggregator clips each update and
+ * noises the sum), secagg under secure aggregation (every other site a neighbour, the threshold a
+ * bare majority), secagg+ with 4 neighbours and threshold 3: their round times against plain's are
+ * what they cost.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -34,9 +38,12 @@ const { values } = parseArgs({
     rounds: { type: 'string', default: '5' },
     'rtt-ms': { type: 'string', default: '0' },
     compression: { type: 'string' },
+    aggregation: { type: 'string', default: 'plain' },
   },
 });
 const compression = values.compression ? compressionOf(values.compression) : undefined;
+const aggregation = values.aggregation!;
+if (!['plain', 'central-dp', 'secagg', 'secagg+'].includes(aggregation)) throw new Error(`--aggregation is plain, central-dp, secagg or secagg+, not ${aggregation}`);
 
 function compressionOf(text: string): Record<string, unknown> {
   const [download, upload, fraction] = text.split(',');
@@ -145,7 +152,18 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
       apiVersion: 'flotilla.dev/v1alpha1',
       kind: 'FederatedJob',
       metadata: { name: 'bench', namespace: 'bench' },
-      spec: { sites: { names: sites }, rounds, minSites: n, roundDeadlineSeconds: 3600, heartbeatTimeoutSeconds: 600, trainer: { command: ['synthetic'] }, ...(compression ? { compression } : {}) },
+      spec: {
+        sites: { names: sites },
+        rounds,
+        minSites: n,
+        roundDeadlineSeconds: 3600,
+        heartbeatTimeoutSeconds: 600,
+        trainer: { command: ['synthetic'] },
+        ...(compression ? { compression } : {}),
+        ...(aggregation === 'central-dp' ? { privacy: { mode: 'Central', noiseMultiplier: 1, delta: 1e-5, clipping: { l2Norm: 10 } } } : {}),
+        ...(aggregation === 'secagg' ? { secureAggregation: { threshold: Math.floor((n - 1) / 2) + 1, clippingRange: 10, stageTimeoutSeconds: 600 } } : {}),
+        ...(aggregation === 'secagg+' ? { secureAggregation: { threshold: 3, neighbours: 4, clippingRange: 10, stageTimeoutSeconds: 600 } } : {}),
+      },
     }),
   );
   const stateDir = path.join(dir, `state-${n}`);
@@ -155,7 +173,7 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   const { address } = JSON.parse(await waitForFile(ready));
   const proxy = await link(dir, address, `aggregator-${n}`);
   const clients = sites.map((site, i) =>
-    start([path.join(here, 'dataplane-client.js'), proxy.address, creds.siteDirs.get(site)!, site, String(i), String(parameters), String(tensors)], 'quiet'),
+    start([path.join(here, 'dataplane-client.js'), proxy.address, creds.siteDirs.get(site)!, site, String(i), String(parameters), String(tensors), aggregation], 'quiet'),
   );
   const code = await aggregator.exited;
   const peak = rss.stop();
@@ -173,7 +191,7 @@ const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-bench-'));
 try {
   console.log(
     `model: ${parameters.toLocaleString('en')} float32 parameters in ${tensors} tensors = ${(modelBytes / MB).toFixed(1)} MB; ${rounds} rounds; ` +
-      `compression ${values.compression ?? 'none'}; node ${process.version}; ${os.cpus().length} cores`,
+      `compression ${values.compression ?? 'none'}; aggregation ${aggregation}; node ${process.version}; ${os.cpus().length} cores`,
   );
   if (rttMs > 0) console.log(`every connection through a delay proxy adding ${rttMs} ms of round-trip time`);
   for (const n of values.clients!.split(',').map(Number)) {

@@ -3,7 +3,8 @@
  *
  * What differential privacy costs the heart-disease job: runs `flotilla simulate` of
  * examples/heart-disease/federatedjob-dp.yaml without privacy and under several settings, and writes
- * the table (ε, mean per-site test accuracy, bytes the sites sent, time) into docs/privacy.md
+ * the table (ε, mean per-site test accuracy, bytes the sites sent, time) into docs/privacy.md; with
+ * secure aggregation too, alone and with distributed DP,
  * between its results markers. Single runs: the noise differs every time.
  */
 import { readFile } from 'node:fs/promises';
@@ -18,6 +19,8 @@ interface Setting {
   /** The privacy block, or null for none. */
   privacy: string | null;
   rounds: number;
+  /** The secureAggregation block, if any. */
+  secure?: string;
 }
 
 const settings: Setting[] = [
@@ -27,13 +30,20 @@ const settings: Setting[] = [
   { label: 'Central, z = 2.5, C = 0.3', privacy: 'mode: Central, noiseMultiplier: 2.5, delta: 0.001, clipping: {l2Norm: 0.3}', rounds: 5 },
   { label: 'Central, Poisson q = 0.5, z = 1, C = 0.3', privacy: 'mode: Central, noiseMultiplier: 1.0, delta: 0.001, clipping: {l2Norm: 0.3}, sampling: {mode: Poisson, rate: 0.5}', rounds: 10 },
   { label: 'Local, z = 1, C = 0.3', privacy: 'mode: Local, noiseMultiplier: 1.0, delta: 0.001, clipping: {l2Norm: 0.3}', rounds: 10 },
+  { label: 'secure aggregation (t = 2), no DP', privacy: null, secure: 'threshold: 2, clippingRange: 10, stageTimeoutSeconds: 10', rounds: 10 },
+  {
+    label: 'secure aggregation (t = 2), Distributed, z = 1, C = 0.3',
+    privacy: 'mode: Distributed, noiseMultiplier: 1.0, delta: 0.001, clipping: {l2Norm: 0.3}',
+    secure: 'threshold: 2, clippingRange: 10, stageTimeoutSeconds: 10',
+    rounds: 10,
+  },
 ];
 
 /** The example with this setting's privacy block and rounds. */
 function manifestOf(example: string, s: Setting): string {
   const start = example.indexOf('  privacy:\n');
   const end = example.indexOf('  trainer:\n');
-  const block = s.privacy ? `  privacy: {${s.privacy}}\n` : '';
+  const block = (s.privacy ? `  privacy: {${s.privacy}}\n` : '') + (s.secure ? `  secureAggregation: {${s.secure}}\n` : '');
   return (example.slice(0, start) + block + example.slice(end)).replace(/^ {2}rounds: \d+$/m, `  rounds: ${s.rounds}`);
 }
 

@@ -19,6 +19,10 @@ import { Refusal } from './refusal.js';
 import type { RoundState } from './round-state.js';
 import { PhaseCloser } from './phase-closer.js';
 import { figuresOf } from './round-figures.js';
+import { SecureIntake } from './secure-intake.js';
+import type { MaskedMessage__Output } from '../federation/generated/flotilla/federation/v1/MaskedMessage.js';
+import type { SecAggRequest__Output } from '../federation/generated/flotilla/federation/v1/SecAggRequest.js';
+import type { SecAggResponse } from '../federation/generated/flotilla/federation/v1/SecAggResponse.js';
 
 const TICK_MS = 200;
 /** Longest a NextTask call is held, whatever the client asks. */
@@ -48,7 +52,11 @@ export class Aggregator {
   private readonly told = new Set<string>();
   private readonly outcome = deferred<JobOutcome>();
 
-  static async open(settings: JobSettings, stateDir: string, metrics: AggregatorMetrics, log: Logger): Promise<Aggregator> {
+  /** Under secure aggregation: its rounds (null without). */
+  private readonly secure: SecureIntake | null;
+
+  /** `jobCaPem`: the job's CA, which secure aggregation checks the sites' signed keys against. */
+  static async open(settings: JobSettings, stateDir: string, metrics: AggregatorMetrics, log: Logger, jobCaPem?: string): Promise<Aggregator> {
     const store = new CheckpointStore(path.join(stateDir, 'checkpoint'), `${settings.namespace}/${settings.job}`);
     // One aggregator per state dir: what a crash left half-written is nobody's.
     const stale = [...(await removeStaleTemporaries(stateDir)), ...(await removeStaleTemporaries(store.dir))];
@@ -61,7 +69,8 @@ export class Aggregator {
     if (checkpoint) log.info('resuming from checkpoint', { phase: checkpoint.position.phase, round: checkpoint.position.round });
     const audit = await AggregatorAudit.open(stateDir, log);
     await audit.started(settings, checkpoint?.position ?? null);
-    return new Aggregator(settings, stateDir, store, checkpoint, audit, metrics, log);
+    if (settings.secureAggregation && !jobCaPem) throw new Error("secure aggregation needs the job's CA certificate");
+    return new Aggregator(settings, stateDir, store, checkpoint, audit, metrics, log, jobCaPem ?? '');
   }
 
   private constructor(
@@ -73,8 +82,10 @@ export class Aggregator {
     readonly audit: AggregatorAudit,
     private readonly metrics: AggregatorMetrics,
     private readonly log: Logger,
+    jobCaPem: string,
   ) {
     this.job = new JobState(settings, checkpoint);
+    this.secure = settings.secureAggregation ? new SecureIntake(settings, this.job, jobCaPem, stateDir, audit, metrics, log) : null;
     this.closer = new PhaseCloser(this.job, store, stateDir, audit, metrics, log);
     const rounds = this.job.roundState;
     metrics.watch({
@@ -112,7 +123,12 @@ export class Aggregator {
   async nextTask(site: string, waitMs: number, cancelled: () => boolean): Promise<Task> {
     const until = Date.now() + Math.min(waitMs, MAX_WAIT_MS);
     for (;;) {
-      const task = this.job.taskFor(site, Date.now());
+      let task = this.job.taskFor(site, Date.now());
+      if (this.secure && task.kind === 'TRAIN') {
+        // A secure round's parameters come with its task; until the round exists, there is none.
+        const secagg = this.secure.paramsFor(task.round!, task.attempt!);
+        task = secagg ? { ...task, secagg } : { kind: 'WAIT' };
+      }
       if (task.kind === 'DONE') {
         await faultPoint(`job end told${task.succeeded ? ' (succeeded)' : ''}`);
         this.told.add(site);
@@ -213,11 +229,28 @@ export class Aggregator {
     return { round: header.round, bytesReceived: receipt.content.bytes };
   }
 
+  /** SecAgg: one site's step of the attempt's secure aggregation. */
+  secAgg(site: string, request: SecAggRequest__Output, cancelled: () => boolean): Promise<SecAggResponse> {
+    if (!this.secure) throw new Refusal('wrong_phase', 'this job does not aggregate securely (spec.secureAggregation)');
+    const answer = this.secure.call(site, request, () => this.seen(site), cancelled);
+    setImmediate(() => this.tick());
+    return answer;
+  }
+
+  /** SubmitMasked: a site's masked update of a secure round. */
+  async submitMasked(site: string, messages: AsyncIterable<MaskedMessage__Output>): Promise<{ round: number; bytesReceived: number }> {
+    if (!this.secure) throw new Refusal('wrong_phase', 'this job does not aggregate securely (spec.secureAggregation): send updates with SubmitUpdate');
+    const received = await this.secure.submit(site, messages, () => this.seen(site));
+    setImmediate(() => this.tick());
+    return received;
+  }
+
   /** Moves time on: drops silent sites, closes, retries or fails phases, and ends the run when done. */
   private tick(): void {
     if (this.busy) return;
     const now = Date.now();
     const rounds = this.job.roundState;
+    this.secure?.tick(now);
     const transition = rounds.tick(now);
     if (transition) {
       this.busy = true;

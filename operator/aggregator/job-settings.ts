@@ -2,6 +2,7 @@ import { siteNames, type FederatedJob, type FederatedJobSpec } from '../api/fede
 import { privacyPlan, type PrivacyPlan } from '../privacy/job-plan.js';
 import type { BuiltinTrainerSpec } from '../trainer/builtin-spec.js';
 import { NO_COMPRESSION, type Encoding, type JobCompression } from '../federation/compression.js';
+import type { SecureAggregationSettings } from './secure-round.js';
 
 /** What the aggregator takes from a FederatedJob (schema defaults already applied). */
 export interface JobSettings {
@@ -25,6 +26,8 @@ export interface JobSettings {
   privacy: PrivacyPlan | null;
   /** How model downloads and TRAIN uploads are encoded (spec.compression). */
   compression: JobCompression;
+  /** Secure aggregation (spec.secureAggregation); null without it. */
+  secureAggregation: SecureAggregationSettings | null;
   /** The built-in trainer's spec: what the sites' models and statistics look like follows from it. */
   builtin: BuiltinTrainerSpec | undefined;
 }
@@ -48,7 +51,8 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     training: { localEpochs: localSteps === undefined ? (localEpochs ?? 1) : 0, localSteps: localSteps ?? 0, batchSize, learningRate },
     maxUpdateBytes: spec.aggregator.maxUpdateBytes,
     statistics: spec.trainer.builtin?.dataset.standardize === 'Federated',
-    privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds) : null,
+    privacy: spec.privacy ? privacyPlan(spec.privacy, siteNames(job).length, spec.sitesPerRound, spec.rounds, spec.secureAggregation?.threshold) : null,
+    secureAggregation: spec.secureAggregation ? secureAggregationSettings(spec.secureAggregation) : null,
     builtin: spec.trainer.builtin,
     compression: compressionOf(spec.compression),
   };
@@ -60,4 +64,8 @@ const ENCODING: Record<NonNullable<FederatedJobSpec['compression']>['upload'], E
 export function compressionOf(spec: FederatedJobSpec['compression']): JobCompression {
   if (!spec) return NO_COMPRESSION;
   return { download: ENCODING[spec.download], upload: ENCODING[spec.upload], topKFraction: spec.topKFraction ?? 0 };
+}
+
+export function secureAggregationSettings(spec: NonNullable<FederatedJobSpec['secureAggregation']>): SecureAggregationSettings {
+  return { threshold: spec.threshold, neighbours: spec.neighbours, clip: spec.clippingRange, stageTimeoutMs: spec.stageTimeoutSeconds * 1000 };
 }

@@ -9,7 +9,7 @@ import { TrainIntake, WholeIntake, specsOfHeader, specsOfUpdate, type Intake } f
 import type { JobSettings } from './job-settings.js';
 import { Refusal } from './refusal.js';
 import { figuresOf, fineTunedOf, RoundLedger, weightedFigures } from './round-figures.js';
-import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SiteRound } from './result.js';
+import type { FinalEvaluation, JobResult, PrivacySummary, RoundRecord, SecureAggregationSummary, SiteRound } from './result.js';
 import { RoundState, describePhase, endMessage, nextPosition, type Position, type RoundRules, type Transition } from './round-state.js';
 import { RunningSum } from './running-sum.js';
 import { poissonSample } from '../privacy/site-sampling.js';
@@ -27,6 +27,7 @@ import { taskOf } from './tasks.js';
 import { RoundTraffic } from './round-traffic.js';
 import type { Encoding } from '../federation/compression.js';
 import { checkUploadEncoding, decodingIntake } from './decoding-intake.js';
+import type { SecureRoundFigures } from './secure-round.js';
 
 
 type Close = Extract<Transition, { kind: 'close' }>;
@@ -94,6 +95,8 @@ export class JobState {
   /** What each site may claim of its records. */
   private readonly records: SiteRecords;
   private readonly statisticsLength: number | null;
+  /** Under secure aggregation: the attempt's revealed sum of deltas, once its unmask stage closed. */
+  private secureSum: { sum: Float64Array; count: number; figures: SecureRoundFigures } | null = null;
 
   constructor(
     readonly settings: JobSettings,
@@ -226,6 +229,7 @@ export class JobState {
     this.ledger.clear();
     this.traffic.clear();
     this.privacy?.discardAttempt();
+    this.secureSum = null;
     await Promise.all([revoked, candidates, spilled]);
   }
 
@@ -282,6 +286,7 @@ export class JobState {
       model,
       finishedAt: finishedAt.toISOString(),
       ...(this.privacy ? { privacy: this.privacy.summary() } : {}),
+      ...(this.settings.secureAggregation ? { secureAggregation: secureSummary(this.settings.secureAggregation) } : {}),
     };
   }
 
@@ -326,7 +331,14 @@ export class JobState {
         const record = this.ledger.record(t.round, t.attempt, t.startedAt, now);
         record.traffic = this.traffic.record(this.global!, record.participants.length, this.settings.compression);
         const started = performance.now();
-        if (this.spilled) {
+        if (this.settings.secureAggregation) {
+          // The sum of the survivors' clipped deltas: each weighs 1, as the aggregator never sees one alone.
+          const secure = this.secureSum;
+          if (!secure) throw new Error(`round ${t.round} closed under secure aggregation without a revealed sum`);
+          this.strategy.step(this.global!, splitByTensors(secure.sum, this.global!), secure.count, secure.count);
+          record.secureAggregation = secure.figures;
+          this.secureSum = null;
+        } else if (this.spilled) {
           // The robust delta is the server step's basis, as the weighted mean is otherwise.
           this.strategy.step(this.global!, await this.spilled.aggregate(this.global!), 1, record.sites.length);
           await this.spilled.reset();
@@ -383,6 +395,7 @@ export class JobState {
         return new WholeIntake(specs, ([v]) => this.addStatistics(site, v as Float64Array), ([v]) => SiteRecords.checkStatistics(v as Float64Array));
       }
       case 'TRAIN': {
+        if (this.settings.secureAggregation) throw new Refusal('wrong_phase', 'this job aggregates securely: a training update travels masked (SubmitMasked), never in the clear');
         if (!Number.isSafeInteger(header.numSamples) || header.numSamples <= 0 || header.numSamples > MAX_RECORDS) {
           throw new Refusal('invalid_header', `a training update needs num_samples from 1 to ${MAX_RECORDS} (its weight), not ${header.numSamples}`);
         }
@@ -416,9 +429,30 @@ export class JobState {
     }
   }
 
+  /** The number of values a secure round masks: every parameter of the model. */
+  modelLength(): number {
+    return this.global ? this.global.reduce((n, t) => n + t.data.length, 0) : 0;
+  }
+
+  /** A masked update's figures, checked as any update's are; the entry its site gets in the round's record. */
+  secureEntry(site: string, header: UpdateHeader__Output): SiteRound {
+    if (!Number.isSafeInteger(header.numSamples) || header.numSamples <= 0 || header.numSamples > MAX_RECORDS) {
+      throw new Refusal('invalid_header', `a training update needs num_samples from 1 to ${MAX_RECORDS}, not ${header.numSamples}`);
+    }
+    if (specsOfHeader(header.model).length > 0) throw new Refusal('wrong_shape', 'a masked update carries figures only in its header: its model travels as masked words');
+    this.records.check(site, header);
+    return { site, numSamples: header.numSamples, train: figuresOf(header.train), eval: figuresOf(header.eval) };
+  }
+
+  /** The revealed sum of a secure round: the round closes with it (the ledger gets the survivors' entries). */
+  acceptSecureSum(sum: Float64Array, entries: SiteRound[], figures: SecureRoundFigures): void {
+    for (const entry of entries) this.ledger.add(entry);
+    this.secureSum = { sum, count: entries.length, figures };
+  }
+
   /** The weighted mean's running sum; none under a robust rule, whose updates are spilled instead. */
   private runningSum(global: Model): RunningSum | null {
-    return this.spilled ? null : new RunningSum(global, this.settings.sites.length);
+    return this.spilled || this.settings.secureAggregation ? null : new RunningSum(global, this.settings.sites.length);
   }
 
   private addStatistics(site: string, vector: Float64Array): void {
@@ -427,4 +461,14 @@ export class JobState {
     for (let i = 0; i < vector.length; i++) this.statisticsSum[i]! += vector[i]!;
     this.ledger.add({ site, numSamples: 0, train: null, eval: null });
   }
+}
+
+function secureSummary(s: NonNullable<JobSettings['secureAggregation']>): SecureAggregationSummary {
+  return { threshold: s.threshold, neighbours: s.neighbours ?? null, clippingRange: s.clip, stageTimeoutSeconds: s.stageTimeoutMs / 1000 };
+}
+
+/** A flat vector over the model's parameters, as per-tensor views. */
+function splitByTensors(flat: Float64Array, model: Model): Float64Array[] {
+  let at = 0;
+  return model.map((t) => flat.subarray(at, (at += t.data.length)));
 }

@@ -1,4 +1,5 @@
 import type { RoundTrafficRecord } from './round-traffic.js';
+import type { SecureRoundFigures } from './secure-round.js';
 import { writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../process/atomic-file.js';
 import type { RobustSettings } from './robust-rules.js';
@@ -41,6 +42,8 @@ export interface RoundRecord {
   privacy?: RoundPrivacyRecord;
   /** Bytes on the wire this round, and what the download encoding cost (docs/compression.md). */
   traffic?: RoundTrafficRecord;
+  /** Under secure aggregation: the threshold, who was in the sum and who dropped, the stages' times. */
+  secureAggregation?: SecureRoundFigures;
 }
 
 export interface RoundPrivacyRecord {
@@ -82,13 +85,23 @@ export interface JobResult {
   finishedAt: string;
   /** Under differential privacy: ε spent, δ, the budget, the noise. */
   privacy?: PrivacySummary;
+  /** Under secure aggregation: its setting (each round's figures are in its record). */
+  secureAggregation?: SecureAggregationSummary;
   /** The job's audit trail beside this file, and its head once the job's end was written (`flotilla audit verify --head`). */
   audit?: { file: string; entries: number; head: string };
 }
 
+export interface SecureAggregationSummary {
+  threshold: number;
+  /** Unset: every other site of a round. */
+  neighbours: number | null;
+  clippingRange: number;
+  stageTimeoutSeconds: number;
+}
+
 /** Where a job under differential privacy stands: in /status and result.json. */
 export interface PrivacySummary {
-  mode: 'Central' | 'Local';
+  mode: 'Central' | 'Local' | 'Distributed';
   /** ε for δ spent so far (0 before the first round). */
   epsilon: number;
   delta: number;

@@ -51,7 +51,7 @@ export class RoundPrivacy {
           for (const sum of sums) this.noise.addTo(sum, stddev);
           inner.step(global, sums, this.plan.expectedSites, count);
         } else if (count > 0) {
-          // Local: the sites noised their updates; the mean of what came is post-processing.
+          // Local, Distributed: the sites noised their updates; the mean of what came is post-processing.
           inner.step(global, sums, count, count);
         }
       },

@@ -200,4 +200,24 @@ describe('selectSites', () => {
     state.finish(false, (failed as { reason: string }).reason);
     expect([state.awaited, state.deadlineAt]).toEqual([[], undefined]);
   });
+
+  it('settles a round whose updates arrived together: the sum’s sites report, the dropped are named in a retry', () => {
+    const state = new RoundState(rules({ minSites: 2 }), { phase: 'TRAIN', round: 1 }, 0);
+    // A site counted dropped mid-round gets no more work and cannot send.
+    state.settle([], ['c'], 'secure aggregation counted c dropped', 1);
+    expect(state.nextStep('c', 2)).toEqual({ kind: 'WAIT' });
+    expect(refusalOf(() => state.admit('c', 'TRAIN', 1, 0, 2)).reason).toBe('not_selected');
+    expect(state.tick(2)).toBeNull();
+    // The sum's sites report at once, even one the heartbeats had dropped meanwhile; the round closes on them.
+    state.settle(['a', 'b'], [], '', 3);
+    expect(state.tick(3)).toMatchObject({ kind: 'close', phase: 'TRAIN', participants: ['a', 'b'] });
+
+    const failing = new RoundState(rules({ minSites: 2 }), { phase: 'TRAIN', round: 1 }, 0);
+    failing.settle([], SITES, 'secure aggregation failed at stage share: too few', 1);
+    const retry = failing.tick(1);
+    expect(retry).toMatchObject({ kind: 'retry', attempt: 1 });
+    // Named for why they were dropped, not as silent.
+    expect(retry?.kind === 'retry' && retry.reason).toMatch(/0 of 2 required sites reported .*; secure aggregation failed at stage share: too few\)$/);
+    expect(retry?.kind === 'retry' && retry.reason).not.toContain('silent');
+  });
 });

@@ -78,6 +78,9 @@ export class RoundState {
   /** INITIALIZE: which model (a digest) each reporting site sent; the phase closes on agreement. */
   private sent = new Map<string, string>();
   private dropped = new Set<string>();
+  /** Why sites were dropped other than for silence (a secure-aggregation stage), for the missed-quorum message. */
+  private droppedBecause: string[] = [];
+  private settledDropped = new Set<string>();
   private startedAt = 0;
   private deadline = 0;
   /** Set between a close and advance(): the phase takes nothing more. */
@@ -188,6 +191,27 @@ export class RoundState {
     if (model !== undefined) this.sent.set(site, model);
   }
 
+  /**
+   * Settles a TRAIN attempt whose updates arrived together (a secure-aggregation sum): `reported`
+   * count as reported, whatever the heartbeats said since, and `dropped` are dropped for `why`.
+   */
+  settle(reported: readonly string[], dropped: readonly string[], why: string, now: number): void {
+    if (this.phase !== 'TRAIN' || this.closing) return;
+    for (const site of reported) {
+      if (!this.expected.has(site)) continue;
+      this.seen(site, now);
+      this.dropped.delete(site);
+      this.reported.add(site);
+    }
+    for (const site of dropped) {
+      if (!this.expected.has(site) || this.reported.has(site) || this.dropped.has(site)) continue;
+      this.dropped.add(site);
+      this.settledDropped.add(site);
+    }
+    if (dropped.length > 0) this.droppedBecause.push(why);
+    this.changes++;
+  }
+
   /** Drops silent sites, closes a complete phase, and retries or fails one past its deadline. */
   tick(now: number): Transition | null {
     if (this.phase === 'DONE' || this.closing) return null;
@@ -276,8 +300,9 @@ export class RoundState {
       const sent = this.sent.size === 0 ? 'no site sent one' : models === 1 ? `${sites} sent ${this.sent.size === 1 ? 'one' : 'the same one'}` : `${sites} sent ${models} different models`;
       return `${label} missed its quorum: no initial model was sent alike by ${quorum} sites (${sent})`;
     }
-    const silent = [...this.dropped];
-    const silence = silent.length > 0 ? `; silent for over ${this.rules.heartbeatTimeoutMs / 1000}s: ${silent.join(', ')}` : '';
+    const silent = [...this.dropped].filter((site) => !this.settledDropped.has(site));
+    const silence =
+      (silent.length > 0 ? `; silent for over ${this.rules.heartbeatTimeoutMs / 1000}s: ${silent.join(', ')}` : '') + this.droppedBecause.map((why) => `; ${why}`).join('');
     return (
       `${label} missed its quorum: ${this.reported.size} of ${quorum} required sites reported within ${seconds}s ` +
       `(asked: ${[...this.expected].join(', ')}${silence})`
@@ -293,6 +318,8 @@ export class RoundState {
     this.sent = new Map();
     this.inFlight = new Set();
     this.dropped = new Set();
+    this.droppedBecause = [];
+    this.settledDropped = new Set();
     this.startedAt = now;
     this.deadline = now + this.rules.deadlineMs;
     this.closing = false;

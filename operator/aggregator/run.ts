@@ -81,9 +81,9 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   const fields = { job: settings.job, namespace: settings.namespace };
   const log = options.log ? options.log.child({ component: 'aggregator', ...fields }) : createLogger('aggregator', fields);
   const metrics = new AggregatorMetrics(settings);
-  const aggregator = await Aggregator.open(settings, options.stateDir, metrics, log);
-
   const tls = await readTlsFiles(options.tlsDir);
+  const aggregator = await Aggregator.open(settings, options.stateDir, metrics, log, tls.caPem);
+
   metrics.servingCertificate(notAfterOf(tls.certPem));
   const revocations = options.revocationsFile
     ? await SiteRevocations.fromFile(options.revocationsFile, tls.caPem, { namespace: settings.namespace, job: settings.job })

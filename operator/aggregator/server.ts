@@ -1,6 +1,6 @@
 import { status, type ServerReadableStream, type ServerUnaryCall, type ServerWritableStream, type sendUnaryData } from '@grpc/grpc-js';
 import type { Readable } from 'node:stream';
-import { PROTOCOL_VERSION, type FederationHandlers, type ModelMessage, type UpdateMessage__Output } from '../federation/proto.js';
+import { PROTOCOL_VERSION, type FederationHandlers, type ModelMessage } from '../federation/proto.js';
 import type { FetchModelRequest__Output } from '../federation/generated/flotilla/federation/v1/FetchModelRequest.js';
 import type { SubmitUpdateResponse } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
 import { modelMessages } from '../federation/tensor-stream.js';
@@ -133,6 +133,29 @@ export function federationHandlers(
     };
   }
 
+  /** A client-streamed update (SubmitUpdate, SubmitMasked): refused and taken back if its site is revoked while it arrives. */
+  function upload<M>(method: string, take: (site: string, messages: AsyncIterable<M>) => Promise<SubmitUpdateResponse & { round: number; bytesReceived: number }>) {
+    return (call: ServerReadableStream<M, SubmitUpdateResponse>, callback: sendUnaryData<SubmitUpdateResponse>): void => {
+      let site: string | undefined;
+      let untrack = () => undefined as void;
+      (async () => {
+        const caller = identify(call);
+        site = caller.site;
+        // The update stream ends with the refusal: the update is refused and taken back.
+        untrack = track(caller.uid, (refusal) => call.destroy(refusal));
+        const messages = idleLimited<M>(call, settings.heartbeatTimeoutMs, site);
+        const received = await take(site, messages);
+        log.info('update accepted', { site, round: received.round, bytes: received.bytesReceived, method });
+        return received;
+      })()
+        .finally(() => untrack())
+        .then(
+          (response) => callback(null, response),
+          (err: unknown) => callback(refuse(call.cancelled && !(err instanceof Refusal) ? new Refusal('cut_short', 'the client cancelled the update stream') : err, method, site)),
+        );
+    };
+  }
+
   return {
     Join: unary('Join', (site, request) => {
       if (request.protocolVersion !== PROTOCOL_VERSION) {
@@ -195,25 +218,11 @@ export function federationHandlers(
         });
     },
 
-    SubmitUpdate(call: ServerReadableStream<UpdateMessage__Output, SubmitUpdateResponse>, callback: sendUnaryData<SubmitUpdateResponse>) {
-      let site: string | undefined;
-      let untrack = () => undefined as void;
-      (async () => {
-        const caller = identify(call);
-        site = caller.site;
-        // The update stream ends with the refusal: the update is refused and taken back.
-        untrack = track(caller.uid, (refusal) => call.destroy(refusal));
-        const messages = idleLimited(call, settings.heartbeatTimeoutMs, site);
-        const received = await aggregator.submit(site, messages);
-        log.info('update accepted', { site, round: received.round, bytes: received.bytesReceived });
-        return received;
-      })()
-        .finally(() => untrack())
-        .then(
-          (response) => callback(null, response),
-          (err: unknown) => callback(refuse(call.cancelled && !(err instanceof Refusal) ? new Refusal('cut_short', 'the client cancelled the update stream') : err, 'SubmitUpdate', site)),
-        );
-    },
+    SubmitUpdate: upload('SubmitUpdate', (site, messages) => aggregator.submit(site, messages)),
+
+    SecAgg: unary('SecAgg', (site, request, call) => aggregator.secAgg(site, request, () => call.cancelled)),
+
+    SubmitMasked: upload('SubmitMasked', (site, messages) => aggregator.submitMasked(site, messages)),
   };
 }
 
@@ -223,7 +232,7 @@ export function federationHandlers(
  * refused by itself (a message over grpc.max_receive_message_length gets RESOURCE_EXHAUSTED from
  * grpc-js, which then never ends the handler's stream): that site's slot is held until then.
  */
-async function* idleLimited(call: Readable & AsyncIterable<UpdateMessage__Output>, idleMs: number, site: string): AsyncGenerator<UpdateMessage__Output> {
+async function* idleLimited<M>(call: Readable & AsyncIterable<M>, idleMs: number, site: string): AsyncGenerator<M> {
   const timer = setTimeout(() => call.destroy(new Refusal('cut_short', `no data from site ${site} for ${idleMs / 1000}s: the update is dropped`)), idleMs);
   timer.unref();
   try {

@@ -39,7 +39,7 @@ describe('spec.privacy', () => {
     ['Poisson beside sitesPerRound', { sampling: { mode: 'Poisson', rate: 0.5 } }, { sitesPerRound: 2 }, /leave sitesPerRound unset/],
     ['federated statistics', {}, { trainer: { builtin: { model: 'LogisticRegression', dataset: { ...dataset, standardize: 'Federated' } } } }, /outside the privacy guarantee/],
     ['a count noise that leaves the updates nothing', { clipping: { l2Norm: 1, adaptive: { countStddev: 0.5 } } }, {}, /must be below 2 × clipping.adaptive.countStddev/],
-    ['an unknown mode', { mode: 'Distributed' }, {}, /spec.privacy.mode: .*Central.*Local/],
+    ['an unknown mode', { mode: 'Global' }, {}, /spec.privacy.mode: .*Central.*Local.*Distributed/],
   ])('refuses %s', (_what, edit, spec, message) => {
     const p: Record<string, unknown> = { ...privacy, ...edit };
     for (const k of Object.keys(p)) if (p[k] === undefined) delete p[k];

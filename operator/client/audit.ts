@@ -5,7 +5,6 @@
  * this trail against the job's: every digest here must be there.
  */
 import type { UpdateHeader } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
-import type { Values } from '../federation/finite.js';
 import type { WireChunk } from '../federation/chunk.js';
 import { ContentDigest } from '../federation/tensor-stream.js';
 import { AuditTrail } from '../audit/trail.js';
@@ -24,7 +23,7 @@ export class ClientAudit {
   }
 
   /** Written before the update is streamed; resolves with its digest once the entry is on disk. */
-  async leaving(header: UpdateHeader, arrays: readonly Values[] | readonly WireChunk[]): Promise<string> {
+  async leaving(header: UpdateHeader, arrays: readonly ArrayBufferView[] | readonly WireChunk[]): Promise<string> {
     // Chunks are digested as their wire bytes: what the aggregator's trail records of them.
     const digest = ContentDigest.of(arrays.map((a) => ('tensor' in a ? a.data : a)));
     const sha256 = digest.hex();

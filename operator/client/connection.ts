@@ -13,6 +13,10 @@ import type { UpdateMessage } from '../federation/proto.js';
 import { firstEvent } from '../process/first-event.js';
 import { faultPoint } from '../process/fault-points.js';
 import type { SubmitUpdateResponse__Output } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
+import type { SecAggRequest } from '../federation/generated/flotilla/federation/v1/SecAggRequest.js';
+import type { SecAggResponse__Output } from '../federation/generated/flotilla/federation/v1/SecAggResponse.js';
+import type { MaskedMessage } from '../federation/generated/flotilla/federation/v1/MaskedMessage.js';
+import { bytesOf } from '../secagg/wire.js';
 
 /** The client's receive window: a model downloads at full speed (the default 64 KiB halves it). */
 const FLOW_CONTROL_WINDOW = 16 << 20;
@@ -68,6 +72,36 @@ export class AggregatorConnection {
   /** The round's global model, checked against the tensors the task announced, decoded as the job's downloads are encoded. */
   fetchModel(round: number, expected: readonly TensorSpec[], encoding: Encoding = 'ENCODING_NONE'): Promise<Model> {
     return receiveModel(this.client.fetchModel({ round }), expected, encoding);
+  }
+
+  /** One step of a secure-aggregation round: sends the stage's message (if any), waits up to request.waitMs for the next stage's input. */
+  secAgg(request: SecAggRequest): Promise<SecAggResponse__Output> {
+    return new Promise((resolve, reject) =>
+      this.client.secAgg(request, { deadline: deadline((request.waitMs ?? 0) + POLL_MARGIN_MS) }, (err, res) => (err ? reject(err) : resolve(res!))),
+    );
+  }
+
+  /** Streams a masked update: its header (figures only), then the words, chunk by chunk, with backpressure. */
+  submitMasked(header: UpdateHeader, chunks: Iterable<Uint32Array>): Promise<SubmitUpdateResponse__Output> {
+    return new Promise((resolve, reject) => {
+      let settled = false;
+      const call = this.client.submitMasked((err: ServiceError | null, res?: SubmitUpdateResponse__Output) => {
+        settled = true;
+        if (err) reject(err);
+        else resolve(res!);
+      });
+      (async () => {
+        call.write({ header, body: 'header' } satisfies MaskedMessage);
+        let offset = 0;
+        for (const words of chunks) {
+          if (settled) return;
+          if (!call.write({ chunk: { offset, words: bytesOf(words) }, body: 'chunk' } satisfies MaskedMessage)) await firstEvent(call, ['drain', 'close', 'error', 'finish']);
+          offset += words.length;
+        }
+        await faultPoint('masked update streamed');
+        call.end();
+      })().catch(() => call.cancel());
+    });
   }
 
   /** Streams an update: its header, then the arrays' chunks (views, never copies) or the chunks given, with backpressure. */

@@ -10,6 +10,7 @@ import { HeartbeatThread } from './heartbeat-thread.js';
 import type { Personalization } from './personalization.js';
 import { TaskLoop, type ClientOutcome } from './task-loop.js';
 import { trainerForJob } from './trainer-for-job.js';
+import { readTlsFiles } from '../pki/files.js';
 
 export type { ClientOutcome } from './task-loop.js';
 
@@ -60,11 +61,13 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         clientVersion: `flotilla/${version}`,
         giveUpAfterMs: options.giveUpAfterMs,
         signal: options.signal,
-        privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds) : null,
+        privacy: job.spec.privacy ? privacyPlan(job.spec.privacy, siteNames(job).length, job.spec.sitesPerRound, job.spec.rounds, job.spec.secureAggregation?.threshold) : null,
         heartbeats: heartbeats.during,
         audit,
         personalization: personalizationOf(job),
         residualFile: path.join(options.workDir, 'topk-residual.safetensors'),
+        // Secure aggregation signs the site's keys with its job certificate: the one it dials with.
+        ...(job.spec.secureAggregation ? { secure: { ...target, site: options.site, ...(await readTlsFiles(options.tlsDir)) } } : {}),
       });
       return await loop.run();
     } finally {

@@ -19,6 +19,8 @@ import type { WireChunk } from '../federation/chunk.js';
 import { NO_COMPRESSION, type JobCompression } from '../federation/compression.js';
 import { encodeUpload } from './upload-encoding.js';
 import { ResidualStore } from './residual-store.js';
+import { SecAggRefusal } from '../secagg/errors.js';
+import { SecureTraining, type SecureSite } from './secure-training.js';
 
 export interface ClientOutcome {
   succeeded: boolean;
@@ -42,6 +44,8 @@ export interface TaskLoopOptions {
   personalization?: Personalization;
   /** Where top-k's residual is kept across restarts (in memory only without it). */
   residualFile?: string;
+  /** Under secure aggregation (spec.secureAggregation): who this site is and the keys it signs with. */
+  secure?: SecureSite;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -75,6 +79,7 @@ export class TaskLoop {
   private statisticsUsed = false;
   private heartbeatMs = 10_000;
   private readonly residuals: ResidualStore;
+  private readonly secure: SecureTraining | null;
 
   constructor(
     private readonly connection: AggregatorConnection,
@@ -83,6 +88,7 @@ export class TaskLoop {
     private readonly options: TaskLoopOptions,
   ) {
     this.residuals = new ResidualStore(options.residualFile);
+    this.secure = options.secure ? new SecureTraining(connection, options.secure, log, options.audit) : null;
   }
 
   async run(): Promise<ClientOutcome> {
@@ -131,6 +137,10 @@ export class TaskLoop {
           await sleep(waitMs);
         } else if (code === status.FAILED_PRECONDITION || code === status.ALREADY_EXISTS) {
           this.log.info('task no longer current; asking again', { task: current, reason: (err as Error).message });
+        } else if (err instanceof SecAggRefusal) {
+          // What the aggregator relayed does not check out (a forged key, a wrong directory): this site sits the attempt out.
+          this.log.error('secure aggregation refused by this site', { task: current, reason: err.message });
+          refused = current;
         } else if (code === status.INVALID_ARGUMENT || code === status.RESOURCE_EXHAUSTED) {
           this.log.error('the aggregator refused the update', { task: current, code: status[code], reason: (err as ServiceError).details });
           refused = current;
@@ -159,33 +169,34 @@ export class TaskLoop {
         return;
       }
       case 'TRAIN': {
-        const global = await this.fetch(task);
-        const { value, open } = await this.heartbeating(round, async () => {
-          const evaluation = await this.trainer.evaluate(global, round);
-          const started = Date.now();
-          const trained = await this.trainer.train(global, task.params!, round);
-          this.log.info('trained', { round, trainLoss: trained.metrics.loss, samples: trained.metrics.numSamples, seconds: (Date.now() - started) / 1000 });
-          return { evaluation, trained };
-        });
-        if (!open) {
-          this.log.warn('the round closed while training; the update is not sent', { round, attempt });
+        if (this.secure) {
+          await this.secure.run(task, async () => {
+            const global = await this.fetch(task);
+            const trained = await this.train(task, global);
+            if (!trained) return null;
+            const { header, model } = trained;
+            return { header, delta: flatDelta(this.leaving(model, global, round), global) };
+          });
           return;
         }
-        const { evaluation, trained } = value;
-        const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation), model: toWireHeader(specOf(trained.model)) };
-        const leaving = this.leaving(trained.model, global, round);
+        const global = await this.fetch(task);
+        const trained = await this.train(task, global);
+        if (!trained) return;
+        const { header, model, commit } = trained;
+        const withModel = { ...header, model: toWireHeader(specOf(model)) };
+        const leaving = this.leaving(model, global, round);
         const compression = compressionOf(task);
         if (compression.upload === 'ENCODING_NONE') {
-          await this.send(header, leaving.map((t) => t.data));
+          await this.send(withModel, leaving.map((t) => t.data));
         } else {
           // Encoded: the delta on the model received, with what top-k kept back from earlier rounds.
           const residual = compression.upload === 'TOP_K' ? await this.residuals.load(leaving) : null;
           const upload = encodeUpload(leaving, global, compression, residual);
-          await this.send({ ...header, encoding: compression.upload }, upload.chunks);
+          await this.send({ ...withModel, encoding: compression.upload }, upload.chunks);
           if (upload.residual) await this.residuals.save(upload.residual, round);
         }
         // SCAFFOLD: the site's control variate moves on only once its update was taken.
-        await trained.commit?.();
+        await commit?.();
         return;
       }
       case 'EVALUATE': {
@@ -206,6 +217,25 @@ export class TaskLoop {
     }
   }
 
+  /** Evaluates the global model and trains from it; null when the round closed meanwhile. */
+  private async train(task: Task__Output, global: Model): Promise<{ header: UpdateHeader; model: Model; commit?: () => Promise<void> } | null> {
+    const { kind, round, attempt } = task;
+    const { value, open } = await this.heartbeating(round, async () => {
+      const evaluation = await this.trainer.evaluate(global, round);
+      const started = Date.now();
+      const trained = await this.trainer.train(global, task.params!, round);
+      this.log.info('trained', { round, trainLoss: trained.metrics.loss, samples: trained.metrics.numSamples, seconds: (Date.now() - started) / 1000 });
+      return { evaluation, trained };
+    });
+    if (!open) {
+      this.log.warn('the round closed while training; the update is not sent', { round, attempt });
+      return null;
+    }
+    const { evaluation, trained } = value;
+    const header = { kind, round, attempt, numSamples: trained.metrics.numSamples, train: wire(trained.metrics), eval: wire(evaluation) };
+    return { header, model: trained.model, ...(trained.commit ? { commit: trained.commit } : {}) };
+  }
+
   private async fetch(task: Task__Output): Promise<Model> {
     if (!task.model) throw new Error(`the ${task.kind} task of round ${task.round} names no model`);
     const started = Date.now();
@@ -215,17 +245,20 @@ export class TaskLoop {
     return model;
   }
 
-  /** What leaves the site of a trained model: itself, or under local DP its clipped and noised delta on the global model. */
+  /**
+   * What leaves the site of a trained model: itself, or under local DP its clipped and noised delta
+   * on the global model; under distributed DP the same with the site's share of the noise.
+   */
   private leaving(trained: Model, global: Model, round: number): Model {
     const plan = this.options.privacy;
-    if (plan?.mode !== 'Local') return trained;
+    if (plan?.mode !== 'Local' && plan?.mode !== 'Distributed') return trained;
     const local = localPrivateUpdate(
       trained.map((t) => t.data),
       global.map((t) => t.data),
       plan.clipNorm,
-      plan.noiseMultiplier,
+      plan.siteNoiseMultiplier,
     );
-    this.log.info('update clipped and noised before it leaves', { round, updateNorm: local.norm, clipNorm: plan.clipNorm, noiseMultiplier: plan.noiseMultiplier });
+    this.log.info('update clipped and noised before it leaves', { round, mode: plan.mode, updateNorm: local.norm, clipNorm: plan.clipNorm, noiseMultiplier: plan.siteNoiseMultiplier });
     return trained.map((t, k) => ({ ...t, data: local.tensors[k]! }));
   }
 
@@ -279,4 +312,15 @@ export class TaskLoop {
       clearInterval(timer);
     }
   };
+}
+
+/** The model's delta on the global model, all tensors in order, as one vector (what a secure round masks). */
+function flatDelta(model: Model, global: Model): Float64Array {
+  const out = new Float64Array(global.reduce((n, t) => n + t.data.length, 0));
+  let at = 0;
+  for (const [k, tensor] of model.entries()) {
+    const base = global[k]!.data;
+    for (let i = 0; i < tensor.data.length; i++) out[at++] = tensor.data[i]! - base[i]!;
+  }
+  return out;
 }

@@ -46,6 +46,8 @@ describe('FetchModel over a real socket', () => {
       NextTask: (_call, done) => done({ code: status.UNIMPLEMENTED }),
       SubmitUpdate: (_call, done) => done({ code: status.UNIMPLEMENTED }),
       Heartbeat: (_call, done) => done({ code: status.UNIMPLEMENTED }),
+      SecAgg: (_call, done) => done({ code: status.UNIMPLEMENTED }),
+      SubmitMasked: (_call, done) => done({ code: status.UNIMPLEMENTED }),
     };
     server.addService(Federation.service, handlers);
     const port = await new Promise<number>((resolve, reject) =>

@@ -253,7 +253,7 @@ export class ContentDigest {
     return this.hash.copy().digest('hex');
   }
 
-  static of(arrays: readonly (Values | Uint8Array)[]): ContentDigest {
+  static of(arrays: readonly ArrayBufferView[]): ContentDigest {
     const digest = new ContentDigest();
     for (const a of arrays) digest.add(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
     return digest;

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
-import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord } from '../aggregator/result.js';
+import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord, type SecureAggregationSummary } from '../aggregator/result.js';
+import type { SecureRoundFigures } from '../aggregator/secure-round.js';
 import { readSafetensors } from '../federation/safetensors.js';
 import { jobTraffic, type JobTraffic, type RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
@@ -38,6 +39,8 @@ export interface Summary {
     updateNorms?: Record<string, number>;
     /** Chunk bytes on the wire this round, the compression factor, the download encoding's error. */
     traffic?: RoundTrafficRecord;
+    /** Under secure aggregation: who was in the sum, who dropped at which stage, each stage's seconds, the masked bytes. */
+    secureAggregation?: SecureRoundFigures;
   }[];
   /** Chunk bytes of every round's downloads and training updates, how many times fewer than unencoded, the last round's download error. */
   traffic: JobTraffic;
@@ -60,6 +63,8 @@ export interface Summary {
   model: { file: string; sha256: string; bytes: number } | null;
   /** Under differential privacy: ε spent by the whole job, δ, the budget. */
   privacy?: PrivacySummary;
+  /** Under secure aggregation: the threshold, neighbours, clipping range (each round's figures are in rounds[]). */
+  secureAggregation?: SecureAggregationSummary;
   /** The audit trails of the job and of each site (OUT/audit/), verified and held against each other. */
   audit?: AuditSummary;
 }
@@ -75,6 +80,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     train: r.train,
     test: i + 1 < result.rounds.length ? result.rounds[i + 1]!.eval : (result.finalEvaluation?.eval ?? null),
     ...(r.privacy ? { privacy: r.privacy } : {}),
+    ...(r.secureAggregation ? { secureAggregation: r.secureAggregation } : {}),
     ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
     ...(r.traffic ? { traffic: r.traffic } : {}),
   }));
@@ -105,6 +111,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     ...(tuned.length ? { meanFineTunedTestAccuracy: tuned.reduce((a, b) => a + b, 0) / tuned.length } : {}),
     traffic: jobTraffic(result.rounds),
     ...(result.privacy ? { privacy: result.privacy } : {}),
+    ...(result.secureAggregation ? { secureAggregation: result.secureAggregation } : {}),
   };
 }
 
@@ -136,7 +143,9 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
   files.push(chart);
 
   const perSite = summary.sites.map((s) => `${s.site} ${s.testAccuracy?.toFixed(3) ?? '-'}`).join(', ');
-  const spent = result.privacy ? `, ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${result.privacy.delta}` : '';
+  const spent =
+    (result.privacy ? `, ε = ${result.privacy.epsilon.toFixed(3)} at δ = ${result.privacy.delta}` : '') +
+    (result.secureAggregation ? `, securely aggregated (threshold ${result.secureAggregation.threshold})` : '');
   const tuned = summary.meanFineTunedTestAccuracy === undefined ? '' : `; fine-tuned at each site ${summary.meanFineTunedTestAccuracy.toFixed(3)}`;
   const headline =
     result.status === 'Succeeded'

@@ -44,6 +44,8 @@ export interface SimulateOptions {
   dataRoot?: string;
   /** Extra environment for the client processes (PATH for a bring-your-own trainer's interpreter). */
   clientEnv?: NodeJS.ProcessEnv;
+  /** Extra environment for one site's client, by site (a test's fault point aimed at that site alone). */
+  siteEnv?: Record<string, NodeJS.ProcessEnv>;
 }
 
 export interface SimulateResult {
@@ -89,7 +91,7 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
       args.push('--audit-file', path.join(work, `site-${site}.audit.jsonl`));
       // A bring-your-own trainer's command runs in the client's working directory: the manifest's
       // folder here, as it is the image's working directory in a pod.
-      roles.push(startRole(`site-${site}`, args, logDir, { env: { ...process.env, ...options.clientEnv }, cwd: path.dirname(manifest) }));
+      roles.push(startRole(`site-${site}`, args, logDir, { env: { ...process.env, ...options.clientEnv, ...options.siteEnv?.[site] }, cwd: path.dirname(manifest) }));
     }
 
     const view = progressView(job.metadata.name, job.spec.rounds);
@@ -115,7 +117,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulateResult
     view.stop();
 
     const clients = roles.filter((r) => r.name.startsWith('site-'));
-    await Promise.race([Promise.all(clients.map((c) => c.exited)), new Promise((r) => setTimeout(r, 10_000))]);
+    // Unref'd: a simulation run from a program of its own (a test) must not keep it alive for the grace time.
+    await Promise.race([Promise.all(clients.map((c) => c.exited)), new Promise((r) => setTimeout(r, 10_000).unref())]);
     if (code !== 0) {
       process.stderr.write(`aggregator failed (${code}); last lines of ${aggregator.logFile}:\n${await logTail(aggregator)}\n`);
     }

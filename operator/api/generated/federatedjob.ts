@@ -236,9 +236,9 @@ export interface FederatedJobSpec {
    */
   privacy?: {
     /**
-     * Central: sites send clipped-or-not updates, the aggregator clips each and adds the noise to their sum (protects the released models; the aggregator is trusted). Local: each site clips and noises its own update before it leaves (protects against the aggregator too, at N times the noise in the sum).
+     * Central: sites send clipped-or-not updates, the aggregator clips each and adds the noise to their sum (protects the released models; the aggregator is trusted). Local: each site clips and noises its own update before it leaves (protects against the aggregator too, at N times the noise in the sum). Distributed (needs secureAggregation): each site clips its update and adds its share of the noise, z·C/sqrt(secureAggregation.threshold), so that the sum of the at least threshold updates the aggregator may reveal carries at least the central noise z·C; the aggregator sees only that sum.
      */
-    mode: 'Central' | 'Local';
+    mode: 'Central' | 'Local' | 'Distributed';
     /**
      * z: the noise's standard deviation as a multiple of the clip norm. Without it, the smallest z whose epsilon over the job's rounds stays within targetEpsilon (as flotilla privacy --target-epsilon computes).
      */
@@ -307,6 +307,27 @@ export interface FederatedJobSpec {
      * TopK uploads, the share of each chunk's values sent (ceil(topKFraction·n), at least 1).
      */
     topKFraction?: number;
+  };
+  /**
+   * Secure aggregation (SecAgg+, Bell et al. 2020): each site masks its update with pairwise masks agreed with its neighbours and a self-mask, so the aggregator learns only the sum of at least threshold sites' updates, never one site's. Each coordinate of an update's delta is clipped to [-clippingRange, clippingRange] and quantized to 32 bits; every update weighs 1 in the mean (the aggregator cannot weigh what it cannot see). Sites that drop during a round are recovered from while at least threshold of their neighbours remain. See docs/privacy.md.
+   */
+  secureAggregation?: {
+    /**
+     * t: the shares that recover a site's secrets, and the fewest sites whose sum a round may reveal. A majority of each site's neighbours; more dropouts than neighbours - t around one site fail the round.
+     */
+    threshold: number;
+    /**
+     * k: how many other sites each site masks with and shares its secrets among (even; a ring of k/2 on each side, redrawn every round). Every other site of the round when unset (SecAgg).
+     */
+    neighbours?: number;
+    /**
+     * Each coordinate of an update's delta (w_site - w_global) is clipped to [-clippingRange, clippingRange] before quantization.
+     */
+    clippingRange: number;
+    /**
+     * How long each stage of a round (advertise, share, collect, unmask) waits for sites before those silent are counted dropped.
+     */
+    stageTimeoutSeconds: number;
   };
   /**
    * What runs at each site: the built-in trainer for tabular data, or a command of your own (any language) that reads and writes models as safetensors files.

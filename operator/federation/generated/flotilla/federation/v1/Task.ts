@@ -4,6 +4,7 @@ import type { TaskKind as _flotilla_federation_v1_TaskKind, TaskKind__Output as 
 import type { TrainParams as _flotilla_federation_v1_TrainParams, TrainParams__Output as _flotilla_federation_v1_TrainParams__Output } from '../../../flotilla/federation/v1/TrainParams.js';
 import type { ModelHeader as _flotilla_federation_v1_ModelHeader, ModelHeader__Output as _flotilla_federation_v1_ModelHeader__Output } from '../../../flotilla/federation/v1/ModelHeader.js';
 import type { Compression as _flotilla_federation_v1_Compression, Compression__Output as _flotilla_federation_v1_Compression__Output } from '../../../flotilla/federation/v1/Compression.js';
+import type { SecAggParams as _flotilla_federation_v1_SecAggParams, SecAggParams__Output as _flotilla_federation_v1_SecAggParams__Output } from '../../../flotilla/federation/v1/SecAggParams.js';
 import type { Long } from '@grpc/proto-loader';
 
 export interface Task {
@@ -38,6 +39,10 @@ export interface Task {
    * TRAIN and EVALUATE: how FetchModel's chunks and the update's are encoded
    */
   'compression'?: (_flotilla_federation_v1_Compression | null);
+  /**
+   * TRAIN under secure aggregation: the round's public parameters
+   */
+  'secagg'?: (_flotilla_federation_v1_SecAggParams | null);
 }
 
 export interface Task__Output {
@@ -72,4 +77,8 @@ export interface Task__Output {
    * TRAIN and EVALUATE: how FetchModel's chunks and the update's are encoded
    */
   'compression': (_flotilla_federation_v1_Compression__Output | null);
+  /**
+   * TRAIN under secure aggregation: the round's public parameters
+   */
+  'secagg': (_flotilla_federation_v1_SecAggParams__Output | null);
 }
