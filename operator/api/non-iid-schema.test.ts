@@ -38,8 +38,21 @@ describe('strategy SCAFFOLD', () => {
     ['a norm bound', { name: 'SCAFFOLD', robust: { normBound: 1 } }, {}, /SCAFFOLD and strategy.robust cannot be combined/],
     ['its settings under another strategy', { name: 'FedAvg', scaffold: { serverLearningRate: 1 } }, {}, /strategy.scaffold is only for strategy.name SCAFFOLD/],
     ['a server learning rate of zero', { name: 'SCAFFOLD', scaffold: { serverLearningRate: 0 } }, {}, /serverLearningRate: .*must be > 0/],
+    ['compressed uploads', { name: 'SCAFFOLD' }, { compression: { upload: 'Int8' } }, /spec.compression: .*compression and strategy SCAFFOLD cannot be combined yet/],
+    ['compressed downloads', { name: 'SCAFFOLD' }, { compression: { download: 'FP16' } }, /compression and strategy SCAFFOLD cannot be combined yet/],
+    ['secure aggregation', { name: 'SCAFFOLD' }, { secureAggregation: { threshold: 2 } }, /spec.secureAggregation: .*secureAggregation and strategy SCAFFOLD cannot be combined yet/],
   ])('refuses %s', (_what, strategy, spec, message) => {
     expect(errors(job(strategy, spec)).join('\n')).toMatch(message);
+  });
+});
+
+describe('secure aggregation and compression', () => {
+  it('are refused together: a masked update is uniform words no encoding shrinks', () => {
+    expect(errors(job({ name: 'FedAvg' }, { secureAggregation: { threshold: 2 }, compression: { upload: 'Int8' } })).join('\n')).toMatch(
+      /spec.compression: .*compression and secureAggregation cannot be combined/,
+    );
+    expect(errors(job({ name: 'FedAvg' }, { secureAggregation: { threshold: 2 }, compression: { download: 'None', upload: 'None' } }))).toEqual([]);
+    expect(errors(job({ name: 'SCAFFOLD' }, { compression: { download: 'None', upload: 'None' } }))).toEqual([]);
   });
 });
 
