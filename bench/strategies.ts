@@ -2,10 +2,10 @@
  * npm run bench:strategies
  *
  * Every aggregation strategy on the heart-disease example (examples/heart-disease/federatedjob.yaml,
- * four hospitals, 20 rounds): runs `flotilla simulate` with each and writes the table (mean and worst
- * per-site test accuracy of the final model, bytes the sites sent and received, time) into
- * docs/aggregation.md between its results markers. `--only LABEL,...` runs some rows and prints
- * them without touching the doc.
+ * four hospitals, 20 rounds): runs `flotilla simulate` with each strategy, robust rule and
+ * compression, and writes the table (mean and worst per-site test accuracy of the final model, bytes
+ * on the wire each way, time) into docs/aggregation.md between its results markers.
+ * `--only LABEL,...` runs some rows and prints them without touching the doc.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -19,6 +19,8 @@ interface Setting {
   label: string;
   /** The `strategy:` block's body, indented by four spaces. */
   strategy: string;
+  /** More of the spec (its lines indented by two spaces), e.g. a compression block. */
+  spec?: string;
 }
 
 const settings: Setting[] = [
@@ -33,15 +35,19 @@ const settings: Setting[] = [
   { label: 'Krum, f = 0', strategy: 'name: FedAvg\nrobust: {rule: Krum, hostileSites: 0}' },
   { label: 'MultiKrum, f = 0, m = 3', strategy: 'name: FedAvg\nrobust: {rule: MultiKrum, hostileSites: 0, selectedUpdates: 3}' },
   { label: 'normBound C = 1', strategy: 'name: FedAvg\nrobust: {normBound: 1}' },
+  { label: 'FedAvg, FP16 both ways', strategy: 'name: FedAvg', spec: 'compression: {download: FP16, upload: FP16}' },
+  { label: 'FedAvg, Int8 both ways', strategy: 'name: FedAvg', spec: 'compression: {download: Int8, upload: Int8}' },
+  { label: 'FedAvg, Int8 down, top-k 0.1 up', strategy: 'name: FedAvg', spec: 'compression: {download: Int8, upload: TopK, topKFraction: 0.1}' },
 ];
 
-/** The example with this setting's strategy block. */
+/** The example with this setting's strategy block (and more spec, if it has some). */
 function manifestOf(example: string, s: Setting): string {
   const start = example.indexOf('  strategy:\n');
   const end = example.indexOf('  trainer:\n');
   if (start < 0 || end < start) throw new Error('the example has no strategy block before its trainer');
   const body = s.strategy.split('\n').map((line) => `    ${line}\n`).join('');
-  return example.slice(0, start) + '  strategy:\n' + body + example.slice(end);
+  const more = s.spec ? s.spec.split('\n').map((line) => `  ${line}\n`).join('') : '';
+  return example.slice(0, start) + '  strategy:\n' + body + more + example.slice(end);
 }
 
 async function main(): Promise<void> {
@@ -50,18 +56,20 @@ async function main(): Promise<void> {
   const text = await readFile(example, 'utf8');
   const rows: string[] = [];
   for (const s of settings.filter((x) => !only || only.includes(x.label))) {
-    const { summary, seconds, uploadBytes, downloadBytes } = await simulateOnce(manifestOf(text, s), example);
+    const { summary, seconds } = await simulateOnce(manifestOf(text, s), example);
     if (summary.status !== 'Succeeded') throw new Error(`${s.label}: the job ended ${summary.status}: ${summary.reason}`);
     const accuracies = summary.sites.map((x) => x.testAccuracy).filter((a): a is number => a !== null);
     const worst = accuracies.length ? Math.min(...accuracies).toFixed(3) : '-';
-    const row = `| ${s.label} | ${summary.rounds.length} | ${summary.meanTestAccuracy?.toFixed(3) ?? '-'} | ${worst} | ${kib(uploadBytes)} | ${kib(downloadBytes)} | ${seconds.toFixed(1)} s |`;
+    // The aggregator's count of the chunk bytes of training rounds, as they crossed the wire (encoded, under compression).
+    const { uploadBytes, downloadBytes, factor } = summary.traffic;
+    const row = `| ${s.label} | ${summary.rounds.length} | ${summary.meanTestAccuracy?.toFixed(3) ?? '-'} | ${worst} | ${kib(uploadBytes)} | ${kib(downloadBytes)} | ${factor?.toFixed(2) ?? '-'} | ${seconds.toFixed(1)} s |`;
     process.stdout.write(row + '\n');
     rows.push(row);
   }
   if (only) return;
   await writeTable(docs, 'strategies', [
-    '| strategy | rounds | mean per-site test accuracy | worst site | update bytes sent | model bytes received | time (simulate) |',
-    '| --- | --- | --- | --- | --- | --- | --- |',
+    '| strategy | rounds | mean per-site test accuracy | worst site | update bytes sent | model bytes received | times fewer bytes than float32 | time (simulate) |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
     ...rows,
   ]);
 }
