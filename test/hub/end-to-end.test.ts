@@ -1,9 +1,10 @@
 /**
- * Flotilla end to end, every part real and local: a hub control plane with the operator, two
+ * Flotilla end to end, every part real and local: a hub control plane with the operator, three
  * hospital control planes each with its site agent, and the aggregator and the sites' clients run
- * "in their pods" by process kubelets. The hospitals enrol with the join bundles the operator made,
- * a FederatedJob trains to Succeeded on their own data, and deleting it cleans every cluster, the
- * finalizer holding the job while a site has not yet removed its client.
+ * "in their pods" by process kubelets. The hospitals enrol with the join bundles the operator made;
+ * FederatedJobs train to Succeeded on their own data, in the clear, under central DP, and under
+ * secure aggregation with distributed DP; deleting a job cleans every cluster, the finalizer holding
+ * it while a site has not yet removed its client; the hub's audit trail records all of it.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -26,7 +27,7 @@ import { HEART_TRAINER } from '../support/heart-trainer.js';
 jest.setTimeout(600_000);
 
 const SITE_NAMESPACE = 'flotilla-site';
-const DATA = { a: 'processed.cleveland.data', b: 'processed.hungarian.data' } as const;
+const DATA = { a: 'processed.cleveland.data', b: 'processed.hungarian.data', c: 'processed.va.data' } as const;
 type SiteName = keyof typeof DATA;
 
 interface Hospital {
@@ -36,7 +37,7 @@ interface Hospital {
   agent?: ChildProcess;
 }
 
-describe('end to end: hub, two hospitals, one federated job', () => {
+describe('end to end: hub, three hospitals, federated jobs', () => {
   let hub: Hub;
   let operator: OperatorProcess;
   let auditFile: string;
@@ -50,7 +51,7 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     hub = await startHub('e2e-hub');
     auditFile = path.join(hub.cluster.dir, 'audit', 'operator.jsonl');
     operator = await hub.operator('operator-0', ['--aggregator-service-type=LoadBalancer', '--site-cleanup-grace=120', `--audit-file=${auditFile}`]);
-    for (const name of ['a', 'b'] as const) {
+    for (const name of ['a', 'b', 'c'] as const) {
       const cluster = await startControlPlane({ name: `e2e-site-${name}` });
       await cluster.kubectl(['create', 'namespace', SITE_NAMESPACE]);
       const kubelet = await ProcessKubelet.start({ kubeconfig: cluster.kubeconfig, namespaces: [SITE_NAMESPACE] });
@@ -175,10 +176,42 @@ describe('end to end: hub, two hospitals, one federated job', () => {
     await hub.kubectl('delete', 'federatedjob', 'heart-dp', hubNs, '--wait=true', '--timeout=120s');
   });
 
+  test('a job under secure aggregation and distributed DP trains on three hospitals: the aggregator sees only sums of at least two', async () => {
+    const field = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart-secagg', hubNs, `--output=jsonpath=${expr}`);
+    const trainer = { ...HEART_TRAINER, builtin: { ...HEART_TRAINER.builtin, dataset: { ...HEART_TRAINER.builtin.dataset, standardize: 'Local' } } };
+    await hub.apply(
+      federatedJob('heart-secagg', {
+        sites: { names: ['a', 'b', 'c'] },
+        rounds: 3,
+        minSites: 2,
+        roundDeadlineSeconds: 60,
+        heartbeatTimeoutSeconds: 10,
+        data: { path: 'heart.csv' },
+        trainer,
+        secureAggregation: { threshold: 2, clippingRange: 10, stageTimeoutSeconds: 10 },
+        privacy: { mode: 'Distributed', noiseMultiplier: 1, delta: 1e-3, clipping: { l2Norm: 0.3 } },
+      }),
+    );
+    await eventually(async () => ['Succeeded', 'Failed'].includes(await field('{.status.phase}')), 300_000, 'the securely aggregated job to end');
+    const status = JSON.parse(await field('{.status}'));
+    expect(status).toMatchObject({ phase: 'Succeeded', round: 3 });
+    expect(status.privacy.epsilon).toBeCloseTo(epsilonFor(1, 1, 3, 1e-3).epsilon, 3);
+    // What the aggregator's pod wrote on its claim: every round closed on a revealed sum of at least the threshold.
+    const result = JSON.parse(await readFile(path.join(hub.kubelet.claimPath(JOB_NAMESPACE, 'heart-secagg-checkpoints'), 'result.json'), 'utf8'));
+    const rounds = result.rounds.filter((r: { kind?: string; secureAggregation?: unknown }) => r.secureAggregation);
+    expect(rounds.length).toBeGreaterThanOrEqual(3);
+    for (const r of rounds) {
+      expect(r.secureAggregation.threshold).toBe(2);
+      expect(r.secureAggregation.sites.length).toBeGreaterThanOrEqual(2);
+    }
+    expect(new Set(rounds.flatMap((r: { secureAggregation: { sites: string[] } }) => r.secureAggregation.sites))).toEqual(new Set(['a', 'b', 'c']));
+    await hub.kubectl('delete', 'federatedjob', 'heart-secagg', hubNs, '--wait=true', '--timeout=120s');
+  });
+
   test('deleting the job waits for every site to remove its client, then cleans every cluster', async () => {
     // A second job, deleted while its clients run; site b's agent is paused so it cannot act yet.
     await hub.apply(federatedJob('lung', { sites: { names: ['a', 'b'] }, rounds: 100, minSites: 2, data: { path: 'heart.csv' } }));
-    for (const h of hospitals) {
+    for (const h of hospitals.filter((x) => x.name !== 'c')) {
       await eventually(
         async () => (await h.cluster.kubectl(['get', 'pods', `--namespace=${SITE_NAMESPACE}`, '--selector=flotilla.dev/job=lung', '--output=name'])).trim() !== '',
         120_000,
@@ -239,14 +272,14 @@ describe('end to end: hub, two hospitals, one federated job', () => {
       const enrolled = entries.filter((e) => e.event === 'site-enrolled' && e.site === name);
       expect(enrolled).toHaveLength(1);
       expect(enrolled[0]).toMatchObject({ siteUid: uid, sha256Fingerprint: new X509Certificate(identity.certificatePem).fingerprint256 });
-      // One client certificate per job the site ran (heart, heart-dp and lung).
+      // One client certificate per job the site ran (heart, heart-dp, heart-secagg and lung).
       const jobs = entries.filter((e) => e.event === 'client-certificate-issued' && e.site === name).map((e) => e.job);
-      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'lung']));
+      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'heart-secagg', 'lung']));
     }
     const accepted = entries.filter((e) => e.event === 'job-accepted').map((e) => e.job);
-    expect(accepted).toEqual(['heart', 'heart-dp', 'lung']);
+    expect(accepted).toEqual(['heart', 'heart-dp', 'heart-secagg', 'lung']);
     const ended = entries.filter((e) => e.event === 'job-ended');
-    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp']);
+    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp', 'heart-secagg']);
     expect(ended[0]).toMatchObject({ job: 'heart', phase: 'Succeeded', round: 3, modelSha256: heartModelSha256 });
     expect(entries.filter((e) => e.event === 'site-revoked')).toEqual([expect.objectContaining({ site: 'b', siteUid: uidB })]);
     // The trail's order is the order things happened: enrolments before their certificates, the job's start before its end.
