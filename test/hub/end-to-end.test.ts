@@ -2,8 +2,8 @@
  * Flotilla end to end, every part real and local: a hub control plane with the operator, three
  * hospital control planes each with its site agent, and the aggregator and the sites' clients run
  * "in their pods" by process kubelets. The hospitals enrol with the join bundles the operator made;
- * FederatedJobs train to Succeeded on their own data, in the clear, under central DP, and under
- * secure aggregation with distributed DP; deleting a job cleans every cluster, the finalizer holding
+ * FederatedJobs train to Succeeded on their own data, in the clear, under central DP with adaptive
+ * clipping, under local DP, and under secure aggregation with distributed DP; deleting a job cleans every cluster, the finalizer holding
  * it while a site has not yet removed its client; the hub's audit trail records all of it.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
@@ -161,10 +161,10 @@ describe('end to end: hub, three hospitals, federated jobs', () => {
     await hub.kubectl('get', 'pvc', 'heart-checkpoints', hubNs);
   });
 
-  test('a job under differential privacy trains on both hospitals; its status carries the ε the accountant gives for the rounds trained', async () => {
+  test('a job under central differential privacy with adaptive clipping trains on both hospitals; its status carries the ε the accountant gives for the rounds trained', async () => {
     const dpField = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart-dp', hubNs, `--output=jsonpath=${expr}`);
     const trainer = { ...HEART_TRAINER, builtin: { ...HEART_TRAINER.builtin, dataset: { ...HEART_TRAINER.builtin.dataset, standardize: 'Local' } } };
-    const privacy = { mode: 'Central', noiseMultiplier: 1, targetEpsilon: 16, delta: 1e-3, clipping: { l2Norm: 0.3 } };
+    const privacy = { mode: 'Central', noiseMultiplier: 1, targetEpsilon: 16, delta: 1e-3, clipping: { l2Norm: 0.3, adaptive: { countStddev: 1, targetQuantile: 0.5, learningRate: 0.2 } } };
     await hub.apply(federatedJob('heart-dp', { rounds: 3, minSites: 2, roundDeadlineSeconds: 20, heartbeatTimeoutSeconds: 10, data: { path: 'heart.csv' }, trainer, privacy }));
     await eventually(async () => ['Succeeded', 'Failed'].includes(await dpField('{.status.phase}')), 300_000, 'the private job to end');
     const status = JSON.parse(await dpField('{.status}'));
@@ -172,8 +172,26 @@ describe('end to end: hub, three hospitals, federated jobs', () => {
     // Every selected site took part in every round (Fixed sampling, q = 1): ε is that of 3 Gaussian mechanisms of z = 1.
     expect(status.privacy.delta).toBe(1e-3);
     expect(status.privacy.budget).toBe(16);
+    // Adaptive clipping splits z between the updates and the noised count: the round as a whole is still the mechanism of z.
     expect(status.privacy.epsilon).toBeCloseTo(epsilonFor(1, 1, 3, 1e-3).epsilon, 3);
+    // The clip norm moved from round to round, as the aggregator in its pod recorded it on its claim.
+    const result = JSON.parse(await readFile(path.join(hub.kubelet.claimPath(JOB_NAMESPACE, 'heart-dp-checkpoints'), 'result.json'), 'utf8'));
+    const clips = result.rounds.filter((r: { privacy?: unknown }) => r.privacy).map((r: { privacy: { clipNorm: number } }) => r.privacy.clipNorm);
+    expect(clips[0]).toBe(0.3);
+    expect(new Set(clips).size).toBeGreaterThan(1);
     await hub.kubectl('delete', 'federatedjob', 'heart-dp', hubNs, '--wait=true', '--timeout=120s');
+  });
+
+  test('a job under local differential privacy: each site noises its update before it leaves; ε is the accountant\'s for a release of sensitivity 2C', async () => {
+    const field = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart-ldp', hubNs, `--output=jsonpath=${expr}`);
+    const trainer = { ...HEART_TRAINER, builtin: { ...HEART_TRAINER.builtin, dataset: { ...HEART_TRAINER.builtin.dataset, standardize: 'Local' } } };
+    const privacy = { mode: 'Local', noiseMultiplier: 1, delta: 1e-3, clipping: { l2Norm: 0.3 } };
+    await hub.apply(federatedJob('heart-ldp', { rounds: 3, minSites: 2, roundDeadlineSeconds: 20, heartbeatTimeoutSeconds: 10, data: { path: 'heart.csv' }, trainer, privacy }));
+    await eventually(async () => ['Succeeded', 'Failed'].includes(await field('{.status.phase}')), 300_000, 'the locally private job to end');
+    const status = JSON.parse(await field('{.status}'));
+    expect(status).toMatchObject({ phase: 'Succeeded', round: 3 });
+    expect(status.privacy.epsilon).toBeCloseTo(epsilonFor(1, 0.5, 3, 1e-3).epsilon, 3);
+    await hub.kubectl('delete', 'federatedjob', 'heart-ldp', hubNs, '--wait=true', '--timeout=120s');
   });
 
   test('a job under secure aggregation and distributed DP trains on three hospitals: the aggregator sees only sums of at least two', async () => {
@@ -272,14 +290,14 @@ describe('end to end: hub, three hospitals, federated jobs', () => {
       const enrolled = entries.filter((e) => e.event === 'site-enrolled' && e.site === name);
       expect(enrolled).toHaveLength(1);
       expect(enrolled[0]).toMatchObject({ siteUid: uid, sha256Fingerprint: new X509Certificate(identity.certificatePem).fingerprint256 });
-      // One client certificate per job the site ran (heart, heart-dp, heart-secagg and lung).
+      // One client certificate per job the site ran (heart, heart-dp, heart-ldp, heart-secagg and lung).
       const jobs = entries.filter((e) => e.event === 'client-certificate-issued' && e.site === name).map((e) => e.job);
-      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'heart-secagg', 'lung']));
+      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'lung']));
     }
     const accepted = entries.filter((e) => e.event === 'job-accepted').map((e) => e.job);
-    expect(accepted).toEqual(['heart', 'heart-dp', 'heart-secagg', 'lung']);
+    expect(accepted).toEqual(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'lung']);
     const ended = entries.filter((e) => e.event === 'job-ended');
-    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp', 'heart-secagg']);
+    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg']);
     expect(ended[0]).toMatchObject({ job: 'heart', phase: 'Succeeded', round: 3, modelSha256: heartModelSha256 });
     expect(entries.filter((e) => e.event === 'site-revoked')).toEqual([expect.objectContaining({ site: 'b', siteUid: uidB })]);
     // The trail's order is the order things happened: enrolments before their certificates, the job's start before its end.
