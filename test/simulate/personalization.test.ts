@@ -4,19 +4,12 @@
  * (test/support/non-iid.ts) one global model serves the minority-class hospitals badly; fine-tuned,
  * each does better on its own test records, and summary.json says so per site.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
-import { packageRoot } from '../../operator/api/crds.js';
 import type { Summary } from '../../operator/simulate/outputs.js';
-import { NON_IID_TRAINER, writeNonIidSites } from '../support/non-iid.js';
+import { simulateNonIid, writeNonIidSites } from '../support/non-iid.js';
 
-const cli = path.join(packageRoot, 'dist/operator/cli/main.js');
-/** A simulate run that takes longer is stopped (SIGINT: it stops its processes), so nothing outlives the test. */
-const SIMULATE_MS = 240_000;
 
 describe('personalisation', () => {
   let dir: string;
@@ -28,32 +21,7 @@ describe('personalisation', () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  async function simulate(name: string, spec: Record<string, unknown>): Promise<{ summary: Summary; stderr: string }> {
-    const job = {
-      apiVersion: 'flotilla.dev/v1alpha1',
-      kind: 'FederatedJob',
-      metadata: { name, namespace: 'non-iid' },
-      spec: {
-        sites: { names: sites, overrides: sites.map((site) => ({ site, data: { path: `data/${site}.csv` } })) },
-        rounds: 3,
-        minSites: 4,
-        roundDeadlineSeconds: 120,
-        heartbeatTimeoutSeconds: 60,
-        seed: 11,
-        trainer: NON_IID_TRAINER,
-        ...spec,
-      },
-    };
-    const file = path.join(dir, `${name}.yaml`);
-    await writeFile(file, YAML.stringify(job));
-    const out = path.join(dir, `${name}-out`);
-    const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: SIMULATE_MS, killSignal: 'SIGINT' });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    const [code] = await once(child, 'exit');
-    if (code !== 0) throw new Error(`simulate exited ${code}: ${stderr}`);
-    return { summary: JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as Summary, stderr };
-  }
+  const simulate = (name: string, spec: Record<string, unknown>) => simulateNonIid(dir, sites, name, spec);
 
   it('reports the global and the fine-tuned figures of every site, and the fine-tuned ones fit each site better', async () => {
     const { summary, stderr } = await simulate('personal', { personalization: { localEpochs: 5 } });

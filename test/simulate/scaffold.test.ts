@@ -5,20 +5,13 @@
  * pooled data; SCAFFOLD's control variates correct the drift and end clearly better in the same
  * number of rounds. The server's control variate never reaches the final model.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import YAML from 'yaml';
-import { packageRoot } from '../../operator/api/crds.js';
 import { readSafetensors } from '../../operator/federation/safetensors.js';
 import type { Summary } from '../../operator/simulate/outputs.js';
-import { NON_IID_TRAINER, writeNonIidSites } from '../support/non-iid.js';
+import { simulateNonIid, writeNonIidSites } from '../support/non-iid.js';
 
-const cli = path.join(packageRoot, 'dist/operator/cli/main.js');
-/** A simulate run that takes longer is stopped (SIGINT: it stops its processes), so nothing outlives the test. */
-const SIMULATE_MS = 240_000;
 const ROUNDS = 10;
 
 describe('SCAFFOLD on non-IID hospitals', () => {
@@ -32,30 +25,7 @@ describe('SCAFFOLD on non-IID hospitals', () => {
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
   async function simulate(name: string, strategy: Record<string, unknown>) {
-    const job = {
-      apiVersion: 'flotilla.dev/v1alpha1',
-      kind: 'FederatedJob',
-      metadata: { name, namespace: 'non-iid' },
-      spec: {
-        sites: { names: sites, overrides: sites.map((site) => ({ site, data: { path: `data/${site}.csv` } })) },
-        rounds: ROUNDS,
-        minSites: 4,
-        roundDeadlineSeconds: 120,
-        heartbeatTimeoutSeconds: 60,
-        seed: 11,
-        strategy,
-        trainer: NON_IID_TRAINER,
-      },
-    };
-    const file = path.join(dir, `${name}.yaml`);
-    await writeFile(file, YAML.stringify(job));
-    const out = path.join(dir, `${name}-out`);
-    const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: SIMULATE_MS, killSignal: 'SIGINT' });
-    let stderr = '';
-    child.stderr!.on('data', (d) => (stderr += d));
-    const [code] = await once(child, 'exit');
-    if (code !== 0) throw new Error(`simulate exited ${code}: ${stderr}`);
-    const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as Summary;
+    const { summary, out } = await simulateNonIid(dir, sites, name, { rounds: ROUNDS, strategy });
     const model = (await readSafetensors(path.join(out, 'model.safetensors'))).model;
     return { summary, model };
   }

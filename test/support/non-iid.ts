@@ -1,5 +1,10 @@
-import { writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import YAML from 'yaml';
+import { packageRoot } from '../../operator/api/crds.js';
+import type { Summary } from '../../operator/simulate/outputs.js';
 import { Seeded } from './attacks.js';
 
 /**
@@ -50,3 +55,38 @@ export const NON_IID_TRAINER = {
     },
   },
 };
+
+/** A simulate run that takes longer is stopped (SIGINT: it stops its processes), so nothing outlives the test. */
+const SIMULATE_MS = 240_000;
+
+/**
+ * `flotilla simulate` of a job over the non-IID sites written in `dir` (3 rounds, all four sites,
+ * the non-IID trainer; `spec` adds to or overrides that): its summary, its stderr and its output folder.
+ */
+export async function simulateNonIid(dir: string, sites: string[], name: string, spec: Record<string, unknown>): Promise<{ summary: Summary; stderr: string; out: string }> {
+  const job = {
+    apiVersion: 'flotilla.dev/v1alpha1',
+    kind: 'FederatedJob',
+    metadata: { name, namespace: 'non-iid' },
+    spec: {
+      sites: { names: sites, overrides: sites.map((site) => ({ site, data: { path: `data/${site}.csv` } })) },
+      rounds: 3,
+      minSites: 4,
+      roundDeadlineSeconds: 120,
+      heartbeatTimeoutSeconds: 60,
+      seed: 11,
+      trainer: NON_IID_TRAINER,
+      ...spec,
+    },
+  };
+  const file = path.join(dir, `${name}.yaml`);
+  await writeFile(file, YAML.stringify(job));
+  const out = path.join(dir, `${name}-out`);
+  const cli = path.join(packageRoot, 'dist/operator/cli/main.js');
+  const child = spawn(process.execPath, [cli, 'simulate', file, '--out', out], { stdio: ['ignore', 'ignore', 'pipe'], timeout: SIMULATE_MS, killSignal: 'SIGINT' });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  const [code] = await once(child, 'exit');
+  if (code !== 0) throw new Error(`simulate exited ${code}: ${stderr}`);
+  return { summary: JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as Summary, stderr, out };
+}
