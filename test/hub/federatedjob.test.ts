@@ -62,6 +62,21 @@ describe('FederatedJob controllers', () => {
     return updates;
   };
 
+  /** The hub's own count of write requests, by "VERB resource" (no subresources). */
+  const writesByVerb = async (): Promise<Map<string, number>> => {
+    const counts = new Map<string, number>();
+    for (const line of (await hub.kubectl('get', '--raw', '/metrics')).split('\n')) {
+      const m = /^apiserver_request_total\{(.*)\} (\S+)$/.exec(line);
+      const labels = m ? Object.fromEntries([...m[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]])) : {};
+      if (!m || !/^(APPLY|PATCH|POST|PUT)$/.test(labels.verb ?? '') || labels.subresource || !labels.resource) continue;
+      const key = `${labels.verb} ${labels.resource}`;
+      counts.set(key, (counts.get(key) ?? 0) + Number(m[2]));
+    }
+    return counts;
+  };
+  const diffCounts = (after: Map<string, number>, before: Map<string, number>) =>
+    new Map([...after].map(([k, v]) => [k, v - (before.get(k) ?? 0)] as const).filter(([, v]) => v > 0));
+
   beforeAll(() => resolveBinDir(), 30 * 60_000);
   beforeAll(async () => {
     hub = await startHub('fj');
@@ -97,8 +112,9 @@ describe('FederatedJob controllers', () => {
       const obj = await get(kind, name);
       expect(obj.metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'FederatedJob', name: 'heart', uid: metadata.uid, controller: true })]);
       expect(obj.metadata.labels).toMatchObject({ 'flotilla.dev/job': 'heart', 'app.kubernetes.io/managed-by': 'flotilla-operator' });
-      // Applied, but for the TLS Secret: created once (the operator may not change Secrets here).
-      const operation = kind === 'secret' ? 'Update' : 'Apply';
+      // Applied, but for what a new job's pass creates: the TLS Secret (the operator may not change
+      // Secrets here), the ConfigMap and the claim (a create proves the name free in one write).
+      const operation = kind === 'deployment' || kind === 'service' ? 'Apply' : 'Update';
       expect(obj.metadata.managedFields).toContainEqual(expect.objectContaining({ manager: 'flotilla-operator', operation }));
     }
     // The aggregator's certificate: its identity, the names sites dial, issued by the job's own CA.
@@ -178,6 +194,21 @@ describe('FederatedJob controllers', () => {
       off();
     }
     expect(statuses[0]!.aggregatorEndpoint).toBe('addressed-aggregator.research.svc:8443');
+  });
+
+  test("a new job's ConfigMap and claim cost one write each: created, not asked about by a patch and then applied", async () => {
+    const before = await writesByVerb();
+    await hub.apply(federatedJob('fresh'));
+    await running('fresh');
+    const made = diffCounts(await writesByVerb(), before);
+    expect(made.get('POST configmaps')).toBe(1);
+    expect(made.get('POST persistentvolumeclaims')).toBe(1);
+    // No ownership patch (PATCH), no apply (APPLY) of either: kube-controller-manager only writes a claim's status.
+    for (const verb of ['PATCH', 'APPLY', 'PUT']) {
+      expect(made.get(`${verb} configmaps`)).toBeUndefined();
+      expect(made.get(`${verb} persistentvolumeclaims`)).toBeUndefined();
+    }
+    expect((await get('configmap', 'fresh-spec')).metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'FederatedJob', name: 'fresh', controller: true })]);
   });
 
   test("a workload pass that changes nothing writes none of the job's objects (a no-op apply is still a write)", async () => {

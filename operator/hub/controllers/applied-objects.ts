@@ -33,6 +33,11 @@ export class AppliedObjects {
     return this.now() - record.at < this.ttlMs;
   }
 
+  /** Whether this process wrote the object, in whatever content (and has not forgotten it). */
+  has(obj: KubernetesObject): boolean {
+    return this.applied.has(keyOf(obj));
+  }
+
   /** `desired` was applied just now. */
   record(desired: KubernetesObject): void {
     this.applied.set(keyOf(desired), { text: JSON.stringify(desired), at: this.now() });

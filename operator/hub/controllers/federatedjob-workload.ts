@@ -15,7 +15,7 @@ import { addFinalizer, apply, hasFinalizer, removeFinalizer } from '../../kube/a
 import type { EventRecorder } from '../../kube/events.js';
 import { refusalIn, refusedAs } from '../../kube/refusal.js';
 import { isAlreadyExists, isConflict, isNotFound, kubeRequest } from '../../kube/request.js';
-import { refOf, type KubernetesObject, type ObjectRef } from '../../kube/resources.js';
+import { objectPath, refOf, type KubernetesObject, type ObjectRef } from '../../kube/resources.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
 import type { RevocationSource, SiteSessions } from '../contracts.js';
@@ -126,6 +126,7 @@ export class FederatedJobWorkload {
     const ref = refOf(obj);
     const cached: [KubernetesObject | undefined] | [] = CACHED_KINDS.has(ref.kind) ? [this.cached(ref)] : [];
     if (this.applied.unchanged(obj, ...cached)) return;
+    if (await this.created(key, job, obj)) return;
     await this.claim(key, job, ref);
     try {
       await this.refused(key, job, ref, () => apply(this.o.kc, obj, { fieldManager: FIELD_MANAGER }));
@@ -134,6 +135,31 @@ export class FederatedJobWorkload {
       this.applied.forget(obj);
       throw err;
     }
+  }
+
+  /**
+   * A new job's ConfigMap and claim are created rather than asked about and applied: a create that
+   * succeeds shows the name was free, in one write where the ownership patch and the apply were two
+   * (the operator may not read those kinds, so it asks by a patch, which counts as a write). Only
+   * for a job without a status (new: the objects are made before its first status, which waits for
+   * the Service made after them) and an object this process has not written: elsewhere the object
+   * most likely exists and the create would be a third request. False when it exists: claim and
+   * apply then. The create's fields are the manager's as an update; the forced applies that follow
+   * take over each field they send, and the job's objects never drop a field.
+   */
+  private async created(key: string, job: FederatedJob, obj: KubernetesObject): Promise<boolean> {
+    const ref = refOf(obj);
+    if (CACHED_KINDS.has(ref.kind) || job.status || this.applied.has(obj)) return false;
+    const path = await objectPath(this.o.kc, ref);
+    const collection = path.slice(0, path.lastIndexOf('/'));
+    try {
+      await this.refused(key, job, ref, () => kubeRequest(this.o.kc, { method: 'POST', path: collection, query: { fieldManager: FIELD_MANAGER }, body: obj }));
+    } catch (err) {
+      if (isAlreadyExists(err)) return false;
+      throw err;
+    }
+    this.applied.record(obj);
+    return true;
   }
 
   /** Throws ObjectConflict, recorded for the status controller, when the name is someone else's. */
