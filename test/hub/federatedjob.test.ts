@@ -208,6 +208,10 @@ describe('FederatedJob controllers', () => {
       expect(made.get(`${verb} configmaps`)).toBeUndefined();
       expect(made.get(`${verb} persistentvolumeclaims`)).toBeUndefined();
     }
+    // The Service and Deployment once each, though passes woken by the finalizer and the first
+    // status may run before the caches hold them; and the job's objects are the job's.
+    expect(made.get('APPLY services')).toBe(1);
+    expect(made.get('APPLY deployments')).toBe(1);
     expect((await get('configmap', 'fresh-spec')).metadata.ownerReferences).toEqual([expect.objectContaining({ kind: 'FederatedJob', name: 'fresh', controller: true })]);
   });
 

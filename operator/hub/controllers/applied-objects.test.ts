@@ -1,5 +1,5 @@
 import { describe, expect, test } from '@jest/globals';
-import { AppliedObjects, holds } from './applied-objects.js';
+import { AppliedObjects, CACHE_CATCH_UP_MS, holds, RECORD_TTL_MS } from './applied-objects.js';
 
 const service = (port: number) => ({
   apiVersion: 'v1',
@@ -16,13 +16,20 @@ const stored = (port: number) => ({
 
 describe('what the workload applied', () => {
   test('an object applied before, and still so in the cache, is not applied again', () => {
-    const applied = new AppliedObjects();
+    let now = 0;
+    const applied = new AppliedObjects(RECORD_TTL_MS, () => now);
     expect(applied.unchanged(service(8443), stored(8443))).toBe(false);
     applied.record(service(8443));
     expect(applied.unchanged(service(8443), stored(8443))).toBe(true);
     // Another desired state, someone else's edit, a deletion: applied again.
     expect(applied.unchanged(service(9443), stored(8443))).toBe(false);
     expect(applied.unchanged(service(8443), stored(9443))).toBe(false);
+    // Not in the cache yet: catching up just after the apply; absent for longer, or forgotten on its deletion, applied again.
+    expect(applied.unchanged(service(8443), undefined)).toBe(true);
+    now = CACHE_CATCH_UP_MS;
+    expect(applied.unchanged(service(8443), undefined)).toBe(false);
+    applied.record(service(8443));
+    applied.forget(service(8443));
     expect(applied.unchanged(service(8443), undefined)).toBe(false);
   });
 

@@ -6,13 +6,17 @@
  * An apply is skipped only when this process applied the very same object (its whole text, owner
  * reference and all) and, for a kind the operator caches (Deployments, Services), the cached copy
  * still holds every field sent: an edit by anyone else, or a deletion, brings the apply back on the
- * pass its cache event wakes. The operator may not read ConfigMaps or claims (hub/rbac.ts), so for
+ * pass its cache event wakes. A cache that has no copy yet, just after the apply, is taken to be
+ * catching up: a pass woken by another event then (the finalizer's, a status write) sent the
+ * Deployment and Service a second time. The operator may not read ConfigMaps or claims (hub/rbac.ts), so for
  * those the record lasts RECORD_TTL_MS: a copy someone changed is put back within that time (the
  * workload looks at every job at least hourly). A restarted operator applies everything once.
  */
 import { refOf, type KubernetesObject } from '../../kube/resources.js';
 
 export const RECORD_TTL_MS = 3_600_000;
+/** How long a cache may lag behind an apply before the object's absence from it counts. */
+export const CACHE_CATCH_UP_MS = 10_000;
 
 export class AppliedObjects {
   private readonly applied = new Map<string, { text: string; at: number }>();
@@ -29,7 +33,9 @@ export class AppliedObjects {
   unchanged(desired: KubernetesObject, ...cached: [KubernetesObject | undefined] | []): boolean {
     const record = this.applied.get(keyOf(desired));
     if (!record || record.text !== JSON.stringify(desired)) return false;
-    if (cached.length > 0) return cached[0] !== undefined && holds(cached[0], desired);
+    // Not in the cache yet, just after the apply: its add event brings the job back to compare.
+    // A deletion is told by forget() (the cache's delete event), not by this absence.
+    if (cached.length > 0) return cached[0] === undefined ? this.now() - record.at < CACHE_CATCH_UP_MS : holds(cached[0], desired);
     return this.now() - record.at < this.ttlMs;
   }
 

@@ -72,7 +72,12 @@ export class FederatedJobWorkload {
   /** What this process applied, so that an unchanged object is not sent again. */
   private readonly applied = new AppliedObjects();
 
-  constructor(private readonly o: WorkloadOptions) {}
+  constructor(private readonly o: WorkloadOptions) {
+    // A deleted object is applied again on the pass its deletion wakes, cache lag or not.
+    const forget = (type: string, obj: KubernetesObject) => type === 'delete' && this.applied.forget(obj);
+    o.caches.deployments.onEvent(forget);
+    o.caches.services.onEvent(forget);
+  }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const job = this.o.caches.jobs.get(key);
