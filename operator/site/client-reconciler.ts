@@ -239,9 +239,11 @@ export class ClientReconciler {
     }
     if (existing) return existing;
     await this.options.audit?.podCreating(a, desired.metadata!.name!, a.image).catch(() => undefined);
-    const found = await createOwnedPod(kc, key, desired);
-    if (!found) this.options.log.info('client pod created', { site, namespace: a.namespace, job: a.job, pod: desired.metadata!.name });
-    return found;
+    // Reported as created, not as missing: a report of "creating" then one of the new pod was two
+    // reports, and two status writes at the hub, for every job.
+    const { pod, created } = await createOwnedPod(kc, key, desired);
+    if (created) this.options.log.info('client pod created', { site, namespace: a.namespace, job: a.job, pod: desired.metadata!.name });
+    return pod;
   }
 
   /**

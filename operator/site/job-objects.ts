@@ -27,16 +27,18 @@ export async function applyOwned<T extends KubernetesObject>(kc: KubeConfig, key
   return applyObject(kc, obj);
 }
 
-/** Creates the pod; one of its name that is there already must be the agent's for `key`. */
-export async function createOwnedPod<T extends KubernetesObject>(kc: KubeConfig, key: JobKey, pod: T): Promise<T | undefined> {
+/**
+ * Creates the pod; one of its name that is there already must be the agent's for `key`. Resolves
+ * to the pod as the API server holds it, and whether this call created it.
+ */
+export async function createOwnedPod<T extends KubernetesObject>(kc: KubeConfig, key: JobKey, pod: T): Promise<{ pod: T | undefined; created: boolean }> {
   try {
-    await createObject(kc, pod);
-    return undefined;
+    return { pod: await createObject(kc, pod), created: true };
   } catch (err) {
     if (!isAlreadyExists(err)) throw err;
     const current = await getObject<T>(kc, refOf(pod));
     if (current && !madeFor(current, key)) throw new ForeignObject(current);
-    return current;
+    return { pod: current, created: false };
   }
 }
 

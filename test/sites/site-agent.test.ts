@@ -54,7 +54,8 @@ beforeAll(async () => {
   [hubCluster, siteCluster] = await Promise.all([startTestCluster('hub-sites'), startControlPlane({ name: 'site', fakeNodes: [NODE] })]);
   siteKc = new KubeConfig();
   siteKc.loadFromString(siteCluster.kubeconfig);
-  hub = await startHub(hubCluster.kc);
+  // Every report heard, so that a test can tell each one the agent sends.
+  hub = await startHub(hubCluster.kc, { reportNoticeMs: 0 });
   await hubCluster.controlPlane.kubectl(['create', 'namespace', 'cardiology']);
   // The scheduler's part: bind every pending pod to the kwok node, which then runs it.
   stopScheduler = bindPendingPods(siteCluster, NODE);
@@ -205,6 +206,25 @@ describe('a site agent', () => {
     hub.assignments.set('st-olav', [assignment('heart')]);
     await expectExactly(NS, 'heart');
     await eventually(() => reported('st-olav', 'lungs') === undefined, 10_000, 'lungs to leave the report');
+  });
+
+  test('a new client pod is reported as the pod it is from the first report, not first as one being created', async () => {
+    // Each report the hub hears of the job (a report of "creating" then one of the pod were two status writes at the hub).
+    const heard: string[] = [];
+    const off = hub.sessions.onChange((site) => {
+      const report = site === 'st-olav' ? reported(site, 'spleen') : undefined;
+      if (report) heard.push(`${report.phase}: ${report.message}`);
+    });
+    try {
+      hub.assignments.set('st-olav', [assignment('heart'), assignment('spleen')]);
+      await eventually(() => reported('st-olav', 'spleen')?.phase === 'Running', 20_000, 'spleen to run');
+    } finally {
+      off();
+    }
+    expect(heard.length).toBeGreaterThan(0);
+    expect(heard.filter((h) => h.includes('creating the client pod'))).toEqual([]);
+    hub.assignments.set('st-olav', [assignment('heart')]);
+    await expectExactly(NS, 'heart');
   });
 
   test('keeps working through a hub outage and reconciles on reconnect, with nothing duplicated or orphaned', async () => {

@@ -98,6 +98,8 @@ export async function startHub(
     keepalive?: { timeMs: number; timeoutMs: number };
     helloTimeoutMs?: number;
     enrolmentLimits?: EnrolmentLimitsOptions;
+    /** The sessions' least time between notices of a site's reports (0: every report is heard). */
+    reportNoticeMs?: number;
   } = {},
 ): Promise<TestHub> {
   const core = kc.makeApiClient(CoreV1Api);
@@ -106,7 +108,7 @@ export async function startHub(
   const sites = new Informer<Site>(kc, { group: 'flotilla.dev', version: 'v1alpha1', plural: 'sites' });
   await sites.start();
   const assignments = new TestAssignments();
-  const sessions = new SiteSessionRegistry();
+  const sessions = new SiteSessionRegistry(options.reportNoticeMs);
   const log = createLogger('site-gateway');
   log.level = 'error';
   // Fixed ports, so that a restarted gateway is where the agents' bundles say.
