@@ -6,9 +6,10 @@
  * refused writes (workload-refusals.ts) and the aggregator pods its ReplicaSet could not create.
  * While the job runs it looks again every POLL_MS. A job's status is written at most once per
  * MIN_WRITE_INTERVAL_MS, the latest state: the sites' reports of a job arrive one by one, and at a
- * thousand jobs a write for each was a third of the hub's writes. A new job's first status waits up
- * to FIRST_STATUS_GRACE_MS for its Service's address, which the workload is making at the same
- * moment, rather than being written once without the address and again with it.
+ * thousand jobs a write for each was a third of the hub's writes. A new job's first status waits for
+ * its Service's address, which the workload is making at the same moment (up to
+ * FIRST_STATUS_MAX_WAIT_MS for the Service, FIRST_STATUS_GRACE_MS for a load balancer's address),
+ * rather than being written once without the address and again with it.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
@@ -50,6 +51,8 @@ export interface StatusOptions {
 export const POLL_MS = 2_000;
 export const MIN_WRITE_INTERVAL_MS = 2_000;
 export const FIRST_STATUS_GRACE_MS = 3_000;
+/** How long a new job's first status waits for the workload to make its Service at all. */
+export const FIRST_STATUS_MAX_WAIT_MS = 60_000;
 
 export class FederatedJobStatusController {
   /** When each job's status was last written by this process. */
@@ -71,7 +74,11 @@ export class FederatedJobStatusController {
     if (equalStatus(job.status ?? {}, next)) return this.requeue(next.phase);
     const now = Date.now();
     if (!job.status && observation.blocked?.reason === Reason.WaitingForAddress) {
-      const left = (this.firstSeen.get(key) ?? this.firstSeen.set(key, now).get(key)!) + FIRST_STATUS_GRACE_MS - now;
+      const since = this.firstSeen.get(key) ?? this.firstSeen.set(key, now).get(key)!;
+      // Until the workload has made the Service (its event brings the job back), however long a
+      // loaded API server makes that take; then a load balancer's grace for its address.
+      const made = this.o.caches.services.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).aggregator}`);
+      const left = since + (made ? FIRST_STATUS_GRACE_MS : FIRST_STATUS_MAX_WAIT_MS) - now;
       if (left > 0) return { requeueAfterMs: left };
     }
     this.firstSeen.delete(key);
