@@ -266,6 +266,7 @@ async function bench(): Promise<void> {
     });
   }
   const rssBefore = await rss(operator.pid!);
+  const agentsBefore = await Promise.all(children.slice(1).map((c) => rss(c.pid!)));
   log(`operator leading, ${SITES.length} sites connected; operator RSS ${rssBefore.now.toFixed(0)} MB before the jobs`);
   await sleep(3_000);
 
@@ -335,7 +336,7 @@ async function bench(): Promise<void> {
   log(`  every assignment delivered      ${(deliveredMs / 1000).toFixed(1)} s after the first create (${SITES.map((s, i) => `site ${s} ${(deliveredAt[i]! / 1000).toFixed(1)} s`).join(', ')})`);
   log(`  hub writes settled              ${(settledMs / 1000).toFixed(1)} s after the first create`);
   log(`  operator RSS                    peak (VmHWM) ${peak.peak.toFixed(0)} MB, now ${peak.now.toFixed(0)} MB, before the jobs ${rssBefore.now.toFixed(0)} MB`);
-  log(`  site agents' peak RSS           ${agentsPeak.map((r, i) => `${SITES[i]} ${r.peak.toFixed(0)} MB`).join(', ')}`);
+  log(`  site agents' peak RSS           ${agentsPeak.map((r, i) => `${SITES[i]} ${r.peak.toFixed(0)} MB (${agentsBefore[i]!.now.toFixed(0)} MB before the jobs)`).join(', ')}`);
   log(`  hub API requests per job        writes ${(total(run, isWrite) / JOBS).toFixed(2)}, reads (GET/LIST) ${(total(run, isRead) / JOBS).toFixed(2)}, watches ended ${(total(run, (v) => v === 'WATCH') / JOBS).toFixed(2)}`);
   log(`    writes per job: ${breakdown(run, isWrite, JOBS)}`);
   log(`    reads per job:  ${breakdown(run, isRead, JOBS)}`);
