@@ -71,6 +71,8 @@ export class FederatedJobWorkload {
   private readonly issued = new Map<string, string>();
   /** What this process applied, so that an unchanged object is not sent again. */
   private readonly applied = new AppliedObjects();
+  /** When this term of leadership began (a second early: creation times are in whole seconds). */
+  private readonly termStart = Date.now() - 1_000;
 
   constructor(private readonly o: WorkloadOptions) {
     // A deleted object is applied again on the pass its deletion wakes, cache lag or not.
@@ -146,15 +148,15 @@ export class FederatedJobWorkload {
    * A new job's ConfigMap and claim are created rather than asked about and applied: a create that
    * succeeds shows the name was free, in one write where the ownership patch and the apply were two
    * (the operator may not read those kinds, so it asks by a patch, which counts as a write). Only
-   * for a job without a status (new: the objects are made before its first status, which waits for
-   * the Service made after them) and an object this process has not written: elsewhere the object
-   * most likely exists and the create would be a third request. False when it exists: claim and
-   * apply then. The create's fields are the manager's as an update; the forced applies that follow
+   * for a job created during this term and an object this process has not written: an older job's
+   * objects most likely exist (an earlier leader made them) and the create would be a third
+   * request. False when it exists: claim and apply then. The create's fields are the manager's as an update; the forced applies that follow
    * take over each field they send, and the job's objects never drop a field.
    */
   private async created(key: string, job: FederatedJob, obj: KubernetesObject): Promise<boolean> {
     const ref = refOf(obj);
-    if (CACHED_KINDS.has(ref.kind) || job.status || this.applied.has(obj)) return false;
+    const createdAt = Date.parse(String(job.metadata.creationTimestamp ?? ''));
+    if (CACHED_KINDS.has(ref.kind) || !(createdAt >= this.termStart) || this.applied.has(obj)) return false;
     const path = await objectPath(this.o.kc, ref);
     const collection = path.slice(0, path.lastIndexOf('/'));
     try {
