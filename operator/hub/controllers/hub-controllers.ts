@@ -23,6 +23,7 @@ import { FederatedJobWorkload } from './federatedjob-workload.js';
 import { owningJobKey, type HubCaches } from './hub-caches.js';
 import { selectedSites } from './job-sites.js';
 import { SiteController } from './site-controller.js';
+import { SiteReports } from './site-reports.js';
 import { WorkloadRefusals } from './workload-refusals.js';
 
 export interface HubControllersOptions {
@@ -61,6 +62,7 @@ export class HubControllers {
   readonly revocation: SiteRevocationController;
   readonly publisher: RevocationPublisher;
   private readonly refusals = new WorkloadRefusals();
+  private readonly reports = new SiteReports();
   private readonly loops: Loop[];
   private readonly unsubscribe: (() => void)[] = [];
 
@@ -177,9 +179,12 @@ export class HubControllers {
       sessions.onChange((site) => {
         this.queue('site').add(site);
         assignments.sessionChanged(site);
+        // A job's status reads only its own report; a deletion waits on the site being heard at all.
+        const changed = this.reports.changed(site, sessions.get(site)?.assignments);
         const all = caches.sites.list();
         for (const job of caches.jobs.list()) {
-          if (job.metadata.deletionTimestamp || selectedSites(job, all).includes(site)) this.jobs(jobKey(job), Boolean(job.metadata.deletionTimestamp));
+          if (job.metadata.deletionTimestamp) this.jobs(jobKey(job), true);
+          else if (changed.has(jobKey(job)) && selectedSites(job, all).includes(site)) this.queue('federatedjob-status').add(jobKey(job));
         }
       }),
     );
