@@ -91,6 +91,8 @@ export class ClientReconciler {
   /** Undefined until the hub's first set: until then nothing is removed. */
   private assignments: Map<JobKey, Assignment> | undefined;
   private readonly statuses = new Map<JobKey, AssignmentStatus>();
+  /** Each assignment's own policy decision, while the assignment object lives (unchanged ones are kept across sets). */
+  private readonly decided = new WeakMap<Assignment, PolicyDecision>();
   private reported = '';
   private lastReportAt = 0;
   private reportTimer: NodeJS.Timeout | undefined;
@@ -137,7 +139,10 @@ export class ClientReconciler {
     let withdrawn = previous === undefined;
     for (const [key, a] of this.assignments) {
       const old = before(key);
-      if (!old || !this.statuses.has(key) || JSON.stringify(old) !== JSON.stringify(a)) this.queue.add(key);
+      const same = old !== undefined && JSON.stringify(old) === JSON.stringify(a);
+      // The same assignment keeps its object, and with it its policy decision.
+      if (same) this.assignments.set(key, old);
+      if (!same || !this.statuses.has(key)) this.queue.add(key);
     }
     for (const key of new Set([...(previous?.keys() ?? []), ...this.statuses.keys()])) {
       if (this.assignments.has(key)) continue;
@@ -199,7 +204,7 @@ export class ClientReconciler {
   /** The policy applied to the whole set; jobs that have a pod keep their place within the limits. */
   private decisions(): Map<JobKey, PolicyDecision> {
     const started = new Set(this.pods.list().map(jobKeyOfObject).filter((k): k is string => k !== undefined));
-    return decideAll(this.options.policy, [...this.assignments!.values()], started, { defaultDataClaim: this.options.defaultDataClaim });
+    return decideAll(this.options.policy, [...this.assignments!.values()], started, { defaultDataClaim: this.options.defaultDataClaim }, this.decided);
   }
 
   /** Makes sure the pod's certificate is there, for this incarnation of the job and not due; returns when it is due. */

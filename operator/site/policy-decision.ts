@@ -144,15 +144,25 @@ function resources(policy: SitePolicy, a: Assignment, no: (reason: string) => ne
 
 /**
  * Decides a whole assignment set. Within maxConcurrentJobs, jobs that already run keep their place
- * ahead of new ones, so a new assignment never displaces one in progress.
+ * ahead of new ones, so a new assignment never displaces one in progress. `decided`: each
+ * assignment's own decision, kept by the caller for as long as the assignment object lives (the
+ * agent decides the whole set for every job it looks at: without it, a thousand jobs cost a million
+ * decisions, each parsing a manifest).
  */
-export function decideAll(policy: SitePolicy, assignments: Assignment[], running: ReadonlySet<string>, site: SiteContext): Map<string, PolicyDecision> {
+export function decideAll(
+  policy: SitePolicy,
+  assignments: Assignment[],
+  running: ReadonlySet<string>,
+  site: SiteContext,
+  decided?: WeakMap<Assignment, PolicyDecision>,
+): Map<string, PolicyDecision> {
   const decisions = new Map<string, PolicyDecision>();
   const key = (a: Assignment) => `${a.namespace}/${a.job}`;
   const ordered = [...assignments].sort((a, b) => Number(running.has(key(b))) - Number(running.has(key(a))));
   let admitted = 0;
   for (const a of ordered) {
-    let decision = decide(policy, a, site);
+    let decision = decided?.get(a) ?? decide(policy, a, site);
+    decided?.set(a, decision);
     if (decision.allowed && policy.maxConcurrentJobs !== undefined && admitted >= policy.maxConcurrentJobs) {
       decision = { allowed: false, reason: `refused by the site's policy: the site runs at most ${policy.maxConcurrentJobs} job(s) at once (maxConcurrentJobs)` };
     }

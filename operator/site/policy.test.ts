@@ -189,4 +189,18 @@ describe('decisions', () => {
     expect(withC.get('cardiology/a')!.allowed).toBe(true);
     expect(reasonOf(withC.get('cardiology/b')!)).toMatch(/at most 2 job\(s\) at once/);
   });
+
+  test("a set decided again takes each assignment's own decision from the caller's record, limits applied afresh", () => {
+    const limited = { ...policy, maxConcurrentJobs: 1 };
+    const [a, b] = [job('a'), job('b')];
+    const decided = new WeakMap<Parameters<typeof decide>[1], PolicyDecision>();
+    expect([...decideAll(limited, [a, b], new Set(), site, decided).values()].map((d) => d.allowed)).toEqual([true, false]);
+    // Recorded: b's own decision is that it is allowed (the limit is the set's, not b's).
+    expect(decided.get(b)!.allowed).toBe(true);
+    // Taken from the record, not decided again: a record saying refused is what comes back.
+    decided.set(a, { allowed: false, reason: 'recorded' });
+    const again = decideAll(limited, [a, b], new Set(), site, decided);
+    expect(reasonOf(again.get('cardiology/a')!)).toBe('recorded');
+    expect(again.get('cardiology/b')!.allowed).toBe(true);
+  });
 });
