@@ -74,11 +74,11 @@ export class FederatedJobWorkload {
   /** When this term of leadership began (a second early: creation times are in whole seconds). */
   private readonly termStart = Date.now() - 1_000;
 
-  constructor(private readonly o: WorkloadOptions) {
-    // A deleted object is applied again on the pass its deletion wakes, cache lag or not.
-    const forget = (type: string, obj: KubernetesObject) => type === 'delete' && this.applied.forget(obj);
-    o.caches.deployments.onEvent(forget);
-    o.caches.services.onEvent(forget);
+  constructor(private readonly o: WorkloadOptions) {}
+
+  /** A cached object of the job's was deleted: it is applied again on the pass its deletion wakes, cache lag or not. */
+  deleted(obj: KubernetesObject): void {
+    this.applied.forget(obj);
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -150,8 +150,9 @@ export class FederatedJobWorkload {
    * (the operator may not read those kinds, so it asks by a patch, which counts as a write). Only
    * for a job created during this term and an object this process has not written: an older job's
    * objects most likely exist (an earlier leader made them) and the create would be a third
-   * request. False when it exists: claim and apply then. The create's fields are the manager's as an update; the forced applies that follow
-   * take over each field they send, and the job's objects never drop a field.
+   * request. False when it exists: claim and apply then. The create's fields are the manager's as
+   * an update; the forced applies that follow take over each field they send, and these objects
+   * never drop a field.
    */
   private async created(key: string, job: FederatedJob, obj: KubernetesObject): Promise<boolean> {
     const ref = refOf(obj);

@@ -166,8 +166,14 @@ export class HubControllers {
         // Labels may change which sites a selector job runs at.
         for (const job of caches.jobs.list()) if (!job.spec.sites.names || job.spec.sites.names.includes(site.metadata.name)) this.jobs(jobKey(job), true);
       }),
-      caches.deployments.onEvent((_t, d) => this.owned(d, true)),
-      caches.services.onEvent((_t, s) => this.owned(s, true)),
+      caches.deployments.onEvent((type, d) => {
+        if (type === 'delete') this.workload.deleted(d);
+        this.owned(d, true);
+      }),
+      caches.services.onEvent((type, s) => {
+        if (type === 'delete') this.workload.deleted(s);
+        this.owned(s, true);
+      }),
       caches.pods.onEvent((_t, p) => this.owned(p, false)),
       // The workload's refusals are the status controller's to report.
       this.refusals.onChange((key) => this.jobs(key, false)),
