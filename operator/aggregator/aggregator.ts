@@ -87,6 +87,7 @@ export class Aggregator {
     this.job = new JobState(settings, checkpoint);
     this.secure = settings.secureAggregation ? new SecureIntake(settings, this.job, jobCaPem, stateDir, audit, metrics, log) : null;
     this.closer = new PhaseCloser(this.job, store, stateDir, audit, metrics, log);
+    this.job.persistBuffer = () => this.closer.checkpoint();
     const rounds = this.job.roundState;
     metrics.watch({
       deadline: () => rounds.deadlineAt,

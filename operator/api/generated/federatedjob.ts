@@ -666,6 +666,14 @@ export interface FederatedJobStatus {
      * The site's training records.
      */
     samples?: number;
+    /**
+     * Under spec.asynchronous, the staleness (versions behind) of the site's last applied update.
+     */
+    staleness?: number;
+    /**
+     * Under spec.asynchronous, the weight that staleness gave the update (its records times this).
+     */
+    stalenessWeight?: number;
   }[];
   /**
    * The final global model.
