@@ -39,8 +39,8 @@ const settings: Setting[] = [
   { label: 'FedAvg, Int8 both ways', strategy: 'name: FedAvg', spec: 'compression: {download: Int8, upload: Int8}' },
   { label: 'FedAvg, Int8 down, top-k 0.1 up', strategy: 'name: FedAvg', spec: 'compression: {download: Int8, upload: TopK, topKFraction: 0.1}' },
   // Asynchronous: rounds count versions, each made of bufferSize updates (docs/async.md); minSites is the example's 3.
-  { label: 'FedBuff, K = 3, a = 0.5', strategy: 'name: FedAvg', spec: 'asynchronous: {bufferSize: 3}' },
-  { label: 'FedBuff, K = 4, a = 0.5', strategy: 'name: FedAvg', spec: 'asynchronous: {bufferSize: 4}' },
+  { label: 'FedBuff K = 3', strategy: 'name: FedAvg', spec: 'asynchronous: {bufferSize: 3}' },
+  { label: 'FedBuff K = 4', strategy: 'name: FedAvg', spec: 'asynchronous: {bufferSize: 4}' },
 ];
 
 /** The example with this setting's strategy block (and more spec, if it has some). */

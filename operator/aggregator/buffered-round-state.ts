@@ -11,6 +11,8 @@ export interface BufferRules {
   buffered(): number;
   /** Who is in it, for the close's participants. */
   bufferedSites(): string[];
+  /** The version is decided: updates accepted from now on go to the next buffer. */
+  seal(): void;
 }
 
 /**
@@ -103,7 +105,9 @@ export class BufferedRoundState extends RoundState {
     if (full || (now >= this.deadline && buffered >= Math.max(1, this.rules.minSites))) {
       this.closing = true;
       this.changes++;
-      return { kind: 'close', phase: 'TRAIN', round: this.round, attempt: 0, participants: this.buffer.bufferedSites(), startedAt: this.startedAt };
+      const participants = this.buffer.bufferedSites();
+      this.buffer.seal();
+      return { kind: 'close', phase: 'TRAIN', round: this.round, attempt: 0, participants, startedAt: this.startedAt };
     }
     if (now < this.deadline) return null;
     const seconds = this.rules.deadlineMs / 1000;

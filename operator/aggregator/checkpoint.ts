@@ -26,7 +26,8 @@ export interface Checkpoint {
 }
 
 /** state.json's part of the buffer; its sums and versions are in files of their own. */
-interface BufferFile extends Omit<BufferState, 'sums' | 'versions'> {
+interface BufferFile extends Omit<BufferState, 'sums' | 'versions' | 'next'> {
+  next?: Omit<NonNullable<BufferState['next']>, 'sums'>;
   sumsFile: string;
   versionsFile: string;
   versionNumbers: number[];
@@ -85,30 +86,32 @@ export class CheckpointStore {
   }
 
   private async loadBuffer(file: BufferFile, modelFile: string | null): Promise<BufferState> {
-    const { sumsFile, versionsFile, versionNumbers, ...rest } = file;
+    const { sumsFile, versionsFile, versionNumbers, next, ...rest } = file;
     const model = modelFile ? (await readSafetensors(path.join(this.dir, modelFile))).model : [];
     const raw = await readFile(path.join(this.dir, sumsFile));
     const flat = new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
     let at = 0;
-    const sums = model.map((t) => flat.slice(at, (at += t.data.length)));
+    const sums = () => model.map((t) => flat.slice(at, (at += t.data.length)));
     const all = (await readSafetensors(path.join(this.dir, versionsFile))).model;
     const versions = versionNumbers.map((version, i) => ({
       version,
       model: all.slice(i * model.length, (i + 1) * model.length).map((t, k) => ({ ...t, name: model[k]!.name })),
     }));
-    return { ...rest, sums, versions };
+    return { ...rest, sums: sums(), ...(next ? { next: { ...next, sums: sums() } } : {}), versions };
   }
 
   /** The sums as raw float64 (exact integers; safetensors here is float32), the versions as one safetensors file. */
   private async saveBuffer(buffer: BufferState, label: string, metadata: Record<string, string>): Promise<BufferFile> {
-    const { sums, versions, ...rest } = buffer;
+    const { sums, versions, next, ...rest } = buffer;
     const sumsFile = `buffer-sums-${label}.f64`;
     const versionsFile = `buffer-versions-${label}.safetensors`;
-    const bytes = Buffer.concat(sums.map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength)));
+    // The next buffer's sums, when there is one, follow the full buffer's.
+    const bytes = Buffer.concat([...sums, ...(next?.sums ?? [])].map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength)));
     await writeFileAtomic(path.join(this.dir, sumsFile), (file) => writeFile(file, bytes));
     const tensors = versions.flatMap(({ version, model }) => model.map((t) => ({ ...t, name: `v${version}/${t.name}` })));
     await writeSafetensors(path.join(this.dir, versionsFile), tensors, metadata);
-    return { ...rest, sumsFile, versionsFile, versionNumbers: versions.map((v) => v.version) };
+    const nextFile = next ? { next: { updates: next.updates, totalWeight: next.totalWeight } } : {};
+    return { ...rest, ...nextFile, sumsFile, versionsFile, versionNumbers: versions.map((v) => v.version) };
   }
 
   async save(checkpoint: Checkpoint): Promise<void> {

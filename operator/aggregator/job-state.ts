@@ -485,6 +485,7 @@ export class JobState {
       version: () => this.buffer?.current ?? 0,
       buffered: () => this.buffer?.size ?? 0,
       bufferedSites: () => this.buffer?.sites() ?? [],
+      seal: () => this.buffer?.seal(),
     };
     const lastRound = new Map(Object.entries(checkpoint?.buffer?.lastRound ?? {}));
     return new BufferedRoundState(this.rules, buffer, lastRound, start, Date.now());

@@ -58,6 +58,29 @@ describe('UpdateBuffer', () => {
     expect(buffer.base(1)).toBeDefined();
   });
 
+  it('once sealed, makes its version of exactly what it held: later updates go to the next version, stale against it', async () => {
+    const global = model(0, 0);
+    const buffer = new UpdateBuffer(SPEC, global, 3, null, 0);
+    buffer.add(entry('a', 1), 0, [Float32Array.of(1, 1)]);
+    expect(buffer.current).toBe(0);
+    buffer.add(entry('b', 1), 0, [Float32Array.of(1, 1)]);
+    // Full: sealed at once.
+    expect(buffer.current).toBe(1);
+    const late = buffer.add(entry('c', 1), 0, [Float32Array.of(4, 4)]);
+    expect(late).toMatchObject({ trainedOn: 0, staleness: 1 });
+    // Written and read back while the version is being made: both buffers come back.
+    const store = new CheckpointStore(dir, 'ns/job');
+    await store.save({ position: { phase: 'TRAIN', round: 1 }, outcome: null, statistics: null, history: [], finalEvaluation: null, model: global, optimizer: [], buffer: buffer.state({}) });
+    const loaded = (await new CheckpointStore(dir, 'ns/job').load())!;
+    const restored = new UpdateBuffer(SPEC, loaded.model!, 3, loaded.buffer!, 0);
+    expect(restored.size).toBe(2);
+    const record = restored.apply(loaded.model!, new WeightedAverage('FedAvg', 0), 1, 1);
+    expect(record.participants).toEqual(['a', 'b']);
+    expect([...loaded.model![0]!.data]).toEqual([0.5, 0.5]);
+    expect(restored.size).toBe(1);
+    expect(restored.sites()).toEqual(['c']);
+  });
+
   it('comes back from the checkpoint with the same sum, bit for bit, and the same versions', async () => {
     const global = model(0.1, 0.2, 0.3);
     const buffer = new UpdateBuffer(SPEC, global, 4, null, 0);
@@ -92,7 +115,7 @@ describe('BufferedRoundState', () => {
   const state = () =>
     new BufferedRoundState(
       { sites, rounds: 3, minSites: 1, deadlineMs: 60_000, heartbeatTimeoutMs: 10_000, maxRoundRetries: 1, statistics: false, select: () => sites },
-      { bufferSize: 2, maxStaleness: 1, version: () => version, buffered: () => buffered.length, bufferedSites: () => buffered },
+      { bufferSize: 2, maxStaleness: 1, version: () => version, buffered: () => buffered.length, bufferedSites: () => buffered, seal: () => {} },
       new Map(),
       { phase: 'TRAIN', round: 1 },
       0,

@@ -26,14 +26,26 @@ export interface BufferedUpdate extends SiteRound {
   stalenessWeight: number;
 }
 
-/** What the checkpoint keeps of the buffer: enough for a restarted aggregator to fold on where it was. */
-export interface BufferState {
-  /** The version the buffer's mean is added to: the global model's. */
-  version: number;
+/** The updates of one buffer and their running sum. */
+interface Fill {
+  sum: RunningSum;
+  updates: BufferedUpdate[];
+}
+
+/** What the checkpoint keeps of one buffer. */
+export interface FillState {
   updates: BufferedUpdate[];
   totalWeight: number;
   /** The running sum as it stands (fixed-point integers, per tensor). */
   sums: Float64Array[];
+}
+
+/** What the checkpoint keeps of the buffer: enough for a restarted aggregator to fold on where it was. */
+export interface BufferState extends FillState {
+  /** The version the buffer's mean is added to: the global model's. */
+  version: number;
+  /** Updates accepted while the buffer above, full, waits to be applied: the next version's. */
+  next?: FillState;
   /** The older versions updates may still be trained on (and the current one), by version. */
   versions: { version: number; model: Model }[];
   /** The last version each site's update was for (spec.rounds' counting): a replay is refused. */
@@ -45,53 +57,71 @@ export interface BufferState {
 /**
  * The FedBuff buffer: updates trained on any of the last maxStaleness versions are folded, as they are
  * accepted, into one running sum of n_i·s(τ_i)·(w_i − w_{v_i}), each delta taken against the version
- * v_i its site was given, and applied to the model once bufferSize are in. Kept in memory: the
- * current model and each older version an update may still be trained on (maxStaleness copies),
- * and the sum (8 bytes per parameter), whatever the number of sites.
+ * v_i its site was given, and applied to the model once bufferSize are in. Once full it is sealed:
+ * updates accepted while the version is being made go to the next buffer, with their staleness
+ * against the version it will be applied to, so a version is made of exactly bufferSize updates
+ * (fewer at the deadline; more only if a whole buffer's worth arrives while one version is made). Kept in memory: the current model and each older version an update
+ * may still be trained on (maxStaleness copies), and the sums (8 bytes per parameter each; two
+ * while a version is being made), whatever the number of sites.
  */
 export class UpdateBuffer {
   private readonly versions = new Map<number, Model>();
-  private sum: RunningSum;
-  private updates: BufferedUpdate[] = [];
+  private open: Fill;
+  /** The full buffer being made into the next version, if one is. */
+  private sealed: Fill | null = null;
   private version: number;
   private startedAt: number;
 
   constructor(
     private readonly spec: AsynchronousSpec,
-    global: Model,
-    /** The most updates one buffer may hold: a site's update can land in a buffer it already has one in while that buffer is applied. */
+    private readonly global: Model,
+    /**
+     * The job's sites. A buffer holds at most two updates of a site (one accepted while the version
+     * before was made, one on that version), so its sums leave room for twice as many.
+     */
     private readonly siteCount: number,
     restored: BufferState | null,
     now: number,
   ) {
-    this.sum = new RunningSum(global, 2 * siteCount);
     if (restored) {
       this.version = restored.version;
-      this.updates = restored.updates;
-      this.sum.totalWeight = restored.totalWeight;
-      restored.sums.forEach((s, k) => this.sum.sums[k]!.set(s));
       for (const { version, model } of restored.versions) this.versions.set(version, model);
       this.startedAt = restored.startedAt;
+      this.open = this.restore(restored);
+      if (restored.next) {
+        this.sealed = this.open;
+        this.open = this.restore(restored.next);
+      }
     } else {
       this.version = 0;
       this.versions.set(0, cloneModel(global));
       this.startedAt = now;
+      this.open = this.fill();
     }
   }
 
-  /** The version the buffer's mean will be added to. */
+  /** The version the buffer's mean will be added to; the next one's once the buffer is sealed. */
   get current(): number {
-    return this.version;
+    return this.version + (this.sealed ? 1 : 0);
   }
 
+  /** How many updates the buffer holds (the sealed one, while there is one). */
   get size(): number {
-    return this.updates.length;
+    return (this.sealed ?? this.open).updates.length;
   }
 
   /** The sites of the updates buffered. */
   sites(): string[] {
-    return this.updates.map((u) => u.site);
+    return (this.sealed ?? this.open).updates.map((u) => u.site);
   }
+
+  /** The buffer is full (or its deadline passed): what is accepted from now on is for the next version. */
+  seal(): void {
+    if (this.sealed) return;
+    this.sealed = this.open;
+    this.open = this.fill();
+  }
+
 
   /** The model of a version an update may still be trained on; undefined once it is older than maxStaleness. */
   base(version: number): Model | undefined {
@@ -105,9 +135,10 @@ export class UpdateBuffer {
    */
   check(version: number, arrays: readonly Float32Array[], numSamples: number): void {
     const base = this.versions.get(version)!;
+    const { sum } = this.open;
     arrays.forEach((values, k) => {
-      this.sum.fold(k, 0, values, numSamples, base);
-      this.sum.unfold(k, 0, values, numSamples, base);
+      sum.fold(k, 0, values, numSamples, base);
+      sum.unfold(k, 0, values, numSamples, base);
     });
   }
 
@@ -115,13 +146,16 @@ export class UpdateBuffer {
   add(entry: SiteRound, trainedOn: number, arrays: readonly Float32Array[]): BufferedUpdate {
     const base = this.versions.get(trainedOn);
     if (!base) throw new Error(`version ${trainedOn} is no longer kept (the round state admits only updates within maxStaleness)`);
-    const staleness = this.version - trainedOn;
+    const staleness = this.current - trainedOn;
     const weight = stalenessWeight(this.spec, staleness);
-    arrays.forEach((values, k) => this.sum.fold(k, 0, values, entry.numSamples * weight, base));
+    const { sum, updates } = this.open;
+    arrays.forEach((values, k) => sum.fold(k, 0, values, entry.numSamples * weight, base));
     // Divided by Σ n_i, not Σ n_i·s_i: stale updates move the model less, as in the paper's mean over K.
-    this.sum.totalWeight += entry.numSamples;
+    sum.totalWeight += entry.numSamples;
     const update: BufferedUpdate = { ...entry, trainedOn, staleness, stalenessWeight: weight };
-    this.updates.push(update);
+    updates.push(update);
+    // Sealed in the same tick as it fills: the next update, however soon, is the next version's.
+    if (!this.sealed && updates.length >= this.spec.bufferSize) this.seal();
     return update;
   }
 
@@ -131,7 +165,9 @@ export class UpdateBuffer {
    * buffer; versions older than maxStaleness behind the new one are forgotten. Returns the version's record.
    */
   apply(global: Model, strategy: Strategy, round: number, now: number): RoundRecord {
-    const updates = [...this.updates].sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : a.trainedOn - b.trainedOn));
+    this.seal();
+    const { sum, updates: buffered } = this.sealed!;
+    const updates = [...buffered].sort((a, b) => (a.site < b.site ? -1 : a.site > b.site ? 1 : a.trainedOn - b.trainedOn));
     const record: RoundRecord = {
       round,
       attempt: 0,
@@ -143,9 +179,8 @@ export class UpdateBuffer {
       sites: updates,
       asynchronous: { version: this.version + 1, updates: updates.length },
     };
-    strategy.step(global, this.sum.weightedDeltaSums(), this.sum.totalWeight / this.spec.serverLearningRate, updates.length);
-    this.sum = new RunningSum(global, 2 * this.siteCount);
-    this.updates = [];
+    strategy.step(global, sum.weightedDeltaSums(), sum.totalWeight / this.spec.serverLearningRate, updates.length);
+    this.sealed = null;
     this.version++;
     this.versions.set(this.version, cloneModel(global));
     for (const v of this.versions.keys()) if (v < this.version - this.spec.maxStaleness) this.versions.delete(v);
@@ -155,14 +190,26 @@ export class UpdateBuffer {
 
   /** A copy of the buffer for the checkpoint: what it holds can change while the checkpoint is written. */
   state(lastRound: Record<string, number>): BufferState {
+    const fill = (f: Fill): FillState => ({ updates: [...f.updates], totalWeight: f.sum.totalWeight, sums: f.sum.sums.map((s) => Float64Array.from(s)) });
     return {
       version: this.version,
-      updates: [...this.updates],
-      totalWeight: this.sum.totalWeight,
-      sums: this.sum.sums.map((s) => Float64Array.from(s)),
+      ...fill(this.sealed ?? this.open),
+      ...(this.sealed ? { next: fill(this.open) } : {}),
       versions: [...this.versions].map(([version, model]) => ({ version, model })),
       lastRound: { ...lastRound },
       startedAt: this.startedAt,
     };
+  }
+
+  private fill(): Fill {
+    return { sum: new RunningSum(this.global, 2 * this.siteCount), updates: [] };
+  }
+
+  private restore(state: FillState): Fill {
+    const fill = this.fill();
+    fill.sum.totalWeight = state.totalWeight;
+    state.sums.forEach((s, k) => fill.sum.sums[k]!.set(s));
+    fill.updates = state.updates;
+    return fill;
   }
 }

@@ -44,10 +44,10 @@ async function aggregatorsUnder(pid: number): Promise<{ pid: number; stateDir: s
 }
 
 /** What the aggregator's checkpoint says its buffer holds: version and (site, version trained on) pairs. */
-async function bufferOnDisk(stateDir: string): Promise<{ version: number; updates: string[] } | null> {
+async function bufferOnDisk(stateDir: string): Promise<{ version: number; updates: string[]; making: boolean } | null> {
   const text = await readFile(path.join(stateDir, 'checkpoint', 'state.json'), 'utf8').catch(() => null);
-  const buffer = text ? (JSON.parse(text) as { buffer?: { version: number; updates: { site: string; trainedOn: number }[] } }).buffer : undefined;
-  return buffer ? { version: buffer.version, updates: buffer.updates.map((u) => `${u.site}@${u.trainedOn}`) } : null;
+  const buffer = text ? (JSON.parse(text) as { buffer?: { version: number; updates: { site: string; trainedOn: number }[]; next?: unknown } }).buffer : undefined;
+  return buffer ? { version: buffer.version, updates: buffer.updates.map((u) => `${u.site}@${u.trainedOn}`), making: buffer.next !== undefined } : null;
 }
 
 const logLines = (log: string) =>
@@ -120,7 +120,7 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
     let killed = false;
     let paused = false;
     let released = false;
-    let atKill: { version: number; updates: string[] } | null = null;
+    let atKill: { version: number; updates: string[]; making: boolean } | null = null;
     try {
       while (running) {
         const log = await readFile(path.join(out, 'logs', 'aggregator.log'), 'utf8').catch(() => '');
@@ -137,7 +137,7 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
           const waiting = await Promise.all(SITES.map((site) => exists(`${pause}.${site}`)));
           const [aggregator] = await aggregatorsUnder(child.pid!);
           const buffer = aggregator ? await bufferOnDisk(aggregator.stateDir) : null;
-          const quiet = buffer && buffer.updates.length > 0 && buffer.updates.every((u) => told.has(u));
+          const quiet = buffer && !buffer.making && buffer.updates.length > 0 && buffer.updates.every((u) => told.has(u));
           if (quiet && SITES.every((site, i) => waiting[i] || buffer.updates.some((u) => u.startsWith(`${site}@`)))) {
             process.kill(aggregator!.pid, 'SIGKILL');
             killed = true;
@@ -184,7 +184,8 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
     expect(summary.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6]);
     for (const record of summary.rounds) {
       expect(record.asynchronous!.version).toBe(record.round);
-      expect(record.asynchronous!.updates.length).toBeGreaterThanOrEqual(2);
+      // Sealed when full: exactly bufferSize updates make a version.
+      expect(record.asynchronous!.updates.length).toBe(2);
       for (const u of record.asynchronous!.updates) {
         expect(u.staleness).toBe(record.round - 1 - u.trainedOn);
         expect(u.stalenessWeight).toBeCloseTo(1 / (1 + u.staleness) ** EXPONENT, 12);
@@ -207,6 +208,7 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
     expect(stderr).toMatch(/the aggregator was killed \(SIGKILL\); restarting it/);
     expect(summary.status).toBe('Succeeded');
     expect(summary.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(summary.rounds.map((r) => r.asynchronous!.updates.length)).toEqual([2, 2, 2, 2, 2, 2]);
     const applied = summary.rounds.flatMap((r) => r.asynchronous!.updates.map((u) => `${u.site}@${u.trainedOn}`));
     expect(new Set(applied).size).toBe(applied.length);
     // Every training update the aggregator said it accepted (it has tensors; an evaluation has none), before the kill and after, was applied.
