@@ -1,5 +1,5 @@
 import type { TensorSpec } from '../federation/model.js';
-import { ChunkValidator } from '../federation/tensor-stream.js';
+import { ChunkValidator, ContentDigest } from '../federation/tensor-stream.js';
 import type { TensorChunk__Output } from '../federation/proto.js';
 import { checked, type Intake } from './intake.js';
 import { OutOfRange } from './running-sum.js';
@@ -13,7 +13,9 @@ import type { UpdateBuffer } from './update-buffer.js';
  * synchronous update is: the buffer it would fold into may be applied while it arrives, and its
  * weight depends on the version at acceptance. A version closing under it does not revoke it: it
  * lands in the next buffer. Its reply waits until it is durable (`persist`): an accepted update is in
- * the checkpoint before its site hears so.
+ * the checkpoint before its site hears so. A site that lost the answer sends the same update again:
+ * the round state matches it to the one it holds, and it is answered as taken without being folded
+ * again.
  */
 export class BufferedIntake implements Intake {
   readonly outlivesPhase = true;
@@ -21,6 +23,8 @@ export class BufferedIntake implements Intake {
   private readonly arrays: Float32Array[];
   private revoked = false;
   private durable: Promise<void> | null = null;
+  /** SHA-256 of the chunks' bytes, as the audit trails record an update. */
+  private readonly content = new ContentDigest();
 
   constructor(
     specs: readonly TensorSpec[],
@@ -29,7 +33,8 @@ export class BufferedIntake implements Intake {
     /** The version the site trained on: its task's round − 1. */
     private readonly trainedOn: number,
     private readonly persist: () => Promise<void>,
-    private readonly onCommit: (update: ReturnType<UpdateBuffer['add']>) => void,
+    /** The site's last accepted update sent again: checked against it by the round state, never folded twice. */
+    private readonly replay: boolean,
   ) {
     this.validator = new ChunkValidator(specs);
     this.arrays = specs.map((s) => new Float32Array(s.shape.reduce((n, d) => n * d, 1)));
@@ -39,6 +44,12 @@ export class BufferedIntake implements Intake {
     if (this.revoked) throw new Refusal('stale_round', 'the job moved on while this update arrived');
     const { tensor, offset, values } = checked(() => this.validator.accept(chunk));
     this.arrays[tensor]!.set(values as Float32Array, offset);
+    this.content.add(chunk.data);
+  }
+
+  /** After finish(): what the round state compares a re-sent update with. */
+  get digest(): string {
+    return this.content.hex();
   }
 
   async drained(): Promise<void> {}
@@ -46,6 +57,7 @@ export class BufferedIntake implements Intake {
   finish(): void {
     if (this.revoked) throw new Refusal('stale_round', 'the job moved on while this update arrived');
     checked(() => this.validator.finish());
+    if (this.replay) return;
     if (!this.buffer.base(this.trainedOn)) {
       throw new Refusal('stale_round', `version ${this.trainedOn}, which this update was trained on, is no longer kept (older than maxStaleness); ask NextTask for the newest model`);
     }
@@ -62,7 +74,8 @@ export class BufferedIntake implements Intake {
   }
 
   commit(): void {
-    this.onCommit(this.buffer.add(this.entry, this.trainedOn, this.arrays));
+    if (this.replay) return;
+    this.buffer.add(this.entry, this.trainedOn, this.arrays);
     this.durable = this.persist();
   }
 

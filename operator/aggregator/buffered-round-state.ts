@@ -28,6 +28,8 @@ export interface BufferRules {
 export class BufferedRoundState extends RoundState {
   /** The round each site's update in flight is for. */
   private readonly arriving = new Map<string, number>();
+  /** Sites whose update in flight is their last accepted one sent again (its answer was lost). */
+  private readonly replays = new Set<string>();
   private extensions = 0;
 
   constructor(
@@ -35,6 +37,8 @@ export class BufferedRoundState extends RoundState {
     private readonly buffer: BufferRules,
     /** The last round each site's update was for (from the checkpoint). */
     private readonly lastRound: Map<string, number>,
+    /** The digest of each site's last accepted update (from the checkpoint): a re-send of it is answered as taken. */
+    private readonly lastDigest: Map<string, string>,
     at: Position,
     now: number,
   ) {
@@ -44,6 +48,16 @@ export class BufferedRoundState extends RoundState {
   /** The last round each site sent an update for, for the checkpoint. */
   lastRounds(): Record<string, number> {
     return Object.fromEntries(this.lastRound);
+  }
+
+  /** The digest of each site's last accepted update, for the checkpoint. */
+  lastDigests(): Record<string, string> {
+    return Object.fromEntries(this.lastDigest);
+  }
+
+  /** Whether the site's update in flight is its last accepted one sent again: it is checked, not folded again. */
+  isReplay(site: string): boolean {
+    return this.replays.has(site);
   }
 
   override get awaited(): string[] {
@@ -69,6 +83,14 @@ export class BufferedRoundState extends RoundState {
     if (round < 1 || round > this.round) {
       throw new Refusal('stale_round', `the update is for version ${round}, and the aggregator is making version ${this.round}; ask NextTask for work`);
     }
+    if (this.inFlight.has(site)) throw new Refusal('duplicate', `an update from site ${site} is already arriving`);
+    // The same round as the site's last accepted update: its answer may have been lost, so the site sends it again.
+    if (this.lastRound.get(site) === round && this.lastDigest.has(site)) {
+      this.inFlight.add(site);
+      this.arriving.set(site, round);
+      this.replays.add(site);
+      return;
+    }
     this.checkStaleness(round);
     if ((this.lastRound.get(site) ?? 0) >= round) {
       throw new Refusal('duplicate', `site ${site} already sent an update for version ${this.lastRound.get(site)}: one update per site per version; ask NextTask for the newest model`);
@@ -81,6 +103,7 @@ export class BufferedRoundState extends RoundState {
   override release(site: string): void {
     super.release(site);
     this.arriving.delete(site);
+    this.replays.delete(site);
   }
 
   override accept(site: string, now: number, model?: string): void {
@@ -89,11 +112,18 @@ export class BufferedRoundState extends RoundState {
     this.seen(site, now);
     if (!this.inFlight.delete(site)) throw new Refusal('stale_round', `the update from ${site} is no longer expected`);
     this.arriving.delete(site);
+    if (this.replays.delete(site)) {
+      if (model !== this.lastDigest.get(site)) {
+        throw new Refusal('duplicate', `site ${site} already sent a different update for version ${round}: one update per site per version; ask NextTask for the newest model`);
+      }
+      return;
+    }
     // The job's last version is being made: a buffer after it would never be applied.
     if (this.closing && this.round >= this.rules.rounds) throw new Refusal('stale_round', `the job made its last version (${this.rules.rounds}) while this update arrived`);
     // Again now: versions may have been made while it arrived; the buffer folds it in this same tick.
     this.checkStaleness(round);
     this.lastRound.set(site, round);
+    if (model !== undefined) this.lastDigest.set(site, model);
     this.changes++;
   }
 
@@ -130,7 +160,10 @@ export class BufferedRoundState extends RoundState {
     super.enter(phase, round, attempt, now);
     this.extensions = 0;
     if (keep) this.inFlight = keep;
-    else this.arriving?.clear();
+    else {
+      this.arriving?.clear();
+      this.replays?.clear();
+    }
   }
 
   private checkStaleness(round: number): void {

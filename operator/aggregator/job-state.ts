@@ -266,7 +266,7 @@ export class JobState {
       // Asynchronous: written after every accepted update, while a version may be in the making: a copy.
       model: this.buffer && this.global ? cloneModel(this.global) : this.global,
       optimizer: this.strategy.state(),
-      ...(this.buffer ? { buffer: this.buffer.state((this.roundState as BufferedRoundState).lastRounds()) } : {}),
+      ...(this.buffer ? { buffer: this.buffer.state((this.roundState as BufferedRoundState).lastRounds(), (this.roundState as BufferedRoundState).lastDigests()) } : {}),
     };
   }
 
@@ -418,7 +418,10 @@ export class JobState {
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
         const compression = this.settings.compression;
         checkUploadEncoding(header, compression);
-        if (this.buffer) return new BufferedIntake(specs, this.buffer, entry(header.numSamples), header.round - 1, () => this.persistBuffer(), () => {});
+        if (this.buffer) {
+          const replay = (this.roundState as BufferedRoundState).isReplay(site);
+          return new BufferedIntake(specs, this.buffer, entry(header.numSamples), header.round - 1, () => this.persistBuffer(), replay);
+        }
         if (this.spilled) {
           const spill = new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
           return decodingIntake(spill, specs, compression, global);
@@ -488,7 +491,8 @@ export class JobState {
       seal: () => this.buffer?.seal(),
     };
     const lastRound = new Map(Object.entries(checkpoint?.buffer?.lastRound ?? {}));
-    return new BufferedRoundState(this.rules, buffer, lastRound, start, Date.now());
+    const lastDigest = new Map(Object.entries(checkpoint?.buffer?.lastDigest ?? {}));
+    return new BufferedRoundState(this.rules, buffer, lastRound, lastDigest, start, Date.now());
   }
 
   /** The weighted mean's running sum; none under a robust rule, whose updates are spilled instead. */

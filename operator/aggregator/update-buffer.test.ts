@@ -117,6 +117,7 @@ describe('BufferedRoundState', () => {
       { sites, rounds: 3, minSites: 1, deadlineMs: 60_000, heartbeatTimeoutMs: 10_000, maxRoundRetries: 1, statistics: false, select: () => sites },
       { bufferSize: 2, maxStaleness: 1, version: () => version, buffered: () => buffered.length, bufferedSites: () => buffered, seal: () => {} },
       new Map(),
+      new Map(),
       { phase: 'TRAIN', round: 1 },
       0,
     );
@@ -157,6 +158,18 @@ describe('BufferedRoundState', () => {
     rounds.accept('c', 7);
     expect(rounds.nextStep('a', 7)).toMatchObject({ kind: 'TRAIN', round: 2 });
     expect(rounds.nextStep('c', 7)).toMatchObject({ kind: 'TRAIN', round: 2 });
+  });
+
+  it('answers a re-sent update (its answer was lost) as taken without counting it again, and refuses a different one', () => {
+    const rounds = state();
+    rounds.admit('a', 'TRAIN', 1, 0, 1);
+    rounds.accept('a', 2, 'digest-1');
+    rounds.admit('a', 'TRAIN', 1, 0, 3);
+    expect(rounds.isReplay('a')).toBe(true);
+    rounds.accept('a', 4, 'digest-1');
+    rounds.admit('a', 'TRAIN', 1, 0, 5);
+    expect(refusal(() => rounds.accept('a', 6, 'digest-2')).reason).toBe('duplicate');
+    expect(rounds.lastDigests()).toEqual({ a: 'digest-1' });
   });
 
   it('refuses an update more than maxStaleness versions behind, at admission and again at acceptance', () => {

@@ -50,6 +50,8 @@ export interface BufferState extends FillState {
   versions: { version: number; model: Model }[];
   /** The last version each site's update was for (spec.rounds' counting): a replay is refused. */
   lastRound: Record<string, number>;
+  /** The SHA-256 of each site's last accepted update: sent again after a lost answer, it is answered as taken. */
+  lastDigest?: Record<string, string>;
   /** When the version the buffer fills began (ms since the epoch). */
   startedAt: number;
 }
@@ -189,7 +191,7 @@ export class UpdateBuffer {
   }
 
   /** A copy of the buffer for the checkpoint: what it holds can change while the checkpoint is written. */
-  state(lastRound: Record<string, number>): BufferState {
+  state(lastRound: Record<string, number>, lastDigest: Record<string, string> = {}): BufferState {
     const fill = (f: Fill): FillState => ({ updates: [...f.updates], totalWeight: f.sum.totalWeight, sums: f.sum.sums.map((s) => Float64Array.from(s)) });
     return {
       version: this.version,
@@ -197,6 +199,7 @@ export class UpdateBuffer {
       ...(this.sealed ? { next: fill(this.open) } : {}),
       versions: [...this.versions].map(([version, model]) => ({ version, model })),
       lastRound: { ...lastRound },
+      lastDigest: { ...lastDigest },
       startedAt: this.startedAt,
     };
   }

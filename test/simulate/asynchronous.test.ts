@@ -50,6 +50,12 @@ async function bufferOnDisk(stateDir: string): Promise<{ version: number; update
   return buffer ? { version: buffer.version, updates: buffer.updates.map((u) => `${u.site}@${u.trainedOn}`), making: buffer.next !== undefined } : null;
 }
 
+/** Every aggregator's log, in the order they ran: a restarted aggregator logs to a file of its own. */
+async function aggregatorLogs(out: string): Promise<string> {
+  const files = (await readdir(path.join(out, 'logs')).catch(() => [] as string[])).filter((f) => f.startsWith('aggregator')).sort();
+  return (await Promise.all(files.map((f) => readFile(path.join(out, 'logs', f), 'utf8').catch(() => '')))).join('');
+}
+
 const logLines = (log: string) =>
   log
     .split('\n')
@@ -98,7 +104,7 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
    * told was accepted (so no update is between acceptance and its site hearing of it), and the buffer
    * is not empty, the aggregator is SIGKILLed and the sites go on.
    */
-  async function simulate(name: string, restart = false) {
+  async function simulate(name: string, restart = false, env: NodeJS.ProcessEnv = {}) {
     const out = path.join(dir, `${name}-out`);
     const release = path.join(dir, `${name}.release`);
     const pause = path.join(dir, `${name}.pause`);
@@ -110,6 +116,7 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
         FEDBUFF_SLOW_SITE: SLOW,
         FEDBUFF_RELEASE: release,
         ...(restart ? { FEDBUFF_PAUSE: pause, FEDBUFF_RUNNER: RUNNER } : {}),
+        ...env,
       },
     });
     let stderr = '';
@@ -123,8 +130,7 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
     let atKill: { version: number; updates: string[]; making: boolean } | null = null;
     try {
       while (running) {
-        const log = await readFile(path.join(out, 'logs', 'aggregator.log'), 'utf8').catch(() => '');
-        const lines = logLines(log);
+        const lines = logLines(await aggregatorLogs(out));
         const closes = lines.filter((l) => l.message === 'round closed').length;
         if (!released && closes >= 2) {
           await writeFile(release, '');
@@ -154,10 +160,9 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
     if (code !== 0) throw new Error(`simulate exited ${code}: ${stderr}`);
     const summary = JSON.parse(await readFile(path.join(out, 'summary.json'), 'utf8')) as Summary;
     const w = (await readSafetensors(path.join(out, 'model.safetensors'))).model[0]!.data;
-    // A restarted aggregator logs to a file of its own.
-    const logs = (await readdir(path.join(out, 'logs'))).filter((f) => f.startsWith('aggregator')).sort();
-    const log = (await Promise.all(logs.map((f) => readFile(path.join(out, 'logs', f), 'utf8')))).join('');
-    return { summary, w, stderr, log, atKill };
+    const log = await aggregatorLogs(out);
+    const siteLogs = await Promise.all(SITES.map((site) => readFile(path.join(out, 'logs', `site-${site}.log`), 'utf8')));
+    return { summary, w, stderr, log, atKill, siteLogs: siteLogs.join('') };
   }
 
   /** The model the records say was made: version by version, each update's delta on the version it was trained on. */
@@ -221,6 +226,21 @@ describe('flotilla simulate with asynchronous buffered aggregation', () => {
     expect(atKill).not.toBeNull();
     const next = summary.rounds[atKill!.version]!.asynchronous!.updates.map((u) => `${u.site}@${u.trainedOn}`);
     for (const update of atKill!.updates) expect(next).toContain(update);
+    const expected = replay(summary)[VERSIONS]!;
+    for (let j = 0; j < D; j++) expect(w[j]!).toBeCloseTo(expected[j]!, 4);
+  }, 300_000);
+
+  it('an update whose answer a crash cut off is sent again and taken once: the trails of the sites and the job agree', async () => {
+    // The aggregator kills itself after recording an accepted update in its trail, before it is durable and before its site hears.
+    const { summary, w, stderr, siteLogs } = await simulate('lost-answer', false, { FLOTILLA_FAULT_POINT: 'update accepted@7' });
+    expect(stderr).toMatch(/the aggregator was killed \(SIGKILL\); restarting it/);
+    expect(summary.status).toBe('Succeeded');
+    expect(siteLogs).toMatch(/update sent again after its answer was lost/);
+    // simulate holds each site's trail against the job's (it exits 1 otherwise): every accepted update is in both.
+    expect(summary.audit!.sites.every((t) => t.missingFromJob.length === 0 && t.missingFromSite.length === 0)).toBe(true);
+    expect(summary.rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6]);
+    const applied = summary.rounds.flatMap((r) => r.asynchronous!.updates.map((u) => `${u.site}@${u.trainedOn}`));
+    expect(new Set(applied).size).toBe(applied.length);
     const expected = replay(summary)[VERSIONS]!;
     for (let j = 0; j < D; j++) expect(w[j]!).toBeCloseTo(expected[j]!, 4);
   }, 300_000);
