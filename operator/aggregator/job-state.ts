@@ -101,7 +101,9 @@ export class JobState {
   private readonly statisticsLength: number | null;
   /** Under secure aggregation: the attempt's revealed sum of deltas, once its unmask stage closed. */
   private secureSum: { sum: Float64Array; count: number; figures: SecureRoundFigures } | null = null;
-  /** Under asynchronous aggregation (spec.asynchronous): the buffer, once there is a model to buffer updates for. */
+  /** Under asynchronous aggregation (spec.asynchronous): the round state, which is also roundState. */
+  private readonly buffered: BufferedRoundState | null;
+  /** Under asynchronous aggregation: the buffer, once there is a model to buffer updates for. */
   private buffer: UpdateBuffer | null = null;
   /** Under asynchronous aggregation: makes the checkpoint hold what the buffer holds now (set by the aggregator). */
   persistBuffer: () => Promise<void> = () => Promise.resolve();
@@ -126,7 +128,8 @@ export class JobState {
     // A built-in trainer's initial model follows from the spec: no site is asked for it.
     const initial = checkpoint ? null : builtinInitialModel(settings);
     const start: Position = checkpoint?.position ?? (initial ? nextPosition('INITIALIZE', 0, rules) : { phase: 'INITIALIZE', round: 0 });
-    this.roundState = settings.asynchronous ? this.bufferedRounds(settings.asynchronous, checkpoint, start) : new RoundState(rules, start, Date.now());
+    this.buffered = settings.asynchronous ? this.bufferedRounds(settings.asynchronous, checkpoint, start) : null;
+    this.roundState = this.buffered ?? new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
     const strategy = createStrategy(settings.strategy, sites.length);
     this.strategy = privacy ? privacy.strategy(strategy) : strategy;
@@ -266,7 +269,7 @@ export class JobState {
       // Asynchronous: written after every accepted update, while a version may be in the making: a copy.
       model: this.buffer && this.global ? cloneModel(this.global) : this.global,
       optimizer: this.strategy.state(),
-      ...(this.buffer ? { buffer: this.buffer.state((this.roundState as BufferedRoundState).lastRounds(), (this.roundState as BufferedRoundState).lastDigests()) } : {}),
+      ...(this.buffer && this.buffered ? { buffer: this.buffer.state(this.buffered.lastRounds(), this.buffered.lastDigests()) } : {}),
     };
   }
 
@@ -419,7 +422,7 @@ export class JobState {
         const compression = this.settings.compression;
         checkUploadEncoding(header, compression);
         if (this.buffer) {
-          const replay = (this.roundState as BufferedRoundState).isReplay(site);
+          const replay = this.buffered!.isReplay(site);
           return new BufferedIntake(specs, this.buffer, entry(header.numSamples), header.round - 1, () => this.persistBuffer(), replay);
         }
         if (this.spilled) {
