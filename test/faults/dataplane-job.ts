@@ -129,6 +129,8 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
     logDir,
     env,
     faults: plan.aggregatorFaults,
+    // A timed kill strikes the aggregator at work, not while its modules load.
+    clockFromFirstLine: true,
     // Not once the final evaluation is under way, unless asked: the job's end is its own suite.
     mayFault: async () => plan.faultTheEnd === true || !['EVALUATE', 'DONE'].includes((await checkpointPhase(stateDir)) ?? ''),
   });
