@@ -118,8 +118,8 @@ export class BufferedRoundState extends RoundState {
       }
       return;
     }
-    // The job's last version is being made: a buffer after it would never be applied.
-    if (this.closing && this.round >= this.rules.rounds) throw new Refusal('stale_round', `the job made its last version (${this.rules.rounds}) while this update arrived`);
+    // The job's last version is decided (its buffer sealed): a buffer after it would never be applied.
+    if (this.buffer.version() >= this.rules.rounds) throw new Refusal('stale_round', `the job made its last version (${this.rules.rounds}) while this update arrived`);
     // Again now: versions may have been made while it arrived; the buffer folds it in this same tick.
     this.checkStaleness(round);
     this.lastRound.set(site, round);

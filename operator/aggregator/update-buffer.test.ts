@@ -172,6 +172,14 @@ describe('BufferedRoundState', () => {
     expect(rounds.lastDigests()).toEqual({ a: 'digest-1' });
   });
 
+  it('refuses an update once the last version is decided: no buffer after it would be applied', () => {
+    const rounds = state();
+    rounds.admit('a', 'TRAIN', 1, 0, 1);
+    // The buffer of version 3 (the job's last) is sealed: the buffer folds onto version 3 now.
+    version = 3;
+    expect(refusal(() => rounds.accept('a', 2, 'digest')).message).toMatch(/the job made its last version \(3\)/);
+  });
+
   it('refuses an update more than maxStaleness versions behind, at admission and again at acceptance', () => {
     const rounds = state();
     rounds.admit('a', 'TRAIN', 1, 0, 1);
