@@ -12,8 +12,9 @@ import type { UpdateBuffer } from './update-buffer.js';
  * the buffer at commit with the staleness of that moment. It cannot be folded as it streams, as a
  * synchronous update is: the buffer it would fold into may be applied while it arrives, and its
  * weight depends on the version at acceptance. A version closing under it does not revoke it: it
- * lands in the next buffer. Its reply waits until it is durable (`persist`): an accepted update is in
- * the checkpoint before its site hears so. A site that lost the answer sends the same update again:
+ * lands in the next buffer. Its reply waits until it is durable (`persist`, after the audit trail's
+ * entry, so that no update is in the checkpoint that the trail lacks): an accepted update is in the
+ * checkpoint before its site hears so. A site that lost the answer sends the same update again:
  * the round state matches it to the one it holds, and it is answered as taken without being folded
  * again.
  */
@@ -22,7 +23,6 @@ export class BufferedIntake implements Intake {
   private readonly validator: ChunkValidator;
   private readonly arrays: Float32Array[];
   private revoked = false;
-  private durable: Promise<void> | null = null;
   /** SHA-256 of the chunks' bytes, as the audit trails record an update. */
   private readonly content = new ContentDigest();
 
@@ -74,13 +74,12 @@ export class BufferedIntake implements Intake {
   }
 
   commit(): void {
-    if (this.replay) return;
-    this.buffer.add(this.entry, this.trainedOn, this.arrays);
-    this.durable = this.persist();
+    if (!this.replay) this.buffer.add(this.entry, this.trainedOn, this.arrays);
   }
 
+  /** After the audit trail recorded the update, before its site hears: the checkpoint takes it in. */
   async cleanup(): Promise<void> {
-    await this.durable;
+    if (!this.replay) await this.persist();
   }
 
   async undo(): Promise<void> {}

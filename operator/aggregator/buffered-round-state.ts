@@ -78,18 +78,18 @@ export class BufferedRoundState extends RoundState {
   }
 
   override admit(site: string, kind: string, round: number, attempt: number, now: number): void {
-    if (this.phase !== 'TRAIN' || kind !== 'TRAIN') return super.admit(site, kind, round, attempt, now);
-    this.seen(site, now);
-    if (round < 1 || round > this.round) {
-      throw new Refusal('stale_round', `the update is for version ${round}, and the aggregator is making version ${this.round}; ask NextTask for work`);
-    }
-    if (this.inFlight.has(site)) throw new Refusal('duplicate', `an update from site ${site} is already arriving`);
-    // The same round as the site's last accepted update: its answer may have been lost, so the site sends it again.
-    if (this.lastRound.get(site) === round && this.lastDigest.has(site)) {
+    // The site's last accepted update sent again (its answer was lost): answered as taken in any phase, as it was.
+    if (kind === 'TRAIN' && this.lastRound.get(site) === round && this.lastDigest.has(site) && !this.inFlight.has(site)) {
+      this.seen(site, now);
       this.inFlight.add(site);
       this.arriving.set(site, round);
       this.replays.add(site);
       return;
+    }
+    if (this.phase !== 'TRAIN' || kind !== 'TRAIN') return super.admit(site, kind, round, attempt, now);
+    this.seen(site, now);
+    if (round < 1 || round > this.round) {
+      throw new Refusal('stale_round', `the update is for version ${round}, and the aggregator is making version ${this.round}; ask NextTask for work`);
     }
     this.checkStaleness(round);
     if ((this.lastRound.get(site) ?? 0) >= round) {
@@ -101,6 +101,7 @@ export class BufferedRoundState extends RoundState {
   }
 
   override release(site: string): void {
+    this.inFlight.delete(site);
     super.release(site);
     this.arriving.delete(site);
     this.replays.delete(site);
@@ -108,7 +109,7 @@ export class BufferedRoundState extends RoundState {
 
   override accept(site: string, now: number, model?: string): void {
     const round = this.arriving.get(site);
-    if (this.phase !== 'TRAIN' || round === undefined) return super.accept(site, now, model);
+    if (round === undefined || (this.phase !== 'TRAIN' && !this.replays.has(site))) return super.accept(site, now, model);
     this.seen(site, now);
     if (!this.inFlight.delete(site)) throw new Refusal('stale_round', `the update from ${site} is no longer expected`);
     this.arriving.delete(site);
