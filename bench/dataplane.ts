@@ -17,7 +17,7 @@
  * bare majority), secagg+ with 4 neighbours and threshold 3: their round times against plain's are
  * what they cost.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -63,8 +63,21 @@ interface Started {
   output(): { stdout: string; stderr: string };
 }
 
+/** Every process the benchmark started: none may outlive it, even when it fails midway. */
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+function spawnTracked(args: string[], stdio: StdioOptions): ChildProcess {
+  const child = spawn(process.execPath, args, { stdio });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
+
 function start(args: string[], logs: 'quiet' | 'terminal' = 'terminal'): Started {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', logs === 'quiet' ? 'pipe' : 'inherit'] });
+  const child = spawnTracked(args, ['ignore', 'pipe', logs === 'quiet' ? 'pipe' : 'inherit']);
   let [stdout, stderr] = ['', ''];
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
@@ -77,7 +90,7 @@ async function link(dir: string, target: string, name: string): Promise<{ addres
   if (rttMs <= 0) return { address: target, stop: () => undefined };
   const ready = path.join(dir, `proxy-${name}.json`);
   const proxy = start([path.join(here, 'delay-proxy.js'), target, String(rttMs), ready]);
-  const { port } = JSON.parse(await waitForFile(ready));
+  const { port } = await waitForJson<{ port: number }>(ready);
   return { address: `127.0.0.1:${port}`, stop: () => void proxy.child.kill('SIGTERM') };
 }
 
@@ -87,13 +100,14 @@ interface SiteThroughput {
   upload: number;
 }
 
-async function waitForFile(file: string, timeoutMs = 60_000): Promise<string> {
+/** A ready file's JSON, once it is there and whole (its writer may be caught midway). */
+async function waitForJson<T>(file: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await readFile(file, 'utf8');
+      return JSON.parse(await readFile(file, 'utf8')) as T;
     } catch {
-      if (Date.now() > deadline) throw new Error(`${file} did not appear`);
+      if (Date.now() > deadline) throw new Error(`${file} did not appear whole within ${timeoutMs / 1000}s`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
@@ -116,10 +130,10 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 async function floorRun(dir: string, tlsDirs: { server: string; clients: string[] }): Promise<{ seconds: number; perSite: SiteThroughput }> {
   // One ready file per run: a stale one from the previous N would send the clients to a closed port.
   const ready = path.join(dir, `floor-ready-${tlsDirs.clients.length}.json`);
-  const server = spawn(process.execPath, [path.join(here, 'tls-floor.js'), 'server', tlsDirs.server, String(modelBytes), String(tlsDirs.clients.length), ready], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const server = spawnTracked([path.join(here, 'tls-floor.js'), 'server', tlsDirs.server, String(modelBytes), String(tlsDirs.clients.length), ready], ['ignore', 'pipe', 'inherit']);
   let out = '';
   server.stdout!.on('data', (d) => (out += d));
-  const { port } = JSON.parse(await waitForFile(ready));
+  const { port } = await waitForJson<{ port: number }>(ready);
   const proxy = await link(dir, `127.0.0.1:${port}`, `floor-${tlsDirs.clients.length}`);
   const clients = tlsDirs.clients.map((t) => start([path.join(here, 'tls-floor.js'), 'client', t, String(modelBytes), proxy.address]));
   await Promise.all([once(server, 'exit'), ...clients.map((c) => c.exited)]);
@@ -170,7 +184,7 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   const ready = path.join(dir, `ready-${n}.json`);
   const aggregator = start([cli, 'aggregator', '--job', manifest, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', ready], 'quiet');
   const rss = followPeakRss(aggregator.child.pid!);
-  const { address } = JSON.parse(await waitForFile(ready));
+  const { address } = await waitForJson<{ address: string }>(ready);
   const proxy = await link(dir, address, `aggregator-${n}`);
   const clients = sites.map((site, i) =>
     start([path.join(here, 'dataplane-client.js'), proxy.address, creds.siteDirs.get(site)!, site, String(i), String(parameters), String(tensors), aggregation], 'quiet'),

@@ -67,7 +67,7 @@ const commands: Record<string, Command> = {
   'site-agent': {
     summary: "run a hospital's site agent: joins the hub, runs the clients of the jobs assigned to the site",
     usage:
-      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--audit-claim NAME] [--listen-health HOST:PORT]',
+      'flotilla site-agent --namespace NS --state-dir DIR [--join FILE] [--kubeconfig FILE] [--policy FILE] [--client-image IMG] [--client-placement FILE] [--site-data-claim NAME] [--audit-claim NAME] [--client-state-claim NAME] [--listen-health HOST:PORT]',
     options: {
       join: str,
       namespace: str,
@@ -78,6 +78,7 @@ const commands: Record<string, Command> = {
       'client-placement': str,
       'site-data-claim': str,
       'audit-claim': str,
+      'client-state-claim': str,
       'listen-health': str,
     },
     async run(v) {
@@ -107,8 +108,8 @@ const commands: Record<string, Command> = {
   },
   client: {
     summary: "run a site's client: fetch the global model, train on local data, send the update",
-    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS] [--audit-file FILE]',
-    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str, 'audit-file': str },
+    usage: 'flotilla client --job FILE --site NAME --aggregator HOST:PORT --tls-dir DIR --work-dir DIR --data-root DIR [--namespace NS] [--state-dir DIR] [--audit-file FILE]',
+    options: { job: str, namespace: str, site: str, aggregator: str, 'tls-dir': str, 'work-dir': str, 'data-root': str, 'state-dir': str, 'audit-file': str },
     async run(v) {
       const { clientMain } = await import('../client/main.js');
       return clientMain(v as Record<string, string | undefined>);

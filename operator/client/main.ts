@@ -18,6 +18,7 @@ export async function clientMain(values: Record<string, string | undefined>): Pr
         aggregator: values.aggregator!,
         tlsDir: values['tls-dir']!,
         workDir: values['work-dir']!,
+        stateDir: values['state-dir'],
         dataRoot: values['data-root']!,
         auditFile: values['audit-file'],
         signal,

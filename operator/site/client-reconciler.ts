@@ -66,6 +66,8 @@ export interface ClientReconcilerOptions {
   placement?: ClientPlacement;
   /** The site's claim for the clients' audit trails (PodSettings.auditClaim). */
   auditClaim?: string;
+  /** The site's claim for the clients' state across pods (PodSettings.stateClaim). */
+  stateClaim?: string;
   /** The agent's own audit trail: decisions, certificates, pods. */
   audit?: SiteAudit;
   signer: ClientSigner;
@@ -225,8 +227,8 @@ export class ClientReconciler {
 
   /** The pod as it is (creating it if missing; replacing it if made from other inputs). */
   private async ensurePod(key: JobKey, a: Assignment, client: ClientSpec): Promise<Pod | undefined> {
-    const { kc, namespace, site, placement, auditClaim } = this.options;
-    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}), ...(auditClaim ? { auditClaim } : {}) });
+    const { kc, namespace, site, placement, auditClaim, stateClaim } = this.options;
+    const desired = clientPod(a, { site, namespace, client, ...(placement ? { placement } : {}), ...(auditClaim ? { auditClaim } : {}), ...(stateClaim ? { stateClaim } : {}) });
     const existing = this.pods.get(`${namespace}/${desired.metadata!.name}`);
     if (existing && !madeFor(existing, key)) throw new ForeignObject(existing);
     if (existing && existing.metadata?.annotations?.[POD_SPEC_HASH] !== desired.metadata!.annotations![POD_SPEC_HASH]) {

@@ -41,6 +41,8 @@ export interface SiteAgentOptions {
   siteDataClaim: string;
   /** The site's claim where client pods keep their audit trails (see PodSettings.auditClaim). */
   auditClaim?: string;
+  /** The site's claim where client pods keep what they carry across pods (see PodSettings.stateClaim). */
+  clientStateClaim?: string;
   /** Reconnect backoff and keepalive towards the hub (defaults: 1 s to 60 s; pings every 30 s). */
   backoff?: { baseMs: number; maxMs: number };
   keepalive?: { timeMs: number; timeoutMs: number };
@@ -118,6 +120,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     policy: options.policy,
     defaultDataClaim: options.siteDataClaim,
     ...(options.auditClaim ? { auditClaim: options.auditClaim } : {}),
+    ...(options.clientStateClaim ? { stateClaim: options.clientStateClaim } : {}),
     audit,
     ...(options.clientImage ? { clientImage: options.clientImage } : {}),
     ...(options.clientPlacement ? { placement: options.clientPlacement } : {}),
@@ -195,6 +198,7 @@ async function runAgent(values: Record<string, string | undefined>, log: Logger,
       clientPlacement: await loadClientPlacement(values['client-placement']),
       siteDataClaim: values['site-data-claim'] ?? 'site-data',
       ...(values['audit-claim'] ? { auditClaim: values['audit-claim'] } : {}),
+      ...(values['client-state-claim'] ? { clientStateClaim: values['client-state-claim'] } : {}),
       metrics,
       log,
     });

@@ -91,6 +91,14 @@ describe('site chart: the agent pod', () => {
     expect(args(mirrored).slice(-3)).toEqual(['--listen-health=0.0.0.0:8081', '--site-data-claim=records', '--client-image=registry.hospital.example/flotilla:0.1.0']);
   });
 
+  test("the site's claims for the clients' audit trails and their state across pods reach the agent; none by default", async () => {
+    const plain = args(await site());
+    expect(plain.filter((a) => a.startsWith('--audit-claim') || a.startsWith('--client-state-claim'))).toEqual([]);
+    const kept = args(await site({ audit: { claimName: 'flotilla-audit' }, clientState: { claimName: 'flotilla-client-state' } }));
+    expect(kept).toContain('--audit-claim=flotilla-audit');
+    expect(kept).toContain('--client-state-claim=flotilla-client-state');
+  });
+
   test('a change of policy restarts the agent (it reads its files at start)', async () => {
     const hash = async (values: unknown) => one(await site(values), 'Deployment').spec.template.metadata.annotations['flotilla.dev/config-sha256'];
     expect(await hash({})).toBe(await hash({}));

@@ -1,9 +1,11 @@
 /**
  * SCAFFOLD's control variates across restarts, as real processes of the built CLI (run `npm run
- * build` first): a client killed with SIGKILL mid-job and started again on its work dir, then the
- * aggregator killed and restarted on its state dir. The server's c comes back from the checkpoint,
- * each site's c_i from its work dir, a re-run round starts from the same c_i as the first time, and
- * the job ends with the very model bytes and the very c_i files of an uninterrupted run.
+ * build` first): a client killed with SIGKILL mid-job and started again on a fresh work dir and its
+ * state dir, as a pod rescheduled on another node (a new scratch volume, the site's state claim),
+ * then the aggregator killed and restarted on its state dir. The server's c comes back from the
+ * checkpoint, each site's c_i from its state dir, a re-run round starts from the same c_i as the
+ * first time, and the job ends with the very model bytes and the very c_i files of an uninterrupted
+ * run.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
@@ -81,14 +83,17 @@ describe('SCAFFOLD across restarts', () => {
     aggregatorArgs.push('--tls-dir', aggregatorTls, '--state-dir', stateDir, '--ready-file', readyFile);
     let aggregator = start(`${name}-aggregator`, aggregatorArgs);
     const ready = await waitForReadyFile<{ address: string; metricsAddress: string }>(aggregator, readyFile);
-    const clientArgs = (site: string) => ['client', ...jobArgs, '--site', site, '--aggregator', ready.address, '--tls-dir', siteTls.get(site)!, '--work-dir', path.join(dir, site), '--data-root', EXAMPLE];
+    const clientArgs = (site: string, work = 'work') => [
+      ...['client', ...jobArgs, '--site', site, '--aggregator', ready.address, '--tls-dir', siteTls.get(site)!],
+      ...['--work-dir', path.join(dir, site, work), '--state-dir', path.join(dir, site, 'state'), '--data-root', EXAMPLE],
+    ];
     const clients = new Map(SITES.map((site) => [site, start(`${name}-${site}`, clientArgs(site))]));
     if (interrupt) {
       await roundReached(ready.metricsAddress, 2);
       const client = clients.get(KILLED_SITE)!;
       client.child.kill('SIGKILL');
       await client.exited;
-      clients.set(KILLED_SITE, start(`${name}-${KILLED_SITE}-restarted`, clientArgs(KILLED_SITE)));
+      clients.set(KILLED_SITE, start(`${name}-${KILLED_SITE}-restarted`, clientArgs(KILLED_SITE, 'work-of-the-new-pod')));
       await roundReached(ready.metricsAddress, 4);
       aggregator.child.kill('SIGKILL');
       await aggregator.exited;
@@ -111,7 +116,7 @@ describe('SCAFFOLD across restarts', () => {
     const model = (dir: string) => readFile(path.join(dir, 'state', 'model.safetensors'));
     expect((await model(killed)).equals(await model(straight))).toBe(true);
     for (const site of SITES) {
-      const folder = (dir: string) => path.join(dir, site, 'control-variates');
+      const folder = (dir: string) => path.join(dir, site, 'state', 'control-variates');
       const files = await readdir(folder(killed));
       expect(files).toEqual(await readdir(folder(straight)));
       expect(files).toContain(`round-${String(ROUNDS).padStart(6, '0')}.safetensors`);
