@@ -2,8 +2,8 @@
  * npm run bench:strategies
  *
  * Every aggregation strategy on the heart-disease example (examples/heart-disease/federatedjob.yaml,
- * four hospitals, 20 rounds): runs `flotilla simulate` with each strategy, robust rule and
- * compression, and writes the table (mean and worst per-site test accuracy of the final model, bytes
+ * four hospitals, 20 rounds): runs `flotilla simulate` with each strategy, robust rule,
+ * compression and asynchronous buffer, and writes the table (mean and worst per-site test accuracy of the final model, bytes
  * on the wire each way, time) into docs/aggregation.md between its results markers.
  * `--only LABEL,...` runs some rows and prints them without touching the doc.
  */
@@ -38,6 +38,9 @@ const settings: Setting[] = [
   { label: 'FedAvg, FP16 both ways', strategy: 'name: FedAvg', spec: 'compression: {download: FP16, upload: FP16}' },
   { label: 'FedAvg, Int8 both ways', strategy: 'name: FedAvg', spec: 'compression: {download: Int8, upload: Int8}' },
   { label: 'FedAvg, Int8 down, top-k 0.1 up', strategy: 'name: FedAvg', spec: 'compression: {download: Int8, upload: TopK, topKFraction: 0.1}' },
+  // Asynchronous: rounds count versions, each made of bufferSize updates (docs/async.md); minSites is the example's 3.
+  { label: 'FedBuff K = 3', strategy: 'name: FedAvg', spec: 'asynchronous: {bufferSize: 3}' },
+  { label: 'FedBuff K = 4', strategy: 'name: FedAvg', spec: 'asynchronous: {bufferSize: 4}' },
 ];
 
 /** The example with this setting's strategy block (and more spec, if it has some). */

@@ -1,6 +1,6 @@
 import type { RoundTraffic } from './round-traffic.js';
 import type { Encoding } from '../federation/compression.js';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import type { Model } from '../federation/model.js';
@@ -9,7 +9,8 @@ import type { Task } from '../federation/generated/flotilla/federation/v1/Task.j
 import type { Logger } from '../log.js';
 import { faultPoint } from '../process/fault-points.js';
 import { removeStaleTemporaries } from '../process/atomic-file.js';
-import { AggregatorAudit, UpdateReceipt } from './audit.js';
+import { AUDIT_FILE, AggregatorAudit, UpdateReceipt } from './audit.js';
+import { lostUpdates } from './lost-updates.js';
 import { CheckpointStore } from './checkpoint.js';
 import { checkHeaderFigures, type Intake } from './intake.js';
 import { JobState, type JobProgress } from './job-state.js';
@@ -69,6 +70,10 @@ export class Aggregator {
     if (checkpoint) log.info('resuming from checkpoint', { phase: checkpoint.position.phase, round: checkpoint.position.round });
     const audit = await AggregatorAudit.open(stateDir, log);
     await audit.started(settings, checkpoint?.position ?? null);
+    if (settings.asynchronous) {
+      const trail = await readFile(path.join(stateDir, AUDIT_FILE), 'utf8');
+      for (const update of lostUpdates(trail, checkpoint)) await audit.lost(update);
+    }
     if (settings.secureAggregation && !jobCaPem) throw new Error("secure aggregation needs the job's CA certificate");
     return new Aggregator(settings, stateDir, store, checkpoint, audit, metrics, log, jobCaPem ?? '');
   }
@@ -87,6 +92,7 @@ export class Aggregator {
     this.job = new JobState(settings, checkpoint);
     this.secure = settings.secureAggregation ? new SecureIntake(settings, this.job, jobCaPem, stateDir, audit, metrics, log) : null;
     this.closer = new PhaseCloser(this.job, store, stateDir, audit, metrics, log);
+    this.job.persistBuffer = () => this.closer.checkpoint();
     const rounds = this.job.roundState;
     metrics.watch({
       deadline: () => rounds.deadlineAt,

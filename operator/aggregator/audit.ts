@@ -61,6 +61,11 @@ export class AggregatorAudit {
     return this.write('update-accepted', { site, ...this.update(receipt) });
   }
 
+  /** An update recorded as accepted that a crash lost before it was durable (asynchronous aggregation): it counts for nothing. */
+  lost(update: { site: string; kind: string; round: number; attempt: number; sha256: string }): Promise<void> {
+    return this.write('update-lost', { ...update, reason: 'the aggregator stopped after recording the update and before it was durable; its site was not told it was taken' });
+  }
+
   refused(site: string, receipt: UpdateReceipt, err: unknown): Promise<void> {
     const reason = err instanceof Refusal ? err.reason : 'internal';
     return this.write('update-refused', { site, ...this.update(receipt), reason, message: (err as Error)?.message ?? String(err) });

@@ -5,6 +5,7 @@ import type { Model, Tensor } from '../federation/model.js';
 import { readSafetensors, writeSafetensors } from '../federation/safetensors.js';
 import type { FinalEvaluation, RoundRecord } from './result.js';
 import type { Position } from './round-state.js';
+import type { BufferState } from './update-buffer.js';
 
 /** Everything a restarted aggregator needs to carry on where the last closed phase left off. */
 export interface Checkpoint {
@@ -20,14 +21,25 @@ export interface Checkpoint {
   model: Model | null;
   /** The server optimiser's state (FedAdam, FedYogi, FedAdagrad). */
   optimizer: Tensor[];
+  /** Asynchronous aggregation: the buffer of accepted updates not yet applied, and the versions they may be trained on. */
+  buffer?: BufferState;
 }
 
-interface StateFile extends Omit<Checkpoint, 'model' | 'optimizer'> {
+/** state.json's part of the buffer; its sums and versions are in files of their own. */
+interface BufferFile extends Omit<BufferState, 'sums' | 'versions' | 'next'> {
+  next?: Omit<NonNullable<BufferState['next']>, 'sums'>;
+  sumsFile: string;
+  versionsFile: string;
+  versionNumbers: number[];
+}
+
+interface StateFile extends Omit<Checkpoint, 'model' | 'optimizer' | 'buffer'> {
   formatVersion: 1;
   job: string;
   sequence: number;
   modelFile: string | null;
   optimizerFile: string | null;
+  buffer?: BufferFile;
   savedAt: string;
 }
 
@@ -69,7 +81,37 @@ export class CheckpointStore {
       siteRecords: state.siteRecords,
       model: await tensors(state.modelFile),
       optimizer: (await tensors(state.optimizerFile)) ?? [],
+      ...(state.buffer ? { buffer: await this.loadBuffer(state.buffer, state.modelFile) } : {}),
     };
+  }
+
+  private async loadBuffer(file: BufferFile, modelFile: string | null): Promise<BufferState> {
+    const { sumsFile, versionsFile, versionNumbers, next, ...rest } = file;
+    const model = modelFile ? (await readSafetensors(path.join(this.dir, modelFile))).model : [];
+    const raw = await readFile(path.join(this.dir, sumsFile));
+    const flat = new Float64Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+    let at = 0;
+    const sums = () => model.map((t) => flat.slice(at, (at += t.data.length)));
+    const all = (await readSafetensors(path.join(this.dir, versionsFile))).model;
+    const versions = versionNumbers.map((version, i) => ({
+      version,
+      model: all.slice(i * model.length, (i + 1) * model.length).map((t, k) => ({ ...t, name: model[k]!.name })),
+    }));
+    return { ...rest, sums: sums(), ...(next ? { next: { ...next, sums: sums() } } : {}), versions };
+  }
+
+  /** The sums as raw float64 (exact integers; safetensors here is float32), the versions as one safetensors file. */
+  private async saveBuffer(buffer: BufferState, label: string, metadata: Record<string, string>): Promise<BufferFile> {
+    const { sums, versions, next, ...rest } = buffer;
+    const sumsFile = `buffer-sums-${label}.f64`;
+    const versionsFile = `buffer-versions-${label}.safetensors`;
+    // The next buffer's sums, when there is one, follow the full buffer's.
+    const bytes = Buffer.concat([...sums, ...(next?.sums ?? [])].map((s) => Buffer.from(s.buffer, s.byteOffset, s.byteLength)));
+    await writeFileAtomic(path.join(this.dir, sumsFile), (file) => writeFile(file, bytes));
+    const tensors = versions.flatMap(({ version, model }) => model.map((t) => ({ ...t, name: `v${version}/${t.name}` })));
+    await writeSafetensors(path.join(this.dir, versionsFile), tensors, metadata);
+    const nextFile = next ? { next: { updates: next.updates, totalWeight: next.totalWeight } } : {};
+    return { ...rest, ...nextFile, sumsFile, versionsFile, versionNumbers: versions.map((v) => v.version) };
   }
 
   async save(checkpoint: Checkpoint): Promise<void> {
@@ -81,6 +123,7 @@ export class CheckpointStore {
     const metadata = { job: this.job, phase: checkpoint.position.phase, round: String(checkpoint.position.round) };
     if (checkpoint.model && modelFile) await writeSafetensors(path.join(this.dir, modelFile), checkpoint.model, metadata);
     if (optimizerFile) await writeSafetensors(path.join(this.dir, optimizerFile), checkpoint.optimizer, metadata);
+    const buffer = checkpoint.buffer ? await this.saveBuffer(checkpoint.buffer, label, metadata) : undefined;
     const { position, outcome, statistics, history, finalEvaluation, siteRecords } = checkpoint;
     const state: StateFile = {
       formatVersion: 1,
@@ -94,10 +137,11 @@ export class CheckpointStore {
       siteRecords,
       modelFile,
       optimizerFile,
+      ...(buffer ? { buffer } : {}),
       savedAt: new Date().toISOString(),
     };
     await writeFileAtomic(path.join(this.dir, STATE_FILE), (file) => writeFile(file, JSON.stringify(state) + '\n'));
-    const keep = new Set([STATE_FILE, modelFile, optimizerFile]);
+    const keep = new Set([STATE_FILE, modelFile, optimizerFile, buffer?.sumsFile, buffer?.versionsFile]);
     for (const name of await readdir(this.dir)) {
       if (!keep.has(name) && !name.startsWith('.')) await rm(path.join(this.dir, name), { force: true });
     }

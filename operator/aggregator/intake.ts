@@ -29,6 +29,8 @@ export interface Intake {
   revoke(sumsDiscarded: boolean): Promise<void>;
   /** After finish(), for an initial model: a digest of what it holds, which sites must agree on. */
   readonly digest?: string;
+  /** An asynchronous update: a version closing while it arrives does not revoke it (it lands in the next buffer). */
+  readonly outlivesPhase?: boolean;
 }
 
 function refusalOfStreamError(err: unknown): unknown {

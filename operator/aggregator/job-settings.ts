@@ -30,6 +30,8 @@ export interface JobSettings {
   secureAggregation: SecureAggregationSettings | null;
   /** The built-in trainer's spec: what the sites' models and statistics look like follows from it. */
   builtin: BuiltinTrainerSpec | undefined;
+  /** Asynchronous buffered aggregation (spec.asynchronous) instead of synchronous rounds; absent without it. */
+  asynchronous?: FederatedJobSpec['asynchronous'];
 }
 
 export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
@@ -55,6 +57,7 @@ export function jobSettings(job: FederatedJob, namespace: string): JobSettings {
     secureAggregation: spec.secureAggregation ? secureAggregationSettings(spec.secureAggregation) : null,
     builtin: spec.trainer.builtin,
     compression: compressionOf(spec.compression),
+    ...(spec.asynchronous ? { asynchronous: spec.asynchronous } : {}),
   };
 }
 

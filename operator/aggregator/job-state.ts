@@ -28,6 +28,10 @@ import { RoundTraffic } from './round-traffic.js';
 import type { Encoding } from '../federation/compression.js';
 import { checkUploadEncoding, decodingIntake } from './decoding-intake.js';
 import type { SecureRoundFigures } from './secure-round.js';
+import { BufferedIntake } from './buffered-intake.js';
+import { BufferedRoundState } from './buffered-round-state.js';
+import { UpdateBuffer } from './update-buffer.js';
+import { cloneModel } from '../federation/model.js';
 
 
 type Close = Extract<Transition, { kind: 'close' }>;
@@ -97,6 +101,12 @@ export class JobState {
   private readonly statisticsLength: number | null;
   /** Under secure aggregation: the attempt's revealed sum of deltas, once its unmask stage closed. */
   private secureSum: { sum: Float64Array; count: number; figures: SecureRoundFigures } | null = null;
+  /** Under asynchronous aggregation (spec.asynchronous): the round state, which is also roundState. */
+  private readonly buffered: BufferedRoundState | null;
+  /** Under asynchronous aggregation: the buffer, once there is a model to buffer updates for. */
+  private buffer: UpdateBuffer | null = null;
+  /** Under asynchronous aggregation: makes the checkpoint hold what the buffer holds now (set by the aggregator). */
+  persistBuffer: () => Promise<void> = () => Promise.resolve();
 
   constructor(
     readonly settings: JobSettings,
@@ -118,12 +128,14 @@ export class JobState {
     // A built-in trainer's initial model follows from the spec: no site is asked for it.
     const initial = checkpoint ? null : builtinInitialModel(settings);
     const start: Position = checkpoint?.position ?? (initial ? nextPosition('INITIALIZE', 0, rules) : { phase: 'INITIALIZE', round: 0 });
-    this.roundState = new RoundState(rules, start, Date.now());
+    this.buffered = settings.asynchronous ? this.bufferedRounds(settings.asynchronous, checkpoint, start) : null;
+    this.roundState = this.buffered ?? new RoundState(rules, start, Date.now());
     if (start.phase === 'DONE') this.roundState.finish(checkpoint?.outcome?.succeeded ?? false, checkpoint?.outcome?.message ?? 'ended');
     const strategy = createStrategy(settings.strategy, sites.length);
     this.strategy = privacy ? privacy.strategy(strategy) : strategy;
     this.strategy.restore(checkpoint?.optimizer ?? []);
     this.global = checkpoint?.model ?? initial;
+    if (settings.asynchronous && this.global) this.buffer = new UpdateBuffer(settings.asynchronous, this.global, sites.length, checkpoint?.buffer ?? null, Date.now());
     const robust = settings.strategy.robust;
     const rule = createRobustRule(robust);
     this.spilled = rule ? new SpilledRound(rule, robust?.normBound) : null;
@@ -174,9 +186,9 @@ export class JobState {
 
   /** Takes back every update still arriving (see Intake.revoke). */
   revokeIntakes(sumsDiscarded: boolean): Promise<unknown> {
-    const intakes = [...this.intakes.values()];
-    this.intakes.clear();
-    return Promise.all(intakes.map((intake) => intake.revoke(sumsDiscarded)));
+    const intakes = [...this.intakes].filter(([, intake]) => sumsDiscarded || !intake.outlivesPhase);
+    for (const [site] of intakes) this.intakes.delete(site);
+    return Promise.all(intakes.map(([, intake]) => intake.revoke(sumsDiscarded)));
   }
 
   /**
@@ -254,8 +266,10 @@ export class JobState {
       history: this.decidedHistory(),
       finalEvaluation: this.pending?.finalEvaluation ?? this.finalEvaluation,
       siteRecords: this.records.known(),
-      model: this.global,
+      // Asynchronous: written after every accepted update, while a version may be in the making: a copy.
+      model: this.buffer && this.global ? cloneModel(this.global) : this.global,
       optimizer: this.strategy.state(),
+      ...(this.buffer && this.buffered ? { buffer: this.buffer.state(this.buffered.lastRounds(), this.buffered.lastDigests()) } : {}),
     };
   }
 
@@ -287,6 +301,7 @@ export class JobState {
       finishedAt: finishedAt.toISOString(),
       ...(this.privacy ? { privacy: this.privacy.summary() } : {}),
       ...(this.settings.secureAggregation ? { secureAggregation: secureSummary(this.settings.secureAggregation) } : {}),
+      ...(this.settings.asynchronous ? { asynchronous: this.settings.asynchronous } : {}),
     };
   }
 
@@ -320,6 +335,7 @@ export class JobState {
         const model = await this.candidates.adopt(t.participants[0]!);
         this.global = model;
         this.sum = this.runningSum(model);
+        if (this.settings.asynchronous) this.buffer = new UpdateBuffer(this.settings.asynchronous, model, this.settings.sites.length, null, now);
         this.modelVersion++;
         return { phase: 'INITIALIZE', tensors: model.length };
       }
@@ -328,6 +344,7 @@ export class JobState {
         this.statisticsSum = null;
         return { phase: 'STATISTICS', values: this.statistics?.length ?? 0 };
       case 'TRAIN': {
+        if (this.buffer) return this.applyBuffer(t, now, aggregated);
         const record = this.ledger.record(t.round, t.attempt, t.startedAt, now);
         record.traffic = this.traffic.record(this.global!, record.participants.length, this.settings.compression);
         const started = performance.now();
@@ -404,6 +421,10 @@ export class JobState {
         const specs = specsOfUpdate(header.model, specOf(global), this.settings.maxUpdateBytes ?? modelBytes(global));
         const compression = this.settings.compression;
         checkUploadEncoding(header, compression);
+        if (this.buffer) {
+          const replay = this.buffered!.isReplay(site);
+          return new BufferedIntake(specs, this.buffer, entry(header.numSamples), header.round - 1, () => this.persistBuffer(), replay);
+        }
         if (this.spilled) {
           const spill = new SpillIntake(specs, global, this.spilled, site, journal(), (norm) => this.ledger.add(entry(header.numSamples, norm)));
           return decodingIntake(spill, specs, compression, global);
@@ -448,6 +469,33 @@ export class JobState {
   acceptSecureSum(sum: Float64Array, entries: SiteRound[], figures: SecureRoundFigures): void {
     for (const entry of entries) this.ledger.add(entry);
     this.secureSum = { sum, count: entries.length, figures };
+  }
+
+  /** Makes a version from the buffer (asynchronous aggregation): the strategy steps along its staleness-weighted mean. */
+  private applyBuffer(t: Close, now: number, aggregated: (seconds: number) => void): ClosedPhase {
+    const started = performance.now();
+    const record = this.buffer!.apply(this.global!, this.strategy, t.round, now);
+    record.traffic = this.traffic.record(this.global!, record.participants.length, this.settings.compression);
+    aggregated((performance.now() - started) / 1000);
+    this.modelVersion++;
+    if (!this.global!.every((tensor) => allFinite(tensor.data))) {
+      throw new Error(`version ${t.round} made a global model with NaN or Infinity (strategy ${this.strategy.name}): lower asynchronous.serverLearningRate`);
+    }
+    return { phase: 'TRAIN', record };
+  }
+
+  private bufferedRounds(spec: NonNullable<JobSettings['asynchronous']>, checkpoint: Checkpoint | null, start: Position): BufferedRoundState {
+    const buffer = {
+      bufferSize: spec.bufferSize,
+      maxStaleness: spec.maxStaleness,
+      version: () => this.buffer?.current ?? 0,
+      buffered: () => this.buffer?.size ?? 0,
+      bufferedSites: () => this.buffer?.sites() ?? [],
+      seal: () => this.buffer?.seal(),
+    };
+    const lastRound = new Map(Object.entries(checkpoint?.buffer?.lastRound ?? {}));
+    const lastDigest = new Map(Object.entries(checkpoint?.buffer?.lastDigest ?? {}));
+    return new BufferedRoundState(this.rules, buffer, lastRound, lastDigest, start, Date.now());
   }
 
   /** The weighted mean's running sum; none under a robust rule, whose updates are spilled instead. */

@@ -34,6 +34,8 @@ export class AggregatorMetrics {
   readonly bytesSent: Counter<'site'>;
   readonly uploadDuration: Histogram<'site'>;
   readonly aggregationSeconds: Histogram;
+  /** Under asynchronous aggregation: each applied update's staleness (versions behind). */
+  readonly updateStaleness: Histogram;
   readonly globalLoss: Gauge;
   readonly privacyEpsilon: Gauge;
   readonly globalAccuracy: Gauge;
@@ -123,6 +125,12 @@ export class AggregatorMetrics {
       help: 'Time from the header of an accepted update to its last chunk folded in.',
       labelNames: ['site'],
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300],
+      registers,
+    });
+    this.updateStaleness = new Histogram({
+      name: 'flotilla_update_staleness',
+      help: 'Under asynchronous aggregation, the staleness (versions made since the one it was trained on) of each update a version applied.',
+      buckets: [0, 1, 2, 4, 8, 16, 32, 64],
       registers,
     });
     this.aggregationSeconds = new Histogram({

@@ -7,6 +7,7 @@ import type { JobState } from './job-state.js';
 import type { AggregatorMetrics } from './metrics.js';
 import { MODEL_FILE, RESULT_FILE, writeResult, type Figures } from './result.js';
 import type { Transition } from './round-state.js';
+import type { BufferedUpdate } from './update-buffer.js';
 
 type Close = Extract<Transition, { kind: 'close' }>;
 
@@ -18,6 +19,9 @@ type Close = Extract<Transition, { kind: 'close' }>;
  * running sum anyway.
  */
 export class PhaseCloser {
+  /** Checkpoints are written one at a time, each of the job as it stands when its turn comes. */
+  private saving: Promise<void> = Promise.resolve();
+
   constructor(
     private readonly job: JobState,
     private readonly store: CheckpointStore,
@@ -58,6 +62,7 @@ export class PhaseCloser {
         this.showGlobal(record.eval);
         if (record.privacy) this.metrics.privacyEpsilon.set(record.privacy.epsilon);
         if (record.traffic) this.metrics.roundTraffic(record.traffic);
+        for (const site of record.sites as Partial<BufferedUpdate>[]) if (site.staleness !== undefined) this.metrics.updateStaleness.observe(site.staleness);
         this.log.info('round closed', {
           round: t.round,
           attempt: t.attempt,
@@ -66,6 +71,7 @@ export class PhaseCloser {
           evalLoss: record.eval?.loss,
           evalAccuracy: record.eval?.accuracy,
           durationSeconds: record.durationSeconds,
+          ...(record.asynchronous ? { staleness: Object.fromEntries((record.sites as BufferedUpdate[]).map((u) => [u.site, u.staleness])) } : {}),
           ...(record.privacy ? { epsilon: record.privacy.epsilon, clipNorm: record.privacy.clipNorm, clipped: record.privacy.clipped } : {}),
         });
         break;
@@ -106,8 +112,14 @@ export class PhaseCloser {
     this.metrics.globalAccuracy.set(figures.accuracy);
   }
 
-  private async checkpoint(): Promise<void> {
-    await this.store.save(this.job.checkpoint());
+  /**
+   * Writes the checkpoint of the job as it stands: for asynchronous aggregation after each accepted
+   * update, so that the buffer is durable before its site is told the update was taken.
+   */
+  checkpoint(): Promise<void> {
+    const turn = this.saving.then(() => this.store.save(this.job.checkpoint()));
+    this.saving = turn.catch(() => {});
+    return turn;
   }
 
   /** result.json, and the final model when the job succeeded. */

@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../process/atomic-file.js';
 import type { RobustSettings } from './robust-rules.js';
 import type { StrategyName } from './strategy.js';
+import type { AsynchronousSpec } from './update-buffer.js';
 
 /** Loss and accuracy over numSamples records (sample-weighted when aggregated over sites). */
 export interface Figures {
@@ -44,6 +45,8 @@ export interface RoundRecord {
   traffic?: RoundTrafficRecord;
   /** Under secure aggregation: the threshold, who was in the sum and who dropped, the stages' times. */
   secureAggregation?: SecureRoundFigures;
+  /** Under asynchronous aggregation: the version this buffer made and how many updates it held (each site's staleness and weight are in sites). */
+  asynchronous?: { version: number; updates: number };
 }
 
 export interface RoundPrivacyRecord {
@@ -78,6 +81,8 @@ export interface JobResult {
   reason: string;
   rounds: RoundRecord[];
   finalEvaluation: FinalEvaluation | null;
+  /** spec.asynchronous, when the job aggregated asynchronously (FedBuff): rounds are then versions. */
+  asynchronous?: AsynchronousSpec;
   /** The summed federated statistics vector, when the job had a statistics phase. */
   statistics: number[] | null;
   /** The final global model, beside this file (null if the job failed before it had one). */

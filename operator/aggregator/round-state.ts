@@ -68,30 +68,30 @@ export function describePhase(phase: Phase, round: number): string {
  * the transitions tick() returns (aggregate then advance(), or reset for a retry).
  */
 export class RoundState {
-  private phase!: Phase;
-  private round!: number;
-  private attempt!: number;
+  protected phase!: Phase;
+  protected round!: number;
+  protected attempt!: number;
   /** Sites whose update the phase waits for: the selection (TRAIN), every site, or the initializer. */
   private expected = new Set<string>();
   private reported = new Set<string>();
-  private inFlight = new Set<string>();
+  protected inFlight = new Set<string>();
   /** INITIALIZE: which model (a digest) each reporting site sent; the phase closes on agreement. */
   private sent = new Map<string, string>();
   private dropped = new Set<string>();
   /** Why sites were dropped other than for silence (a secure-aggregation stage), for the missed-quorum message. */
   private droppedBecause: string[] = [];
   private settledDropped = new Set<string>();
-  private startedAt = 0;
-  private deadline = 0;
+  protected startedAt = 0;
+  protected deadline = 0;
   /** Set between a close and advance(): the phase takes nothing more. */
-  private closing = false;
+  protected closing = false;
   private outcome = { succeeded: false, message: '' };
   private readonly lastSeen = new Map<string, number>();
   /** Counts changes that can turn one site's WAIT into work: long polls wake on it. */
-  private changes = 0;
+  protected changes = 0;
 
   constructor(
-    private readonly rules: RoundRules,
+    protected readonly rules: RoundRules,
     at: Position,
     now: number,
   ) {
@@ -309,7 +309,7 @@ export class RoundState {
     );
   }
 
-  private enter(phase: Phase, round: number, attempt: number, now: number): void {
+  protected enter(phase: Phase, round: number, attempt: number, now: number): void {
     this.phase = phase;
     this.round = round;
     this.attempt = attempt;

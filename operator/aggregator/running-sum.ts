@@ -65,11 +65,12 @@ export class RunningSum {
   /**
    * sum[tensor][offset..] += weight·(values − global), exactly. Throws OutOfRange, leaving the
    * sum as it was, when any element is beyond the limit (or not finite). Returns Σ (values − global)²,
-   * which central DP's clipping adds up into the update's norm.
+   * which central DP's clipping adds up into the update's norm. `base` replaces the global model
+   * as what the delta is taken against (an asynchronous update's older version).
    */
-  fold(tensor: number, elementOffset: number, values: Float32Array, weight: number): number {
+  fold(tensor: number, elementOffset: number, values: Float32Array, weight: number, base: Model = this.global): number {
     const sum = this.sums[tensor]!;
-    const global = this.global[tensor]!.data;
+    const global = base[tensor]!.data;
     const scale = weight * this.unit;
     const max = this.maxQ;
     const n = values.length;
@@ -88,8 +89,8 @@ export class RunningSum {
   }
 
   /** Takes back a chunk fold() added, for an update refused halfway: the exact inverse. */
-  unfold(tensor: number, elementOffset: number, values: Float32Array, weight: number): void {
-    this.subtract(this.sums[tensor]!, this.global[tensor]!.data, values, elementOffset, values.length, weight * this.unit);
+  unfold(tensor: number, elementOffset: number, values: Float32Array, weight: number, base: Model = this.global): void {
+    this.subtract(this.sums[tensor]!, base[tensor]!.data, values, elementOffset, values.length, weight * this.unit);
   }
 
   /**

@@ -4,7 +4,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobProgress } from './job-state.js';
-import { MODEL_FILE, type PrivacySummary } from './result.js';
+import { MODEL_FILE, type PrivacySummary, type SiteRound } from './result.js';
+import type { BufferedUpdate } from './update-buffer.js';
 
 /**
  * GET /status: the aggregator's progress as JSON, for the operator to mirror into the
@@ -23,7 +24,8 @@ export interface AggregatorStatus {
   participants: number;
   loss: number | null;
   accuracy: number | null;
-  sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number; fineTunedAccuracy?: number }>;
+  /** Under spec.asynchronous, staleness and stalenessWeight are those of the site's last applied update. */
+  sites: Record<string, { lastRound?: number; accuracy?: number | null; samples?: number; fineTunedAccuracy?: number; staleness?: number; stalenessWeight?: number }>;
   /** The final model; path is relative to the aggregator's state directory (its checkpoint volume). */
   model?: { path: string; sha256: string; bytes: number };
   message?: string;
@@ -51,7 +53,10 @@ export class StatusReporter {
     const latest = p.finalEvaluation?.eval ?? last?.eval ?? null;
     const sites: AggregatorStatus['sites'] = {};
     for (const record of p.history) {
-      for (const s of record.sites) sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null };
+      for (const s of record.sites as (SiteRound & Partial<BufferedUpdate>)[]) {
+        const stale = s.staleness === undefined ? {} : { staleness: s.staleness, stalenessWeight: s.stalenessWeight! };
+        sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null, ...stale };
+      }
     }
     for (const s of p.finalEvaluation?.sites ?? []) {
       sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null, ...(s.fineTuned ? { fineTunedAccuracy: s.fineTuned.accuracy } : {}) };

@@ -20,7 +20,13 @@ const parse = (text: string): Line[] => text.split('\n').filter((l) => l.length 
 const key = (e: Line) => `${String(e.kind)}/${String(e.round)}/${String(e.attempt)} ${String(e.sha256)}`;
 
 export function crossCheck(jobTrail: string, siteTrail: string, site: string): CrossCheck {
-  const atJob = new Set(parse(jobTrail).filter((e) => e.event === 'update-accepted' && e.site === site).map(key));
+  // In order: an update the aggregator recorded as lost in a crash (before it was durable) no longer counts as accepted.
+  const atJob = new Set<string>();
+  for (const e of parse(jobTrail)) {
+    if (e.site !== site) continue;
+    if (e.event === 'update-accepted') atJob.add(key(e));
+    else if (e.event === 'update-lost') atJob.delete(key(e));
+  }
   const atSite = new Set(parse(siteTrail).filter((e) => e.event === 'update-accepted').map(key));
   const missingFromJob = [...atSite].filter((k) => !atJob.has(k));
   const missingFromSite = [...atJob].filter((k) => !atSite.has(k));

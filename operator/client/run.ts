@@ -78,6 +78,7 @@ export async function runClient(options: ClientOptions): Promise<ClientOutcome> 
         audit,
         personalization: personalizationOf(job),
         residualFile: path.join(stateDir, 'topk-residual.safetensors'),
+        resendLostUpdates: job.spec.asynchronous !== undefined,
         // Secure aggregation signs the site's keys with its job certificate: the one it dials with.
         ...(job.spec.secureAggregation ? { secure: { ...target, site: options.site, ...(await readTlsFiles(options.tlsDir)) } } : {}),
       });

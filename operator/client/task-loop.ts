@@ -46,6 +46,12 @@ export interface TaskLoopOptions {
   residualFile?: string;
   /** Under secure aggregation (spec.secureAggregation): who this site is and the keys it signs with. */
   secure?: SecureSite;
+  /**
+   * Under asynchronous aggregation (spec.asynchronous): a training update whose answer was lost (the
+   * aggregator restarted) is sent again, the same bytes, once the aggregator is back; it answers a
+   * copy of an update it holds as taken. Synchronous rounds re-run the round instead.
+   */
+  resendLostUpdates?: boolean;
 }
 
 /** Codes after which the call is simply tried again once the aggregator is back. */
@@ -80,6 +86,8 @@ export class TaskLoop {
   private heartbeatMs = 10_000;
   private readonly residuals: ResidualStore;
   private readonly secure: SecureTraining | null;
+  /** A training update whose answer was lost, to send again (resendLostUpdates). */
+  private unanswered: { header: UpdateHeader; arrays: readonly Values[] } | null = null;
 
   constructor(
     private readonly connection: AggregatorConnection,
@@ -107,6 +115,7 @@ export class TaskLoop {
           joined = true;
           this.log.info('joined', { rounds: joinedAs.rounds, heartbeatIntervalMs: this.heartbeatMs });
         }
+        if (this.unanswered) await this.resend();
         const task = await this.connection.nextTask(pollMs);
         lastContact = Date.now();
         backoff.reset();
@@ -187,7 +196,14 @@ export class TaskLoop {
         const leaving = this.leaving(model, global, round);
         const compression = compressionOf(task);
         if (compression.upload === 'ENCODING_NONE') {
-          await this.send(withModel, leaving.map((t) => t.data));
+          const arrays = leaving.map((t) => t.data);
+          try {
+            await this.send(withModel, arrays);
+          } catch (err) {
+            const code = codeOf(err);
+            if (this.options.resendLostUpdates && code !== undefined && TRANSIENT.has(code)) this.unanswered = { header: withModel, arrays };
+            throw err;
+          }
         } else {
           // Encoded: the delta on the model received, with what top-k kept back from earlier rounds.
           const residual = compression.upload === 'TOP_K' ? await this.residuals.load(leaving) : null;
@@ -260,6 +276,21 @@ export class TaskLoop {
     );
     this.log.info('update clipped and noised before it leaves', { round, mode: plan.mode, updateNorm: local.norm, clipNorm: plan.clipNorm, noiseMultiplier: plan.siteNoiseMultiplier });
     return trained.map((t, k) => ({ ...t, data: local.tensors[k]! }));
+  }
+
+  /** Sends the update whose answer was lost again; kept for later if the aggregator is still away. */
+  private async resend(): Promise<void> {
+    const { header, arrays } = this.unanswered!;
+    try {
+      await this.send(header, arrays);
+      this.unanswered = null;
+      this.log.info('update sent again after its answer was lost', { round: header.round });
+    } catch (err) {
+      const code = codeOf(err);
+      if (code !== undefined && TRANSIENT.has(code)) throw err;
+      this.unanswered = null;
+      this.log.info('the update sent again was not taken; asking for work', { round: header.round, reason: (err as ServiceError).details ?? (err as Error).message });
+    }
   }
 
   private async send(header: UpdateHeader, arrays: readonly Values[] | readonly WireChunk[]): Promise<void> {

@@ -8,6 +8,7 @@ import { readSafetensors } from '../federation/safetensors.js';
 import { jobTraffic, type JobTraffic, type RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
+import type { BufferedUpdate } from '../aggregator/update-buffer.js';
 import { writeAuditOutputs, type AuditSummary } from './audit-outputs.js';
 
 /**
@@ -41,7 +42,11 @@ export interface Summary {
     traffic?: RoundTrafficRecord;
     /** Under secure aggregation: who was in the sum, who dropped at which stage, each stage's seconds, the masked bytes. */
     secureAggregation?: SecureRoundFigures;
+    /** Under asynchronous aggregation: the version made, and each buffered update's records, the version it was trained on, its staleness and weight. */
+    asynchronous?: { version: number; updates: Pick<BufferedUpdate, 'site' | 'numSamples' | 'trainedOn' | 'staleness' | 'stalenessWeight'>[] };
   }[];
+  /** spec.asynchronous, when the job aggregated asynchronously. */
+  asynchronous?: JobResult['asynchronous'];
   /** Chunk bytes of every round's downloads and training updates, how many times fewer than unencoded, the last round's download error. */
   traffic: JobTraffic;
   sites: {
@@ -83,6 +88,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     ...(r.secureAggregation ? { secureAggregation: r.secureAggregation } : {}),
     ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
     ...(r.traffic ? { traffic: r.traffic } : {}),
+    ...(r.asynchronous ? { asynchronous: { version: r.asynchronous.version, updates: (r.sites as BufferedUpdate[]).map(({ site, numSamples, trainedOn, staleness, stalenessWeight }) => ({ site, numSamples, trainedOn, staleness, stalenessWeight })) } } : {}),
   }));
   const trainSamples = new Map<string, number>();
   for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
@@ -112,6 +118,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     traffic: jobTraffic(result.rounds),
     ...(result.privacy ? { privacy: result.privacy } : {}),
     ...(result.secureAggregation ? { secureAggregation: result.secureAggregation } : {}),
+    ...(result.asynchronous ? { asynchronous: result.asynchronous } : {}),
   };
 }
 

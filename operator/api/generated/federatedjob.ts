@@ -126,6 +126,31 @@ export interface FederatedJobSpec {
    */
   minSites: number;
   /**
+   * Asynchronous buffered aggregation (FedBuff, Nguyen et al. 2022) instead of synchronous rounds: each site trains on the newest model it was given and sends its update as soon as it is done; the aggregator buffers updates and, once bufferSize are buffered, moves the model by their staleness-weighted mean delta times serverLearningRate, which makes the next version. A slow site holds nobody back; its late update counts with a weight that shrinks with its staleness (versions made since the one it trained on). rounds then counts versions. See docs/async.md.
+   */
+  asynchronous?: {
+    /**
+     * K, how many updates make a version. At most the number of sites; fewer than the sites for a slow site not to hold the others back.
+     */
+    bufferSize: number;
+    /**
+     * The most versions an update may be behind: one trained on version v arriving at version t with t - v above this is refused (FAILED_PRECONDITION, reason stale_round) and the site is handed the newest model. The aggregator keeps this many older versions to take deltas against.
+     */
+    maxStaleness: number;
+    /**
+     * How an update's weight falls with its staleness τ = t - v: Polynomial, 1/(1+τ)^stalenessExponent; Constant, 1.
+     */
+    staleness: 'Polynomial' | 'Constant';
+    /**
+     * The exponent a of the Polynomial weight 1/(1+τ)^a (0.5 when unset, as in the paper).
+     */
+    stalenessExponent?: number;
+    /**
+     * η_g, the step the server takes along the buffer's weighted mean delta (1 moves the model by the whole of it).
+     */
+    serverLearningRate: number;
+  };
+  /**
    * Partial participation: how many of the connected sites are selected each round (seeded draw). Every connected site when unset.
    */
   sitesPerRound?: number;
@@ -641,6 +666,14 @@ export interface FederatedJobStatus {
      * The site's training records.
      */
     samples?: number;
+    /**
+     * Under spec.asynchronous, the staleness (versions behind) of the site's last applied update.
+     */
+    staleness?: number;
+    /**
+     * Under spec.asynchronous, the weight that staleness gave the update (its records times this).
+     */
+    stalenessWeight?: number;
   }[];
   /**
    * The final global model.
