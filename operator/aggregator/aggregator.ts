@@ -265,8 +265,10 @@ export class Aggregator {
         this.tick();
       });
     }
-    if (rounds.revision !== this.revisionSeen) {
-      this.revisionSeen = rounds.revision;
+    // A new task for some site: the round state moved on, or the secure round its TRAIN tasks wait for opened.
+    const revision = rounds.revision + (this.secure?.opened ?? 0);
+    if (revision !== this.revisionSeen) {
+      this.revisionSeen = revision;
       const { phase, round } = rounds.position;
       this.metrics.round.set(phase === 'DONE' ? this.settings.rounds : round);
       const wake = this.wake;

@@ -29,6 +29,12 @@ export const MAX_MASKED_CHUNK_WORDS = 1 << 20;
 
 export class SecureIntake {
   private current: SecureRound | null = null;
+  /**
+   * Secure rounds opened so far. A TRAIN task is handed out only with its secure round's
+   * parameters, and that round opens a tick after the round state moved to the attempt: sites that
+   * asked in between wait for this to change (Aggregator.tick wakes them on it).
+   */
+  opened = 0;
   private entries = new Map<string, SiteRound>();
 
   constructor(
@@ -147,6 +153,7 @@ export class SecureIntake {
         return;
       }
       this.entries = new Map();
+      this.opened++;
       this.log.info('secure aggregation round opened', { round, attempt, sites: rounds.selected, threshold: this.current.params.threshold, neighbours: this.current.params.neighbours });
     }
     const secure = this.current!;

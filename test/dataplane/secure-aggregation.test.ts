@@ -310,6 +310,60 @@ describe('secure aggregation over the data plane', () => {
     expect(answer.details).toMatch(stage === 'unmask' ? /no secure aggregation of round 1 attempt 0 is open for site c|counted dropped/ : /counted dropped|is open for site c/);
   }, 60_000);
 
+  it('hands a site that waits in NextTask across a failed attempt the next attempt as soon as its secure round opens', async () => {
+    // Every site takes attempt 0's task and stays silent, so its advertise stage fails; then each
+    // waits in NextTask with a long poll for what comes next. The next attempt's TRAIN task goes out
+    // only with its secure round's parameters, and that round opens a tick after the round state
+    // moved to the attempt: a site must be woken then, not left to its poll's end (30 s), by which
+    // time the attempt's first stage is long over without it. (Here the close between the attempts
+    // is quick, and the sites may ask only after the round opened; a close slowed by a loaded disk
+    // left two sites of test/simulate/secure-aggregation.test.ts waiting in 2 runs of 4.)
+    const stateDir = path.join(tmp.dir, 'waiting');
+    const { log, lines } = memoryLogger();
+    const settings = testJob(JOB, { sites: { names: SITES }, rounds: 1, minSites: 3, maxRoundRetries: 1, secureAggregation: { threshold: 3, clippingRange: CLIP } }, { deadlineMs: 12_000, heartbeatTimeoutMs: 20_000 });
+    settings.secureAggregation!.stageTimeoutMs = 1_500;
+    const aggregator = await startAggregator(settings, { listen: '127.0.0.1:0', tlsDir: await pki.aggregator(), stateDir, log });
+    const connections = new Map<string, AggregatorConnection>();
+    for (const site of SITES) connections.set(site, await AggregatorConnection.dial(aggregator.ready.address, tls.get(site)!, { namespace: NAMESPACE, job: JOB }));
+    try {
+      const firstTasks = await Promise.all(SITES.map((site) => until(connections.get(site)!, 'TRAIN')));
+      expect(firstTasks.map((t) => t.attempt)).toEqual(SITES.map(() => 0));
+      const failed = eventually(() => lines.some((l) => l.message === 'secure aggregation stage closed' && l.attempt === 0)).then(() => Date.now());
+      const waited = await Promise.all(
+        SITES.map(async (site) => {
+          for (;;) {
+            const task = await connections.get(site)!.nextTask(30_000);
+            if (task.kind === 'TRAIN' && task.attempt === 0) {
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              continue;
+            }
+            return { task, at: Date.now() };
+          }
+        }),
+      );
+      const failedAt = await failed;
+      for (const { task, at } of waited) {
+        expect(task).toMatchObject({ kind: 'TRAIN', round: 1, attempt: 1 });
+        expect(task.secagg).toBeTruthy();
+        expect(at - failedAt).toBeLessThan(5_000);
+      }
+      // And the attempt then runs with every site.
+      await Promise.all(
+        SITES.map(async (site) => {
+          const secure = new SecureTraining(connections.get(site)!, await secureSite(site), memoryLogger().log);
+          await secure.run(waited[SITES.indexOf(site)]!.task, async () => ({ header: trainHeader(waited[SITES.indexOf(site)]!.task), delta: deltas.get(site)! }));
+          await evaluateAndEnd(connections.get(site)!);
+        }),
+      );
+      expect(await aggregator.outcome).toEqual({ succeeded: true, message: 'trained 1 rounds and evaluated the final model' });
+      const result = JSON.parse(await readFile(path.join(stateDir, 'result.json'), 'utf8')) as JobResult;
+      expect(result.rounds[0]).toMatchObject({ attempt: 1, participants: SITES });
+    } finally {
+      for (const c of connections.values()) c.close();
+      await aggregator.close();
+    }
+  }, 90_000);
+
   it('fails the round when more sites drop than the threshold allows, naming the stage and the sites', async () => {
     const { ended, result } = await run('beyond', { drop: new Map<string, Stage>([['b', 'share'], ['d', 'share'], ['e', 'share']]) });
     expect(ended.succeeded).toBe(false);
