@@ -5,9 +5,8 @@ import { AUDIT_FILE, type AggregatorAudit } from './audit.js';
 import type { CheckpointStore } from './checkpoint.js';
 import type { JobState } from './job-state.js';
 import type { AggregatorMetrics } from './metrics.js';
-import { MODEL_FILE, RESULT_FILE, writeResult, type Figures } from './result.js';
+import { bufferedUpdatesOf, MODEL_FILE, RESULT_FILE, writeResult, type Figures } from './result.js';
 import type { Transition } from './round-state.js';
-import type { BufferedUpdate } from './update-buffer.js';
 
 type Close = Extract<Transition, { kind: 'close' }>;
 
@@ -62,7 +61,7 @@ export class PhaseCloser {
         this.showGlobal(record.eval);
         if (record.privacy) this.metrics.privacyEpsilon.set(record.privacy.epsilon);
         if (record.traffic) this.metrics.roundTraffic(record.traffic);
-        for (const site of record.sites as Partial<BufferedUpdate>[]) if (site.staleness !== undefined) this.metrics.updateStaleness.observe(site.staleness);
+        for (const u of bufferedUpdatesOf(record)) this.metrics.updateStaleness.observe(u.staleness);
         this.log.info('round closed', {
           round: t.round,
           attempt: t.attempt,
@@ -71,7 +70,7 @@ export class PhaseCloser {
           evalLoss: record.eval?.loss,
           evalAccuracy: record.eval?.accuracy,
           durationSeconds: record.durationSeconds,
-          ...(record.asynchronous ? { staleness: Object.fromEntries((record.sites as BufferedUpdate[]).map((u) => [u.site, u.staleness])) } : {}),
+          ...(record.asynchronous ? { staleness: Object.fromEntries(bufferedUpdatesOf(record).map((u) => [u.site, u.staleness])) } : {}),
           ...(record.privacy ? { epsilon: record.privacy.epsilon, clipNorm: record.privacy.clipNorm, clipped: record.privacy.clipped } : {}),
         });
         break;

@@ -27,6 +27,21 @@ export interface SiteRound {
   fineTuned?: Figures;
 }
 
+/** A site's update in a version made under asynchronous aggregation: what it trained on and how it weighed. */
+export interface BufferedUpdate extends SiteRound {
+  /** The version of the model the site trained on. */
+  trainedOn: number;
+  /** τ: versions made between the one it trained on and the one its buffer moves. */
+  staleness: number;
+  /** s(τ): its weight is numSamples · stalenessWeight. */
+  stalenessWeight: number;
+}
+
+/** A round's sites as the updates its buffer held, under asynchronous aggregation; none for a synchronous round. */
+export function bufferedUpdatesOf(record: RoundRecord): BufferedUpdate[] {
+  return record.asynchronous ? (record.sites as BufferedUpdate[]) : [];
+}
+
 export interface RoundRecord {
   round: number;
   /** > 0 when the round was retried after a missed quorum. */
@@ -38,6 +53,7 @@ export interface RoundRecord {
   train: Figures | null;
   /** The global model this round started from (the previous round's result), sample-weighted. */
   eval: Figures | null;
+  /** Under asynchronous aggregation each is a BufferedUpdate (bufferedUpdatesOf). */
   sites: SiteRound[];
   /** Under differential privacy: what the job had spent once this round closed. */
   privacy?: RoundPrivacyRecord;

@@ -4,8 +4,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { JobProgress } from './job-state.js';
-import { MODEL_FILE, type PrivacySummary, type SiteRound } from './result.js';
-import type { BufferedUpdate } from './update-buffer.js';
+import { bufferedUpdatesOf, MODEL_FILE, type PrivacySummary } from './result.js';
 
 /**
  * GET /status: the aggregator's progress as JSON, for the operator to mirror into the
@@ -53,10 +52,8 @@ export class StatusReporter {
     const latest = p.finalEvaluation?.eval ?? last?.eval ?? null;
     const sites: AggregatorStatus['sites'] = {};
     for (const record of p.history) {
-      for (const s of record.sites as (SiteRound & Partial<BufferedUpdate>)[]) {
-        const stale = s.staleness === undefined ? {} : { staleness: s.staleness, stalenessWeight: s.stalenessWeight! };
-        sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null, ...stale };
-      }
+      for (const s of record.sites) sites[s.site] = { lastRound: record.round, samples: s.numSamples, accuracy: s.eval?.accuracy ?? null };
+      for (const u of bufferedUpdatesOf(record)) Object.assign(sites[u.site]!, { staleness: u.staleness, stalenessWeight: u.stalenessWeight });
     }
     for (const s of p.finalEvaluation?.sites ?? []) {
       sites[s.site] = { ...sites[s.site], accuracy: s.eval?.accuracy ?? null, ...(s.fineTuned ? { fineTunedAccuracy: s.fineTuned.accuracy } : {}) };

@@ -1,7 +1,7 @@
 import { cloneModel, type Model } from '../federation/model.js';
 import type { FederatedJobSpec } from '../api/federatedjob.js';
 import { weightedFigures } from './round-figures.js';
-import type { RoundRecord, SiteRound } from './result.js';
+import type { BufferedUpdate, RoundRecord, SiteRound } from './result.js';
 import { RunningSum } from './running-sum.js';
 import type { Strategy } from './strategy.js';
 
@@ -17,14 +17,7 @@ export function stalenessWeight(spec: AsynchronousSpec, staleness: number): numb
 }
 
 /** One buffered update, as result.json and /status show it. */
-export interface BufferedUpdate extends SiteRound {
-  /** The version of the model the site trained on. */
-  trainedOn: number;
-  /** τ: versions made between the one it trained on and the one its buffer moves. */
-  staleness: number;
-  /** s(τ): its weight is numSamples · stalenessWeight. */
-  stalenessWeight: number;
-}
+export type { BufferedUpdate };
 
 /** The updates of one buffer and their running sum. */
 interface Fill {

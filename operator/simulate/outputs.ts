@@ -2,13 +2,12 @@ import { createHash } from 'node:crypto';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
-import { MODEL_FILE, RESULT_FILE, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord, type SecureAggregationSummary } from '../aggregator/result.js';
+import { bufferedUpdatesOf, MODEL_FILE, RESULT_FILE, type BufferedUpdate, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord, type SecureAggregationSummary } from '../aggregator/result.js';
 import type { SecureRoundFigures } from '../aggregator/secure-round.js';
 import { readSafetensors } from '../federation/safetensors.js';
 import { jobTraffic, type JobTraffic, type RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
-import type { BufferedUpdate } from '../aggregator/update-buffer.js';
 import { writeAuditOutputs, type AuditSummary } from './audit-outputs.js';
 
 /**
@@ -88,7 +87,7 @@ export function summarize(result: JobResult): Omit<Summary, 'model'> {
     ...(r.secureAggregation ? { secureAggregation: r.secureAggregation } : {}),
     ...(r.sites.some((s) => s.updateNorm !== undefined) ? { updateNorms: Object.fromEntries(r.sites.map((s) => [s.site, s.updateNorm!])) } : {}),
     ...(r.traffic ? { traffic: r.traffic } : {}),
-    ...(r.asynchronous ? { asynchronous: { version: r.asynchronous.version, updates: (r.sites as BufferedUpdate[]).map(({ site, numSamples, trainedOn, staleness, stalenessWeight }) => ({ site, numSamples, trainedOn, staleness, stalenessWeight })) } } : {}),
+    ...(r.asynchronous ? { asynchronous: { version: r.asynchronous.version, updates: bufferedUpdatesOf(r).map(({ site, numSamples, trainedOn, staleness, stalenessWeight }) => ({ site, numSamples, trainedOn, staleness, stalenessWeight })) } } : {}),
   }));
   const trainSamples = new Map<string, number>();
   for (const round of result.rounds) for (const s of round.sites) trainSamples.set(s.site, s.numSamples);
