@@ -3,8 +3,9 @@
  * hospital control planes each with its site agent, and the aggregator and the sites' clients run
  * "in their pods" by process kubelets. The hospitals enrol with the join bundles the operator made;
  * FederatedJobs train to Succeeded on their own data, in the clear, under central DP with adaptive
- * clipping, under local DP, and under secure aggregation with distributed DP; deleting a job cleans every cluster, the finalizer holding
- * it while a site has not yet removed its client; the hub's audit trail records all of it.
+ * clipping, under local DP, under secure aggregation with distributed DP, and under asynchronous
+ * buffered aggregation; deleting a job cleans every cluster, the finalizer holding it while a site
+ * has not yet removed its client; the hub's audit trail records all of it.
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -226,6 +227,35 @@ describe('end to end: hub, three hospitals, federated jobs', () => {
     await hub.kubectl('delete', 'federatedjob', 'heart-secagg', hubNs, '--wait=true', '--timeout=120s');
   });
 
+  test('a job under asynchronous buffered aggregation (FedBuff) trains on three hospitals: each version is made of two updates, each weighted by its staleness', async () => {
+    const field = (expr: string) => hub.kubectl('get', 'federatedjob', 'heart-async', hubNs, `--output=jsonpath=${expr}`);
+    const asynchronous = { bufferSize: 2, maxStaleness: 4, stalenessExponent: 0.5 };
+    await hub.apply(
+      federatedJob('heart-async', { sites: { names: ['a', 'b', 'c'] }, rounds: 3, minSites: 2, roundDeadlineSeconds: 60, heartbeatTimeoutSeconds: 10, data: { path: 'heart.csv' }, trainer: HEART_TRAINER, asynchronous }),
+    );
+    await eventually(async () => ['Succeeded', 'Failed'].includes(await field('{.status.phase}')), 300_000, 'the asynchronous job to end');
+    const status = JSON.parse(await field('{.status}'));
+    expect(status).toMatchObject({ phase: 'Succeeded', round: 3 });
+    // What the aggregator's pod wrote on its claim: three versions, each of exactly two updates, each
+    // weighted 1/(1+τ)^0.5 for the versions made since the one it was trained on.
+    type Update = { site: string; trainedOn: number; staleness: number; stalenessWeight: number };
+    const result = JSON.parse(await readFile(path.join(hub.kubelet.claimPath(JOB_NAMESPACE, 'heart-async-checkpoints'), 'result.json'), 'utf8'));
+    const versions = result.rounds.filter((r: { asynchronous?: unknown }) => r.asynchronous) as { round: number; asynchronous: { version: number; updates: number }; sites: Update[] }[];
+    expect(versions.map((r) => r.asynchronous.version)).toEqual([1, 2, 3]);
+    for (const r of versions) {
+      expect(r.asynchronous.updates).toBe(2);
+      expect(r.sites).toHaveLength(2);
+      for (const u of r.sites) {
+        expect(u.staleness).toBe(r.round - 1 - u.trainedOn);
+        expect(u.stalenessWeight).toBeCloseTo(1 / (1 + u.staleness) ** 0.5, 12);
+      }
+    }
+    // The job's status mirrors each site's last applied update.
+    const weights = Object.values(status.sites as Record<string, { stalenessWeight?: number }>).map((x) => x.stalenessWeight);
+    expect(weights.filter((w) => w !== undefined).length).toBeGreaterThanOrEqual(2);
+    await hub.kubectl('delete', 'federatedjob', 'heart-async', hubNs, '--wait=true', '--timeout=120s');
+  });
+
   test('deleting the job waits for every site to remove its client, then cleans every cluster', async () => {
     // A second job, deleted while its clients run; site b's agent is paused so it cannot act yet.
     await hub.apply(federatedJob('lung', { sites: { names: ['a', 'b'] }, rounds: 100, minSites: 2, data: { path: 'heart.csv' } }));
@@ -290,14 +320,14 @@ describe('end to end: hub, three hospitals, federated jobs', () => {
       const enrolled = entries.filter((e) => e.event === 'site-enrolled' && e.site === name);
       expect(enrolled).toHaveLength(1);
       expect(enrolled[0]).toMatchObject({ siteUid: uid, sha256Fingerprint: new X509Certificate(identity.certificatePem).fingerprint256 });
-      // One client certificate per job the site ran (heart, heart-dp, heart-ldp, heart-secagg and lung).
+      // One client certificate per job the site ran (heart, heart-dp, heart-ldp, heart-secagg, heart-async and lung).
       const jobs = entries.filter((e) => e.event === 'client-certificate-issued' && e.site === name).map((e) => e.job);
-      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'lung']));
+      expect(new Set(jobs)).toEqual(new Set(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'heart-async', 'lung']));
     }
     const accepted = entries.filter((e) => e.event === 'job-accepted').map((e) => e.job);
-    expect(accepted).toEqual(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'lung']);
+    expect(accepted).toEqual(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'heart-async', 'lung']);
     const ended = entries.filter((e) => e.event === 'job-ended');
-    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg']);
+    expect(ended.map((e) => e.job)).toEqual(['heart', 'heart-dp', 'heart-ldp', 'heart-secagg', 'heart-async']);
     expect(ended[0]).toMatchObject({ job: 'heart', phase: 'Succeeded', round: 3, modelSha256: heartModelSha256 });
     expect(entries.filter((e) => e.event === 'site-revoked')).toEqual([expect.objectContaining({ site: 'b', siteUid: uidB })]);
     // The trail's order is the order things happened: enrolments before their certificates, the job's start before its end.
