@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../process/atomic-file.js';
 import type { RobustSettings } from './robust-rules.js';
 import type { StrategyName } from './strategy.js';
-import type { AsynchronousSpec } from './update-buffer.js';
+import type { FederatedJobSpec } from '../api/federatedjob.js';
 
 /** Loss and accuracy over numSamples records (sample-weighted when aggregated over sites). */
 export interface Figures {
@@ -26,6 +26,9 @@ export interface SiteRound {
   /** Final evaluation under spec.personalization: that model fine-tuned at the site, on the same split. */
   fineTuned?: Figures;
 }
+
+/** spec.asynchronous, defaults applied. */
+export type AsynchronousSpec = NonNullable<FederatedJobSpec['asynchronous']>;
 
 /** A site's update in a version made under asynchronous aggregation: what it trained on and how it weighed. */
 export interface BufferedUpdate extends SiteRound {

@@ -1,12 +1,10 @@
 import { cloneModel, type Model } from '../federation/model.js';
-import type { FederatedJobSpec } from '../api/federatedjob.js';
 import { weightedFigures } from './round-figures.js';
-import type { BufferedUpdate, RoundRecord, SiteRound } from './result.js';
+import type { AsynchronousSpec, BufferedUpdate, RoundRecord, SiteRound } from './result.js';
 import { RunningSum } from './running-sum.js';
 import type { Strategy } from './strategy.js';
 
-/** spec.asynchronous, defaults applied. */
-export type AsynchronousSpec = NonNullable<FederatedJobSpec['asynchronous']>;
+export type { AsynchronousSpec };
 
 /** The exponent a of the polynomial weight when the spec gives none (the paper's choice). */
 export const DEFAULT_STALENESS_EXPONENT = 0.5;
