@@ -91,6 +91,12 @@ describe('a job status computed from observations', () => {
     expect(ended.sites![0]).toMatchObject({ accuracy: 0.79, fineTunedAccuracy: 0.84 });
     expect(ended.sites![1]!.fineTunedAccuracy).toBeUndefined();
     expect(jobStatus(observe(job(ended), {}, '2024-05-01T10:10:00Z')).sites![0]!.fineTunedAccuracy).toBe(0.84);
+    // Under spec.asynchronous: the staleness of each site's last applied update and the weight it gave, kept after the end.
+    const stale = report({ phase: 'Succeeded', sites: { a: { lastRound: 20, accuracy: 0.79, samples: 100, staleness: 2, stalenessWeight: 1 / Math.sqrt(3) } } });
+    const buffered = jobStatus(observe(job(), { report: stale }, '2024-05-01T10:05:00Z'));
+    expect(buffered.sites![0]).toMatchObject({ staleness: 2, stalenessWeight: 1 / Math.sqrt(3) });
+    expect(buffered.sites![1]!.staleness).toBeUndefined();
+    expect(jobStatus(observe(job(buffered), {}, '2024-05-01T10:10:00Z')).sites![0]).toMatchObject({ staleness: 2, stalenessWeight: 1 / Math.sqrt(3) });
     expect(later.conditions!.find((c) => c.type === 'Ready')).toMatchObject({
       status: 'False',
       reason: 'AggregatorUnavailable',

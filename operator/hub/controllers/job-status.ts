@@ -98,6 +98,9 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
   const accuracy = figures?.accuracy ?? previous?.accuracy;
   const samples = figures?.samples ?? previous?.samples;
   const fineTunedAccuracy = figures?.fineTunedAccuracy ?? previous?.fineTunedAccuracy;
+  // Under spec.asynchronous: the staleness of the site's last applied update, and the weight it gave.
+  const staleness = figures?.staleness ?? previous?.staleness;
+  const stalenessWeight = figures?.stalenessWeight ?? previous?.stalenessWeight;
   // The hub's record of what the site runs (assignments.ts, job-cleanup.ts): the agent's own report,
   // kept as it was once the job has ended.
   const fromAgent = report !== undefined || (!refusal && final && previous?.reported === true);
@@ -110,6 +113,8 @@ function siteStatus(name: string, o: JobObservation, previous: SiteStatus | unde
     ...(accuracy !== undefined && accuracy !== null ? { accuracy } : {}),
     ...(samples !== undefined ? { samples } : {}),
     ...(fineTunedAccuracy !== undefined ? { fineTunedAccuracy } : {}),
+    ...(staleness !== undefined ? { staleness } : {}),
+    ...(stalenessWeight !== undefined ? { stalenessWeight } : {}),
   };
 }
 
