@@ -1,5 +1,5 @@
 import type { Checkpoint } from './checkpoint.js';
-import { bufferedUpdatesOf } from './result.js';
+import type { BufferedUpdate } from './update-buffer.js';
 
 /** An accepted update as the audit trail names it. */
 export interface TrailUpdate {
@@ -21,11 +21,11 @@ type Line = Record<string, unknown>;
 export function lostUpdates(trail: string, checkpoint: Checkpoint | null): TrailUpdate[] {
   const held = new Set<string>();
   const updates = [
-    ...(checkpoint?.history ?? []).flatMap(bufferedUpdatesOf),
+    ...(checkpoint?.history ?? []).flatMap((r) => r.sites as Partial<BufferedUpdate>[]),
     ...(checkpoint?.buffer?.updates ?? []),
     ...(checkpoint?.buffer?.next?.updates ?? []),
   ];
-  for (const u of updates) held.add(`${u.site}/${u.trainedOn + 1}`);
+  for (const u of updates) if (u.trainedOn !== undefined) held.add(`${u.site}/${u.trainedOn + 1}`);
   const open = new Map<string, TrailUpdate>();
   for (const text of trail.split('\n')) {
     if (!text) continue;
