@@ -4,6 +4,8 @@
  */
 import { expect } from '@jest/globals';
 import * as k8s from '@kubernetes/client-node';
+import { readCrd } from '../../operator/api/crds.js';
+import { SchemaValidator } from '../../operator/api/validate.js';
 import { ApiError, kubeRequest, type KubeRequest } from '../../operator/kube/request.js';
 import { startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import { installCrds } from '../support/test-cluster.js';
@@ -57,4 +59,11 @@ export async function eventually(check: () => Promise<void>, timeoutMs = 30_000)
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
+}
+
+const jobValidator = new SchemaValidator(readCrd('flotilla.dev_federatedjobs.yaml').schema);
+
+/** What the local validator (operator/api/validate.ts) says of a FederatedJob, to hold beside the API server's words. */
+export function localErrors(object: unknown, old?: unknown): string[] {
+  return jobValidator.check(structuredClone(object), old && structuredClone(old)).map((e) => `${e.field}: ${e.message}`);
 }

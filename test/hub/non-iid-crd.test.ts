@@ -5,11 +5,9 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { readCrd } from '../../operator/api/crds.js';
-import { SchemaValidator } from '../../operator/api/validate.js';
 import { kubeRequest } from '../../operator/kube/request.js';
 import { resolveBinDir, type ControlPlane } from '../support/envtest/controlplane.js';
-import { jobsPath, refusedAsInvalid, startCrdCluster } from './crd-fixture.js';
+import { jobsPath, refusedAsInvalid, startCrdCluster, localErrors } from './crd-fixture.js';
 
 jest.setTimeout(180_000);
 
@@ -24,8 +22,6 @@ function job(name: string, strategy: Record<string, unknown>, spec: Record<strin
   };
 }
 
-const validator = new SchemaValidator(readCrd('flotilla.dev_federatedjobs.yaml').schema);
-const localErrors = (object: unknown) => validator.check(structuredClone(object)).map((e) => `${e.field}: ${e.message}`);
 
 describe('SCAFFOLD and personalisation in a real API server', () => {
   let cluster: ControlPlane;

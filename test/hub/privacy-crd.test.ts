@@ -6,11 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import type * as k8s from '@kubernetes/client-node';
-import { readCrd } from '../../operator/api/crds.js';
-import { SchemaValidator } from '../../operator/api/validate.js';
 import { kubeRequest } from '../../operator/kube/request.js';
 import { resolveBinDir, type ControlPlane } from '../support/envtest/controlplane.js';
-import { jobsPath, refusedAsInvalid, startCrdCluster } from './crd-fixture.js';
+import { jobsPath, refusedAsInvalid, startCrdCluster, localErrors } from './crd-fixture.js';
 
 jest.setTimeout(180_000);
 
@@ -26,8 +24,6 @@ function job(name: string, p: Record<string, unknown>, spec: Record<string, unkn
   };
 }
 
-const validator = new SchemaValidator(readCrd('flotilla.dev_federatedjobs.yaml').schema);
-const localErrors = (object: unknown, old?: unknown) => validator.check(structuredClone(object), old && structuredClone(old)).map((e) => `${e.field}: ${e.message}`);
 
 describe('spec.privacy in a real API server', () => {
   let cluster: ControlPlane;
