@@ -19,6 +19,8 @@ import { TcpProxy } from '../support/tcp-proxy.js';
 import { JOB_NAMESPACE, OPERATOR_NAMESPACE, startHub, type Hub } from '../hub/hub-fixture.js';
 
 export const SITE_NAMESPACE = 'flotilla-site';
+/** Between checks that run kubectl: each is a process of its own, and polled at 50 ms they take a core from the processes under test. */
+export const KUBECTL_POLL_MS = 250;
 export const HOSPITALS = { a: 'processed.cleveland.data', b: 'processed.hungarian.data' } as const;
 export type HospitalName = keyof typeof HOSPITALS;
 
@@ -133,7 +135,7 @@ export class Federation {
     for (const h of this.hospitals) await this.hub.apply({ apiVersion: 'flotilla.dev/v1alpha1', kind: 'Site', metadata: { name: h.name }, spec: { allowedNamespaces: [JOB_NAMESPACE] } });
     for (const h of this.hospitals) {
       const bundleSecret = `flotilla-join-bundle-${h.name}`;
-      await eventually(() => this.kubectl('get', 'secret', bundleSecret, `--namespace=${OPERATOR_NAMESPACE}`).then(() => true), 60_000, `the join bundle of ${h.name}`);
+      await eventually(() => this.kubectl('get', 'secret', bundleSecret, `--namespace=${OPERATOR_NAMESPACE}`).then(() => true), 60_000, `the join bundle of ${h.name}`, KUBECTL_POLL_MS);
       const encoded = await this.kubectl('get', 'secret', bundleSecret, `--namespace=${OPERATOR_NAMESPACE}`, '--output=jsonpath={.data.bundle}');
       let bundle = decodeJoinBundle(Buffer.from(encoded, 'base64').toString('utf8'));
       // Site b dials the gateway through the proxy (the gateway's certificate names 127.0.0.1).
@@ -163,7 +165,7 @@ export class Federation {
       });
     }
     for (const h of this.hospitals) {
-      await eventually(async () => (await this.siteCondition(h.name, 'Connected')) === 'True', 120_000, `site ${h.name} to connect`);
+      await eventually(async () => (await this.siteCondition(h.name, 'Connected')) === 'True', 120_000, `site ${h.name} to connect`, KUBECTL_POLL_MS);
     }
   }
 
@@ -180,6 +182,22 @@ export class Federation {
     const selector = ['app.kubernetes.io/managed-by=flotilla-site-agent', ...(job ? [`flotilla.dev/job=${job}`] : [])].join(',');
     const out = await this.hospital(site).cluster.kubectl(['get', 'pods,secrets,configmaps', `--namespace=${SITE_NAMESPACE}`, `--selector=${selector}`, '--output=name']);
     return out.split('\n').filter(Boolean);
+  }
+
+  /** Each job's phase and conditions, and its objects at the hub: what a timed-out wait reports. */
+  async describeJobs(jobs: string[]): Promise<string> {
+    const ns = `--namespace=${JOB_NAMESPACE}`;
+    const lines: string[] = [`lease held by ${await this.leaseHolder().catch(() => '?')}`];
+    for (const job of jobs) {
+      const fj = JSON.parse(await this.kubectl('get', 'federatedjob', job, ns, '--output=json')) as {
+        status?: { phase?: string; conditions?: { type: string; status: string; reason?: string; message?: string }[]; sites?: { name: string; phase: string }[] };
+      };
+      const conditions = (fj.status?.conditions ?? []).map((c) => `${c.type}=${c.status} ${c.reason ?? ''}: ${c.message ?? ''}`).join('; ');
+      const sites = (fj.status?.sites ?? []).map((x) => `${x.name} ${x.phase}`).join(', ');
+      lines.push(`${job}: phase ${fj.status?.phase ?? '(none)'}; sites ${sites || '(none)'}; ${conditions || 'no conditions'}`);
+      lines.push(await this.kubectl('get', 'deployments,pods,services', ns, `--selector=flotilla.dev/job=${job}`, '--output=wide').catch((err: Error) => err.message));
+    }
+    return lines.join('\n');
   }
 
   /** Names of the objects the operator made at the hub for a job (or all of them). */

@@ -20,7 +20,7 @@ import type { Fault, RestartingRole } from '../support/restarting-role.js';
 import { federatedJob, JOB_NAMESPACE } from '../hub/hub-fixture.js';
 import { pointsPassed } from './dataplane-job.js';
 import { FaultFigures } from './figures.js';
-import { Federation, SITE_NAMESPACE, type HospitalName } from './hub-federation.js';
+import { Federation, KUBECTL_POLL_MS, SITE_NAMESPACE, type HospitalName } from './hub-federation.js';
 import { HEART_TRAINER } from '../support/heart-trainer.js';
 
 jest.setTimeout(900_000);
@@ -136,7 +136,7 @@ describe('the hub side under faults', () => {
     beforeAll(async () => {
       for (const job of jobs) await federation.hub.apply(trainingJob(job));
       // Where to aim: the writes the leader and the agents made while the jobs got under way.
-      await eventually(async () => (await Promise.all(jobs.map(phaseOf))).every((p) => p === 'Running'), 120_000, 'both jobs to run');
+      await eventually(async () => (await Promise.all(jobs.map(phaseOf))).every((p) => p === 'Running'), 120_000, 'both jobs to run', KUBECTL_POLL_MS, () => federation.describeJobs(jobs));
       leader = await federation.leaseHolder();
       // The ones passed again and again (renewals, status, events): a restarted process passes them soon.
       const writes = async (roles: RestartingRole[]) => {
@@ -175,7 +175,7 @@ describe('the hub side under faults', () => {
       await countObjects();
       try {
         const over = async () => (await Promise.all(jobs.map(phaseOf))).every((p) => ['Succeeded', 'Failed'].includes(p));
-        await eventually(async () => issued.operator >= KILLS_PER_KIND && issued.agent >= KILLS_PER_KIND && (await over()), 600_000, 'both jobs to end, the faults all struck');
+        await eventually(async () => issued.operator >= KILLS_PER_KIND && issued.agent >= KILLS_PER_KIND && (await over()), 600_000, 'both jobs to end, the faults all struck', KUBECTL_POLL_MS);
       } finally {
         faulting = false;
         clearInterval(watch);
@@ -183,7 +183,7 @@ describe('the hub side under faults', () => {
       figures.set('seconds of faults until both jobs ended', ((Date.now() - faultsFrom) / 1000).toFixed(0));
       // Whatever was killed last is back: the leader ready, the agents connected.
       await eventually(async () => (await federation.isReady('operator-a')) || (await federation.isReady('operator-b')), 60_000, 'a leader');
-      for (const site of ['a', 'b']) await eventually(async () => (await federation.siteCondition(site, 'Connected')) === 'True', 120_000, `site ${site} to reconnect`);
+      for (const site of ['a', 'b']) await eventually(async () => (await federation.siteCondition(site, 'Connected')) === 'True', 120_000, `site ${site} to reconnect`, KUBECTL_POLL_MS);
     });
 
     test('both jobs succeed, every round recorded once', async () => {
@@ -237,18 +237,18 @@ describe('the hub side under faults', () => {
       await federation.hub.apply(trainingJob('cut', 6));
       const b = federation.hospital('b');
       const clientPod = () => b.cluster.kubectl(['get', 'pod', clientObjectNames({ namespace: JOB_NAMESPACE, job: 'cut' }).pod, `--namespace=${SITE_NAMESPACE}`, '--output=jsonpath={.metadata.uid}']);
-      await eventually(async () => (await clientPod().catch(() => '')) !== '', 120_000, "site b's client of the job");
+      await eventually(async () => (await clientPod().catch(() => '')) !== '', 120_000, "site b's client of the job", KUBECTL_POLL_MS);
       const before = await clientPod();
       federation.hubLink.cut();
       const cutAt = Date.now();
-      await eventually(async () => (await federation.siteCondition('b', 'Connected')) !== 'True', 120_000, 'the hub to see site b disconnected');
+      await eventually(async () => (await federation.siteCondition('b', 'Connected')) !== 'True', 120_000, 'the hub to see site b disconnected', KUBECTL_POLL_MS);
       figures.set('hub link: seconds until the hub saw the site disconnected', ((Date.now() - cutAt) / 1000).toFixed(1));
       federation.hubLink.restore();
       figures.add('hub links cut and restored');
       const restoredAt = Date.now();
-      await eventually(async () => (await federation.siteCondition('b', 'Connected')) === 'True', 120_000, 'site b to reconnect');
+      await eventually(async () => (await federation.siteCondition('b', 'Connected')) === 'True', 120_000, 'site b to reconnect', KUBECTL_POLL_MS);
       figures.set('hub link: seconds until the site was connected again', ((Date.now() - restoredAt) / 1000).toFixed(1));
-      await eventually(async () => ['Succeeded', 'Failed'].includes(await phaseOf('cut')), 300_000, 'the job to end');
+      await eventually(async () => ['Succeeded', 'Failed'].includes(await phaseOf('cut')), 300_000, 'the job to end', KUBECTL_POLL_MS);
       expect(await phaseOf('cut')).toBe('Succeeded');
       expect(await clientPod().catch(() => before)).toBe(before);
       expect((await resultOf('cut')).rounds.map((r) => r.round)).toEqual([1, 2, 3, 4, 5, 6]);
@@ -258,9 +258,9 @@ describe('the hub side under faults', () => {
   describe('deleting the jobs', () => {
     test('leaves nothing behind at the hub or at either site', async () => {
       for (const job of ['heart', 'lung', 'cut']) await federation.kubectl('delete', 'federatedjob', job, hubNs, '--wait=false');
-      await eventually(async () => (await federation.kubectl('get', 'federatedjobs', hubNs, '--output=name')).trim() === '', 180_000, 'the jobs to be released');
-      await eventually(async () => (await federation.hubObjects()).length === 0, 120_000, 'the hub to be clean');
-      for (const site of ['a', 'b'] as HospitalName[]) await eventually(async () => (await federation.siteObjects(site)).length === 0, 120_000, `site ${site} to be clean`);
+      await eventually(async () => (await federation.kubectl('get', 'federatedjobs', hubNs, '--output=name')).trim() === '', 180_000, 'the jobs to be released', KUBECTL_POLL_MS);
+      await eventually(async () => (await federation.hubObjects()).length === 0, 120_000, 'the hub to be clean', KUBECTL_POLL_MS);
+      for (const site of ['a', 'b'] as HospitalName[]) await eventually(async () => (await federation.siteObjects(site)).length === 0, 120_000, `site ${site} to be clean`, KUBECTL_POLL_MS);
       figures.add('objects orphaned', (await federation.hubObjects()).length + (await federation.siteObjects('a')).length + (await federation.siteObjects('b')).length);
     });
   });
@@ -270,8 +270,8 @@ describe('the hub side under faults', () => {
       await federation.hub.apply(trainingJob('rev', 200));
       const b = federation.hospital('b');
       const names = clientObjectNames({ namespace: JOB_NAMESPACE, job: 'rev' });
-      await eventually(async () => (await b.cluster.kubectl(['get', 'secret', names.secret, `--namespace=${SITE_NAMESPACE}`]).then(() => true)), 120_000, "site b's client certificate");
-      await eventually(async () => (await phaseOf('rev')) === 'Running', 120_000, 'the job to run');
+      await eventually(async () => (await b.cluster.kubectl(['get', 'secret', names.secret, `--namespace=${SITE_NAMESPACE}`]).then(() => true)), 120_000, "site b's client certificate", KUBECTL_POLL_MS);
+      await eventually(async () => (await phaseOf('rev')) === 'Running', 120_000, 'the job to run', KUBECTL_POLL_MS);
       // The certificate as a site that ignores its revocation would keep it.
       const secret = JSON.parse(await b.cluster.kubectl(['get', 'secret', names.secret, `--namespace=${SITE_NAMESPACE}`, '--output=json'])) as { data: Record<string, string> };
       const tlsDir = path.join(b.cluster.dir, 'kept-client-tls');

@@ -5,6 +5,8 @@ export async function eventually(
   what = 'condition',
   /** Between checks; longer where each check runs a process (kubectl). */
   intervalMs = 50,
+  /** What the state was when time ran out, for the error (a failure in CI is read from its log alone). */
+  explain?: () => Promise<string>,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -14,7 +16,10 @@ export async function eventually(
         .catch(() => false)
     )
       return;
-    if (Date.now() > deadline) throw new Error(`${what} not met within ${timeoutMs} ms`);
+    if (Date.now() > deadline) {
+      const state = explain ? await explain().catch((err: Error) => `(its state could not be read: ${err.message})`) : '';
+      throw new Error(`${what} not met within ${timeoutMs} ms${state ? `; ${state}` : ''}`);
+    }
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
