@@ -31,10 +31,13 @@ describe('raiseReceiveWindow', () => {
     const client = new Federation(`127.0.0.1:${port}`, credentials.createInsecure());
     try {
       await new Promise<void>((resolve, reject) => client.join({ protocolVersion: 1 }, (err: ServiceError | null) => (err ? reject(err) : resolve())));
-      expect(sessions).toHaveLength(1);
-      expect(sessions[0]!.localSettings.initialWindowSize).toBe(4 << 20);
+      // The session that carried the call. A loaded machine can make the client give up on a first
+      // connection and dial again (CI saw it once): that one's session is destroyed and has no state.
+      const live = sessions.filter((s) => !s.destroyed);
+      expect(live).toHaveLength(1);
+      expect(live[0]!.localSettings.initialWindowSize).toBe(4 << 20);
       // The connection window, less the few bytes of the call itself.
-      expect(sessions[0]!.state.localWindowSize).toBeGreaterThan((4 << 20) - 1024);
+      expect(live[0]!.state.localWindowSize).toBeGreaterThan((4 << 20) - 1024);
     } finally {
       client.close();
       server.forceShutdown();
