@@ -97,6 +97,30 @@ describe('Informer against a real API server', () => {
     await expect(informer.start()).rejects.toThrow(/stopped/);
   });
 
+  test('keeps no managedFields: listed or watched, the cached object is the object without them', async () => {
+    const ns = await newNamespace();
+    await putConfigMap(ns, 'listed', '1');
+    const stored = await kubeRequest<ConfigMap>(cluster.kc, { method: 'GET', path: `/api/v1/namespaces/${ns}/configmaps/listed` });
+    expect(stored.metadata?.managedFields?.length).toBeGreaterThan(0); // kubectl apply writes them
+    const informer = new Informer<ConfigMap>(cluster.kc, { group: '', version: 'v1', plural: 'configmaps', namespace: ns }, { logger: quiet });
+    const seen: ConfigMap[] = [];
+    informer.onEvent((_, obj) => seen.push(obj));
+    await informer.start();
+    try {
+      await putConfigMap(ns, 'watched', '1');
+      await putConfigMap(ns, 'listed', '2');
+      await eventually(() => informer.get(`${ns}/listed`)?.data?.value === '2' && informer.get(`${ns}/watched`) !== undefined);
+      for (const key of ['listed', 'watched']) {
+        const cached = informer.get(`${ns}/${key}`)!;
+        expect(cached.metadata).not.toHaveProperty('managedFields');
+        expect(cached.metadata).toMatchObject({ name: key, namespace: ns, uid: expect.any(String), resourceVersion: expect.any(String) });
+      }
+      expect(seen.filter((obj) => obj.metadata && 'managedFields' in obj.metadata)).toEqual([]);
+    } finally {
+      informer.stop();
+    }
+  });
+
   test('takes a collection path', async () => {
     const informer = new Informer<KubernetesObject>(cluster.kc, { path: '/api/v1/namespaces' }, { logger: quiet });
     await informer.start();

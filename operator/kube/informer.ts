@@ -49,6 +49,10 @@ const MAX_BACKOFF_MS = 30_000;
  * when that version has expired the resource is listed again and the difference against the cache
  * is emitted, so every change arrives exactly once as an add, update or delete. Resource versions
  * are compared for equality only: they are opaque.
+ *
+ * The cache keeps no managedFields (what controller-runtime's TransformStripManagedFields does):
+ * nothing reads them from a cache, every server-side apply names its field manager itself, and they
+ * are a large part of each object's bytes, times every object cached.
  */
 export class Informer<T extends KubernetesObject> {
   private cache = new Map<string, T>();
@@ -168,7 +172,7 @@ export class Informer<T extends KubernetesObject> {
       }
       // List items carry no apiVersion/kind; watch events do. Make the cache uniform.
       const kind = page.kind?.replace(/List$/, '');
-      for (const item of page.items) items.push({ apiVersion: page.apiVersion, kind, ...item });
+      for (const item of page.items) items.push(withoutManagedFields({ apiVersion: page.apiVersion, kind, ...item }));
       continueToken = page.metadata.continue || undefined;
       resourceVersion = page.metadata.resourceVersion ?? '';
     } while (continueToken);
@@ -204,8 +208,8 @@ export class Informer<T extends KubernetesObject> {
           return;
         }
         events++;
-        if (phase === 'ADDED' || phase === 'MODIFIED') this.upsert(obj);
-        else if (phase === 'DELETED') this.remove(obj);
+        if (phase === 'ADDED' || phase === 'MODIFIED') this.upsert(withoutManagedFields(obj));
+        else if (phase === 'DELETED') this.remove(withoutManagedFields(obj));
         // BOOKMARK: only the resourceVersion moves.
         const version = obj.metadata?.resourceVersion;
         if (version) this.resourceVersion = version;
@@ -282,6 +286,13 @@ export class Informer<T extends KubernetesObject> {
       this.wakeUp = done;
     });
   }
+}
+
+function withoutManagedFields<T extends KubernetesObject>(obj: T): T {
+  if (!obj.metadata?.managedFields) return obj;
+  const metadata = { ...obj.metadata };
+  delete metadata.managedFields;
+  return { ...obj, metadata };
 }
 
 function describe(error: unknown): string {
