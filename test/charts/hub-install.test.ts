@@ -5,6 +5,9 @@
  * the operator does and no more, a changed value takes effect, and an uninstall leaves nothing
  * behind but the CRDs (and the Sites in them) when they are kept.
  */
+import type http from 'node:http';
+import https from 'node:https';
+import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals';
 import { resolveBinDir, startControlPlane, type ControlPlane } from '../support/envtest/controlplane.js';
 import { canI, difference, eventually, everyObject, restrictedNamespace } from './cluster.js';
@@ -40,6 +43,24 @@ afterAll(async () => {
   await cluster?.stop();
 });
 
+/** The FlowSchema and priority level the API server put a GET of `path` by `user` in (from its response headers). */
+async function classified(path: string, user: string): Promise<{ flowSchema?: string; priorityLevel?: string }> {
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(cluster.kubeconfigPath);
+  const options: https.RequestOptions = { method: 'GET', headers: { 'Impersonate-User': user, 'Impersonate-Group': 'system:serviceaccounts' } };
+  await kc.applyToHTTPSOptions(options);
+  const headers = await new Promise<http.IncomingHttpHeaders>((resolve, reject) => {
+    const req = https.request(new URL(path, kc.getCurrentCluster()!.server), options, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.headers));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  const header = (name: string) => headers[name] as string | undefined;
+  return { flowSchema: header('x-kubernetes-pf-flowschema-uid'), priorityLevel: header('x-kubernetes-pf-prioritylevel-uid') };
+}
+
 describe('the hub chart in a real API server', () => {
   test('installs: every object accepted, the operator pod admitted under "restricted", NOTES say what to do next', async () => {
     const result = await helm(['install', 'flotilla', HUB_CHART, '--namespace', NS, '-f', valuesFile(values)], { kubeconfig: cluster.kubeconfigPath });
@@ -60,6 +81,7 @@ describe('the hub chart in a real API server', () => {
       'ClusterRole flotilla-federatedjobs-edit',
       'ClusterRole flotilla-federatedjobs-view',
       'ClusterRoleBinding flotilla-operator',
+      'FlowSchema flotilla-operator-leader-election',
       'Role flotilla-system/flotilla-leader-election',
       'RoleBinding flotilla-system/flotilla-leader-election',
       'ServiceAccount flotilla-system/flotilla-operator',
@@ -116,6 +138,25 @@ describe('the hub chart in a real API server', () => {
       'delete pods flotilla-system',
     ]);
     expect(Object.entries(denied).filter(([, yes]) => yes)).toEqual([]);
+  });
+
+  test("the operator's requests on its Lease, and only those, go to the API server's leader-election priority level", async () => {
+    const uid = (kind: string, name: string) => kubectl('get', kind, name, '--output=jsonpath={.metadata.uid}');
+    const [ours, leaderElection, serviceAccounts, workloadLow] = await Promise.all([
+      uid('flowschema', 'flotilla-operator-leader-election'),
+      uid('prioritylevelconfiguration', 'leader-election'),
+      uid('flowschema', 'service-accounts'),
+      uid('prioritylevelconfiguration', 'workload-low'),
+    ]);
+    const operator = `system:serviceaccount:${NS}:flotilla-operator`;
+    // A Lease of its namespace, read as the operator: the API server says how it classified the request.
+    expect(await classified(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/flotilla-operator`, operator)).toEqual({ flowSchema: ours, priorityLevel: leaderElection });
+    // Its other requests stay with every ServiceAccount's, and another ServiceAccount's Lease requests too.
+    expect(await classified(`/api/v1/namespaces/${NS}/configmaps`, operator)).toEqual({ flowSchema: serviceAccounts, priorityLevel: workloadLow });
+    expect(await classified(`/apis/coordination.k8s.io/v1/namespaces/${NS}/leases/flotilla-operator`, `system:serviceaccount:${NS}:default`)).toEqual({
+      flowSchema: serviceAccounts,
+      priorityLevel: workloadLow,
+    });
   });
 
   test('a tenant with `edit` in a namespace runs FederatedJobs there (the chart\'s roles aggregate into it), and touches no Site', async () => {

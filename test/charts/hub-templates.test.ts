@@ -77,6 +77,25 @@ describe('hub chart: RBAC', () => {
   });
 });
 
+describe('hub chart: the Lease in a priority level of its own', () => {
+  test("a FlowSchema for the operator's ServiceAccount and exactly the Lease verbs its Role grants; none without a Lease or when turned off", async () => {
+    const schema = one(await hub({ serviceAccount: { create: false, name: 'platform-made' } }), 'FlowSchema', 'flotilla-operator-leader-election');
+    const leaseVerbs = operatorRole('flotilla-system').rules!.filter((r) => r.resources?.includes('leases')).flatMap((r) => r.verbs);
+    expect(schema.spec).toMatchObject({
+      priorityLevelConfiguration: { name: 'leader-election' },
+      rules: [
+        {
+          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'platform-made', namespace: 'flotilla-system' } }],
+          resourceRules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], namespaces: ['flotilla-system'], verbs: expect.arrayContaining(leaseVerbs) }],
+        },
+      ],
+    });
+    expect(schema.spec.rules[0].resourceRules[0].verbs).toHaveLength(new Set(leaseVerbs).size);
+    expect(all(await hub({ operator: { leaderElection: { enabled: false } } }), 'FlowSchema')).toEqual([]);
+    expect(all(await hub({ operator: { leaderElection: { flowSchema: false } } }), 'FlowSchema')).toEqual([]);
+  });
+});
+
 describe('hub chart: the operator pod', () => {
   test('meets Pod Security "restricted", with probes on the health port and resources', async () => {
     for (const values of [{}, { operator: { replicas: 3, securityContext: { runAsUser: null, runAsGroup: null } } }]) {
