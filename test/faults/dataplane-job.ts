@@ -185,15 +185,14 @@ export async function runJob(fixture: JobFixture, plan: RunPlan): Promise<JobOut
   }
 }
 
-/** Waits until a line of the role's logs (any incarnation) matches. */
-export async function logged(role: RestartingRole, matches: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000): Promise<Record<string, unknown>> {
+/** Waits until a line of one of the roles' logs (any incarnation) matches; the first role to log one. */
+export async function firstToLog(roles: RestartingRole[], matches: (line: Record<string, unknown>) => boolean, timeoutMs = 60_000): Promise<RestartingRole> {
   const until = Date.now() + timeoutMs;
   while (Date.now() < until) {
-    const line = (await logLines(role)).find(matches);
-    if (line) return line;
+    for (const role of roles) if ((await logLines(role)).some(matches)) return role;
     await new Promise((r) => setTimeout(r, 20));
   }
-  throw new Error(`${role.name} did not log the line awaited within ${timeoutMs / 1000}s`);
+  throw new Error(`none of ${roles.map((r) => r.name).join(', ')} logged the line awaited within ${timeoutMs / 1000}s`);
 }
 
 /** The JSON lines of every incarnation of a role. */
