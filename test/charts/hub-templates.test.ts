@@ -86,11 +86,11 @@ describe('hub chart: the Lease in a priority level of its own', () => {
       rules: [
         {
           subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'platform-made', namespace: 'flotilla-system' } }],
-          resourceRules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], namespaces: ['flotilla-system'], verbs: expect.arrayContaining(leaseVerbs) }],
+          resourceRules: [{ apiGroups: ['coordination.k8s.io'], resources: ['leases'], namespaces: ['flotilla-system'] }],
         },
       ],
     });
-    expect(schema.spec.rules[0].resourceRules[0].verbs).toHaveLength(new Set(leaseVerbs).size);
+    expect([...schema.spec.rules[0].resourceRules[0].verbs].sort()).toEqual([...new Set(leaseVerbs)].sort());
     expect(all(await hub({ operator: { leaderElection: { enabled: false } } }), 'FlowSchema')).toEqual([]);
     expect(all(await hub({ operator: { leaderElection: { flowSchema: false } } }), 'FlowSchema')).toEqual([]);
   });
