@@ -258,6 +258,9 @@ export class Aggregator {
     const rounds = this.job.roundState;
     this.secure?.tick(now);
     const transition = rounds.tick(now);
+    for (const { site, silentMs, phase, round, attempt } of rounds.takeSilent()) {
+      this.log.warn(`site ${site} dropped from ${phase} round ${round}: silent for ${(silentMs / 1000).toFixed(1)}s`, { site, phase, round, attempt, reason: 'silent' });
+    }
     if (transition) {
       this.busy = true;
       void this.closer.carryOut(transition).finally(() => {

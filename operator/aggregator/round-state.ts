@@ -28,6 +28,15 @@ export interface RoundRules {
   stopBefore?(round: number): string | null;
 }
 
+/** A site dropped from a phase for silence: past the heartbeat timeout without a call. */
+export interface SilentSite {
+  site: string;
+  silentMs: number;
+  phase: string;
+  round: number;
+  attempt: number;
+}
+
 /** Where a job stands; a checkpoint stores the position of the next phase to run. */
 export interface Position {
   phase: Phase;
@@ -78,6 +87,8 @@ export class RoundState {
   /** INITIALIZE: which model (a digest) each reporting site sent; the phase closes on agreement. */
   private sent = new Map<string, string>();
   private dropped = new Set<string>();
+  /** Sites dropped for silence since takeSilent() last asked: the aggregator logs each once. */
+  private newlySilent: SilentSite[] = [];
   /** Why sites were dropped other than for silence (a secure-aggregation stage), for the missed-quorum message. */
   private droppedBecause: string[] = [];
   private settledDropped = new Set<string>();
@@ -212,6 +223,13 @@ export class RoundState {
     this.changes++;
   }
 
+  /** The sites dropped for silence since the last call, each with how long it had been silent. */
+  takeSilent(): SilentSite[] {
+    const silent = this.newlySilent;
+    this.newlySilent = [];
+    return silent;
+  }
+
   /** Drops silent sites, closes a complete phase, and retries or fails one past its deadline. */
   tick(now: number): Transition | null {
     if (this.phase === 'DONE' || this.closing) return null;
@@ -220,6 +238,7 @@ export class RoundState {
       const quiet = now - Math.max(this.lastSeen.get(site) ?? -Infinity, this.startedAt);
       if (!this.reported.has(site) && !this.inFlight.has(site) && !this.dropped.has(site) && quiet > this.rules.heartbeatTimeoutMs) {
         this.dropped.add(site);
+        this.newlySilent.push({ site, silentMs: quiet, phase, round: this.round, attempt: this.attempt });
         this.changes++;
       }
     }

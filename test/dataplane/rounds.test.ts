@@ -103,6 +103,13 @@ describe('rounds on a short clock', () => {
     expect(codeOf(await submit(site('a'), update({ kind: 'TRAIN', round: 2, attempt: 1, numSamples: 1 }, model(1))))).toBe(status.OK);
 
     const done = await taskOf(site('a'), 'DONE');
+    // Each silent site was logged when it was dropped, once per attempt.
+    expect(logged.filter((l) => l.reason === 'silent').map((l) => [l.site, l.round, l.attempt])).toEqual([
+      ['b', 2, 0],
+      ['c', 2, 0],
+      ['b', 2, 1],
+      ['c', 2, 1],
+    ]);
     const reason = 'round 2 missed its quorum: 1 of 2 required sites reported within 1.5s (asked: a, b, c; silent for over 0.8s: b, c), 1 retry exhausted';
     expect(done).toMatchObject({ succeeded: false, message: reason });
     expect(await nextTask(site('b'))).toMatchObject({ kind: 'DONE', succeeded: false });
