@@ -4,8 +4,10 @@
  * The data plane under load: N sites exchange a synthetic float32 model with the aggregator over
  * mutual-TLS gRPC on loopback, no training, for a few rounds. For each N it prints the median round
  * time, the floor for the same bytes (raw Node TLS sockets, same certificates and process layout,
- * measured in the same run), their ratio, and the aggregator's peak RSS as a multiple of the model.
- * Targets: round time within 1.5x of the floor; peak RSS within 2.5x the model + 150 MB, flat in N.
+ * measured in the same run), their ratio, and the aggregator's and the clients' peak RSS as multiples
+ * of the model. Targets: round time within 1.5x of the floor, the cost per byte flat in N (within 15%
+ * from the smallest N to the largest); peak RSS within 2x the model + 150 MB, flat in N.
+ * A model past 2 GiB in one tensor: --parameters 600000000 --tensors 1 --clients 2.
  * With --rtt-ms, every connection of both (floor and data plane) goes through a delay proxy on
  * loopback adding that round-trip time (delay-proxy.ts), and the sites' own download and upload
  * throughput is printed against raw TLS's through the same proxy. Target: within 2x.
@@ -55,6 +57,8 @@ const rounds = Number(values.rounds);
 const rttMs = Number(values['rtt-ms']);
 const modelBytes = parameters * 4;
 const MB = 1e6;
+/** The memory target of aggregator and clients alike: twice the model and 150 MB. */
+const memoryTarget = 2 * modelBytes + 150 * MB;
 
 interface Started {
   child: ChildProcess;
@@ -184,21 +188,24 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   const ready = path.join(dir, `ready-${n}.json`);
   const aggregator = start([cli, 'aggregator', '--job', manifest, '--listen', '127.0.0.1:0', '--metrics-listen', '127.0.0.1:0', '--tls-dir', creds.aggregatorDir, '--state-dir', stateDir, '--ready-file', ready], 'quiet');
   const rss = followPeakRss(aggregator.child.pid!);
+  const clientRss: { stop(): number }[] = [];
   const { address } = await waitForJson<{ address: string }>(ready);
   const proxy = await link(dir, address, `aggregator-${n}`);
   const clients = sites.map((site, i) =>
     start([path.join(here, 'dataplane-client.js'), proxy.address, creds.siteDirs.get(site)!, site, String(i), String(parameters), String(tensors), aggregation], 'quiet'),
   );
+  for (const c of clients) clientRss.push(followPeakRss(c.child.pid!));
   const code = await aggregator.exited;
   const peak = rss.stop();
   await Promise.all(clients.map((c) => c.exited));
+  const clientPeak = Math.max(...clientRss.map((r) => r.stop()));
   proxy.stop();
   if (code !== 0) throw new Error(`the aggregator exited with ${code}`);
   const result = JSON.parse(await readFile(path.join(stateDir, RESULT_FILE), 'utf8')) as JobResult;
   const perSite = siteThroughput(clients.map((c) => c.output().stderr));
   const wire = median(result.rounds.map((r) => (r.traffic ? r.traffic.downloadBytes + r.traffic.uploadBytes : 0)));
   const factor = median(result.rounds.map((r) => r.traffic?.factor ?? 1));
-  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak, perSite, wire, factor };
+  return { roundSeconds: median(result.rounds.map((r) => r.durationSeconds)), all: result.rounds.map((r) => r.durationSeconds), peak, clientPeak, perSite, wire, factor };
 }
 
 const dir = await mkdtemp(path.join(os.tmpdir(), 'flotilla-bench-'));
@@ -208,12 +215,15 @@ try {
       `compression ${values.compression ?? 'none'}; aggregation ${aggregation}; node ${process.version}; ${os.cpus().length} cores`,
   );
   if (rttMs > 0) console.log(`every connection through a delay proxy adding ${rttMs} ms of round-trip time`);
+  /** Seconds of a round per byte it moved, and the floor's, by N. */
+  const costs: { n: number; perByte: number; floorPerByte: number }[] = [];
   for (const n of values.clients!.split(',').map(Number)) {
     const sites = Array.from({ length: n }, (_, i) => `site-${String(i + 1).padStart(2, '0')}`);
     const creds = await issueSimulationCredentials(path.join(dir, `tls-${n}`), { namespace: 'bench', name: 'bench' }, sites);
     const { seconds: floor, perSite: floorPerSite } = await floorRun(dir, { server: creds.aggregatorDir, clients: sites.map((s) => creds.siteDirs.get(s)!) });
     const run = await dataPlane(dir, n, creds, sites);
     const bytesPerRound = 2 * n * modelBytes;
+    costs.push({ n, perByte: run.roundSeconds / bytesPerRound, floorPerByte: floor / bytesPerRound });
     console.log(
       [
         `clients ${n}:`,
@@ -221,12 +231,21 @@ try {
         `floor ${floor.toFixed(2)} s (raw TLS, same ${(bytesPerRound / MB).toFixed(0)} MB; ${((bytesPerRound / MB) / floor).toFixed(0)} MB/s)`,
         `ratio ${(run.roundSeconds / floor).toFixed(2)}x (target 1.5x)`,
         `on the wire ${(run.wire / MB).toFixed(1)} MB a round (${run.factor.toFixed(2)}x fewer bytes than float32${compression ? `: ${values.compression}` : ''})`,
-        `aggregator peak RSS ${(run.peak / MB).toFixed(0)} MB = ${(run.peak / modelBytes).toFixed(2)}x model (target ${((2.5 * modelBytes + 150 * MB) / MB).toFixed(0)} MB = 2.5x + 150 MB)`,
+        `aggregator peak RSS ${(run.peak / MB).toFixed(0)} MB = ${(run.peak / modelBytes).toFixed(2)}x model (target ${(memoryTarget / MB).toFixed(0)} MB = 2x + 150 MB)`,
+        `client peak RSS ${(run.clientPeak / MB).toFixed(0)} MB = ${(run.clientPeak / modelBytes).toFixed(2)}x model, the largest of the ${n} (target ${(memoryTarget / MB).toFixed(0)} MB)`,
         ...(['download', 'upload'] as const).map(
           (way) =>
             `per-site ${way} ${run.perSite[way].toFixed(0)} MB/s, raw TLS ${floorPerSite[way].toFixed(0)} MB/s: ${(floorPerSite[way] / run.perSite[way]).toFixed(2)}x slower${rttMs > 0 ? ' (target 2x, through the same proxy)' : ''}`,
         ),
       ].join('\n  '),
+    );
+  }
+  if (costs.length > 1) {
+    const [first, last] = [costs[0]!, costs.at(-1)!];
+    const ns = (c: number) => (c * 1e9).toFixed(2);
+    console.log(
+      `cost per byte: ${costs.map((c) => `${ns(c.perByte)} ns at ${c.n} sites`).join(', ')}; ` +
+        `${last.n} against ${first.n}: ${(last.perByte / first.perByte).toFixed(2)}x (target within 1.15x; the floor's ${(last.floorPerByte / first.floorPerByte).toFixed(2)}x)`,
     );
   }
 } finally {

@@ -16,6 +16,7 @@ import { StatusReporter } from './status.js';
 import { raiseReceiveWindow, receiveWindowFor } from './receive-window.js';
 import { SiteRevocations } from './revocations.js';
 import { federationHandlers } from './server.js';
+import { acceptBulk } from './bulk-server.js';
 import { guardSessions } from './session-guard.js';
 
 /** Calls one HTTP/2 session may have open at once: a client has a long poll, a heartbeat and a transfer. */
@@ -97,7 +98,10 @@ export async function startAggregator(settings: JobSettings, options: ServeOptio
   });
   raiseReceiveWindow(server, receiveWindowFor(settings.sites.length), log);
   guardSessions(server, settings, log);
-  server.addService(Federation.service, federationHandlers(aggregator, settings, metrics, log, { anchorPem: tls.caPem, ...(revocations ? { revocations } : {}) }));
+  let bulk = false;
+  const handlers = federationHandlers(aggregator, settings, metrics, log, { anchorPem: tls.caPem, ...(revocations ? { revocations } : {}) }, () => bulk);
+  bulk = acceptBulk(server, handlers, settings, metrics, log);
+  server.addService(Federation.service, handlers);
   const listen = parseAddress(options.listen);
   // Its own listener, so that connections still in their TLS handshake are bounded too.
   const listener = await listenGuarded(server, credentials, { host: listen.host || '0.0.0.0', port: listen.port });

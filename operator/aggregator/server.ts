@@ -4,6 +4,7 @@ import { PROTOCOL_VERSION, type FederationHandlers, type ModelMessage } from '..
 import type { FetchModelRequest__Output } from '../federation/generated/flotilla/federation/v1/FetchModelRequest.js';
 import type { SubmitUpdateResponse } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
 import { modelMessages } from '../federation/tensor-stream.js';
+import { BULK_PROTOCOL } from '../federation/bulk-frames.js';
 import { identityOfPeer, IdentityError, siteUidOfPeer, type Identity } from '../pki/identity.js';
 import { identityIssuedBy } from '../pki/peer-check.js';
 import type { Logger } from '../log.js';
@@ -49,6 +50,8 @@ export function federationHandlers(
   metrics: AggregatorMetrics,
   log: Logger,
   trust?: FederationTrust,
+  /** Whether the port also takes bulk connections (bulk-server.ts): Join tells the clients. */
+  bulkOffered: () => boolean = () => false,
 ): FederationHandlers {
   const sites = new Set(settings.sites);
   /** Downloads each site has open: each holds up to CHUNKS_IN_FLIGHT chunks while its reader lags. */
@@ -145,7 +148,7 @@ export function federationHandlers(
         untrack = track(caller.uid, (refusal) => call.destroy(refusal));
         const messages = idleLimited<M>(call, settings.heartbeatTimeoutMs, site);
         const received = await take(site, messages);
-        log.info('update accepted', { site, round: received.round, bytes: received.bytesReceived, method });
+        log.info('update accepted', { site, round: received.round, bytes: received.bytesReceived, method, transport: transportOf(call) });
         return received;
       })()
         .finally(() => untrack())
@@ -170,6 +173,7 @@ export function federationHandlers(
         rounds: settings.rounds,
         // Three heartbeats per timeout: one lost heartbeat never drops a site.
         heartbeatIntervalMs: Math.floor(settings.heartbeatTimeoutMs / 3),
+        bulkProtocol: bulkOffered() ? BULK_PROTOCOL : '',
       };
     }),
 
@@ -224,6 +228,11 @@ export function federationHandlers(
 
     SubmitMasked: upload('SubmitMasked', (site, messages) => aggregator.submitMasked(site, messages)),
   };
+}
+
+/** Which transport brought a call: the bulk transport's calls say so (bulk-server.ts), grpc-js's do not. */
+function transportOf(call: object): 'bulk' | 'grpc' {
+  return (call as { transport?: unknown }).transport === 'bulk' ? 'bulk' : 'grpc';
 }
 
 /**

@@ -34,13 +34,16 @@ function writeVarint(buffer: Buffer, position: number, value: number): number {
   return position;
 }
 
-/** The wire bytes of {chunk: {tensor, offset, data}}, which protobufjs decodes as ModelMessage or UpdateMessage. */
-export function encodeChunkMessage(chunk: WireChunk): Buffer {
+/**
+ * The wire bytes of {chunk: {tensor, offset, data}} that come before `data` itself: a frame may send
+ * them and then the data from where it lies (the bulk transport, bulk-frames.ts).
+ */
+export function chunkMessagePrefix(chunk: WireChunk): Buffer {
   const { tensor, offset, data } = chunk;
   if (!Number.isSafeInteger(tensor) || tensor < 0 || tensor > 0xffffffff) throw new RangeError(`tensor index ${tensor} is not a uint32`);
   if (!Number.isSafeInteger(offset) || offset < 0) throw new RangeError(`chunk offset ${offset} is not a uint64`);
   const inner = 1 + varintLength(tensor) + 1 + varintLength(offset) + 1 + varintLength(data.byteLength) + data.byteLength;
-  const buffer = Buffer.allocUnsafe(1 + varintLength(inner) + inner);
+  const buffer = Buffer.allocUnsafe(1 + varintLength(inner) + inner - data.byteLength);
   let p = 0;
   buffer[p++] = BODY_CHUNK;
   p = writeVarint(buffer, p, inner);
@@ -49,8 +52,16 @@ export function encodeChunkMessage(chunk: WireChunk): Buffer {
   buffer[p++] = CHUNK_OFFSET;
   p = writeVarint(buffer, p, offset);
   buffer[p++] = CHUNK_DATA;
-  p = writeVarint(buffer, p, data.byteLength);
-  buffer.set(data, p);
+  writeVarint(buffer, p, data.byteLength);
+  return buffer;
+}
+
+/** The wire bytes of {chunk: {tensor, offset, data}}, which protobufjs decodes as ModelMessage or UpdateMessage. */
+export function encodeChunkMessage(chunk: WireChunk): Buffer {
+  const prefix = chunkMessagePrefix(chunk);
+  const buffer = Buffer.allocUnsafe(prefix.byteLength + chunk.data.byteLength);
+  buffer.set(prefix, 0);
+  buffer.set(chunk.data, prefix.byteLength);
   return buffer;
 }
 

@@ -13,6 +13,11 @@ export interface JoinResponse {
   'site'?: (string);
   'rounds'?: (number);
   'heartbeatIntervalMs'?: (number);
+  /**
+   * When set, the ALPN protocol under which this port also takes FetchModel and SubmitUpdate on TLS
+   * connections of their own, one call each, without HTTP/2 (operator/federation/bulk-frames.ts).
+   */
+  'bulkProtocol'?: (string);
 }
 
 export interface JoinResponse__Output {
@@ -27,4 +32,9 @@ export interface JoinResponse__Output {
   'site': (string);
   'rounds': (number);
   'heartbeatIntervalMs': (number);
+  /**
+   * When set, the ALPN protocol under which this port also takes FetchModel and SubmitUpdate on TLS
+   * connections of their own, one call each, without HTTP/2 (operator/federation/bulk-frames.ts).
+   */
+  'bulkProtocol': (string);
 }
