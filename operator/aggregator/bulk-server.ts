@@ -15,12 +15,12 @@ import { chunkMessagePrefix } from '../federation/chunk-codec.js';
 import { BULK_METHODS, BULK_PROTOCOL, FRAME, FrameError, FrameReader, statusPayload, writeFrame, type Frame } from '../federation/bulk-frames.js';
 import type { FetchModelRequest__Output } from '../federation/generated/flotilla/federation/v1/FetchModelRequest.js';
 import type { SubmitUpdateResponse } from '../federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
-import { identityOfPeer } from '../pki/identity.js';
 import type { Logger } from '../log.js';
 import type { AggregatorMetrics } from './metrics.js';
 import type { JobSettings } from './job-settings.js';
 import { Refusal, type RefusalReason } from './refusal.js';
 import { bounded } from './peer-text.js';
+import { listedSiteOf } from './session-guard.js';
 
 /** Bulk connections one site may hold at once: a download and an upload, and a retry of each. */
 const CONNECTIONS_PER_SITE = 4;
@@ -92,15 +92,7 @@ class ConnectionCount {
   }
 
   private keyOf(socket: TLSSocket): string {
-    try {
-      const certificate = socket.getPeerCertificate();
-      if (!certificate || certificate.ca) return '';
-      const identity = identityOfPeer(certificate);
-      const ours = identity.role === 'client' && identity.namespace === this.settings.namespace && identity.job === this.settings.job;
-      return ours && this.sites.has(identity.site) ? identity.site : '';
-    } catch {
-      return '';
-    }
+    return listedSiteOf(socket, this.settings, this.sites) ?? '';
   }
 }
 

@@ -18,6 +18,23 @@ interface ServerInternals {
 }
 
 /**
+ * The job's listed site a TLS connection's certificate names, or null for any other certificate (a
+ * CA, another job's, a site the job does not list): what the connection bounds count by. The
+ * handlers' own check (server.ts) says why such a caller is refused.
+ */
+export function listedSiteOf(socket: TLSSocket, settings: JobSettings, sites: ReadonlySet<string>): string | null {
+  try {
+    const certificate = socket.getPeerCertificate?.();
+    if (!certificate || certificate.ca) return null;
+    const identity = identityOfPeer(certificate);
+    const ours = identity.role === 'client' && identity.namespace === settings.namespace && identity.job === settings.job;
+    return ours && sites.has(identity.site) ? identity.site : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Bounds the HTTP/2 sessions (connections) peers hold at the aggregator, which grpc-js leaves
  * unbounded: a site keeps at most SESSIONS_PER_SITE (a new one beyond that closes its oldest), a
  * certificate that is not one of this job's listed sites keeps its session just long enough to be
@@ -36,17 +53,7 @@ export function guardSessions(server: Server, settings: JobSettings, log: Logger
   const bySite = new Map<string, Http2Session[]>();
   const others = new Set<Http2Session>();
 
-  const siteOf = (session: Http2Session): string | null => {
-    try {
-      const certificate = (session.socket as TLSSocket).getPeerCertificate?.();
-      if (!certificate || certificate.ca) return null;
-      const identity = identityOfPeer(certificate);
-      const ours = identity.role === 'client' && identity.namespace === settings.namespace && identity.job === settings.job;
-      return ours && sites.has(identity.site) ? identity.site : null;
-    } catch {
-      return null;
-    }
-  };
+  const siteOf = (session: Http2Session): string | null => listedSiteOf(session.socket as TLSSocket, settings, sites);
 
   const admit = (session: Http2Session): void => {
     const site = siteOf(session);
