@@ -19,8 +19,7 @@ import type { JobResult } from '../../operator/aggregator/result.js';
 import { readTlsFiles } from '../../operator/pki/files.js';
 import { AggregatorConnection } from '../../operator/client/connection.js';
 import { TaskLoop } from '../../operator/client/task-loop.js';
-import type { Metrics, TrainResult, Trainer } from '../../operator/trainer/trainer.js';
-import { TestPki, codeOf, memoryLogger, rawClient, submit, taskOf, tempDir, testJob } from './fixtures.js';
+import { TestPki, codeOf, memoryLogger, rawClient, submit, taskOf, tempDir, testJob, testTrainer } from './fixtures.js';
 
 const SITES = ['a', 'b', 'c'];
 /** A seed whose first round selects a and b, leaving c out. */
@@ -246,23 +245,11 @@ describe('the bulk transport', () => {
 });
 
 /** A trainer that moves every parameter by a site's own amount: deterministic, so two runs make the same bytes. */
-class StepTrainer implements Trainer {
-  constructor(private readonly step: number) {}
-  async initialize(): Promise<Model> {
-    return [{ name: 'w', shape: [3 << 20], data: new Float32Array(3 << 20).fill(0.5) }];
-  }
-  async statistics(): Promise<null> {
-    return null;
-  }
-  useStatistics(): void {}
-  async evaluate(): Promise<Metrics> {
-    return { numSamples: 10, loss: 0.5, accuracy: 0.5 };
-  }
-  async train(global: Model): Promise<TrainResult> {
-    return { model: global.map((t) => ({ ...t, data: t.data.map((x) => x + this.step) })), metrics: { numSamples: 10 + this.step * 100, loss: 0.4, accuracy: 0.6 } };
-  }
-  async close(): Promise<void> {}
-}
+const stepTrainer = (step: number) =>
+  testTrainer(
+    () => [{ name: 'w', shape: [3 << 20], data: new Float32Array(3 << 20).fill(0.5) }],
+    (global) => ({ model: global.map((t) => ({ ...t, data: t.data.map((x) => x + step) })), metrics: { numSamples: 10 + step * 100, loss: 0.4, accuracy: 0.6 } }),
+  );
 
 describe('a whole job over the bulk transport', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -283,7 +270,7 @@ describe('a whole job over the bulk transport', () => {
         ['a', 'b'].map(async (s, i) => {
           const connection = await AggregatorConnection.dial(aggregator.ready.address, await pki.client(s), { namespace: 'hospitals', job: 'heart' }, { bulkFromBytes });
           try {
-            return await new TaskLoop(connection, new StepTrainer(0.01 * (i + 1)), memoryLogger().log, { clientVersion: 'test', pollMs: 1_000 }).run();
+            return await new TaskLoop(connection, stepTrainer(0.01 * (i + 1)), memoryLogger().log, { clientVersion: 'test', pollMs: 1_000 }).run();
           } finally {
             connection.close();
           }

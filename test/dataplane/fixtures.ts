@@ -17,6 +17,8 @@ import { Federation, grpcMessageLimits, type FederationClient, type UpdateMessag
 import { jobSettings, type JobSettings } from '../../operator/aggregator/job-settings.js';
 import type { Task__Output } from '../../operator/federation/generated/flotilla/federation/v1/Task.js';
 import type { SubmitUpdateResponse__Output } from '../../operator/federation/generated/flotilla/federation/v1/SubmitUpdateResponse.js';
+import type { Model } from '../../operator/federation/model.js';
+import type { TrainResult, Trainer } from '../../operator/trainer/trainer.js';
 
 export const NAMESPACE = 'hospitals';
 
@@ -137,4 +139,16 @@ export function submit(client: FederationClient, messages: Iterable<UpdateMessag
 /** A unary call's outcome, as a status code (0 when it succeeded). */
 export function codeOf(call: (done: (err: ServiceError | null) => void) => void): Promise<{ code: number; details: string }> {
   return new Promise((resolve) => call((err) => resolve(err ? { code: err.code, details: err.details } : { code: 0, details: '' })));
+}
+
+/** A trainer for tests of the client runtime: a given initial model and training step, no statistics, a fixed evaluation. */
+export function testTrainer(initial: () => Model, train: (global: Model) => TrainResult): Trainer {
+  return {
+    initialize: async () => initial(),
+    statistics: async () => null,
+    useStatistics: () => undefined,
+    evaluate: async () => ({ numSamples: 10, loss: 0.5, accuracy: 0.5 }),
+    train: async (global) => train(global),
+    close: async () => undefined,
+  };
 }

@@ -10,39 +10,28 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
 import { packageRoot } from '../../operator/api/crds.js';
-import type { Model } from '../../operator/federation/model.js';
 import type { JobResult } from '../../operator/aggregator/result.js';
 import { eventually } from '../support/eventually.js';
 import { AggregatorConnection } from '../../operator/client/connection.js';
 import { HeartbeatThread } from '../../operator/client/heartbeat-thread.js';
 import { TaskLoop } from '../../operator/client/task-loop.js';
-import type { Metrics, TrainResult, Trainer } from '../../operator/trainer/trainer.js';
-import { NAMESPACE, TestPki, memoryLogger, tempDir } from './fixtures.js';
+import { NAMESPACE, TestPki, memoryLogger, tempDir, testTrainer } from './fixtures.js';
 
 const HEARTBEAT_TIMEOUT_MS = 3_000;
 const TRAINING_MS = 3 * HEARTBEAT_TIMEOUT_MS;
 
 /** Trains by holding the thread, never yielding, for TRAINING_MS. */
-class BlockingTrainer implements Trainer {
-  async initialize(): Promise<Model> {
-    return [{ name: 'w', shape: [4], data: new Float32Array(4) }];
-  }
-  async statistics(): Promise<null> {
-    return null;
-  }
-  useStatistics(): void {}
-  async evaluate(): Promise<Metrics> {
-    return { numSamples: 10, loss: 0.5, accuracy: 0.5 };
-  }
-  async train(global: Model): Promise<TrainResult> {
-    const until = Date.now() + TRAINING_MS;
-    while (Date.now() < until) {
-      // Busy: what a synchronous SGD loop does to the event loop.
-    }
-    return { model: global.map((t) => ({ ...t, data: t.data.map((x) => x + 1) })), metrics: { numSamples: 10, loss: 0.4, accuracy: 0.6 } };
-  }
-  async close(): Promise<void> {}
-}
+const blockingTrainer = () =>
+  testTrainer(
+    () => [{ name: 'w', shape: [4], data: new Float32Array(4) }],
+    (global) => {
+      const until = Date.now() + TRAINING_MS;
+      while (Date.now() < until) {
+        // Busy: what a synchronous SGD loop does to the event loop.
+      }
+      return { model: global.map((t) => ({ ...t, data: t.data.map((x) => x + 1) })), metrics: { numSamples: 10, loss: 0.4, accuracy: 0.6 } };
+    },
+  );
 
 describe('heartbeats during long local training', () => {
   let tmp: Awaited<ReturnType<typeof tempDir>>;
@@ -89,7 +78,7 @@ describe('heartbeats during long local training', () => {
       const connection = await AggregatorConnection.dial(address, tlsDir, target);
       const thread = ownThread ? await HeartbeatThread.start(address, tlsDir, target) : null;
       try {
-        const loop = new TaskLoop(connection, new BlockingTrainer(), memoryLogger().log, {
+        const loop = new TaskLoop(connection, blockingTrainer(), memoryLogger().log, {
           clientVersion: 'test',
           pollMs: 1_000,
           // A dropped site may find the aggregator gone once it has trained: the job failed meanwhile.
