@@ -33,6 +33,8 @@ export interface CacheView<T> {
 export interface AssignmentSource {
   /** The complete set the site should run now (empty for a cordoned-and-idle or unknown site). */
   assignmentsFor(site: string): Assignment[];
+  /** The site's assignment of one job ("namespace/name"), if it is in that set. */
+  assignmentFor(site: string, job: string): Assignment | undefined;
   /**
    * The jobs ("namespace/name/uid") a site's reports are kept about: those the hub may give the
    * site now, and those that selected it and are being deleted or have ended (their clients may

@@ -42,6 +42,10 @@ export class TestAssignments implements AssignmentSource {
     return this.sets.get(site) ?? [];
   }
 
+  assignmentFor(site: string, job: string): Assignment | undefined {
+    return this.assignmentsFor(site).find((a) => `${a.namespace}/${a.job}` === job);
+  }
+
   reportable(site: string): ReadonlySet<string> {
     return this.given.get(site) ?? new Set();
   }

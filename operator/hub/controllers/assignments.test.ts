@@ -206,4 +206,38 @@ describe('assignments derived from jobs and sites', () => {
     put(job('heart', { names: ['b'] }));
     expect(notified).toEqual([['a'], ['a', 'b']]);
   });
+
+  test("a job's assignment is made once while nothing it is made of changes, and anew when something does", () => {
+    const { put, putSite, source } = setup();
+    putSite(site('a', {}, { region: 'north' }));
+    putSite(site('b', {}, { region: 'south' }));
+    put(job('heart', { selector: { matchLabels: { region: 'north' } } }));
+    put(job('lungs', { names: ['a'] }));
+    const first = source.assignmentsFor('a');
+    // A status change (progress): the same objects, which the gateway takes as unchanged.
+    const progressed = job('heart', { selector: { matchLabels: { region: 'north' } } });
+    progressed.status = { ...progressed.status, round: 2, progress: '2/3' };
+    put(progressed);
+    const second = source.assignmentsFor('a');
+    expect(second[0]).toBe(first[0]);
+    expect(second[1]).toBe(first[1]);
+    expect(source.assignmentFor('a', 'research/lungs')).toBe(first[1]);
+    // Each of what the assignment is made of makes a new one: the spec (generation), the address,
+    // the sites the selector resolves to; the other job's stays.
+    const respecified = job('heart', { selector: { matchLabels: { region: 'north' } } });
+    respecified.metadata.generation = 2;
+    put(respecified);
+    const third = source.assignmentsFor('a');
+    expect(third[0]).not.toBe(first[0]);
+    expect(third[0]).toMatchObject({ generation: 2 });
+    expect(third[1]).toBe(first[1]);
+    put(job('lungs', { names: ['a'] }, { status: { phase: 'Running', aggregatorEndpoint: 'moved.research.svc:8443' } }));
+    expect(source.assignmentsFor('a')[1]).toMatchObject({ aggregatorAddress: 'moved.research.svc:8443' });
+    putSite(site('b', {}, { region: 'north' }));
+    const resolved = source.assignmentsFor('a')[0]!;
+    expect(resolved).not.toBe(third[0]);
+    expect(JSON.parse(resolved.jobManifest).spec.sites).toEqual({ names: ['a', 'b'] });
+    expect(source.assignmentFor('a', 'research/kidney')).toBeUndefined();
+    expect(source.assignmentFor('b', 'research/lungs')).toBeUndefined();
+  });
 });

@@ -91,7 +91,7 @@ export function certificateHandlers(
     SignClientCertificate: unary(log, 'SignClientCertificate', async (call) => {
       const site = admission.siteOf(call);
       const { namespace, job, csrPem } = call.request;
-      const assignment = assignments.assignmentsFor(site.name).find((a) => a.namespace === namespace && a.job === job);
+      const assignment = assignments.assignmentFor(site.name, `${namespace}/${job}`);
       if (!assignment) {
         throw new GatewayRefusal(status.PERMISSION_DENIED, `job ${namespace}/${job} is not assigned to site ${site.name}`);
       }
