@@ -11,7 +11,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { JOB_LABEL } from '../api/vocabulary.js';
 import { siteUidOfPeer } from '../pki/identity.js';
 import type { Logger } from '../log.js';
-import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
+import type { Assignment, AssignmentStatus, JobRef } from '../sitelink/assignment.js';
 import { Informer } from '../kube/informer.js';
 import { refOf } from '../kube/resources.js';
 import { runWorkers, WorkQueue, type ReconcileResult } from '../kube/workqueue.js';
@@ -42,7 +42,7 @@ import { aggregatorRoute, clientNetworkPolicy, RESOLVE_EVERY_MS, type Resolve } 
 import { deleteObject, getObject, listObjects } from './kube-objects.js';
 import { applyOwned, createOwnedPod, ForeignObject, removeJobObjects } from './job-objects.js';
 import type { SitePolicy } from './policy.js';
-import { decideAll, type ClientSpec, type PolicyDecision } from './policy-decision.js';
+import { decide, decideAll, type ClientSpec, type PolicyDecision } from './policy-decision.js';
 import type { ClientPlacement } from './client-placement.js';
 import type { SiteAudit } from './audit.js';
 
@@ -132,9 +132,8 @@ export class ClientReconciler {
    * that withdraws a job, also sweeps the namespace for objects of jobs no longer assigned.
    */
   setAssignments(assignments: Assignment[]): void {
-    const image = this.options.clientImage;
     const previous = this.assignments;
-    this.assignments = new Map(assignments.map((a) => [jobKeyOf(a), image ? { ...a, image } : a]));
+    this.assignments = new Map(assignments.map((a) => [jobKeyOf(a), this.withImage(a)]));
     const before = (key: JobKey) => previous?.get(key);
     let withdrawn = previous === undefined;
     for (const [key, a] of this.assignments) {
@@ -153,11 +152,42 @@ export class ClientReconciler {
   }
 
   /**
+   * What changed since the hub's last set or changes on the stream: each changed assignment
+   * replaces its job's, each withdrawn job is removed, and only those jobs are looked at (a
+   * withdrawal also sweeps). The hub sends changes only after a complete set on the same stream;
+   * changes before any set (which the hub never sends) are ignored, as nothing is known to apply
+   * them to.
+   */
+  changeAssignments(changed: Assignment[], withdrawn: JobRef[]): void {
+    if (!this.assignments) {
+      this.options.log.warn('assignment changes before any complete set were ignored', { site: this.options.site });
+      return;
+    }
+    for (const a of changed) {
+      const key = jobKeyOf(a);
+      this.assignments.set(key, this.withImage(a));
+      this.queue.add(key);
+    }
+    for (const ref of withdrawn) {
+      const key = jobKeyOf(ref);
+      this.assignments.delete(key);
+      this.queue.add(key);
+    }
+    if (withdrawn.length > 0) this.queue.add(SWEEP);
+  }
+
+  /** The assignment as this site runs it: with the hospital's mirror image, when it has one. */
+  private withImage(a: Assignment): Assignment {
+    const image = this.options.clientImage;
+    return image ? { ...a, image } : a;
+  }
+
+  /**
    * What the agent runs now. Before the hub's first set it is read from the pods themselves, so a
    * restarted agent tells the hub at once what it still runs.
    */
   currentStatus(): AssignmentStatus[] {
-    if (this.assignments) return [...this.statuses.values()].sort((a, b) => jobKeyOf(a).localeCompare(jobKeyOf(b)));
+    if (this.assignments) return [...this.statuses.values()].sort(byJob);
     return this.pods
       .list()
       .filter((pod) => jobKeyOfObject(pod))
@@ -165,14 +195,14 @@ export class ClientReconciler {
         const labels = pod.metadata!.labels!;
         return { namespace: labels[JOB_NAMESPACE_LABEL]!, job: labels[JOB_LABEL]!, jobUid: labels[JOB_UID_LABEL] ?? '', ...podReport(pod) };
       })
-      .sort((a, b) => jobKeyOf(a).localeCompare(jobKeyOf(b)));
+      .sort(byJob);
   }
 
   private async reconcile(key: string): Promise<ReconcileResult> {
     if (!this.assignments) return;
     if (key === SWEEP) return this.sweep();
     const assignment = this.assignments.get(key);
-    const decision = assignment && this.decisions().get(key);
+    const decision = assignment && this.decisionOf(key, assignment);
     const { audit } = this.options;
     if (assignment && decision) await audit?.decision(assignment, decision).catch(() => undefined);
     if (!assignment || !decision?.allowed) {
@@ -201,10 +231,20 @@ export class ClientReconciler {
     }
   }
 
-  /** The policy applied to the whole set; jobs that have a pod keep their place within the limits. */
-  private decisions(): Map<JobKey, PolicyDecision> {
+  /**
+   * The policy's decision of one assignment. With maxConcurrentJobs it depends on the whole set (jobs
+   * that have a pod keep their place within the limit); without, on the assignment alone, and a
+   * thousand jobs then cost no pass over the set for each.
+   */
+  private decisionOf(key: JobKey, assignment: Assignment): PolicyDecision | undefined {
+    const { policy, defaultDataClaim } = this.options;
+    if (policy.maxConcurrentJobs === undefined) {
+      const decision = this.decided.get(assignment) ?? decide(policy, assignment, { defaultDataClaim });
+      this.decided.set(assignment, decision);
+      return decision;
+    }
     const started = new Set(this.pods.list().map(jobKeyOfObject).filter((k): k is string => k !== undefined));
-    return decideAll(this.options.policy, [...this.assignments!.values()], started, { defaultDataClaim: this.options.defaultDataClaim }, this.decided);
+    return decideAll(policy, [...this.assignments!.values()], started, { defaultDataClaim }, this.decided).get(key);
   }
 
   /** Makes sure the pod's certificate is there, for this incarnation of the job and not due; returns when it is due. */
@@ -302,6 +342,12 @@ export class ClientReconciler {
     this.reported = text;
     this.options.onStatus(statuses);
   }
+}
+
+/** By job, in code-unit order: a thousand statuses sorted at every report, localeCompare would be most of it. */
+function byJob(a: AssignmentStatus, b: AssignmentStatus): number {
+  const [x, y] = [jobKeyOf(a), jobKeyOf(b)];
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 function identityOf(a: Assignment): Pick<AssignmentStatus, 'namespace' | 'job' | 'jobUid'> {

@@ -9,7 +9,7 @@ import { credentials, status, type ClientDuplexStream, type ServiceError, type S
 import { Backoff } from '../process/backoff.js';
 import { faultPoint } from '../process/fault-points.js';
 import type { Logger } from '../log.js';
-import type { Assignment, AssignmentStatus } from '../sitelink/assignment.js';
+import type { Assignment, AssignmentStatus, JobRef } from '../sitelink/assignment.js';
 import { assignmentFromMessage, statusToMessage } from '../sitelink/convert.js';
 import { SiteGateway, type AgentMessage, type HubMessage__Output, type SignedCertificate__Output, type SiteGatewayClient } from '../sitelink/proto.js';
 import { createCsr } from '../pki/csr.js';
@@ -22,8 +22,10 @@ export interface HubLinkOptions {
   identity: AgentIdentity;
   stateDir: string;
   agentVersion: string;
-  /** Every assignment set the hub sends, complete. */
+  /** A complete assignment set from the hub: the first on each stream, or every one (an older hub). */
   onAssignments(assignments: Assignment[]): void;
+  /** What changed in the set since the hub's last message on the same stream. */
+  onAssignmentChanges(changed: Assignment[], withdrawn: JobRef[]): void;
   /** What the agent runs now: sent in each hello. */
   currentStatus(): AssignmentStatus[];
   /** The hub revoked the site (its words); the link has stopped for good. */
@@ -140,6 +142,10 @@ export class HubLink {
         log.info('connected to the hub', { site: this.site, hub: this.identity.hub });
       }
       if (message.assignments) this.options.onAssignments(message.assignments.assignments.map(assignmentFromMessage));
+      else if (message.changes) {
+        const withdrawn = message.changes.withdrawn.map(({ namespace, job }) => ({ namespace, job }));
+        this.options.onAssignmentChanges(message.changes.changed.map(assignmentFromMessage), withdrawn);
+      }
     });
     // Every end arrives as a status; 'error' repeats it for non-OK ones.
     stream.call.on('error', () => undefined);
@@ -159,7 +165,11 @@ export class HubLink {
       this.reconnectTimer = setTimeout(() => this.connect(), wait);
     });
     stream.call.write({
-      hello: { agentVersion: this.options.agentVersion, status: { assignments: this.options.currentStatus().map(statusToMessage) } },
+      hello: {
+        agentVersion: this.options.agentVersion,
+        status: { assignments: this.options.currentStatus().map(statusToMessage) },
+        acceptsChanges: true,
+      },
     });
     // An announcement to the hub: a restarted agent makes it even when it has nothing to write.
     void faultPoint('agent hello sent');

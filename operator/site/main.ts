@@ -106,6 +106,7 @@ export async function startSiteAgent(options: SiteAgentOptions): Promise<SiteAge
     stateDir: options.stateDir,
     agentVersion: version,
     onAssignments: (assignments) => reconciler.setAssignments(assignments),
+    onAssignmentChanges: (changed, withdrawn) => reconciler.changeAssignments(changed, withdrawn),
     currentStatus: () => reconciler.currentStatus(),
     onRevoked: (reason) => onRevoked(reason),
     log,

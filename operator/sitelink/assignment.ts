@@ -21,6 +21,12 @@ export interface Assignment {
   tolerationsJson: string;
 }
 
+/** A job by name: proto flotilla.site.v1.JobRef. */
+export interface JobRef {
+  namespace: string;
+  job: string;
+}
+
 export type AssignmentPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Refused';
 
 export interface AssignmentStatus {

@@ -74,13 +74,18 @@ function gatewayClient(agent: { key: KeyPair; certificatePem: string }, port = h
 function openStream(client: SiteGatewayClient) {
   const call: ClientDuplexStream<AgentMessage, HubMessage__Output> = client.connect();
   const sets: string[][] = [];
+  const messages: HubMessage__Output[] = [];
   let ended: StatusObject | undefined;
-  call.on('data', (m: HubMessage__Output) => sets.push((m.assignments?.assignments ?? []).map((a) => `${a.namespace}/${a.job}`)));
+  call.on('data', (m: HubMessage__Output) => {
+    messages.push(m);
+    if (m.assignments) sets.push(m.assignments.assignments.map((a) => `${a.namespace}/${a.job}`));
+  });
   call.on('error', () => undefined);
   call.on('status', (s: StatusObject) => (ended = s));
   return {
     call,
     sets,
+    messages,
     get ended() {
       return ended;
     },
@@ -150,7 +155,7 @@ describe('Connect', () => {
   });
   afterAll(() => client?.close());
 
-  test('the hub sends the complete set at once and again when it changes; reports reach the sessions', async () => {
+  test('the hub sends the complete set at once, and again when it changes to an agent that takes no changes; reports reach the sessions', async () => {
     hub.assignments.set('st-olav', [assignment('heart')]);
     const stream = openStream(client);
     stream.hello({ agentVersion: '9.9.9', status: { assignments: [] } });
@@ -170,6 +175,38 @@ describe('Connect', () => {
     expect(hub.sessions.get('st-olav')!.certificateExpiry.getTime()).toBe(Date.parse(new X509Certificate(agent.certificatePem).validTo));
 
     stream.call.end();
+    await eventually(() => hub.sessions.get('st-olav') === undefined, 5_000, 'the session to close');
+  });
+
+  test('an agent that takes changes is sent the complete set once, then only the jobs that changed', async () => {
+    const names = (list: { namespace: string; job: string }[]) => list.map((a) => `${a.namespace}/${a.job}`);
+    hub.assignments.set('st-olav', [assignment('heart'), assignment('lungs')]);
+    const stream = openStream(client);
+    stream.hello({ agentVersion: 'test', status: { assignments: [] }, acceptsChanges: true });
+    await eventually(() => stream.messages.length === 1, 5_000, 'the first set');
+    expect(stream.messages[0]!.body).toBe('assignments');
+    expect(stream.sets[0]).toEqual(['cardiology/heart', 'cardiology/lungs']);
+
+    // One job's spec changes, one job is new, one is withdrawn: one message of those three alone.
+    hub.assignments.set('st-olav', [assignment('heart', { generation: 2 }), assignment('kidney')]);
+    await eventually(() => stream.messages.length === 2, 5_000, 'the changes');
+    const changes = stream.messages[1]!;
+    expect(changes.body).toBe('changes');
+    expect(names(changes.changes!.changed)).toEqual(['cardiology/heart', 'cardiology/kidney']);
+    expect(changes.changes!.changed[0]).toMatchObject({ generation: 2, jobManifest: assignment('heart').jobManifest });
+    expect(changes.changes!.withdrawn).toEqual([{ namespace: 'cardiology', job: 'lungs' }]);
+
+    // The same set again, as new objects: nothing is sent.
+    hub.assignments.set('st-olav', [assignment('heart', { generation: 2 }), assignment('kidney')]);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(stream.messages).toHaveLength(2);
+
+    // A new stream (a reconnect) begins again with the complete set.
+    const again = openStream(client);
+    again.hello({ agentVersion: 'test', status: { assignments: [] }, acceptsChanges: true });
+    await eventually(() => again.messages.length === 1, 5_000, 'the set on the new stream');
+    expect(again.sets[0]).toEqual(['cardiology/heart', 'cardiology/kidney']);
+    again.call.end();
     await eventually(() => hub.sessions.get('st-olav') === undefined, 5_000, 'the session to close');
   });
 

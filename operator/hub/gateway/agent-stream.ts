@@ -1,10 +1,12 @@
 /**
  * One site agent's Connect stream, at the hub. The first message must be a hello, within the hello
  * timeout; from then on the stream holds the site's session, the agent's reports update it (what
- * reports.ts keeps of them), and the hub pushes the site's complete assignment set at once and
- * whenever it may have changed: at most once per PUSH_INTERVAL_MS, and never while the agent has
- * not taken the last one off the connection. A burst of changes (a thousand jobs created at once)
- * so sends a few sets, each the latest, rather than one per change, each of them complete.
+ * reports.ts keeps of them), and the hub pushes the site's complete assignment set at once and,
+ * whenever it may have changed, what changed since (the complete set again to an agent that did not
+ * say in its hello that it takes changes): at most once per PUSH_INTERVAL_MS, and never while the
+ * agent has not taken the last message off the connection. A burst of changes (a thousand jobs
+ * created at once) so sends a few messages, each bringing the agent to the latest set, and each
+ * job's assignment crosses the wire once per change, not once per push.
  */
 import { X509Certificate } from 'node:crypto';
 import { status, type Metadata, type ServerDuplexStream } from '@grpc/grpc-js';
@@ -13,12 +15,18 @@ import type { AssignmentSource } from '../contracts.js';
 import { assignmentToMessage, statusesFromMessage } from '../../sitelink/convert.js';
 import type { AgentMessage__Output, HubMessage } from '../../sitelink/proto.js';
 import { printable } from '../../api/bounds.js';
-import type { AssignmentStatus } from '../../sitelink/assignment.js';
+import type { Assignment, AssignmentStatus } from '../../sitelink/assignment.js';
 import type { SiteRef } from '../pki.js';
 import { keptReports, keptVersion } from './reports.js';
 import type { SessionLease, SiteSessionRegistry } from './sessions.js';
 
 export const PUSH_INTERVAL_MS = 250;
+
+const keyOf = (a: Assignment) => `${a.namespace}/${a.job}`;
+
+function sameAssignment(before: Assignment | undefined, now: Assignment): boolean {
+  return before === now || (before !== undefined && JSON.stringify(before) === JSON.stringify(now));
+}
 
 export type AgentCall = ServerDuplexStream<AgentMessage__Output, HubMessage>;
 
@@ -35,7 +43,10 @@ export interface AgentStreamContext {
 
 export class AgentStream {
   private lease: SessionLease | undefined;
-  private lastSent: string | undefined;
+  /** The set as this stream last sent it, by job ("namespace/name"): the agent's copy. */
+  private sent: Map<string, Assignment> | undefined;
+  /** The agent said in its hello that it applies AssignmentChanges. */
+  private acceptsChanges = false;
   private lastPushAt = 0;
   private pushTimer: NodeJS.Timeout | undefined;
   /** The connection holds a set the agent has not read yet ('drain' pushes again). */
@@ -91,16 +102,35 @@ export class AgentStream {
   private send(): void {
     if (this.finished || !this.lease) return;
     this.lastPushAt = Date.now();
-    const message: HubMessage = { assignments: { assignments: this.context.assignments.assignmentsFor(this.site).map(assignmentToMessage) } };
-    const text = JSON.stringify(message);
-    if (text === this.lastSent) return;
-    this.lastSent = text;
+    const message = this.messageFor(this.context.assignments.assignmentsFor(this.site));
+    if (!message) return;
     if (this.call.write(message)) return;
     this.backedUp = true;
     this.call.once('drain', () => {
       this.backedUp = false;
       this.push();
     });
+  }
+
+  /**
+   * What brings the agent's copy to `current`: the complete set first (and always, to an agent that
+   * takes no changes), then the assignments that are new or changed and the jobs withdrawn; nothing
+   * when nothing changed. An unchanged assignment is the same object (JobAssignments keeps them).
+   */
+  private messageFor(current: Assignment[]): HubMessage | undefined {
+    const before = this.sent;
+    const now = new Map(current.map((a) => [keyOf(a), a]));
+    this.sent = now;
+    const changed = current.filter((a) => !sameAssignment(before?.get(keyOf(a)), a));
+    const withdrawn = before ? [...before.values()].filter((a) => !now.has(keyOf(a))) : [];
+    if (before && changed.length === 0 && withdrawn.length === 0) return undefined;
+    if (!before || !this.acceptsChanges) return { assignments: { assignments: current.map(assignmentToMessage) } };
+    return {
+      changes: {
+        changed: changed.map(assignmentToMessage),
+        withdrawn: withdrawn.map(({ namespace, job }) => ({ namespace, job })),
+      },
+    };
   }
 
   /** Ends the stream with a status (and trailers) the agent sees. */
@@ -119,6 +149,7 @@ export class AgentStream {
         return;
       }
       clearTimeout(this.helloTimer);
+      this.acceptsChanges = message.hello.acceptsChanges === true;
       const agentVersion = keptVersion(message.hello.agentVersion);
       this.lease = this.context.sessions.open({
         site: this.site,

@@ -8,6 +8,11 @@ export interface AgentHello {
    * what the agent runs now, so the hub sees it at once after a reconnect
    */
   'status'?: (_flotilla_site_v1_StatusReport | null);
+  /**
+   * The agent applies AssignmentChanges: after the first complete set, the hub sends only changes.
+   * An agent that does not say so is sent the complete set at every change.
+   */
+  'acceptsChanges'?: (boolean);
 }
 
 export interface AgentHello__Output {
@@ -16,4 +21,9 @@ export interface AgentHello__Output {
    * what the agent runs now, so the hub sees it at once after a reconnect
    */
   'status': (_flotilla_site_v1_StatusReport__Output | null);
+  /**
+   * The agent applies AssignmentChanges: after the first complete set, the hub sends only changes.
+   * An agent that does not say so is sent the complete set at every change.
+   */
+  'acceptsChanges': (boolean);
 }
