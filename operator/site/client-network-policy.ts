@@ -8,7 +8,7 @@
  * and looks again every RESOLVE_EVERY_MS (client-reconciler.ts). A host that does not resolve gives
  * a policy with no address at all (the pod reaches nothing), not an open one.
  */
-import { lookup } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { V1NetworkPolicy, V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/client-node';
 import type { ObjectMeta } from '../kube/resources.js';
@@ -39,7 +39,35 @@ export interface AggregatorRoute {
 
 export type Resolve = (host: string) => Promise<string[]>;
 
-const resolveHost: Resolve = async (host) => (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+/** How long one DNS query is waited for, and how often it is asked, before a name is taken as not resolving. */
+const QUERY_TIMEOUT_MS = 1_000;
+const QUERY_TRIES = 3;
+
+/**
+ * Asks DNS for the host's A and AAAA records with c-ares, not getaddrinfo. getaddrinfo runs on
+ * libuv's pool of four threads, which also does the agent's key generation and file writes: a DNS
+ * server that drops a query holds a thread for the system resolver's 5 s retry, and with a thousand
+ * new jobs a few dropped queries stalled every client's setup at once (docs/operator-scale.md).
+ * c-ares waits on a socket instead, retries after QUERY_TIMEOUT_MS, and many names are asked at once.
+ * The client pod finds its aggregator through the cluster's DNS, not through the agent's /etc/hosts,
+ * so DNS is what the policy should follow; a name of one label (`localhost`, a hosts alias) is still
+ * looked up as the system does, since DNS cannot answer it.
+ */
+export function dnsResolve(options: { servers?: string[] } = {}): Resolve {
+  const resolver = new Resolver({ timeout: QUERY_TIMEOUT_MS, tries: QUERY_TRIES });
+  if (options.servers) resolver.setServers(options.servers);
+  return async (host) => {
+    if (!host.includes('.')) return (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+    const [v4, v6] = await Promise.allSettled([resolver.resolve4(host), resolver.resolve6(host)]);
+    const addresses = [v4, v6].flatMap((r) => (r.status === 'fulfilled' ? r.value : []));
+    const failed = [v4, v6].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // Neither answered: why, from the A query (the one nearly every aggregator has).
+    if (addresses.length === 0 && failed.length === 2) throw failed[0]!.reason as Error;
+    return addresses;
+  };
+}
+
+const resolveHost = dnsResolve();
 
 export async function aggregatorRoute(address: string, resolve: Resolve = resolveHost): Promise<AggregatorRoute> {
   const parsed = splitAddress(address);
