@@ -64,6 +64,8 @@ export interface SiteSession {
 export interface SiteSessions {
   get(site: string): SiteSession | undefined;
   list(): SiteSession[];
+  /** What the site's agent last reported of one job ("namespace/name"), if it did: found by key, not by a pass over the report. */
+  reportOf(site: string, job: string): AssignmentStatus | undefined;
   /** When this replica last saw the site's agent stream end (undefined: not since it started). */
   disconnectedAt(site: string): Date | undefined;
   /** When the agent of the Site with this uid enrolled at this replica (it may not have connected yet). */

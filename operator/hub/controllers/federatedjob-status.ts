@@ -151,10 +151,8 @@ export class FederatedJobStatusController {
   private siteReports(job: FederatedJob, sites: string[]): Map<string, AssignmentStatus> {
     const reports = new Map<string, AssignmentStatus>();
     for (const site of sites) {
-      const report = this.o.sessions
-        .get(site)
-        ?.assignments.find((a) => a.namespace === job.metadata.namespace && a.job === job.metadata.name && a.jobUid === job.metadata.uid);
-      if (report) reports.set(site, report);
+      const report = this.o.sessions.reportOf(site, `${job.metadata.namespace}/${job.metadata.name}`);
+      if (report && report.jobUid === job.metadata.uid) reports.set(site, report);
     }
     return reports;
   }

@@ -20,6 +20,21 @@ describe('SiteSessionRegistry', () => {
     expect(heard).toEqual(['a', 'a', 'a']);
   });
 
+  test("one job's report is found by its key, from the latest report only", () => {
+    const registry = new SiteSessionRegistry();
+    const lease = registry.open(start('a'));
+    expect(registry.reportOf('a', 'n/j')).toBeUndefined();
+    lease.report([running, { ...running, job: 'k', phase: 'Pending' }]);
+    expect(registry.reportOf('a', 'n/j')).toEqual(running);
+    expect(registry.reportOf('a', 'n/k')).toMatchObject({ phase: 'Pending' });
+    lease.report([{ ...running, phase: 'Succeeded' }]);
+    expect(registry.reportOf('a', 'n/j')).toMatchObject({ phase: 'Succeeded' });
+    expect(registry.reportOf('a', 'n/k')).toBeUndefined();
+    expect(registry.reportOf('b', 'n/j')).toBeUndefined();
+    lease.close();
+    expect(registry.reportOf('a', 'n/j')).toBeUndefined();
+  });
+
   test('a newer stream takes the session over; the older one can no longer touch it', () => {
     const registry = new SiteSessionRegistry();
     const older = registry.open(start('a', 'old'));

@@ -44,6 +44,8 @@ export class SiteSessionRegistry implements SiteSessions {
   private readonly notices = new Map<string, Notices>();
   private readonly disconnects = new Map<string, Date>();
   private readonly enrolments = new Map<string, { siteUid: string; at: Date }>();
+  /** Each recorded report by job, made on first use: a report is frozen, so its index holds while it does. */
+  private readonly indexes = new WeakMap<readonly AssignmentStatus[], Map<string, AssignmentStatus>>();
 
   constructor(private readonly reportNoticeMs = REPORT_NOTICE_MS) {}
 
@@ -54,6 +56,17 @@ export class SiteSessionRegistry implements SiteSessions {
 
   list(): SiteSession[] {
     return [...this.sessions.values()].map((e) => copy(e.session));
+  }
+
+  reportOf(site: string, job: string): AssignmentStatus | undefined {
+    const reports = this.sessions.get(site)?.session.assignments;
+    if (!reports) return undefined;
+    let index = this.indexes.get(reports);
+    if (!index) {
+      index = new Map(reports.map((r) => [`${r.namespace}/${r.job}`, r]));
+      this.indexes.set(reports, index);
+    }
+    return index.get(job);
   }
 
   disconnectedAt(site: string): Date | undefined {
