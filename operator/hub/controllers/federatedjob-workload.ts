@@ -249,7 +249,10 @@ export class FederatedJobWorkload {
       const deadline = cleanupDeadline(job, this.o.disconnectedSiteGraceMs);
       return { requeueAfterMs: Math.max(Math.min(WAIT_FOR_SITES_MS, deadline - now.getTime()), 100) };
     }
-    const reporting = selected.filter((site) => this.o.sessions.get(site)?.assignments.some((a) => a.namespace === namespace && a.job === name && a.jobUid === uid && a.phase !== 'Refused'));
+    const reporting = selected.filter((site) => {
+      const report = this.o.sessions.reportOf(site, `${namespace}/${name}`);
+      return report !== undefined && report.jobUid === uid && report.phase !== 'Refused';
+    });
     if (reporting.length > 0) this.o.log.warn('released after the cleanup grace; sites still report the client', { job: name, namespace, sites: reporting });
     for (const ref of ownedObjects(job)) await deleteIfOwned(this.o.kc, job, ref);
     this.applied.forgetNames(namespace!, Object.values(jobObjectNames(name)));
@@ -295,15 +298,34 @@ function jobRefOf(job: FederatedJob): JobRef {
   return { namespace: job.metadata.namespace!, name: job.metadata.name, uid: job.metadata.uid! };
 }
 
+/**
+ * The parsed certificates the workload looked at, by PEM: each pass over a job reads its
+ * aggregator's certificate's validity and names, and parsing it anew each time was the operator's
+ * largest cost at a thousand jobs. A PEM is its certificate, so an entry never goes stale; the
+ * oldest go once there are more than MAX_PARSED.
+ */
+const parsed = new Map<string, X509Certificate>();
+const MAX_PARSED = 4096;
+
+function certificateOf(certificatePem: string): X509Certificate {
+  let cert = parsed.get(certificatePem);
+  if (!cert) {
+    cert = new X509Certificate(certificatePem);
+    if (parsed.size >= MAX_PARSED) parsed.delete(parsed.keys().next().value!);
+    parsed.set(certificatePem, cert);
+  }
+  return cert;
+}
+
 function newest(a: string | undefined, b: string | undefined): string | undefined {
   if (!a || !b) return a ?? b;
-  const issuedAt = (certificatePem: string) => Date.parse(new X509Certificate(certificatePem).validFrom);
+  const issuedAt = (certificatePem: string) => Date.parse(certificateOf(certificatePem).validFrom);
   return issuedAt(b) > issuedAt(a) ? b : a;
 }
 
 function renewalTime(certificatePem: string): number | undefined {
   try {
-    const cert = new X509Certificate(certificatePem);
+    const cert = certificateOf(certificatePem);
     const [from, to] = [Date.parse(cert.validFrom), Date.parse(cert.validTo)];
     return to - (to - from) * RENEW_REMAINING;
   } catch {
@@ -312,6 +334,6 @@ function renewalTime(certificatePem: string): number | undefined {
 }
 
 function covers(certificatePem: string, names: { dnsNames: string[]; ipAddresses: string[] }): boolean {
-  const cert = new X509Certificate(certificatePem);
+  const cert = certificateOf(certificatePem);
   return names.dnsNames.every((n) => cert.checkHost(n, { wildcards: false }) !== undefined) && names.ipAddresses.every((ip) => cert.checkIP(ip) !== undefined);
 }
