@@ -86,8 +86,8 @@ export class JobAssignments implements AssignmentSource {
   }
 
   assignmentFor(site: string, key: string): Assignment | undefined {
-    const job = this.given(site).find((j) => jobKey(j) === key);
-    if (!job) return undefined;
+    const job = this.options.jobs.get(key);
+    if (!job || !this.givenTo(site)(job)) return undefined;
     const made = this.assignmentAt(job, site, this.options.sites.list(), this.made.get(site)?.get(key));
     this.made.get(site)?.set(key, made);
     return made.assignment;
@@ -101,13 +101,22 @@ export class JobAssignments implements AssignmentSource {
     return { line, assignment: this.assignment(resolvedJob(job, sites), site) };
   }
 
-  /** The jobs the site is given: the eligible ones; for a cordoned site, those its agent still runs. */
+  /** The jobs the site is given, sorted. */
   private given(site: string): FederatedJob[] {
-    const siteObject = this.options.sites.get(site);
+    return this.options.jobs
+      .list()
+      .filter(this.givenTo(site))
+      .sort((a, b) => byKey(jobKey(a), jobKey(b)));
+  }
+
+  /** Whether a job is given to the site: an eligible one; for a cordoned site, one its agent still runs. */
+  private givenTo(site: string): (job: FederatedJob) => boolean {
+    const eligible = this.eligibleTo(site);
+    if (!this.options.sites.get(site)?.spec.cordoned) return eligible;
     const running = new Set(
       (this.options.sessions.get(site)?.assignments ?? []).filter((a) => RUNNING.has(a.phase)).map((a) => `${a.namespace}/${a.job}/${a.jobUid}`),
     );
-    return this.eligible(site).filter((job) => !siteObject!.spec.cordoned || running.has(incarnation(job)));
+    return (job) => eligible(job) && running.has(incarnation(job));
   }
 
   /**
@@ -131,21 +140,28 @@ export class JobAssignments implements AssignmentSource {
     return new Set([...this.eligible(site), ...ended].map(incarnation));
   }
 
-  /**
-   * The active jobs the site may be given, sorted: those that select it, of a namespace it allows;
-   * for a cordoned site, only those the hub recorded it running.
-   */
+  /** The active jobs the site may be given, sorted. */
   private eligible(site: string): FederatedJob[] {
-    const siteObject = this.options.sites.get(site);
-    if (!siteObject || siteObject.spec.revoked) return [];
-    const all = this.options.sites.list();
-    const recorded = (job: FederatedJob) => RUNNING.has(lastReportOf(job, site)?.phase ?? '');
     return this.options.jobs
       .list()
-      .filter(isActive)
-      .filter((job) => siteAllows(siteObject, job.metadata.namespace) && selectedSites(job, all).includes(site))
-      .filter((job) => !siteObject.spec.cordoned || recorded(job))
+      .filter(this.eligibleTo(site))
       .sort((a, b) => byKey(jobKey(a), jobKey(b)));
+  }
+
+  /**
+   * Whether the site may be given a job: an active one that selects it, of a namespace it allows;
+   * for a cordoned site, only one the hub recorded it running.
+   */
+  private eligibleTo(site: string): (job: FederatedJob) => boolean {
+    const siteObject = this.options.sites.get(site);
+    if (!siteObject || siteObject.spec.revoked) return () => false;
+    const all = this.options.sites.list();
+    const recorded = (job: FederatedJob) => RUNNING.has(lastReportOf(job, site)?.phase ?? '');
+    return (job) =>
+      isActive(job) &&
+      siteAllows(siteObject, job.metadata.namespace) &&
+      selectedSites(job, all).includes(site) &&
+      (!siteObject.spec.cordoned || recorded(job));
   }
 
   onChange(listener: (sites: string[]) => void): () => void {
