@@ -85,7 +85,10 @@ describe('rounds on a short clock', () => {
     expect(closed!.durationSeconds as number).toBeGreaterThanOrEqual(1.49);
     expect(codeOf(await submit(site('c'), update(train(1), model(100))))).toBe(status.FAILED_PRECONDITION);
 
-    // Round 2 starts from the sample-weighted mean of what a and b sent.
+    // Round 2 starts from the sample-weighted mean of what a and b sent. A closed round is not yet
+    // the next one: its model is published once folded and checkpointed, and a site learns of it
+    // from its next task, as the client runtime does (asked at once, under load, it was not there).
+    expect(await taskOf(site('a'), 'TRAIN')).toMatchObject({ round: 2, attempt: 0 });
     const averaged = await receiveModel(site('a').fetchModel({ round: 2 }));
     expect(averaged.map((t) => [t.name, t.shape])).toEqual([['w', [4]]]);
     const expected = weightedMean([sent.a, sent.b]);
