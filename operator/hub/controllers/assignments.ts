@@ -103,9 +103,14 @@ export class JobAssignments implements AssignmentSource {
 
   /** The jobs the site is given, sorted. */
   private given(site: string): FederatedJob[] {
+    return this.jobsWhere(this.givenTo(site));
+  }
+
+  /** The jobs that pass the test, in key order. */
+  private jobsWhere(test: (job: FederatedJob) => boolean): FederatedJob[] {
     return this.options.jobs
       .list()
-      .filter(this.givenTo(site))
+      .filter(test)
       .sort((a, b) => byKey(jobKey(a), jobKey(b)));
   }
 
@@ -142,10 +147,7 @@ export class JobAssignments implements AssignmentSource {
 
   /** The active jobs the site may be given, sorted. */
   private eligible(site: string): FederatedJob[] {
-    return this.options.jobs
-      .list()
-      .filter(this.eligibleTo(site))
-      .sort((a, b) => byKey(jobKey(a), jobKey(b)));
+    return this.jobsWhere(this.eligibleTo(site));
   }
 
   /**
