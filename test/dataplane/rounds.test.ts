@@ -106,8 +106,10 @@ describe('rounds on a short clock', () => {
     expect(codeOf(await submit(site('a'), update({ kind: 'TRAIN', round: 2, attempt: 1, numSamples: 1 }, model(1))))).toBe(status.OK);
 
     const done = await taskOf(site('a'), 'DONE');
-    // Each silent site was logged when it was dropped, once per attempt.
-    expect(logged.filter((l) => l.reason === 'silent').map((l) => [l.site, l.round, l.attempt])).toEqual([
+    // Each silent site was logged when it was dropped, once per attempt of round 2. (c never called
+    // at all: on a loaded machine it is also dropped from the initialization, when a and b took
+    // longer than the heartbeat timeout to send the initial model; that is not this test's subject.)
+    expect(logged.filter((l) => l.reason === 'silent' && l.round === 2).map((l) => [l.site, l.round, l.attempt])).toEqual([
       ['b', 2, 0],
       ['c', 2, 0],
       ['b', 2, 1],
