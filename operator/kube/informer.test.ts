@@ -121,6 +121,36 @@ describe('Informer against a real API server', () => {
     }
   });
 
+  test('indexBy: indexed(value) follows adds, changes of the value and deletes', async () => {
+    const ns = await newNamespace();
+    await putConfigMap(ns, 'a', 'red');
+    await putConfigMap(ns, 'b', 'red');
+    await kubectl('create', 'configmap', 'plain', '-n', ns); // no value: in no index entry
+    const informer = new Informer<ConfigMap>(
+      cluster.kc,
+      { group: '', version: 'v1', plural: 'configmaps', namespace: ns },
+      { logger: quiet, indexBy: (cm) => cm.data?.value },
+    );
+    const names = (value: string) =>
+      informer
+        .indexed(value)
+        .map((cm) => cm.metadata!.name)
+        .sort();
+    await informer.start();
+    try {
+      expect(names('red')).toEqual(['a', 'b']);
+      await putConfigMap(ns, 'a', 'blue');
+      await putConfigMap(ns, 'c', 'blue');
+      await kubectl('delete', 'configmap', 'b', '-n', ns);
+      await eventually(() => informer.get(`${ns}/c`) !== undefined && informer.get(`${ns}/b`) === undefined && informer.get(`${ns}/a`)?.data?.value === 'blue');
+      expect(names('red')).toEqual([]);
+      expect(names('blue')).toEqual(['a', 'c']);
+      expect(informer.indexed('blue').find((cm) => cm.metadata!.name === 'a')).toBe(informer.get(`${ns}/a`));
+    } finally {
+      informer.stop();
+    }
+  });
+
   test('takes a collection path', async () => {
     const informer = new Informer<KubernetesObject>(cluster.kc, { path: '/api/v1/namespaces' }, { logger: quiet });
     await informer.start();
@@ -235,7 +265,7 @@ describe('Informer against a real API server', () => {
     const informer = new Informer<Site>(
       cluster.kcViaProxy,
       { group: 'flotilla.dev', version: 'v1alpha1', plural: 'sites', labelSelector: 'test=gone' },
-      { logger: quiet },
+      { logger: quiet, indexBy: (s) => s.spec.displayName },
     );
     const events = record(informer, (s) => s.spec.displayName);
     await informer.start();
@@ -278,6 +308,14 @@ describe('Informer against a real API server', () => {
           .map((s) => s.metadata?.name)
           .sort(),
       ).toEqual(['gone-change', 'gone-keep', 'gone-marker', 'gone-new']);
+      // The relist rebuilt the index: what was removed or changed while cut off is in no stale entry.
+      const indexed = (value: string) =>
+        informer
+          .indexed(value)
+          .map((s) => s.metadata!.name)
+          .sort();
+      expect(indexed('v1')).toEqual(['gone-keep', 'gone-marker', 'gone-new']);
+      expect(indexed('v2')).toEqual(['gone-change']);
     } finally {
       cluster.proxy.restore();
       informer.stop();

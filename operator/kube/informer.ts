@@ -19,12 +19,17 @@ export type InformerEventType = 'add' | 'update' | 'delete';
 /** `old` is the previous state on update. On delete, `obj` is the last state known. */
 export type InformerHandler<T> = (type: InformerEventType, obj: T, old?: T) => void;
 
-export interface InformerOptions {
+export interface InformerOptions<T = never> {
   logger?: Logger;
   /** The server ends each watch after this long; default a random 5 to 10 min, as client-go does. */
   watchTimeoutSeconds?: number;
   /** Objects per list page (default 500). */
   pageSize?: number;
+  /**
+   * The value objects are indexed by (undefined: not indexed), so that `indexed(value)` costs the
+   * objects it returns rather than every object cached (what client-go's Indexers are for).
+   */
+  indexBy?: (obj: T) => string | undefined;
 }
 
 interface ListPage<T> {
@@ -56,6 +61,8 @@ const MAX_BACKOFF_MS = 30_000;
  */
 export class Informer<T extends KubernetesObject> {
   private cache = new Map<string, T>();
+  /** indexBy's value -> key -> object. */
+  private readonly index = new Map<string, Map<string, T>>();
   private readonly handlers = new Set<InformerHandler<T>>();
   private readonly path: string;
   private readonly name: string;
@@ -72,7 +79,7 @@ export class Informer<T extends KubernetesObject> {
   constructor(
     private readonly kc: k8s.KubeConfig,
     private readonly source: InformerSource,
-    private readonly options: InformerOptions = {},
+    private readonly options: InformerOptions<T> = {},
   ) {
     this.path = 'path' in source ? source.path : collectionPath(source);
     this.name = 'path' in source ? source.path : source.plural;
@@ -86,6 +93,11 @@ export class Informer<T extends KubernetesObject> {
 
   list(): T[] {
     return [...this.cache.values()];
+  }
+
+  /** The objects whose indexBy value is `value`. */
+  indexed(value: string): T[] {
+    return [...(this.index.get(value)?.values() ?? [])];
   }
 
   /** Handlers run synchronously, after the cache has changed; returns a function that unsubscribes. */
@@ -180,6 +192,8 @@ export class Informer<T extends KubernetesObject> {
     const previous = this.cache;
     const next = new Map(items.map((item) => [objectKey(item), item]));
     this.cache = next;
+    this.index.clear();
+    for (const [key, obj] of next) this.indexAdd(key, obj);
     this.resourceVersion = resourceVersion;
     for (const [key, old] of previous) {
       if (!next.has(key)) this.emit('delete', old);
@@ -257,13 +271,34 @@ export class Informer<T extends KubernetesObject> {
     const key = objectKey(obj);
     const old = this.cache.get(key);
     this.cache.set(key, obj);
+    if (old) this.indexRemove(key, old);
+    this.indexAdd(key, obj);
     if (!old) this.emit('add', obj);
     else if (old.metadata?.resourceVersion !== obj.metadata?.resourceVersion) this.emit('update', obj, old);
   }
 
   private remove(obj: T): void {
     const key = objectKey(obj);
-    if (this.cache.delete(key)) this.emit('delete', obj);
+    const old = this.cache.get(key);
+    if (!old) return;
+    this.cache.delete(key);
+    this.indexRemove(key, old);
+    this.emit('delete', obj);
+  }
+
+  private indexAdd(key: string, obj: T): void {
+    const value = this.options.indexBy?.(obj);
+    if (value === undefined) return;
+    const entries = this.index.get(value) ?? this.index.set(value, new Map()).get(value)!;
+    entries.set(key, obj);
+  }
+
+  private indexRemove(key: string, obj: T): void {
+    const value = this.options.indexBy?.(obj);
+    if (value === undefined) return;
+    const entries = this.index.get(value);
+    entries?.delete(key);
+    if (entries?.size === 0) this.index.delete(value);
   }
 
   private emit(type: InformerEventType, obj: T, old?: T): void {

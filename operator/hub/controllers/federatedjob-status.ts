@@ -13,7 +13,7 @@
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
-import { isFinal, JOB_LABEL, Reason } from '../../api/vocabulary.js';
+import { isFinal, Reason } from '../../api/vocabulary.js';
 import { applyStatus } from '../../kube/apply.js';
 import { equalStatus } from '../../kube/conditions.js';
 import type { EventRecorder } from '../../kube/events.js';
@@ -27,7 +27,7 @@ import { FIELD_MANAGER, jobNameProblem, jobObjectNames, METRICS_PORT } from '../
 import { aggregatorEndpoint } from './aggregator-endpoint.js';
 import { fetchAggregatorReport, type AggregatorReport } from './aggregator-report.js';
 import { aggregatorMessage, isAvailable, podsRefused } from './aggregator-workload.js';
-import type { HubCaches, Pod } from './hub-caches.js';
+import { aggregatorPods, type HubCaches } from './hub-caches.js';
 import { milestones } from './job-milestones.js';
 import { selectedSites, selectionProblem, siteRefusals as hubSiteRefusals } from './job-sites.js';
 import { jobStatus, type JobObservation } from './job-status.js';
@@ -105,7 +105,7 @@ export class FederatedJobStatusController {
     const sites = selectedSites(job, this.o.caches.sites.list());
     const endpoint = aggregatorEndpoint(job, this.o.caches.services.get(`${ns}/${names.aggregator}`), this.o.endpointTemplate);
     const deployment = this.o.caches.deployments.get(`${ns}/${names.aggregator}`);
-    const pod = this.aggregatorPod(job);
+    const pod = aggregatorPods(this.o.caches.pods, job)[0];
     const siteRefusals = hubSiteRefusals(job, (name) => this.o.caches.sites.get(name));
     const base = { job, now: new Date(), sites, endpoint, siteReports: this.siteReports(job, sites), siteRefusals, checkpointClaim: names.checkpoints };
 
@@ -137,15 +137,6 @@ export class FederatedJobStatusController {
         });
     }
     return { ...base, aggregator, ...(refused ? { refused } : {}), ...(conflict ? { conflict } : {}), ...(report ? { report } : {}) };
-  }
-
-  /** The job's aggregator pod (the newest, should a replaced one still linger). */
-  private aggregatorPod(job: FederatedJob): Pod | undefined {
-    return this.o.caches.pods
-      .list()
-      .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.[JOB_LABEL] === job.metadata.name)
-      .filter((p) => !p.metadata?.deletionTimestamp)
-      .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
   }
 
   private siteReports(job: FederatedJob, sites: string[]): Map<string, AssignmentStatus> {

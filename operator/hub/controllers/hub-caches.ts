@@ -11,7 +11,7 @@ import { Informer } from '../../kube/informer.js';
 import type { ObjectMeta } from '../../kube/resources.js';
 import type { Logger } from '../../log.js';
 import type { Site } from '../contracts.js';
-import { MANAGED_BY } from '../manifests/names.js';
+import { COMPONENT_LABEL, MANAGED_BY } from '../manifests/names.js';
 
 /** Core objects as the API server sends them: metadata timestamps are strings. */
 export type Raw<T> = Omit<T, 'metadata'> & { metadata?: ObjectMeta };
@@ -39,13 +39,22 @@ export function hubCaches(kc: k8s.KubeConfig, logger: Logger, namespace: string)
     sites: new Informer<Site>(kc, { group: 'flotilla.dev', version: 'v1alpha1', plural: 'sites' }, options),
     deployments: new Informer<Deployment>(kc, { group: 'apps', version: 'v1', plural: 'deployments', labelSelector: MANAGED }, options),
     services: new Informer<Service>(kc, { group: '', version: 'v1', plural: 'services', labelSelector: MANAGED }, options),
-    pods: new Informer<Pod>(kc, { group: '', version: 'v1', plural: 'pods', labelSelector: MANAGED }, options),
+    // Indexed by job: each job's status pass looks for its aggregator pod.
+    pods: new Informer<Pod>(kc, { group: '', version: 'v1', plural: 'pods', labelSelector: MANAGED }, { ...options, indexBy: owningJobKey }),
     secrets: new Informer<Secret>(kc, { group: '', version: 'v1', plural: 'secrets', namespace, labelSelector: MANAGED }, options),
   };
 }
 
 export function allInformers(caches: HubCaches): Informer<never>[] {
   return Object.values(caches) as Informer<never>[];
+}
+
+/** The job's aggregator pods not being deleted, newest first (a replaced one may still linger). */
+export function aggregatorPods(pods: Informer<Pod>, job: FederatedJob): Pod[] {
+  return pods
+    .indexed(`${job.metadata.namespace}/${job.metadata.name}`)
+    .filter((p) => p.metadata?.labels?.[COMPONENT_LABEL] === 'aggregator' && !p.metadata?.deletionTimestamp)
+    .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
 }
 
 /** "namespace/job" of the FederatedJob that owns an object, from its job label. */

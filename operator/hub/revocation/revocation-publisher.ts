@@ -6,11 +6,10 @@
  * flight included. The port is plain HTTP; the signature is what the aggregator trusts.
  */
 import { request } from 'node:http';
-import type { FederatedJob } from '../../api/federatedjob.js';
 import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { Logger } from '../../log.js';
 import { isFinal } from '../../api/vocabulary.js';
-import type { HubCaches, Pod } from '../controllers/hub-caches.js';
+import { aggregatorPods, type HubCaches } from '../controllers/hub-caches.js';
 import { METRICS_PORT } from '../manifests/names.js';
 import type { RevokedSites } from './revoked-sites.js';
 
@@ -34,7 +33,7 @@ export class RevocationPublisher {
   async reconcile(key: string): Promise<ReconcileResult> {
     const job = this.o.caches.jobs.get(key);
     if (!job || job.metadata.deletionTimestamp || isFinal(job.status?.phase)) return;
-    const pod = runningAggregator(this.o.caches.pods.list(), job);
+    const pod = aggregatorPods(this.o.caches.pods, job).find((p) => p.status?.phase === 'Running' && p.status.podIP && p.metadata?.uid);
     if (!pod) return;
     const podUid = pod.metadata!.uid!;
     const version = this.o.revoked.currentVersion;
@@ -53,14 +52,6 @@ export class RevocationPublisher {
 }
 
 /** The job's aggregator pod, if it runs and has an address. */
-function runningAggregator(pods: Pod[], job: FederatedJob): Pod | undefined {
-  return pods
-    .filter((p) => p.metadata?.namespace === job.metadata.namespace && p.metadata?.labels?.['flotilla.dev/job'] === job.metadata.name)
-    .filter((p) => p.metadata?.labels?.['app.kubernetes.io/component'] === 'aggregator' && !p.metadata?.deletionTimestamp)
-    .filter((p) => p.status?.phase === 'Running' && p.status.podIP && p.metadata?.uid)
-    .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')))[0];
-}
-
 export function sendRevocations(hostPort: string, signed: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(`http://${hostPort}/revocations`, { method: 'PUT', timeout: TIMEOUT_MS, headers: { 'content-type': 'application/json' } }, (res) => {
