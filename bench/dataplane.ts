@@ -200,7 +200,11 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   await Promise.all(clients.map((c) => c.exited));
   const clientPeak = Math.max(...clientRss.map((r) => r.stop()));
   proxy.stop();
-  if (code !== 0) throw new Error(`the aggregator exited with ${code}`);
+  if (code !== 0) {
+    const tail = (text: string) => text.trim().split('\n').slice(-15).join('\n');
+    const logs = [['aggregator', aggregator] as const, ...clients.map((c, i) => [sites[i]!, c] as const)].map(([name, p]) => `--- ${name}\n${tail(p.output().stdout + p.output().stderr)}`);
+    throw new Error(`the aggregator exited with ${code}; the last lines each process printed:\n${logs.join('\n')}`);
+  }
   const result = JSON.parse(await readFile(path.join(stateDir, RESULT_FILE), 'utf8')) as JobResult;
   const perSite = siteThroughput(clients.map((c) => c.output().stderr));
   const wire = median(result.rounds.map((r) => (r.traffic ? r.traffic.downloadBytes + r.traffic.uploadBytes : 0)));

@@ -88,8 +88,13 @@ export class StatusReporter {
       this.model = undefined; // not written yet: look again next time
       return undefined;
     }
-    const hash = createHash('sha256');
-    for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
-    return { path: MODEL_FILE, sha256: hash.digest('hex'), bytes };
+    return { path: MODEL_FILE, sha256: await fileSha256(file), bytes };
   }
+}
+
+/** A file's SHA-256 (hex), read as a stream: a model may be larger than any one Buffer. */
+export async function fileSha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

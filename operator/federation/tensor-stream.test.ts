@@ -1,7 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Model, TensorSpec } from './model.js';
+import { createHash } from 'node:crypto';
 import {
   ChunkValidator,
+  ContentDigest,
   StreamError,
   fromWireHeader,
   modelMessages,
@@ -241,5 +243,19 @@ describe('wire headers', () => {
     ['an absurd size', { tensors: [{ name: 'a', dtype: 'F64', shape: [2 ** 40, 2 ** 20] }], totalBytes: 0 }],
   ] as const)('refuses %s', (_, header) => {
     expect(fault(() => fromWireHeader({ ...header, tensors: header.tensors.map((t) => ({ ...t, shape: [...t.shape] })) }))).toBe('bad-header');
+  });
+});
+
+describe('ContentDigest', () => {
+  it('digests a tensor past 2 GiB, which one call of a Node hash refuses', () => {
+    // Zero-filled pages that are only read stay the kernel's shared zero page: little memory.
+    const tensor = new Float32Array(2 ** 29 + 4); // 2 GiB + 16 bytes
+    const bytes = new Uint8Array(tensor.buffer);
+    expect(() => createHash('sha256').update(bytes)).toThrow(/data is too long/);
+    const expected = createHash('sha256');
+    for (let at = 0; at < bytes.byteLength; at += 2 ** 26) expected.update(bytes.subarray(at, at + 2 ** 26));
+    const digest = ContentDigest.of([tensor]);
+    expect(digest.bytes).toBe(2 ** 31 + 16);
+    expect(digest.hex()).toBe(expected.digest('hex'));
   });
 });

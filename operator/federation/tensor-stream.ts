@@ -235,6 +235,9 @@ export async function receiveModel(
   return model;
 }
 
+/** The most bytes handed to a hash at once. */
+const HASH_PIECE_BYTES = 2 ** 30;
+
 /**
  * The digest both ends of a transfer record of it: SHA-256 over the arrays' bytes in order, which
  * is the chunks' data in the order they are streamed. A site's audit trail and the aggregator's can
@@ -245,7 +248,9 @@ export class ContentDigest {
   bytes = 0;
 
   add(data: Uint8Array): void {
-    this.hash.update(data);
+    // Node's hash takes at most 2^31 - 1 bytes per call ("data is too long"): a tensor past 2 GiB
+    // is fed to it in pieces.
+    for (let at = 0; at < data.byteLength; at += HASH_PIECE_BYTES) this.hash.update(data.subarray(at, at + HASH_PIECE_BYTES));
     this.bytes += data.byteLength;
   }
 

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto';
-import { copyFile, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { FederatedJob } from '../api/federatedjob.js';
 import { bufferedUpdatesOf, MODEL_FILE, RESULT_FILE, type BufferedUpdate, type Figures, type JobResult, type PrivacySummary, type RoundPrivacyRecord, type SecureAggregationSummary } from '../aggregator/result.js';
 import type { SecureRoundFigures } from '../aggregator/secure-round.js';
 import { readSafetensors } from '../federation/safetensors.js';
+import { fileSha256 } from '../aggregator/status.js';
 import { jobTraffic, type JobTraffic, type RoundTrafficRecord } from '../aggregator/round-traffic.js';
 import { describeModel } from '../trainer/model-description.js';
 import { roundsChartSvg } from './chart.js';
@@ -134,8 +134,7 @@ export async function writeOutputs(o: { job: FederatedJob; namespace: string; st
   if (result.model) {
     const target = path.join(o.outDir, MODEL_FILE);
     await copyFile(path.join(o.stateDir, result.model), target);
-    const bytes = await readFile(target);
-    model = { file: MODEL_FILE, sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
+    model = { file: MODEL_FILE, sha256: await fileSha256(target), bytes: (await stat(target)).size };
     files.push(target);
     files.push(await writeJson(path.join(o.outDir, 'model.json'), await modelJson(o.job, result, target)));
   }
