@@ -1,8 +1,9 @@
 /**
  * Site: its status from the agent's session at the gateway (site-status.ts), and, until the agent
  * has enrolled, a join bundle waiting for the hospital (site-join-bundle.ts). Status is written
- * once per pass, only when it changed, and at most once per MIN_WRITE_INTERVAL_MS per site: a site
- * whose agent floods the hub with reports or reconnects gets one write a second, the latest state.
+ * once per pass, only when it changed, and at most once per MIN_WRITE_INTERVAL_MS per site (once per
+ * COUNTS_WRITE_INTERVAL_MS when only its job counts moved: site-status.ts): a site whose agent floods
+ * the hub with reports or reconnects gets one write a second at most, the latest state.
  */
 import { applyStatus } from '../../kube/apply.js';
 import { equalStatus } from '../../kube/conditions.js';
@@ -10,10 +11,9 @@ import type { ReconcileResult } from '../../kube/workqueue.js';
 import type { SiteSessions } from '../contracts.js';
 import { FIELD_MANAGER } from '../manifests/names.js';
 import { JoinBundles, type JoinBundleOptions } from './site-join-bundle.js';
-import { siteStatus } from './site-status.js';
+import { siteStatus, writeDelay } from './site-status.js';
 
 const HOUR_MS = 3_600_000;
-export const MIN_WRITE_INTERVAL_MS = 1_000;
 
 export interface SiteControllerOptions extends JoinBundleOptions {
   sessions: SiteSessions;
@@ -44,7 +44,7 @@ export class SiteController {
 
     const next = siteStatus({ site, session, now, enrolledNow, ...(joinTokenExpiry ? { joinTokenExpiry } : {}) });
     if (!equalStatus(site.status ?? {}, next)) {
-      const wait = (this.written.get(name) ?? 0) + MIN_WRITE_INTERVAL_MS - now.getTime();
+      const wait = writeDelay(site.status ?? {}, next, this.written.get(name), now.getTime());
       if (wait > 0) return { requeueAfterMs: wait };
       this.written.set(name, now.getTime());
       await applyStatus(

@@ -2,7 +2,7 @@ import { describe, expect, test } from '@jest/globals';
 import type { CacheView, Site, SiteSession } from '../contracts.js';
 import { SiteSessionRegistry } from '../gateway/sessions.js';
 import { sitesHoldingJob } from './job-cleanup.js';
-import { siteStatus } from './site-status.js';
+import { COUNTS_WRITE_INTERVAL_MS, MIN_WRITE_INTERVAL_MS, siteStatus, writeDelay } from './site-status.js';
 
 const site = (spec: Partial<Site['spec']> = {}, status?: Site['status']): Site => ({
   apiVersion: 'flotilla.dev/v1alpha1',
@@ -148,5 +148,26 @@ describe('sites a deleted job waits for', () => {
     const sessions = new SiteSessionRegistry();
     sessions.open({ site: 'st-olav', siteUid: '5e0f0c2a-0000-4000-8000-000000000001', agentVersion: '0.1.0', certificateExpiry: now, assignments: session().assignments });
     expect(sitesHoldingJob(job, ['st-olav', 'gone'], cache([site({ revoked: true })]), sessions, now, grace)).toEqual([]);
+  });
+});
+
+describe('how soon a changed site status is written', () => {
+  const first = siteStatus({ site: site(), session: session(), now });
+  const at = now.getTime();
+
+  test('a change of its job counts (or lastSeen) alone waits COUNTS_WRITE_INTERVAL_MS after the last write', () => {
+    const more = siteStatus({ site: site({}, first), session: session({ assignments: [], lastSeen: new Date('2024-05-01T10:05:00Z') }), now });
+    expect(more).toMatchObject({ reportedJobs: 0, runningJobs: 0, lastSeen: '2024-05-01T10:05:00Z' });
+    expect(writeDelay(first, more, at, at + 1_000)).toBe(COUNTS_WRITE_INTERVAL_MS - 1_000);
+    expect(writeDelay(first, more, at, at + COUNTS_WRITE_INTERVAL_MS)).toBe(0);
+    expect(writeDelay(first, more, undefined, at)).toBe(0); // never written by this process
+  });
+
+  test('a change of anything else (here the connection) waits MIN_WRITE_INTERVAL_MS only, counts with it', () => {
+    const away = siteStatus({ site: site({}, first), session: undefined, now: new Date(at + 200) });
+    expect(away.conditions![0]).toMatchObject({ reason: 'AgentDisconnected' });
+    expect(writeDelay(first, away, at, at + 200)).toBe(MIN_WRITE_INTERVAL_MS - 200);
+    const upgraded = siteStatus({ site: site({}, first), session: session({ agentVersion: '0.2.0', assignments: [] }), now });
+    expect(writeDelay(first, upgraded, at, at + 200)).toBe(MIN_WRITE_INTERVAL_MS - 200);
   });
 });

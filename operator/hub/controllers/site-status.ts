@@ -14,10 +14,19 @@
 import { bounded, MAX_AGENT_VERSION } from '../../api/bounds.js';
 import type { SiteStatus } from '../../api/generated/site.js';
 import { ConditionType, Reason } from '../../api/vocabulary.js';
-import { rfc3339, setCondition } from '../../kube/conditions.js';
+import { equalStatus, rfc3339, setCondition } from '../../kube/conditions.js';
 import type { Site, SiteSession } from '../contracts.js';
 
 export const LAST_SEEN_RESOLUTION_MS = 30_000;
+/** A site's status is written at most this often... */
+export const MIN_WRITE_INTERVAL_MS = 1_000;
+/**
+ * ...and at most this often when all that changed is how many jobs it runs, reported or refused, or
+ * lastSeen: while a thousand jobs start, the counts move with every report, and a write a second
+ * per site was a quarter of a write per job. Whether it is connected, its agent and certificate are
+ * written within MIN_WRITE_INTERVAL_MS still.
+ */
+export const COUNTS_WRITE_INTERVAL_MS = 5_000;
 
 export interface SiteObservation {
   site: Site;
@@ -54,6 +63,18 @@ export function siteStatus(o: SiteObservation): SiteStatus {
         : { status: 'False' as const, reason: Reason.NotEnrolled, message: 'waiting for the site agent to enrol with its join bundle' };
   status.conditions = setCondition(previous.conditions, { type: ConditionType.Connected, observedGeneration: generation, ...connected }, o.now);
   return status;
+}
+
+/** How long to wait before writing `next` over `previous`, given when this site's status was last written. */
+export function writeDelay(previous: SiteStatus, next: SiteStatus, lastWrittenAt: number | undefined, now: number): number {
+  const interval = equalStatus(withoutCounts(previous), withoutCounts(next)) ? COUNTS_WRITE_INTERVAL_MS : MIN_WRITE_INTERVAL_MS;
+  return Math.max((lastWrittenAt ?? -Infinity) + interval - now, 0);
+}
+
+function withoutCounts(status: SiteStatus): SiteStatus {
+  const rest = { ...status };
+  for (const key of ['runningJobs', 'reportedJobs', 'refusedJobs', 'lastSeen'] as const) delete rest[key];
+  return rest;
 }
 
 function count(session: SiteSession, phase: string): number {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, jest, test } from '@jest/globals
 import { readFile } from 'node:fs/promises';
 import { status } from '@grpc/grpc-js';
 import type { Site } from '../../../operator/hub/contracts.js';
+import { COUNTS_WRITE_INTERVAL_MS } from '../../../operator/hub/controllers/site-status.js';
 import { Informer } from '../../../operator/kube/informer.js';
 import type { AssignmentStatusMessage } from '../../../operator/sitelink/proto.js';
 import { resolveBinDir } from '../../support/envtest/controlplane.js';
@@ -108,7 +109,8 @@ describe('oversized and made-up reports are bounded before they reach a status',
     await w.tenant.apply(job('honest-only'));
     await honestRuns('honest-only');
     stream.report([running('shared', shared), { ...running('honest-only', await uidOf('honest-only')), phase: 'Failed', message: 'forged' }]);
-    await wait(2_000);
+    // Long enough for a changed count to have been written (counts are written at most this often).
+    await wait(COUNTS_WRITE_INTERVAL_MS + 2_000);
     expect(sites.get(HOSTILE)!.status!.reportedJobs).toBe(1);
     expect(await siteState('honest-only', HONEST)).toMatchObject({ phase: 'Running' });
     expect(await siteState('honest-only', HOSTILE)).toBeUndefined();
