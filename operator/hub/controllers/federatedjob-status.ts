@@ -9,7 +9,8 @@
  * thousand jobs a write for each was a third of the hub's writes. A new job's first status waits for
  * its Service's address, which the workload is making at the same moment (up to
  * FIRST_STATUS_MAX_WAIT_MS for the Service, FIRST_STATUS_GRACE_MS for a load balancer's address),
- * rather than being written once without the address and again with it.
+ * rather than being written once without the address and again with it. Any change waits SETTLE_MS
+ * before it is written, so that what changes with it (the other sites' reports) goes in the same write.
  */
 import type * as k8s from '@kubernetes/client-node';
 import type { FederatedJob } from '../../api/federatedjob.js';
@@ -50,6 +51,12 @@ export interface StatusOptions {
 
 export const POLL_MS = 2_000;
 export const MIN_WRITE_INTERVAL_MS = 2_000;
+/**
+ * A change is written once it is this old, with whatever else changed meanwhile: a job's sites
+ * report one after the other, and a write for the first site's report and another for the second's,
+ * a second later, made a third status write for most jobs at a thousand.
+ */
+export const SETTLE_MS = 1_000;
 export const FIRST_STATUS_GRACE_MS = 3_000;
 /** How long a new job's first status waits for the workload to make its Service at all. */
 export const FIRST_STATUS_MAX_WAIT_MS = 60_000;
@@ -59,6 +66,8 @@ export class FederatedJobStatusController {
   private readonly written = new Map<string, number>();
   /** When this process first saw each job that has no status yet. */
   private readonly firstSeen = new Map<string, number>();
+  /** When this process first saw each job's status differ from what it would write. */
+  private readonly changedAt = new Map<string, number>();
 
   constructor(private readonly o: StatusOptions) {}
 
@@ -67,12 +76,18 @@ export class FederatedJobStatusController {
     if (!job || job.metadata.deletionTimestamp) {
       this.written.delete(key);
       this.firstSeen.delete(key);
+      this.changedAt.delete(key);
       return;
     }
     const observation = await this.observe(job);
     const next = jobStatus(observation);
-    if (equalStatus(job.status ?? {}, next)) return this.requeue(next.phase);
+    if (equalStatus(job.status ?? {}, next)) {
+      this.changedAt.delete(key);
+      return this.requeue(next.phase);
+    }
     const now = Date.now();
+    const changed = this.changedAt.get(key) ?? this.changedAt.set(key, now).get(key)!;
+    if (now - changed < SETTLE_MS) return { requeueAfterMs: changed + SETTLE_MS - now };
     if (!job.status && observation.blocked?.reason === Reason.WaitingForAddress) {
       const since = this.firstSeen.get(key) ?? this.firstSeen.set(key, now).get(key)!;
       // Until the workload has made the Service (its event brings the job back), however long a
@@ -85,6 +100,7 @@ export class FederatedJobStatusController {
     const wait = (this.written.get(key) ?? 0) + MIN_WRITE_INTERVAL_MS - now;
     if (wait > 0) return { requeueAfterMs: wait };
     this.written.set(key, now);
+    this.changedAt.delete(key);
     await this.o.audit.jobStatus(job, next);
     await applyStatus(
       this.o.kc,

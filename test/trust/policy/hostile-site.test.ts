@@ -137,6 +137,42 @@ describe('oversized and made-up reports are bounded before they reach a status',
   });
 });
 
+describe("a job's status settles before it is written", () => {
+  test('two reports of a site 300 ms apart make one status write, with the later', async () => {
+    // Two sites for a quorum of two: the job waits for mallory, whose client never comes, so its
+    // status is still unless a site's report moves it.
+    await w.tenant.apply(job('settling', { sites: { names: [HONEST, HOSTILE] }, minSites: 2, rounds: 100 }));
+    await honestRuns('settling');
+    const uid = await uidOf('settling');
+    const jobs = new Informer<{ apiVersion?: string; kind?: string; metadata: { name: string }; status?: JobStatus }>(w.hubKc, {
+      group: 'flotilla.dev',
+      version: 'v1alpha1',
+      plural: 'federatedjobs',
+      namespace: TENANT_NS,
+    });
+    const written: (string | undefined)[] = [];
+    jobs.onEvent((type, obj) => {
+      if (type === 'update' && obj.metadata.name === 'settling') written.push(obj.status?.sites?.find((s) => s.name === HOSTILE)?.message);
+    });
+    await jobs.start();
+    try {
+      stream.report([{ ...running('settling', uid, 'first'), phase: 'Pending' }]);
+      await eventually(async () => (await siteState('settling', HOSTILE))?.message === 'first', 30_000, 'the first report written');
+      await wait(3_000);
+      written.length = 0;
+      await wait(3_000);
+      expect(written).toEqual([]); // quiet: nothing else writes this status meanwhile
+      stream.report([{ ...running('settling', uid, 'second'), phase: 'Pending' }]);
+      await wait(300);
+      stream.report([{ ...running('settling', uid, 'third'), phase: 'Pending' }]);
+      await wait(4_000);
+      expect(written).toEqual(['third']);
+    } finally {
+      jobs.stop();
+    }
+  });
+});
+
 describe('the cordon holds', () => {
   test("a cordoned site does not get a new job by claiming its uid, nor a certificate for it", async () => {
     await w.admin('patch', 'site', HOSTILE, '--type=merge', '-p', '{"spec":{"cordoned":true}}');
