@@ -201,8 +201,8 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   const clientPeak = Math.max(...clientRss.map((r) => r.stop()));
   proxy.stop();
   if (code !== 0) {
-    const tail = (text: string) => text.trim().split('\n').slice(-15).join('\n');
-    const logs = [['aggregator', aggregator] as const, ...clients.map((c, i) => [sites[i]!, c] as const)].map(([name, p]) => `--- ${name}\n${tail(p.output().stdout + p.output().stderr)}`);
+    const tail = ({ stdout, stderr }: { stdout: string; stderr: string }) => (stdout + stderr).trim().split('\n').slice(-15).join('\n');
+    const logs = [['aggregator', aggregator] as const, ...clients.map((c, i) => [sites[i]!, c] as const)].map(([name, p]) => `--- ${name}\n${tail(p.output())}`);
     throw new Error(`the aggregator exited with ${code}; the last lines each process printed:\n${logs.join('\n')}`);
   }
   const result = JSON.parse(await readFile(path.join(stateDir, RESULT_FILE), 'utf8')) as JobResult;

@@ -252,10 +252,9 @@ describe('ContentDigest', () => {
     const tensor = new Float32Array(2 ** 29 + 4); // 2 GiB + 16 bytes
     const bytes = new Uint8Array(tensor.buffer);
     expect(() => createHash('sha256').update(bytes)).toThrow(/data is too long/);
-    const expected = createHash('sha256');
-    for (let at = 0; at < bytes.byteLength; at += 2 ** 26) expected.update(bytes.subarray(at, at + 2 ** 26));
     const digest = ContentDigest.of([tensor]);
     expect(digest.bytes).toBe(2 ** 31 + 16);
-    expect(digest.hex()).toBe(expected.digest('hex'));
+    // SHA-256 of 2^31 + 16 zero bytes, by Python's hashlib.
+    expect(digest.hex()).toBe('49ba1b2e1b2ee76becdf2fbefdfdd8cc2e89c57379ca8e21eded873d70480a77');
   });
 });

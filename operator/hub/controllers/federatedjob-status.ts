@@ -64,9 +64,10 @@ export const FIRST_STATUS_MAX_WAIT_MS = 60_000;
 export class FederatedJobStatusController {
   /** When each job's status was last written by this process. */
   private readonly written = new Map<string, number>();
-  /** When this process first saw each job that has no status yet. */
-  private readonly firstSeen = new Map<string, number>();
-  /** When this process first saw each job's status differ from what it would write. */
+  /**
+   * When this process first saw each job's status differ from what it would write, until it writes
+   * it. For a job with no status yet, that is when this process first saw the job.
+   */
   private readonly changedAt = new Map<string, number>();
 
   constructor(private readonly o: StatusOptions) {}
@@ -75,7 +76,6 @@ export class FederatedJobStatusController {
     const job = this.o.caches.jobs.get(key);
     if (!job || job.metadata.deletionTimestamp) {
       this.written.delete(key);
-      this.firstSeen.delete(key);
       this.changedAt.delete(key);
       return;
     }
@@ -89,14 +89,12 @@ export class FederatedJobStatusController {
     const changed = this.changedAt.get(key) ?? this.changedAt.set(key, now).get(key)!;
     if (now - changed < SETTLE_MS) return { requeueAfterMs: changed + SETTLE_MS - now };
     if (!job.status && observation.blocked?.reason === Reason.WaitingForAddress) {
-      const since = this.firstSeen.get(key) ?? this.firstSeen.set(key, now).get(key)!;
       // Until the workload has made the Service (its event brings the job back), however long a
       // loaded API server makes that take; then a load balancer's grace for its address.
       const made = this.o.caches.services.get(`${job.metadata.namespace}/${jobObjectNames(job.metadata.name).aggregator}`);
-      const left = since + (made ? FIRST_STATUS_GRACE_MS : FIRST_STATUS_MAX_WAIT_MS) - now;
+      const left = changed + (made ? FIRST_STATUS_GRACE_MS : FIRST_STATUS_MAX_WAIT_MS) - now;
       if (left > 0) return { requeueAfterMs: left };
     }
-    this.firstSeen.delete(key);
     const wait = (this.written.get(key) ?? 0) + MIN_WRITE_INTERVAL_MS - now;
     if (wait > 0) return { requeueAfterMs: wait };
     this.written.set(key, now);

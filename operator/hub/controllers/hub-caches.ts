@@ -11,7 +11,8 @@ import { Informer } from '../../kube/informer.js';
 import type { ObjectMeta } from '../../kube/resources.js';
 import type { Logger } from '../../log.js';
 import type { Site } from '../contracts.js';
-import { COMPONENT_LABEL, MANAGED_BY } from '../manifests/names.js';
+import { aggregatorSelector, MANAGED_BY } from '../manifests/names.js';
+import { jobKey } from './assignments.js';
 
 /** Core objects as the API server sends them: metadata timestamps are strings. */
 export type Raw<T> = Omit<T, 'metadata'> & { metadata?: ObjectMeta };
@@ -49,11 +50,15 @@ export function allInformers(caches: HubCaches): Informer<never>[] {
   return Object.values(caches) as Informer<never>[];
 }
 
-/** The job's aggregator pods not being deleted, newest first (a replaced one may still linger). */
+/**
+ * The job's aggregator pods (those its Deployment selects) not being deleted, newest first (a
+ * replaced one may still linger).
+ */
 export function aggregatorPods(pods: Informer<Pod>, job: FederatedJob): Pod[] {
+  const selector = Object.entries(aggregatorSelector(job));
   return pods
-    .indexed(`${job.metadata.namespace}/${job.metadata.name}`)
-    .filter((p) => p.metadata?.labels?.[COMPONENT_LABEL] === 'aggregator' && !p.metadata?.deletionTimestamp)
+    .indexed(jobKey(job))
+    .filter((p) => selector.every(([label, value]) => p.metadata?.labels?.[label] === value) && !p.metadata?.deletionTimestamp)
     .sort((a, b) => String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')));
 }
 

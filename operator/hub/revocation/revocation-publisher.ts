@@ -51,7 +51,6 @@ export class RevocationPublisher {
   }
 }
 
-/** The job's aggregator pod, if it runs and has an address. */
 export function sendRevocations(hostPort: string, signed: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const req = request(`http://${hostPort}/revocations`, { method: 'PUT', timeout: TIMEOUT_MS, headers: { 'content-type': 'application/json' } }, (res) => {
