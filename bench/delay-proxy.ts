@@ -51,12 +51,13 @@ const [target, rttArg, readyFile] = process.argv.slice(2);
 const colon = target!.lastIndexOf(':');
 const [host, port] = [target!.slice(0, colon), Number(target!.slice(colon + 1))];
 const half = Number(rttArg) / 2;
-const server = net.createServer((client) => {
-  const upstream = net.connect({ host, port });
+// Half-open both ways: an end is forwarded once what came before it has been, as TCP would. A
+// socket that closed must not take the other with it while bytes for that one still wait here.
+const server = net.createServer({ allowHalfOpen: true }, (client) => {
+  const upstream = net.connect({ host, port, allowHalfOpen: true });
   for (const s of [client, upstream]) {
     s.setNoDelay(true);
     s.on('error', () => (client.destroy(), upstream.destroy()));
-    s.on('close', () => (client.destroy(), upstream.destroy()));
   }
   delayed(client, upstream, half);
   delayed(upstream, client, half);
