@@ -41,6 +41,42 @@ describe('RunningSum', () => {
     }
   });
 
+  it('folds four elements a step as it would one at a time, and a refusal anywhere in a chunk names its element and leaves the sum as it was', () => {
+    const n = 23; // five whole steps and a tail of three
+    const global = modelOf(Array.from({ length: n }, (_, i) => Math.sin(i)));
+    const sum = new RunningSum(global, 3);
+    const update = Float32Array.from({ length: n }, (_, i) => Math.sin(i) + Math.cos(7 * i) / 10);
+    const squares = sum.fold(0, 0, update, 17);
+    const unit = 2 ** sum.fractionBits;
+    const one = (i: number) => update[i]! - global[0]!.data[i]!;
+    // Nearest, ties to even (as the first test shows).
+    const nearest = (x: number) => (Math.abs(x % 1) === 0.5 ? 2 * Math.round(x / 2) : Math.round(x));
+    expect([...sum.sums[0]!]).toEqual(Array.from({ length: n }, (_, i) => nearest(one(i) * 17 * unit)));
+    expect(squares).toBeCloseTo(Array.from({ length: n }, (_, i) => one(i) ** 2).reduce((a, b) => a + b), 12);
+    const before = [...sum.sums[0]!];
+    // The first element, one inside a later step, the last of a step, one in the tail.
+    for (const at of [0, 9, 15, 21]) {
+      const bad = Float32Array.from(update);
+      bad[at] = NaN;
+      let thrown: unknown;
+      try {
+        sum.fold(0, 0, bad, 17);
+      } catch (err) {
+        thrown = err;
+      }
+      expect(thrown).toBeInstanceOf(OutOfRange);
+      expect((thrown as OutOfRange).element).toBe(at);
+      expect([...sum.sums[0]!]).toEqual(before);
+    }
+    // At an offset into the tensor too: the element is the tensor's, not the chunk's.
+    const tail = Float32Array.from(update.subarray(6));
+    tail[5] = Infinity;
+    expect(() => sum.fold(0, 6, tail, 17)).toThrow(expect.objectContaining({ element: 11 }) as Error);
+    expect([...sum.sums[0]!]).toEqual(before);
+    sum.unfold(0, 0, update, 17);
+    expect(sum.sums[0]!.every((q) => q === 0)).toBe(true);
+  });
+
   it('keeps a sum of the most updates it was made for exact (no element beyond 2^53)', () => {
     const sites = 5;
     const sum = new RunningSum(modelOf([0]), sites);

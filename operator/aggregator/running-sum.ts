@@ -85,19 +85,48 @@ export class RunningSum {
     const scale = weight * this.unit;
     const max = this.maxQ;
     const n = values.length;
-    let squares = 0;
-    for (let i = 0, j = elementOffset; i < n; i++, j++) {
-      const delta = values[i]! - global[j]!;
+    const whole = n - (n % 4);
+    // Four elements a step, each with its own sum of squares, so that one element's additions do
+    // not wait for the last one's: 3.6 ns an element against 8.3 one at a time (25.6M parameters,
+    // Node 24, one core of the 2-core development machines). A step is checked whole before any of
+    // it is folded; the one that fails is gone through again an element at a time.
+    let q0 = 0;
+    let q1 = 0;
+    let q2 = 0;
+    let q3 = 0;
+    let i = 0;
+    for (let j = elementOffset; i < whole; i += 4, j += 4) {
+      const d0 = values[i]! - global[j]!;
+      const d1 = values[i + 1]! - global[j + 1]!;
+      const d2 = values[i + 2]! - global[j + 2]!;
+      const d3 = values[i + 3]! - global[j + 3]!;
+      const x0 = d0 * scale;
+      const x1 = d1 * scale;
+      const x2 = d2 * scale;
+      const x3 = d3 * scale;
+      // max is an integer, so x within ±max rounds within ±max; NaN fails the comparison.
+      if (!(Math.abs(x0) <= max && Math.abs(x1) <= max && Math.abs(x2) <= max && Math.abs(x3) <= max)) break;
+      sum[j]! += x0 + ROUNDER - ROUNDER;
+      sum[j + 1]! += x1 + ROUNDER - ROUNDER;
+      sum[j + 2]! += x2 + ROUNDER - ROUNDER;
+      sum[j + 3]! += x3 + ROUNDER - ROUNDER;
+      q0 += d0 * d0;
+      q1 += d1 * d1;
+      q2 += d2 * d2;
+      q3 += d3 * d3;
+    }
+    // The elements past the last whole step, or from the step that failed its check on.
+    for (let k = i, j = elementOffset + i; k < n; k++, j++) {
+      const delta = values[k]! - global[j]!;
       const x = delta * scale;
-      // max is an integer, so x within ±max rounds within ±max; NaN fails both comparisons.
-      if (!(x <= max && x >= -max)) {
-        this.subtract(sum, global, values, elementOffset, i, scale);
-        throw new OutOfRange(tensor, j, values[i]!, delta * weight, this.limit);
+      if (!(Math.abs(x) <= max)) {
+        this.subtract(sum, global, values, elementOffset, k, scale);
+        throw new OutOfRange(tensor, j, values[k]!, delta * weight, this.limit);
       }
       sum[j]! += x + ROUNDER - ROUNDER;
-      squares += delta * delta;
+      q0 += delta * delta;
     }
-    return squares;
+    return q0 + q1 + q2 + q3;
   }
 
   /** Takes back a chunk fold() added, for an update refused halfway: the exact inverse. */
@@ -121,6 +150,14 @@ export class RunningSum {
   }
 
   private subtract(sum: Float64Array, global: Float32Array, values: Float32Array, elementOffset: number, count: number, scale: number): void {
-    for (let i = 0, j = elementOffset; i < count; i++, j++) sum[j]! -= (values[i]! - global[j]!) * scale + ROUNDER - ROUNDER;
+    const whole = count - (count % 4);
+    let i = 0;
+    for (let j = elementOffset; i < whole; i += 4, j += 4) {
+      sum[j]! -= (values[i]! - global[j]!) * scale + ROUNDER - ROUNDER;
+      sum[j + 1]! -= (values[i + 1]! - global[j + 1]!) * scale + ROUNDER - ROUNDER;
+      sum[j + 2]! -= (values[i + 2]! - global[j + 2]!) * scale + ROUNDER - ROUNDER;
+      sum[j + 3]! -= (values[i + 3]! - global[j + 3]!) * scale + ROUNDER - ROUNDER;
+    }
+    for (let j = elementOffset + i; i < count; i++, j++) sum[j]! -= (values[i]! - global[j]!) * scale + ROUNDER - ROUNDER;
   }
 }
