@@ -1,5 +1,5 @@
 /**
- * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0 --compression Int8,TopK,0.1 --aggregation plain]
+ * npm run bench:dataplane [-- --clients 10,20 --parameters 25600000 --tensors 25 --rounds 5 --rtt-ms 0 --compression Int8,TopK,0.1 --aggregation plain --logs DIR]
  *
  * The data plane under load: N sites exchange a synthetic float32 model with the aggregator over
  * mutual-TLS gRPC on loopback, no training, for a few rounds. For each N it prints the median round
@@ -18,10 +18,11 @@
  * noises the sum), secagg under secure aggregation (every other site a neighbour, the threshold a
  * bare majority), secagg+ with 4 neighbours and threshold 3: their round times against plain's are
  * what they cost.
+ * --logs DIR keeps what every process of the data plane printed, as DIR/N-NAME.log.
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,6 +42,7 @@ const { values } = parseArgs({
     'rtt-ms': { type: 'string', default: '0' },
     compression: { type: 'string' },
     aggregation: { type: 'string', default: 'plain' },
+    logs: { type: 'string' },
   },
 });
 const compression = values.compression ? compressionOf(values.compression) : undefined;
@@ -200,6 +202,11 @@ async function dataPlane(dir: string, n: number, creds: { aggregatorDir: string;
   await Promise.all(clients.map((c) => c.exited));
   const clientPeak = Math.max(...clientRss.map((r) => r.stop()));
   proxy.stop();
+  if (values.logs) {
+    await mkdir(values.logs, { recursive: true });
+    const all = [['aggregator', aggregator] as const, ...clients.map((c, i) => [sites[i]!, c] as const)];
+    await Promise.all(all.map(([name, p]) => writeFile(path.join(values.logs!, `${n}-${name}.log`), p.output().stdout + p.output().stderr)));
+  }
   if (code !== 0) {
     const tail = ({ stdout, stderr }: { stdout: string; stderr: string }) => (stdout + stderr).trim().split('\n').slice(-15).join('\n');
     const logs = [['aggregator', aggregator] as const, ...clients.map((c, i) => [sites[i]!, c] as const)].map(([name, p]) => `--- ${name}\n${tail(p.output())}`);

@@ -4,7 +4,6 @@ import path from 'node:path';
 import { specOf, type Model } from '../federation/model.js';
 import { tensorChunks } from '../federation/tensor-stream.js';
 import { TrainIntake } from './intake.js';
-import { Refusal } from './refusal.js';
 import { RunningSum } from './running-sum.js';
 
 const global: Model = [{ name: 'w', shape: [300_000], data: new Float32Array(300_000) }];
@@ -26,8 +25,13 @@ describe('TrainIntake', () => {
     const chunks = chunksOf(1);
     update.take(chunks[0]!);
     update.take(chunks[1]!);
-    const poisoned = { ...chunks[2]!, data: Buffer.from(new Float32Array(chunks[2]!.data.byteLength / 4).fill(NaN).buffer) };
-    expect(() => update.take(poisoned)).toThrow(Refusal);
+    // One NaN amid ones, inside a step of the fold's four (the fold is what finds it).
+    const values = new Float32Array(chunks[2]!.data.byteLength / 4).fill(1);
+    values[4097] = NaN;
+    const poisoned = { ...chunks[2]!, data: Buffer.from(values.buffer) };
+    expect(() => update.take(poisoned)).toThrow(
+      expect.objectContaining({ reason: 'not_finite', message: expect.stringContaining('NaN or Infinity in tensor 0 ("w") at element 36865') as string }) as Error,
+    );
     expect(total(sum)).toBe(2 * 1 * (2 * 16_384)); // weight · value · elements of two chunks
     await update.undo();
     expect(total(sum)).toBe(0);

@@ -1,5 +1,5 @@
 import { elementCount, sameSpec, tensorBytes, type TensorSpec } from '../federation/model.js';
-import { ChunkValidator, StreamError, fromWireHeader, type Values } from '../federation/tensor-stream.js';
+import { ChunkValidator, StreamError, fromWireHeader, notFinite, type Values } from '../federation/tensor-stream.js';
 import type { TensorChunk__Output, ModelHeader__Output } from '../federation/proto.js';
 import type { UpdateHeader__Output } from '../federation/generated/flotilla/federation/v1/UpdateHeader.js';
 import { Refusal } from './refusal.js';
@@ -122,6 +122,7 @@ export interface AggregatorClip {
 /** A TRAIN update: folded into the round's running sum chunk by chunk, journalled for undo. */
 export class TrainIntake implements Intake {
   private readonly validator: ChunkValidator;
+  private readonly names: string[];
   private readonly journal: UndoJournal;
   private committed = false;
   private revoked = false;
@@ -144,7 +145,9 @@ export class TrainIntake implements Intake {
     private readonly onCommit: () => void,
     private readonly clip?: AggregatorClip,
   ) {
-    this.validator = new ChunkValidator(specs);
+    // The fold refuses what is not finite in its own pass over the values: one pass fewer a chunk.
+    this.validator = new ChunkValidator(specs, { finite: false });
+    this.names = specs.map((s) => s.name);
     this.journal = UndoJournal.create(journalPath);
   }
 
@@ -158,6 +161,7 @@ export class TrainIntake implements Intake {
       this.squares += this.sum.fold(tensor, offset, values as Float32Array, this.weight);
     } catch (err) {
       if (!(err instanceof OutOfRange)) throw err;
+      if (!Number.isFinite(err.value)) throw refusalOfStreamError(notFinite(tensor, this.names[tensor]!, `at element ${err.element}`));
       throw new Refusal(
         'out_of_range',
         `tensor ${tensor} element ${err.element} is ${err.value.toPrecision(3)}, which with num_samples ${this.weight} moves the model by ` +

@@ -14,7 +14,8 @@
  *   fromWireHeader(header)             -> TensorSpec[], checked
  *   const v = new ChunkValidator(specs); v.accept(chunk) per chunk -> {tensor, offset, values};
  *   v.finish() at the end. `values` are the chunk's elements (Float32Array for F32, Float64Array for
- *   F64), checked finite, valid only until the next accept(): fold them in at once.
+ *   F64), checked finite (unless the caller's own pass checks them: `{ finite: false }`), valid only
+ *   until the next accept(): fold them in at once.
  *
  * Every fault is a StreamError whose `reason` names it; a stream that threw is not to be continued.
  */
@@ -97,6 +98,11 @@ export function* modelMessages(model: Model, chunkBytes: number = CHUNK_BYTES, e
   for (const chunk of chunks) yield { chunk: chunk as TensorChunk__Output, body: 'chunk' };
 }
 
+/** The refusal of a chunk with NaN or ±Infinity in it; `where` says where in the tensor. */
+export function notFinite(tensor: number, name: string, where: string): StreamError {
+  return new StreamError('not-finite', `NaN or Infinity in tensor ${tensor} (${JSON.stringify(name)}) ${where}`);
+}
+
 /** Checks a stream of chunks against the specs it must carry and decodes each chunk's elements. */
 export class ChunkValidator {
   readonly totalBytes: number;
@@ -106,7 +112,11 @@ export class ChunkValidator {
   private received = 0;
   private scratch = new ArrayBuffer(0);
 
-  constructor(private readonly specs: readonly TensorSpec[]) {
+  constructor(
+    private readonly specs: readonly TensorSpec[],
+    /** Whether accept() refuses NaN and ±Infinity: false where the caller's one pass over the values does. */
+    private readonly options: { finite: boolean } = { finite: true },
+  ) {
     this.sizes = specs.map(tensorBytes);
     this.totalBytes = this.sizes.reduce((n, s) => n + s, 0);
     this.skipFullTensors();
@@ -144,9 +154,7 @@ export class ChunkValidator {
       );
     }
     const values = this.view(spec.dtype, data);
-    if (!allFinite(values)) {
-      throw new StreamError('not-finite', `NaN or Infinity in tensor ${tensor} (${JSON.stringify(spec.name)}) near byte ${offset}`);
-    }
+    if (this.options.finite && !allFinite(values)) throw notFinite(tensor, spec.name, `near byte ${offset}`);
     this.offset += data.byteLength;
     this.received += data.byteLength;
     this.skipFullTensors();
